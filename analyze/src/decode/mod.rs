@@ -1,0 +1,288 @@
+//! Frames to IP/TCP views.
+//!
+//! Contract (after smoltcp): once a frame is handed to [`decode`], no accessor panics, whatever
+//! the bytes. Nothing here keeps state between packets.
+//!
+//! Lengths come from the IP header, not from the captured bytes, so a capture cut to a short
+//! snap length still tells how much data a SYN carried.
+
+pub mod link;
+pub mod options;
+
+use std::net::IpAddr;
+
+use etherparse::{LaxIpSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use nom::number::complete::{be_u16, be_u32, be_u8};
+use nom::IResult;
+use pcap_parser::Linktype;
+
+pub use options::{OptionError, OptionIter, OptionSummary, TcpOption, Tfo, TfoKind};
+
+const TCP_HEADER_MIN: usize = 20;
+const IPPROTO_TCP: u8 = 6;
+
+pub const TCP_FIN: u8 = 0x01;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+pub const TCP_ACK: u8 = 0x10;
+
+/// Why a frame yielded nothing the analyzer uses. Counted, never fatal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("link type {0} is not supported")]
+    UnsupportedLinktype(i32),
+    #[error("frame shorter than its link-layer header")]
+    LinkTooShort,
+    #[error("not IP (ether type or family {ether_type:#06x})")]
+    NotIp { ether_type: u16 },
+    #[error("bad IP header: {0}")]
+    Ip(String),
+    #[error("not TCP or an ICMP error")]
+    NotTcp,
+    #[error("a later IP fragment")]
+    Fragment,
+    #[error("TCP header cut by the snap length ({captured} of 20 bytes)")]
+    TcpTruncated { captured: usize },
+    #[error("TCP data offset {data_offset} is below 5")]
+    TcpBadDataOffset { data_offset: u8 },
+}
+
+/// The IP layer facts the analyzer keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpInfo {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// TTL or hop limit.
+    pub ttl: u8,
+}
+
+/// A TCP segment: the fixed header, the options as captured, and the payload length the IP
+/// header declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSegment<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub window: u16,
+    /// Header length the data offset declares.
+    pub header_len: usize,
+    /// Option bytes present in the capture (may be fewer than declared).
+    pub captured_options: &'a [u8],
+    /// Payload length from the IP header (0 when the IP length is shorter than the header).
+    pub payload_len: u32,
+}
+
+impl<'a> TcpSegment<'a> {
+    pub fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+
+    pub fn options(&self) -> OptionIter<'a> {
+        OptionIter::new(self.captured_options, self.header_len - TCP_HEADER_MIN)
+    }
+}
+
+/// The TCP header quoted inside an ICMP error: enough to find the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotedTcp {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpError {
+    pub version: u8,
+    pub icmp_type: u8,
+    pub code: u8,
+    pub quoted: QuotedTcp,
+}
+
+impl IcmpError {
+    /// Fragmentation needed (v4) or packet too big (v6): a path MTU signal, not a refusal.
+    pub fn is_path_mtu(&self) -> bool {
+        matches!((self.version, self.icmp_type, self.code), (4, 3, 4) | (6, 2, _))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packet<'a> {
+    Tcp { ip: IpInfo, tcp: TcpSegment<'a> },
+    IcmpError { ip: IpInfo, error: IcmpError },
+}
+
+/// Decodes one captured frame of the given link type.
+pub fn decode(linktype: Linktype, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
+    let sliced = link::slice_frame(linktype, frame)?;
+    decode_sliced(&sliced)
+}
+
+fn decode_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Packet<'a>, DecodeError> {
+    let Some(net) = &sliced.net else {
+        return Err(match &sliced.stop_err {
+            Some((e, _)) => DecodeError::Ip(e.to_string()),
+            None => DecodeError::NotIp { ether_type: 0 },
+        });
+    };
+    let (ip, payload, declared_len, fragment_offset) = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let header = v4.header();
+            let ip = IpInfo { src: header.source_addr().into(), dst: header.destination_addr().into(), ttl: header.ttl() };
+            let payload = v4.payload();
+            let headers_len = offset_of(header.slice(), payload.payload);
+            // A zero total length (TSO/GSO captures) leaves the captured bytes as the truth.
+            let declared = (header.total_len() != 0).then(|| usize::from(header.total_len()).saturating_sub(headers_len));
+            (ip, payload, declared, header.fragments_offset().value())
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let header = v6.header();
+            let ip = IpInfo { src: header.source_addr().into(), dst: header.destination_addr().into(), ttl: header.hop_limit() };
+            let payload = v6.payload();
+            let headers_len = offset_of(header.slice(), payload.payload);
+            // Zero: a jumbogram, or a TSO capture.
+            let declared = (header.payload_length() != 0)
+                .then(|| (40 + usize::from(header.payload_length())).saturating_sub(headers_len));
+            (ip, payload, declared, if v6.is_payload_fragmented() { 1 } else { 0 })
+        }
+        LaxNetSlice::Arp(_) => return Err(DecodeError::NotIp { ether_type: 0x0806 }),
+    };
+    if fragment_offset != 0 {
+        return Err(DecodeError::Fragment);
+    }
+    let declared_len = declared_len.unwrap_or(payload.payload.len());
+    if payload.ip_number.0 == IPPROTO_TCP {
+        let tcp = parse_tcp(payload.payload, declared_len)?;
+        return Ok(Packet::Tcp { ip, tcp });
+    }
+    let (version, icmp_type, code, body) = match &sliced.transport {
+        Some(TransportSlice::Icmpv4(icmp)) => (4, icmp.type_u8(), icmp.code_u8(), icmp.payload()),
+        Some(TransportSlice::Icmpv6(icmp)) => (6, icmp.type_u8(), icmp.code_u8(), icmp.payload()),
+        _ => return Err(DecodeError::NotTcp),
+    };
+    let is_error = match version {
+        4 => matches!(icmp_type, 3 | 11 | 12),
+        _ => matches!(icmp_type, 1..=4),
+    };
+    if !is_error {
+        return Err(DecodeError::NotTcp);
+    }
+    let quoted = parse_quoted_tcp(body).ok_or(DecodeError::NotTcp)?;
+    Ok(Packet::IcmpError { ip, error: IcmpError { version, icmp_type, code, quoted } })
+}
+
+/// Bytes from the start of `outer` to the start of `inner`, both slices of one frame.
+fn offset_of(outer: &[u8], inner: &[u8]) -> usize {
+    (inner.as_ptr() as usize).saturating_sub(outer.as_ptr() as usize)
+}
+
+fn parse_tcp(captured: &[u8], declared_len: usize) -> Result<TcpSegment<'_>, DecodeError> {
+    let fixed = |i| -> IResult<&[u8], (u16, u16, u32, u32, u8, u8, u16)> {
+        let (i, src_port) = be_u16(i)?;
+        let (i, dst_port) = be_u16(i)?;
+        let (i, seq) = be_u32(i)?;
+        let (i, ack) = be_u32(i)?;
+        let (i, offset) = be_u8(i)?;
+        let (i, flags) = be_u8(i)?;
+        let (i, window) = be_u16(i)?;
+        Ok((i, (src_port, dst_port, seq, ack, offset >> 4, flags, window)))
+    };
+    let (_, (src_port, dst_port, seq, ack, data_offset, flags, window)) =
+        fixed(captured).map_err(|_| DecodeError::TcpTruncated { captured: captured.len() })?;
+    if captured.len() < TCP_HEADER_MIN {
+        return Err(DecodeError::TcpTruncated { captured: captured.len() });
+    }
+    if data_offset < 5 {
+        return Err(DecodeError::TcpBadDataOffset { data_offset });
+    }
+    let header_len = usize::from(data_offset) * 4;
+    let captured_options = &captured[TCP_HEADER_MIN..captured.len().min(header_len)];
+    let payload_len = u32::try_from(declared_len.saturating_sub(header_len)).unwrap_or(u32::MAX);
+    Ok(TcpSegment { src_port, dst_port, seq, ack, flags, window, header_len, captured_options, payload_len })
+}
+
+/// ICMP errors quote the IP header and at least 8 bytes of TCP: ports and sequence number.
+fn parse_quoted_tcp(body: &[u8]) -> Option<QuotedTcp> {
+    let (quoted, _) = LaxIpSlice::from_slice(body).ok()?;
+    let (src, dst, payload) = match &quoted {
+        LaxIpSlice::Ipv4(v4) => (v4.header().source_addr().into(), v4.header().destination_addr().into(), v4.payload()),
+        LaxIpSlice::Ipv6(v6) => (v6.header().source_addr().into(), v6.header().destination_addr().into(), v6.payload()),
+    };
+    if payload.ip_number.0 != IPPROTO_TCP {
+        return None;
+    }
+    let p = payload.payload;
+    if p.len() < 8 {
+        return None;
+    }
+    Some(QuotedTcp {
+        src,
+        dst,
+        src_port: u16::from_be_bytes([p[0], p[1]]),
+        dst_port: u16::from_be_bytes([p[2], p[3]]),
+        seq: u32::from_be_bytes([p[4], p[5], p[6], p[7]]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn syn_with(options: &[etherparse::TcpOptionElement], payload: &[u8]) -> Vec<u8> {
+        let builder = PacketBuilder::ipv4([192, 0, 2, 1], [198, 51, 100, 1], 64)
+            .tcp(40000, 80, 1000, 64240)
+            .syn()
+            .options(options)
+            .unwrap();
+        let mut frame = Vec::new();
+        builder.write(&mut frame, payload).unwrap();
+        frame
+    }
+
+    #[test]
+    fn payload_length_comes_from_the_ip_header_even_when_cut() {
+        let frame = syn_with(&[etherparse::TcpOptionElement::MaximumSegmentSize(1460)], &[7; 39]);
+        let full = decode(Linktype(link::LINKTYPE_RAW), &frame).unwrap();
+        let Packet::Tcp { tcp, ip } = full else { panic!("not tcp") };
+        assert_eq!(tcp.payload_len, 39);
+        assert_eq!(tcp.header_len, 24);
+        assert_eq!(ip.ttl, 64);
+        let cut = decode(Linktype(link::LINKTYPE_RAW), &frame[..50]).unwrap();
+        let Packet::Tcp { tcp, .. } = cut else { panic!("not tcp") };
+        assert_eq!(tcp.payload_len, 39);
+    }
+
+    #[test]
+    fn every_prefix_decodes_or_errs_without_panic() {
+        let frame = syn_with(&[etherparse::TcpOptionElement::MaximumSegmentSize(1460)], &[7; 10]);
+        for cut in 0..frame.len() {
+            let result = decode(Linktype(link::LINKTYPE_RAW), &frame[..cut]);
+            if cut < 40 {
+                assert!(result.is_err(), "cut {cut} decoded: {result:?}");
+            } else {
+                let Ok(Packet::Tcp { tcp, .. }) = result else { panic!("cut {cut}: {result:?}") };
+                assert_eq!(tcp.payload_len, 10);
+                let summary = OptionSummary::of(tcp.options());
+                assert_eq!(summary.truncated(), cut < 44, "cut {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn icmp_error_quotes_the_syn() {
+        let syn = syn_with(&[], &[]);
+        let builder = PacketBuilder::ipv4([203, 0, 113, 9], [192, 0, 2, 1], 60)
+            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Host));
+        let mut frame = Vec::new();
+        builder.write(&mut frame, &syn).unwrap();
+        let Ok(Packet::IcmpError { error, .. }) = decode(Linktype(link::LINKTYPE_RAW), &frame) else { panic!() };
+        assert_eq!(error.quoted.src_port, 40000);
+        assert_eq!(error.quoted.dst_port, 80);
+        assert_eq!(error.quoted.seq, 1000);
+        assert!(!error.is_path_mtu());
+    }
+}

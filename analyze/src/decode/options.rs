@@ -1,0 +1,365 @@
+//! TCP options, walked with nom.
+//!
+//! etherparse's option iterator stops at kind 34, so the walk is ours. It keeps every option in
+//! order; TFO comes in two forms: kind 34 (RFC 7413) and kind 254 with the experimental magic
+//! 0xF989 (RFC 6994), which Linux falls back to.
+//!
+//! Contract: the walk never panics and never loops. A zero or overrunning length ends it with
+//! an [`OptionError`]; options cut off by the capture's snap length end it with
+//! [`OptionError::Truncated`], never with "no more options".
+
+use nom::bytes::complete::take;
+use nom::number::complete::{be_u16, be_u32, be_u8};
+use nom::{IResult, Parser};
+
+pub const KIND_EOL: u8 = 0;
+pub const KIND_NOP: u8 = 1;
+pub const KIND_MSS: u8 = 2;
+pub const KIND_WINDOW_SCALE: u8 = 3;
+pub const KIND_SACK_PERMITTED: u8 = 4;
+pub const KIND_SACK: u8 = 5;
+pub const KIND_TIMESTAMPS: u8 = 8;
+pub const KIND_FASTOPEN: u8 = 34;
+pub const KIND_EXPERIMENTAL: u8 = 254;
+pub const TFO_EXPERIMENT_ID: u16 = 0xF989;
+
+/// One TCP option, borrowing its bytes from the packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpOption<'a> {
+    EndOfList,
+    Nop,
+    Mss(u16),
+    WindowScale(u8),
+    SackPermitted,
+    Sack(&'a [u8]),
+    Timestamps { tsval: u32, tsecr: u32 },
+    /// Kind 34: an empty cookie is a cookie request. The cookie is kept raw, whatever its
+    /// length; [`TcpOption::tfo`] judges it.
+    FastOpen { cookie: &'a [u8] },
+    /// Kind 254 with magic 0xF989.
+    FastOpenExp { cookie: &'a [u8] },
+    /// Any other kind, including 254 with another experiment id, or a known kind whose length
+    /// does not fit it.
+    Unknown { kind: u8, data: &'a [u8] },
+}
+
+/// Why the option walk stopped before the end of the declared option space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionError {
+    /// An option of length 0 or 1 (other than EOL/NOP), at this offset in the option space.
+    BadLength { offset: usize, kind: u8, len: u8 },
+    /// An option claims more bytes than the TCP header declares.
+    Overrun { offset: usize, kind: u8, len: u8 },
+    /// The capture's snap length cut the options at this offset.
+    Truncated { offset: usize },
+}
+
+/// What the TFO option of a segment says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tfo<'a> {
+    Request,
+    Cookie(&'a [u8]),
+    /// A kind-34 option of a length RFC 7413 forbids (odd, or a cookie outside 4..=16 bytes).
+    Malformed,
+}
+
+/// The TFO option's form on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TfoKind {
+    Rfc7413,
+    Experimental,
+}
+
+impl TfoKind {
+    pub fn kind(self) -> u8 {
+        match self {
+            TfoKind::Rfc7413 => KIND_FASTOPEN,
+            TfoKind::Experimental => KIND_EXPERIMENTAL,
+        }
+    }
+}
+
+impl<'a> TcpOption<'a> {
+    pub fn kind(&self) -> u8 {
+        match self {
+            TcpOption::EndOfList => KIND_EOL,
+            TcpOption::Nop => KIND_NOP,
+            TcpOption::Mss(_) => KIND_MSS,
+            TcpOption::WindowScale(_) => KIND_WINDOW_SCALE,
+            TcpOption::SackPermitted => KIND_SACK_PERMITTED,
+            TcpOption::Sack(_) => KIND_SACK,
+            TcpOption::Timestamps { .. } => KIND_TIMESTAMPS,
+            TcpOption::FastOpen { .. } => KIND_FASTOPEN,
+            TcpOption::FastOpenExp { .. } => KIND_EXPERIMENTAL,
+            TcpOption::Unknown { kind, .. } => *kind,
+        }
+    }
+
+    /// The TFO meaning of this option, if it is one of the two TFO forms.
+    pub fn tfo(&self) -> Option<(TfoKind, Tfo<'a>)> {
+        match *self {
+            TcpOption::FastOpen { cookie } => {
+                let tfo = match cookie.len() {
+                    0 => Tfo::Request,
+                    4..=16 if cookie.len() % 2 == 0 => Tfo::Cookie(cookie),
+                    _ => Tfo::Malformed,
+                };
+                Some((TfoKind::Rfc7413, tfo))
+            }
+            TcpOption::FastOpenExp { cookie } => {
+                let tfo = if cookie.is_empty() { Tfo::Request } else { Tfo::Cookie(cookie) };
+                Some((TfoKind::Experimental, tfo))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Iterator over the options of one TCP header.
+///
+/// `captured` is the option bytes present in the capture; `declared_len` is the option space
+/// the header's data offset declares. When the capture holds less than declared, running into
+/// the cut yields [`OptionError::Truncated`].
+#[derive(Debug, Clone)]
+pub struct OptionIter<'a> {
+    captured: &'a [u8],
+    declared_len: usize,
+    offset: usize,
+    done: bool,
+}
+
+impl<'a> OptionIter<'a> {
+    pub fn new(captured: &'a [u8], declared_len: usize) -> Self {
+        let captured = &captured[..captured.len().min(declared_len)];
+        OptionIter { captured, declared_len, offset: 0, done: false }
+    }
+}
+
+impl<'a> Iterator for OptionIter<'a> {
+    type Item = Result<TcpOption<'a>, OptionError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.offset >= self.declared_len {
+            return None;
+        }
+        let offset = self.offset;
+        let rest = &self.captured[offset.min(self.captured.len())..];
+        let truncated = self.captured.len() < self.declared_len;
+        let step = match rest {
+            [] => Err(OptionError::Truncated { offset }),
+            [KIND_EOL, ..] => {
+                // Everything after EOL is padding.
+                self.done = true;
+                return Some(Ok(TcpOption::EndOfList));
+            }
+            [KIND_NOP, ..] => Ok((1, TcpOption::Nop)),
+            [_] if truncated => Err(OptionError::Truncated { offset }),
+            [kind] => Err(OptionError::Overrun { offset, kind: *kind, len: 0 }),
+            [kind, len, ..] if *len < 2 => Err(OptionError::BadLength { offset, kind: *kind, len: *len }),
+            [kind, len, ..] => {
+                let len_usize = usize::from(*len);
+                if offset + len_usize > self.declared_len {
+                    Err(OptionError::Overrun { offset, kind: *kind, len: *len })
+                } else if len_usize > rest.len() {
+                    Err(OptionError::Truncated { offset })
+                } else {
+                    match parse_option(rest) {
+                        Ok((_, option)) => Ok((len_usize, option)),
+                        // Unreachable given the checks above, but the walk must not panic.
+                        Err(_) => Err(OptionError::Overrun { offset, kind: *kind, len: *len }),
+                    }
+                }
+            }
+        };
+        match step {
+            Ok((advance, option)) => {
+                self.offset += advance;
+                Some(Ok(option))
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Parses one option of length >= 2 whose bytes are all present.
+fn parse_option(input: &[u8]) -> IResult<&[u8], TcpOption<'_>> {
+    let (input, kind) = be_u8(input)?;
+    let (input, len) = be_u8(input)?;
+    let (rest, body) = take(usize::from(len) - 2).parse(input)?;
+    let option = match (kind, body.len()) {
+        (KIND_MSS, 2) => TcpOption::Mss(be_u16(body)?.1),
+        (KIND_WINDOW_SCALE, 1) => TcpOption::WindowScale(body[0]),
+        (KIND_SACK_PERMITTED, 0) => TcpOption::SackPermitted,
+        (KIND_SACK, _) => TcpOption::Sack(body),
+        (KIND_TIMESTAMPS, 8) => {
+            let (b, tsval) = be_u32(body)?;
+            let (_, tsecr) = be_u32(b)?;
+            TcpOption::Timestamps { tsval, tsecr }
+        }
+        (KIND_FASTOPEN, _) => TcpOption::FastOpen { cookie: body },
+        (KIND_EXPERIMENTAL, n) if n >= 2 && be_u16(body)?.1 == TFO_EXPERIMENT_ID => {
+            TcpOption::FastOpenExp { cookie: &body[2..] }
+        }
+        _ => TcpOption::Unknown { kind, data: body },
+    };
+    Ok((rest, option))
+}
+
+/// Everything the connection builder needs from one segment's options, gathered in one walk
+/// without allocating.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OptionSummary<'a> {
+    /// The first TFO option seen.
+    pub tfo: Option<(TfoKind, Tfo<'a>)>,
+    /// More than one TFO option was present.
+    pub tfo_duplicate: bool,
+    pub timestamps: Option<(u32, u32)>,
+    pub mss: Option<u16>,
+    /// Why the walk stopped early, if it did.
+    pub error: Option<OptionError>,
+}
+
+impl<'a> OptionSummary<'a> {
+    pub fn of(options: OptionIter<'a>) -> Self {
+        let mut summary = OptionSummary::default();
+        for option in options {
+            match option {
+                Ok(option) => {
+                    if let Some(tfo) = option.tfo() {
+                        if summary.tfo.is_some() {
+                            summary.tfo_duplicate = true;
+                        } else {
+                            summary.tfo = Some(tfo);
+                        }
+                    }
+                    match option {
+                        TcpOption::Timestamps { tsval, tsecr } => summary.timestamps = Some((tsval, tsecr)),
+                        TcpOption::Mss(mss) => summary.mss = Some(mss),
+                        _ => {}
+                    }
+                }
+                Err(e) => summary.error = Some(e),
+            }
+        }
+        summary
+    }
+
+    pub fn truncated(&self) -> bool {
+        matches!(self.error, Some(OptionError::Truncated { .. }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk(bytes: &[u8]) -> Vec<Result<TcpOption<'_>, OptionError>> {
+        OptionIter::new(bytes, bytes.len()).collect()
+    }
+
+    #[test]
+    fn linux_syn_with_cookie_request() {
+        // MSS, SACK-permitted, timestamps, NOP, window scale, TFO request (as Linux sends).
+        let bytes = [2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7, 34, 2, 1, 1];
+        let options: Vec<_> = walk(&bytes).into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            options,
+            vec![
+                TcpOption::Mss(1460),
+                TcpOption::SackPermitted,
+                TcpOption::Timestamps { tsval: 1, tsecr: 0 },
+                TcpOption::Nop,
+                TcpOption::WindowScale(7),
+                TcpOption::FastOpen { cookie: &[] },
+                TcpOption::Nop,
+                TcpOption::Nop,
+            ]
+        );
+        assert_eq!(options[5].tfo(), Some((TfoKind::Rfc7413, Tfo::Request)));
+    }
+
+    #[test]
+    fn kind_34_lengths() {
+        fn tfo(bytes: &[u8]) -> Tfo<'_> {
+            walk(bytes)[0].unwrap().tfo().unwrap().1
+        }
+        assert_eq!(tfo(&[34, 2]), Tfo::Request);
+        assert_eq!(tfo(&[34, 4, 0xf9, 0x89]), Tfo::Malformed);
+        assert_eq!(tfo(&[34, 6, 1, 2, 3, 4]), Tfo::Cookie(&[1, 2, 3, 4]));
+        assert_eq!(tfo(&[34, 7, 1, 2, 3, 4, 5]), Tfo::Malformed);
+        let mut long = vec![34, 18];
+        long.extend_from_slice(&[9; 16]);
+        assert_eq!(tfo(&long), Tfo::Cookie(&[9; 16]));
+        let mut too_long = vec![34, 20];
+        too_long.extend_from_slice(&[9; 18]);
+        assert_eq!(tfo(&too_long), Tfo::Malformed);
+        assert_eq!(tfo(&[34, 3, 0]), Tfo::Malformed);
+    }
+
+    #[test]
+    fn kind_254_needs_the_magic() {
+        assert_eq!(
+            walk(&[254, 4, 0xf9, 0x89])[0].unwrap().tfo(),
+            Some((TfoKind::Experimental, Tfo::Request))
+        );
+        assert_eq!(
+            walk(&[254, 6, 0xf9, 0x89, 7, 7])[0].unwrap().tfo(),
+            Some((TfoKind::Experimental, Tfo::Cookie(&[7, 7])))
+        );
+        let other = walk(&[254, 4, 0x12, 0x34])[0].unwrap();
+        assert_eq!(other, TcpOption::Unknown { kind: 254, data: &[0x12, 0x34] });
+        assert_eq!(other.tfo(), None);
+        // Kind 255 (PATHspider's rewritten files) is not TFO either.
+        assert_eq!(walk(&[255, 4, 0xf9, 0x89])[0].unwrap().tfo(), None);
+        // Too short to hold the magic.
+        assert_eq!(walk(&[254, 3, 0xf9])[0].unwrap().tfo(), None);
+    }
+
+    #[test]
+    fn zero_and_one_lengths_end_the_walk() {
+        assert_eq!(
+            walk(&[1, 8, 0, 0, 0]),
+            vec![Ok(TcpOption::Nop), Err(OptionError::BadLength { offset: 1, kind: 8, len: 0 })]
+        );
+        assert_eq!(walk(&[34, 1, 1, 1]), vec![Err(OptionError::BadLength { offset: 0, kind: 34, len: 1 })]);
+    }
+
+    #[test]
+    fn overrun_is_not_truncation() {
+        assert_eq!(walk(&[34, 10, 1, 2]), vec![Err(OptionError::Overrun { offset: 0, kind: 34, len: 10 })]);
+        assert_eq!(walk(&[1, 34]), vec![Ok(TcpOption::Nop), Err(OptionError::Overrun { offset: 1, kind: 34, len: 0 })]);
+    }
+
+    #[test]
+    fn snap_length_cut_is_truncation() {
+        let bytes = [2, 4, 5, 0xb4, 34, 10, 1, 2, 3, 4, 5, 6, 7, 8];
+        for cut in 0..bytes.len() {
+            let summary = OptionSummary::of(OptionIter::new(&bytes[..cut], bytes.len()));
+            assert!(summary.truncated(), "cut at {cut}: {summary:?}");
+            assert_eq!(summary.tfo, None, "a cut option is never read: cut at {cut}");
+        }
+        let full = OptionSummary::of(OptionIter::new(&bytes, bytes.len()));
+        assert_eq!(full.error, None);
+        assert_eq!(full.tfo, Some((TfoKind::Rfc7413, Tfo::Cookie(&[1, 2, 3, 4, 5, 6, 7, 8]))));
+    }
+
+    #[test]
+    fn eol_ends_the_walk_and_padding_is_ignored() {
+        assert_eq!(walk(&[1, 0, 34, 2]), vec![Ok(TcpOption::Nop), Ok(TcpOption::EndOfList)]);
+    }
+
+    #[test]
+    fn duplicate_tfo_options_are_flagged_and_the_first_wins() {
+        let summary = OptionSummary::of(OptionIter::new(&[34, 2, 254, 4, 0xf9, 0x89], 6));
+        assert_eq!(summary.tfo, Some((TfoKind::Rfc7413, Tfo::Request)));
+        assert!(summary.tfo_duplicate);
+    }
+
+    #[test]
+    fn known_kind_with_wrong_length_is_kept_raw() {
+        assert_eq!(walk(&[2, 3, 5])[0], Ok(TcpOption::Unknown { kind: 2, data: &[5] }));
+    }
+}

@@ -1,0 +1,386 @@
+//! Decoded packets to connection records.
+//!
+//! A table of open connections keyed by the (unordered) endpoint pair; each entry is one
+//! attempt, identified by the client's ISN, so a reused port with a new ISN starts a new
+//! record. A connection is emitted and freed once it is closed or idle, so memory follows
+//! open connections, not file size. Nothing here parses bytes.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use crate::decode::{
+    IcmpError, IpInfo, OptionError, OptionSummary, Packet, TcpSegment, Tfo, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN,
+};
+use crate::record::{
+    Connection, DataAcked, Outcome, Refusal, SynAck, SynAckAnswers, SynAckTfo, SynTfo, SynTransmission,
+};
+
+const NS_PER_SEC: i64 = 1_000_000_000;
+
+#[derive(Debug, Clone, Copy)]
+pub struct FlowConfig {
+    /// A connection with no packet for this long is emitted.
+    pub idle_ns: i64,
+    /// A closed connection (FIN both ways, or RST) is emitted this long after its last packet.
+    pub closed_grace_ns: i64,
+    /// An unanswered SYN counts as a timeout when the capture ran on this long after it;
+    /// otherwise the capture ended too soon to tell (`incomplete`).
+    pub timeout_evidence_ns: i64,
+    /// SYN transmissions kept per connection (all are counted).
+    pub max_syns_kept: usize,
+    /// Open connections tracked at once; beyond, new connections are counted, not tracked.
+    pub max_open: usize,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            idle_ns: 120 * NS_PER_SEC,
+            closed_grace_ns: 5 * NS_PER_SEC,
+            timeout_evidence_ns: 3 * NS_PER_SEC,
+            max_syns_kept: 8,
+            max_open: 2_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    pub tcp_segments: u64,
+    pub icmp_errors: u64,
+    /// Segments of connections whose SYN was not seen (started before the capture).
+    pub untracked_segments: u64,
+    /// The same SYN seen twice within a few milliseconds (captured on two interfaces).
+    pub duplicate_syns: u64,
+    /// Connections not tracked because `max_open` was reached.
+    pub over_capacity: u64,
+}
+
+/// Where a packet sits in its capture.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketRef<'a> {
+    pub capture: &'a Arc<str>,
+    pub frame: u64,
+    pub ts_ns: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    lo: (IpAddr, u16),
+    hi: (IpAddr, u16),
+}
+
+impl Key {
+    fn new(a: (IpAddr, u16), b: (IpAddr, u16)) -> Key {
+        if a <= b { Key { lo: a, hi: b } } else { Key { lo: b, hi: a } }
+    }
+}
+
+#[derive(Debug)]
+struct Open {
+    conn: Connection,
+    fin_client: bool,
+    fin_server: bool,
+    closed: bool,
+}
+
+#[derive(Debug)]
+pub struct FlowTable {
+    config: FlowConfig,
+    open: HashMap<Key, Open>,
+    done: Vec<Connection>,
+    now_ns: i64,
+    last_sweep_ns: i64,
+    pub stats: FlowStats,
+}
+
+const SWEEP_EVERY_NS: i64 = 10 * NS_PER_SEC;
+/// Two copies of one SYN closer than this are one transmission seen twice.
+const DUPLICATE_WINDOW_NS: i64 = 10_000_000;
+
+impl Default for FlowTable {
+    fn default() -> Self {
+        FlowTable::new(FlowConfig::default())
+    }
+}
+
+impl FlowTable {
+    pub fn new(config: FlowConfig) -> Self {
+        FlowTable {
+            config,
+            open: HashMap::new(),
+            done: Vec::new(),
+            now_ns: i64::MIN,
+            last_sweep_ns: i64::MIN,
+            stats: FlowStats::default(),
+        }
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Takes the connections emitted so far.
+    pub fn take_done(&mut self) -> Vec<Connection> {
+        std::mem::take(&mut self.done)
+    }
+
+    pub fn push(&mut self, at: PacketRef<'_>, packet: &Packet<'_>) {
+        self.now_ns = self.now_ns.max(at.ts_ns);
+        match packet {
+            Packet::Tcp { ip, tcp } => self.push_tcp(at, ip, tcp),
+            Packet::IcmpError { error, .. } => self.push_icmp(at, error),
+        }
+        if self.now_ns.saturating_sub(self.last_sweep_ns) >= SWEEP_EVERY_NS {
+            self.sweep();
+        }
+    }
+
+    /// Ends the stream: every open connection is emitted, judged as of the last packet seen.
+    pub fn finish(mut self) -> (Vec<Connection>, FlowStats) {
+        let end = self.now_ns;
+        for (_, open) in self.open.drain() {
+            self.done.push(finalize(open, end, &self.config));
+        }
+        (self.done, self.stats)
+    }
+
+    fn sweep(&mut self) {
+        self.last_sweep_ns = self.now_ns;
+        let (now, config) = (self.now_ns, self.config);
+        let expired: Vec<Key> = self
+            .open
+            .iter()
+            .filter(|(_, o)| {
+                let quiet = now.saturating_sub(o.conn.last_time_ns);
+                quiet >= config.idle_ns || (o.closed && quiet >= config.closed_grace_ns)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in expired {
+            if let Some(open) = self.open.remove(&key) {
+                self.done.push(finalize(open, now, &config));
+            }
+        }
+    }
+
+    fn push_tcp(&mut self, at: PacketRef<'_>, ip: &IpInfo, tcp: &TcpSegment<'_>) {
+        self.stats.tcp_segments += 1;
+        let src = SocketAddr::new(ip.src, tcp.src_port);
+        let dst = SocketAddr::new(ip.dst, tcp.dst_port);
+        let key = Key::new((ip.src, tcp.src_port), (ip.dst, tcp.dst_port));
+        if tcp.has(TCP_SYN) && !tcp.has(TCP_ACK) {
+            self.push_syn(at, key, src, dst, tcp);
+            return;
+        }
+        let Some(open) = self.open.get_mut(&key) else {
+            self.stats.untracked_segments += 1;
+            return;
+        };
+        open.conn.last_time_ns = at.ts_ns;
+        let from_client = open.conn.client == src;
+        let isn = open.conn.isn;
+        let first_data_len = open.conn.syns[0].data_len;
+        if tcp.has(TCP_SYN) {
+            if !from_client && open.conn.synack.is_none() {
+                open.conn.synack = Some(synack(at, ip, tcp, &open.conn));
+            }
+        } else if tcp.has(TCP_RST) {
+            open.closed = true;
+            if !from_client && open.conn.synack.is_none() && open.conn.reset.is_none() {
+                let covers_data = first_data_len > 0 && tcp.ack == isn.wrapping_add(1).wrapping_add(first_data_len);
+                open.conn.reset = Some(Refusal {
+                    frame: at.frame,
+                    time_ns: at.ts_ns,
+                    icmp: None,
+                    answers_first_syn: open.conn.syn_count == 1 || covers_data,
+                });
+            }
+        } else if from_client
+            && first_data_len > 0
+            && tcp.payload_len > 0
+            && open.conn.synack.is_some()
+            && tcp.seq == isn.wrapping_add(1)
+        {
+            open.conn.syn_data_resent = true;
+        }
+        if tcp.has(TCP_FIN) {
+            if from_client { open.fin_client = true } else { open.fin_server = true }
+            open.closed |= open.fin_client && open.fin_server;
+        }
+    }
+
+    fn push_syn(&mut self, at: PacketRef<'_>, key: Key, src: SocketAddr, dst: SocketAddr, tcp: &TcpSegment<'_>) {
+        let summary = OptionSummary::of(tcp.options());
+        let tsval = summary.timestamps.map(|(tsval, _)| tsval);
+        let transmission =
+            SynTransmission { frame: at.frame, time_ns: at.ts_ns, tfo: syn_tfo(&summary), data_len: tcp.payload_len, tsval };
+        if let Some(open) = self.open.get_mut(&key) {
+            if open.conn.client == src && open.conn.isn == tcp.seq {
+                let last = open.conn.syns.last().expect("a connection has its first SYN");
+                if tsval.is_some() && last.tsval == tsval && at.ts_ns.abs_diff(last.time_ns) < DUPLICATE_WINDOW_NS as u64 {
+                    self.stats.duplicate_syns += 1;
+                    return;
+                }
+                open.conn.syn_count += 1;
+                open.conn.last_time_ns = at.ts_ns;
+                if open.conn.syns.len() < self.config.max_syns_kept {
+                    open.conn.syns.push(transmission);
+                }
+                return;
+            }
+            // Same endpoints, new ISN: the old attempt is over.
+            let old = self.open.remove(&key).expect("present");
+            self.done.push(finalize(old, self.now_ns, &self.config));
+        }
+        if self.open.len() >= self.config.max_open {
+            self.stats.over_capacity += 1;
+            return;
+        }
+        let (syn_tfo_kind, syn_cookie) = match summary.tfo {
+            Some((kind, Tfo::Cookie(cookie))) => (Some(kind.kind()), Some(cookie.to_vec())),
+            Some((kind, _)) => (Some(kind.kind()), None),
+            None => (None, None),
+        };
+        let conn = Connection {
+            capture: at.capture.clone(),
+            client: src,
+            server: dst,
+            isn: tcp.seq,
+            syns: vec![transmission],
+            syn_count: 1,
+            syn_tfo_kind,
+            syn_tfo_duplicate: summary.tfo_duplicate,
+            syn_cookie,
+            syn_options_error: summary.error.map(describe_option_error),
+            synack: None,
+            syn_data_acked: None,
+            syn_data_resent: false,
+            reset: None,
+            icmp: None,
+            outcome: Outcome::Incomplete,
+            last_time_ns: at.ts_ns,
+        };
+        self.open.insert(key, Open { conn, fin_client: false, fin_server: false, closed: false });
+    }
+
+    fn push_icmp(&mut self, at: PacketRef<'_>, error: &IcmpError) {
+        self.stats.icmp_errors += 1;
+        if error.is_path_mtu() {
+            return;
+        }
+        let q = error.quoted;
+        let key = Key::new((q.src, q.src_port), (q.dst, q.dst_port));
+        let Some(open) = self.open.get_mut(&key) else { return };
+        let quotes_client = open.conn.client == SocketAddr::new(q.src, q.src_port) && q.seq == open.conn.isn;
+        if quotes_client && open.conn.synack.is_none() && open.conn.icmp.is_none() {
+            open.conn.last_time_ns = at.ts_ns;
+            open.conn.icmp = Some(Refusal {
+                frame: at.frame,
+                time_ns: at.ts_ns,
+                icmp: Some((error.icmp_type, error.code)),
+                answers_first_syn: open.conn.syn_count == 1,
+            });
+        }
+    }
+}
+
+fn syn_tfo(summary: &OptionSummary<'_>) -> SynTfo {
+    match (summary.tfo, summary.error) {
+        (Some((_, Tfo::Request)), _) => SynTfo::CookieRequest,
+        (Some((_, Tfo::Cookie(_))), _) => SynTfo::Cookie,
+        (Some((_, Tfo::Malformed)), _) => SynTfo::Malformed,
+        (None, Some(OptionError::Truncated { .. })) => SynTfo::Truncated,
+        // The walk broke before the end: a TFO option may have been behind the damage.
+        (None, Some(_)) => SynTfo::Malformed,
+        (None, None) => SynTfo::None,
+    }
+}
+
+fn synack(at: PacketRef<'_>, ip: &IpInfo, tcp: &TcpSegment<'_>, conn: &Connection) -> SynAck {
+    let summary = OptionSummary::of(tcp.options());
+    let (tfo, tfo_kind, cookie) = match (summary.tfo, summary.error) {
+        (Some((kind, Tfo::Cookie(cookie))), _) => (SynAckTfo::Cookie, Some(kind.kind()), Some(cookie.to_vec())),
+        // A request or a forbidden length has no place in a SYN-ACK.
+        (Some((kind, _)), _) => (SynAckTfo::Malformed, Some(kind.kind()), None),
+        (None, Some(OptionError::Truncated { .. })) => (SynAckTfo::Truncated, None, None),
+        (None, Some(_)) => (SynAckTfo::Malformed, None, None),
+        (None, None) => (SynAckTfo::None, None, None),
+    };
+    SynAck {
+        frame: at.frame,
+        time_ns: at.ts_ns,
+        answers: answered_syn(conn, summary.timestamps.map(|(_, tsecr)| tsecr), tcp.ack),
+        tfo,
+        tfo_kind,
+        cookie,
+        ack: tcp.ack,
+        ttl: ip.ttl,
+        window: tcp.window,
+        mss: summary.mss,
+        option_kinds: tcp.options().map_while(Result::ok).map(|o| o.kind()).collect(),
+    }
+}
+
+/// Which SYN a SYN-ACK answers: by its TSecr against the SYNs' TSvals; without timestamps, a
+/// lone SYN, or an ack that covers data only the first SYN carried, decides; else ambiguous.
+fn answered_syn(conn: &Connection, tsecr: Option<u32>, ack: u32) -> SynAckAnswers {
+    if let Some(tsecr) = tsecr {
+        if let Some(i) = conn.syns.iter().position(|s| s.tsval == Some(tsecr)) {
+            return if i == 0 { SynAckAnswers::FirstSyn } else { SynAckAnswers::RetransmittedSyn };
+        }
+    }
+    let first = &conn.syns[0];
+    if conn.syn_count == 1
+        || (first.data_len > 0 && ack == conn.isn.wrapping_add(1).wrapping_add(first.data_len))
+    {
+        SynAckAnswers::FirstSyn
+    } else {
+        SynAckAnswers::Ambiguous
+    }
+}
+
+fn syn_data_acked(isn: u32, data_len: u32, ack: u32) -> DataAcked {
+    let acked = ack.wrapping_sub(isn.wrapping_add(1));
+    match acked {
+        0 => DataAcked::NotAcked,
+        a if a == data_len => DataAcked::Acked,
+        a if a < data_len => DataAcked::Partial,
+        _ => DataAcked::Bogus,
+    }
+}
+
+fn finalize(open: Open, end_ns: i64, config: &FlowConfig) -> Connection {
+    let mut conn = open.conn;
+    let first_data_len = conn.syns[0].data_len;
+    conn.syn_data_acked = match &conn.synack {
+        Some(s) if first_data_len > 0 => Some(syn_data_acked(conn.isn, first_data_len, s.ack)),
+        _ => None,
+    };
+    let last_syn_ns = conn.syns.last().map_or(conn.last_time_ns, |s| s.time_ns);
+    conn.outcome = match (&conn.synack, conn.reset, conn.icmp) {
+        (Some(s), _, _) if s.answers == SynAckAnswers::RetransmittedSyn && (conn.tried_tfo() || first_data_len > 0) => {
+            Outcome::EstablishedAfterFallback
+        }
+        (Some(_), _, _) => Outcome::Established,
+        (None, Some(_), _) => Outcome::Reset,
+        (None, None, Some(_)) => Outcome::IcmpError,
+        (None, None, None) if end_ns.saturating_sub(last_syn_ns) >= config.timeout_evidence_ns => Outcome::Timeout,
+        (None, None, None) => Outcome::Incomplete,
+    };
+    conn
+}
+
+fn describe_option_error(e: OptionError) -> String {
+    match e {
+        OptionError::BadLength { offset, kind, len } => format!("option kind {kind} at offset {offset} has length {len}"),
+        OptionError::Overrun { offset, kind, len } => {
+            format!("option kind {kind} at offset {offset} (length {len}) overruns the header")
+        }
+        OptionError::Truncated { offset } => format!("options cut by the snap length at offset {offset}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,351 @@
+//! Connection-builder tests, named after the rows of TFO-FIELD-NOTES.md.
+#![allow(non_snake_case)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use super::*;
+use crate::decode::{IcmpError, IpInfo, Packet, QuotedTcp, TcpSegment};
+
+const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+const ISN: u32 = 1000;
+const MS: i64 = 1_000_000;
+
+#[derive(Clone)]
+struct Seg {
+    at_ms: i64,
+    from_client: bool,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    payload: u32,
+    options: Vec<u8>,
+}
+
+fn syn(at_ms: i64, options: Vec<u8>, payload: u32) -> Seg {
+    Seg { at_ms, from_client: true, flags: TCP_SYN, seq: ISN, ack: 0, payload, options }
+}
+fn synack(at_ms: i64, ack: u32, options: Vec<u8>) -> Seg {
+    Seg { at_ms, from_client: false, flags: TCP_SYN | TCP_ACK, seq: 5000, ack, payload: 0, options }
+}
+fn client(at_ms: i64, flags: u8, seq: u32, payload: u32) -> Seg {
+    Seg { at_ms, from_client: true, flags, seq, ack: 5001, payload, options: vec![] }
+}
+fn server(at_ms: i64, flags: u8, ack: u32) -> Seg {
+    Seg { at_ms, from_client: false, flags, seq: 5001, ack, payload: 0, options: vec![] }
+}
+fn ts(tsval: u32, tsecr: u32) -> Vec<u8> {
+    let mut o = vec![1, 1, 8, 10];
+    o.extend_from_slice(&tsval.to_be_bytes());
+    o.extend_from_slice(&tsecr.to_be_bytes());
+    o
+}
+fn with(mut a: Vec<u8>, b: &[u8]) -> Vec<u8> {
+    a.extend_from_slice(b);
+    while a.len() % 4 != 0 {
+        a.push(1);
+    }
+    a
+}
+const REQUEST: &[u8] = &[34, 2];
+const COOKIE: &[u8] = &[34, 10, 1, 2, 3, 4, 5, 6, 7, 8];
+
+fn run_with(table: &mut FlowTable, capture: &Arc<str>, segs: &[Seg]) {
+    for (i, s) in segs.iter().enumerate() {
+        let (src, dst, sport, dport) =
+            if s.from_client { (CLIENT, SERVER, 40000, 80) } else { (SERVER, CLIENT, 80, 40000) };
+        let tcp = TcpSegment {
+            src_port: sport,
+            dst_port: dport,
+            seq: s.seq,
+            ack: s.ack,
+            flags: s.flags,
+            window: 65535,
+            header_len: 20 + s.options.len(),
+            captured_options: &s.options,
+            payload_len: s.payload,
+        };
+        let ip = IpInfo { src, dst, ttl: if s.from_client { 64 } else { 57 } };
+        table.push(PacketRef { capture, frame: i as u64 + 1, ts_ns: s.at_ms * MS }, &Packet::Tcp { ip, tcp });
+    }
+}
+
+fn run(segs: &[Seg]) -> Vec<Connection> {
+    let mut table = FlowTable::default();
+    run_with(&mut table, &Arc::from("t.pcap"), segs);
+    table.finish().0
+}
+
+fn one(segs: &[Seg]) -> Connection {
+    let conns = run(segs);
+    assert_eq!(conns.len(), 1, "{conns:#?}");
+    conns.into_iter().next().unwrap()
+}
+
+#[test]
+fn cookie_request__synack_with_cookie() {
+    let c = one(&[
+        syn(0, with(ts(100, 0), REQUEST), 0),
+        synack(1, ISN + 1, with(ts(9, 100), COOKIE)),
+        client(2, TCP_ACK, ISN + 1, 0),
+    ]);
+    assert_eq!(c.first_syn().tfo, SynTfo::CookieRequest);
+    assert_eq!(c.syn_tfo_kind, Some(34));
+    let s = c.synack.as_ref().unwrap();
+    assert_eq!(s.tfo, SynAckTfo::Cookie);
+    assert_eq!(s.cookie.as_deref(), Some(&[1, 2, 3, 4, 5, 6, 7, 8][..]));
+    assert_eq!(s.answers, SynAckAnswers::FirstSyn);
+    assert_eq!(s.option_kinds, vec![1, 1, 8, 34, 1, 1]);
+    assert_eq!(s.ttl, 57);
+    assert_eq!(c.syn_data_acked, None);
+    assert_eq!(c.outcome, Outcome::Established);
+    assert_eq!(c.connect_ms(), Some(1.0));
+}
+
+#[test]
+fn syn_data_with_cookie__acked() {
+    let c = one(&[syn(0, with(ts(100, 0), COOKIE), 77), synack(1, ISN + 78, ts(9, 100))]);
+    assert_eq!(c.first_syn().tfo, SynTfo::Cookie);
+    assert_eq!(c.syn_cookie.as_deref(), Some(&[1, 2, 3, 4, 5, 6, 7, 8][..]));
+    assert_eq!(c.first_syn().data_len, 77);
+    assert_eq!(c.syn_data_acked, Some(DataAcked::Acked));
+    assert!(!c.syn_data_resent);
+    assert_eq!(c.outcome, Outcome::Established);
+}
+
+#[test]
+fn option_dropped__plain_retransmit_answered() {
+    let c = one(&[
+        syn(0, with(ts(100, 0), REQUEST), 0),
+        syn(1000, ts(1100, 0), 0),
+        synack(1001, ISN + 1, ts(9, 1100)),
+    ]);
+    assert_eq!(c.syn_count, 2);
+    assert_eq!(c.first_syn().tfo, SynTfo::CookieRequest);
+    assert_eq!(c.syns[1].tfo, SynTfo::None);
+    assert_eq!(c.synack.as_ref().unwrap().answers, SynAckAnswers::RetransmittedSyn);
+    assert_eq!(c.synack.as_ref().unwrap().tfo, SynAckTfo::None);
+    assert_eq!(c.outcome, Outcome::EstablishedAfterFallback);
+}
+
+#[test]
+fn option_reset__rst_answers_the_tfo_syn() {
+    let c = one(&[syn(0, with(ts(100, 0), REQUEST), 0), server(1, TCP_RST | TCP_ACK, ISN + 1)]);
+    assert_eq!(c.outcome, Outcome::Reset);
+    let r = c.reset.unwrap();
+    assert!(r.answers_first_syn);
+    assert_eq!(r.frame, 2);
+}
+
+#[test]
+fn syn_data_unanswered__plain_retransmit_answered__data_resent() {
+    let c = one(&[
+        syn(0, with(ts(100, 0), COOKIE), 77),
+        syn(1000, ts(1100, 0), 0),
+        synack(1001, ISN + 1, ts(9, 1100)),
+        client(1002, TCP_ACK | 0x08, ISN + 1, 77),
+    ]);
+    assert_eq!(c.synack.as_ref().unwrap().answers, SynAckAnswers::RetransmittedSyn);
+    assert_eq!(c.syn_data_acked, Some(DataAcked::NotAcked));
+    assert!(c.syn_data_resent);
+    assert_eq!(c.outcome, Outcome::EstablishedAfterFallback);
+}
+
+#[test]
+fn syn_data_not_acked_by_server__first_syn_answered() {
+    // A server that rejects the cookie acks only the SYN; the client sends the data again.
+    let c = one(&[
+        syn(0, with(ts(100, 0), COOKIE), 77),
+        synack(1, ISN + 1, ts(9, 100)),
+        client(2, TCP_ACK | 0x08, ISN + 1, 77),
+    ]);
+    assert_eq!(c.synack.as_ref().unwrap().answers, SynAckAnswers::FirstSyn);
+    assert_eq!(c.syn_data_acked, Some(DataAcked::NotAcked));
+    assert!(c.syn_data_resent);
+    assert_eq!(c.outcome, Outcome::Established);
+}
+
+#[test]
+fn syn_data_reset__rst_acks_the_data() {
+    let c = one(&[syn(0, with(ts(100, 0), COOKIE), 77), server(1, TCP_RST | TCP_ACK, ISN + 78)]);
+    assert_eq!(c.outcome, Outcome::Reset);
+    assert!(c.reset.unwrap().answers_first_syn);
+}
+
+#[test]
+fn rst_after_a_retransmission_without_ack_evidence_is_not_pinned_on_the_first_syn() {
+    let c = one(&[
+        syn(0, with(ts(100, 0), REQUEST), 0),
+        syn(1000, ts(1100, 0), 0),
+        server(1001, TCP_RST | TCP_ACK, ISN + 1),
+    ]);
+    assert_eq!(c.outcome, Outcome::Reset);
+    assert!(!c.reset.unwrap().answers_first_syn);
+}
+
+#[test]
+fn no_timestamps__two_syns__plain_ack_is_ambiguous() {
+    let c = one(&[syn(0, REQUEST.to_vec(), 0), syn(1000, vec![], 0), synack(1001, ISN + 1, vec![])]);
+    assert_eq!(c.synack.as_ref().unwrap().answers, SynAckAnswers::Ambiguous);
+    assert_eq!(c.outcome, Outcome::Established);
+}
+
+#[test]
+fn no_timestamps__ack_covering_the_data_answers_the_first_syn() {
+    let c = one(&[syn(0, COOKIE.to_vec(), 40), syn(1000, vec![], 0), synack(1001, ISN + 41, vec![])]);
+    assert_eq!(c.synack.as_ref().unwrap().answers, SynAckAnswers::FirstSyn);
+    assert_eq!(c.syn_data_acked, Some(DataAcked::Acked));
+}
+
+#[test]
+fn no_timestamps__single_syn_is_answered_by_the_synack() {
+    let c = one(&[syn(0, REQUEST.to_vec(), 0), synack(5, ISN + 1, vec![])]);
+    assert_eq!(c.synack.as_ref().unwrap().answers, SynAckAnswers::FirstSyn);
+}
+
+#[test]
+fn host_down__unanswered_syns_time_out_when_the_capture_runs_on() {
+    let mut table = FlowTable::default();
+    let cap: Arc<str> = Arc::from("t.pcap");
+    run_with(&mut table, &cap, &[syn(0, with(ts(1, 0), REQUEST), 0), syn(1000, ts(2, 0), 0), syn(3000, ts(3, 0), 0)]);
+    // Unrelated traffic keeps the capture going.
+    let other = TcpSegment {
+        src_port: 1,
+        dst_port: 2,
+        seq: 0,
+        ack: 0,
+        flags: TCP_ACK,
+        window: 0,
+        header_len: 20,
+        captured_options: &[],
+        payload_len: 0,
+    };
+    let ip = IpInfo { src: SERVER, dst: SERVER, ttl: 1 };
+    table.push(PacketRef { capture: &cap, frame: 9, ts_ns: 7000 * MS }, &Packet::Tcp { ip, tcp: other });
+    let (conns, stats) = table.finish();
+    assert_eq!(conns[0].outcome, Outcome::Timeout);
+    assert_eq!(conns[0].syn_count, 3);
+    assert_eq!(stats.untracked_segments, 1);
+}
+
+#[test]
+fn capture_ends_right_after_the_syn__incomplete() {
+    let c = one(&[syn(0, REQUEST.to_vec(), 0)]);
+    assert_eq!(c.outcome, Outcome::Incomplete);
+}
+
+#[test]
+fn port_reused_with_a_new_isn__two_connections() {
+    let mut second = syn(5000, vec![], 0);
+    second.seq = 777;
+    let conns = run(&[syn(0, vec![], 0), synack(1, ISN + 1, vec![]), second]);
+    assert_eq!(conns.len(), 2);
+    assert_eq!(conns.iter().map(|c| c.isn).collect::<Vec<_>>(), vec![ISN, 777]);
+}
+
+#[test]
+fn sequence_numbers_wrap() {
+    let isn = u32::MAX - 5;
+    let mut s = syn(0, COOKIE.to_vec(), 10);
+    s.seq = isn;
+    let c = one(&[s.clone(), synack(1, isn.wrapping_add(11), vec![])]);
+    assert_eq!(c.syn_data_acked, Some(DataAcked::Acked));
+    let partial = one(&[s.clone(), synack(1, isn.wrapping_add(6), vec![])]);
+    assert_eq!(partial.syn_data_acked, Some(DataAcked::Partial));
+    let bogus = one(&[s, synack(1, isn.wrapping_add(400), vec![])]);
+    assert_eq!(bogus.syn_data_acked, Some(DataAcked::Bogus));
+}
+
+#[test]
+fn icmp_unreachable_quoting_the_syn__icmp_error() {
+    let mut table = FlowTable::default();
+    let cap: Arc<str> = Arc::from("t.pcap");
+    run_with(&mut table, &cap, &[syn(0, REQUEST.to_vec(), 0)]);
+    let quoted = QuotedTcp { src: CLIENT, dst: SERVER, src_port: 40000, dst_port: 80, seq: ISN };
+    let error = IcmpError { version: 4, icmp_type: 3, code: 1, quoted };
+    let ip = IpInfo { src: SERVER, dst: CLIENT, ttl: 60 };
+    table.push(PacketRef { capture: &cap, frame: 2, ts_ns: 5 * MS }, &Packet::IcmpError { ip, error });
+    let (conns, _) = table.finish();
+    assert_eq!(conns[0].outcome, Outcome::IcmpError);
+    assert_eq!(conns[0].icmp.unwrap().icmp, Some((3, 1)));
+}
+
+#[test]
+fn same_syn_seen_on_two_interfaces_counts_once() {
+    let mut table = FlowTable::default();
+    let cap: Arc<str> = Arc::from("t.pcap");
+    let mut twice = syn(0, with(ts(100, 0), REQUEST), 0);
+    run_with(&mut table, &cap, &[twice.clone()]);
+    twice.at_ms = 0;
+    run_with(&mut table, &cap, &[twice]);
+    let (conns, stats) = table.finish();
+    assert_eq!(conns[0].syn_count, 1);
+    assert_eq!(stats.duplicate_syns, 1);
+}
+
+#[test]
+fn closed_connections_are_emitted_while_streaming() {
+    let mut table = FlowTable::default();
+    let cap: Arc<str> = Arc::from("t.pcap");
+    run_with(
+        &mut table,
+        &cap,
+        &[
+            syn(0, vec![], 0),
+            synack(1, ISN + 1, vec![]),
+            client(2, TCP_ACK | TCP_FIN, ISN + 1, 0),
+            server(3, TCP_ACK | TCP_FIN, ISN + 2),
+        ],
+    );
+    assert_eq!(table.open_connections(), 1);
+    // Twenty seconds later, another client port connects.
+    let other = TcpSegment {
+        src_port: 50000,
+        dst_port: 80,
+        seq: 1,
+        ack: 0,
+        flags: TCP_SYN,
+        window: 0,
+        header_len: 20,
+        captured_options: &[],
+        payload_len: 0,
+    };
+    let ip = IpInfo { src: CLIENT, dst: SERVER, ttl: 64 };
+    table.push(PacketRef { capture: &cap, frame: 5, ts_ns: 20_000 * MS }, &Packet::Tcp { ip, tcp: other });
+    let done = table.take_done();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].client.port(), 40000);
+    assert_eq!(table.open_connections(), 1);
+}
+
+#[test]
+fn malformed_kind_34_in_the_syn() {
+    let c = one(&[syn(0, vec![34, 4, 0xf9, 0x89], 0)]);
+    assert_eq!(c.first_syn().tfo, SynTfo::Malformed);
+    assert_eq!(c.syn_tfo_kind, Some(34));
+}
+
+#[test]
+fn options_cut_by_snap_length__truncated_never_none() {
+    let mut s = syn(0, with(ts(100, 0), REQUEST), 0);
+    let declared = s.options.len();
+    s.options.truncate(6);
+    let mut table = FlowTable::default();
+    let cap: Arc<str> = Arc::from("t.pcap");
+    let tcp = TcpSegment {
+        src_port: 40000,
+        dst_port: 80,
+        seq: ISN,
+        ack: 0,
+        flags: TCP_SYN,
+        window: 0,
+        header_len: 20 + declared,
+        captured_options: &s.options,
+        payload_len: 0,
+    };
+    let ip = IpInfo { src: CLIENT, dst: SERVER, ttl: 64 };
+    table.push(PacketRef { capture: &cap, frame: 1, ts_ns: 0 }, &Packet::Tcp { ip, tcp });
+    let (conns, _) = table.finish();
+    assert_eq!(conns[0].first_syn().tfo, SynTfo::Truncated);
+}

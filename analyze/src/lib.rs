@@ -1,0 +1,17 @@
+//! tfoscope-analyze: offline TCP Fast Open analysis of pcap/pcapng captures.
+//!
+//! Stages, one module each, data flowing one way:
+//! [`read`] (files → frames) → [`decode`] (frames → IP/TCP views) → [`flow`] (packets →
+//! [`record::Connection`]s) → [`table`] (records → DataFrames → Parquet/CSV/JSON).
+//! No network, no privileges.
+
+#![deny(unsafe_code)]
+
+pub mod decode;
+pub mod flow;
+pub mod read;
+pub mod record;
+pub mod table;
+mod vantage;
+
+pub use vantage::{analyze_vantage, analyze_vantages, AnalyzeError, FileReport, VantageReport, VantageResult, VantageSpec};

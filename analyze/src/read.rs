@@ -1,0 +1,383 @@
+//! Capture files to timestamped link-layer frames.
+//!
+//! Streams legacy pcap (micro- and nanosecond, either byte order) and pcapng (several sections
+//! and interfaces, EPB/SPB, per-interface timestamp resolution and offset) with pcap-parser's
+//! buffered reader: the file is never loaded whole. A file cut off mid-record, or corrupt after
+//! some good records, yields the frames before the damage and a [`ReadStop`] saying where and
+//! why: a partial result, never lost data.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::{create_reader, Linktype, PcapBlockOwned, PcapError};
+
+const INITIAL_BUFFER: usize = 1 << 20;
+/// No sane record is larger; a bigger length field means a corrupt file, not a big packet.
+const MAX_BUFFER: usize = 64 << 20;
+const NS_PER_SEC: i128 = 1_000_000_000;
+
+/// One captured frame, borrowed from the reader's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    /// 1-based, counting packet records as Wireshark does.
+    pub number: u64,
+    /// Nanoseconds since the Unix epoch.
+    pub ts_ns: i64,
+    pub linktype: Linktype,
+    pub data: &'a [u8],
+    pub orig_len: u32,
+    /// Byte offset of the record in the file.
+    pub offset: u64,
+}
+
+/// What a capture file holds besides packets, handed to the caller as it streams by.
+#[derive(Debug, Clone, Copy)]
+pub enum CaptureEvent<'a> {
+    Frame(Frame<'a>),
+    /// A pcapng custom block (block type 0xBAD or 0x40000BAD).
+    Custom { pen: u32, data: &'a [u8], offset: u64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// The file ends inside a record (a capture cut off mid-write).
+    Truncated,
+    /// A record could not be parsed.
+    Corrupt(String),
+    /// A length field asks for more than any real record needs.
+    RecordTooLarge,
+    Io(String),
+}
+
+/// Where and why reading ended before the end of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadStop {
+    pub offset: u64,
+    pub reason: StopReason,
+}
+
+impl std::fmt::Display for ReadStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.reason {
+            StopReason::Truncated => write!(f, "file ends inside the record at byte {}", self.offset),
+            StopReason::Corrupt(e) => write!(f, "corrupt record at byte {}: {e}", self.offset),
+            StopReason::RecordTooLarge => write!(f, "record at byte {} claims an absurd length", self.offset),
+            StopReason::Io(e) => write!(f, "read error at byte {}: {e}", self.offset),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadReport {
+    pub format: Option<CaptureFormat>,
+    pub frames: u64,
+    pub bytes: u64,
+    pub sections: u32,
+    pub interfaces: u32,
+    /// pcapng blocks of types we do not use, and packets naming an interface never described.
+    pub skipped_blocks: u64,
+    /// Drops the capturing kernel reported in Interface Statistics Blocks (isb_ifdrop).
+    pub kernel_drops: Option<u64>,
+    pub stop: Option<ReadStop>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureFormat {
+    Pcap,
+    PcapNanosecond,
+    PcapNg,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: cannot open: {source}")]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("{path}: empty file")]
+    Empty { path: PathBuf },
+    #[error("{path}: not a pcap or pcapng capture (byte 0)")]
+    NotACapture { path: PathBuf },
+    #[error("{path}: file header cut short (byte 0)")]
+    HeaderTruncated { path: PathBuf },
+    #[error("{path}: byte 0: {detail}")]
+    BadHeader { path: PathBuf, detail: String },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    linktype: Linktype,
+    snaplen: u32,
+    /// Timestamp units per second.
+    units_per_sec: u64,
+    offset_sec: i64,
+}
+
+/// Streams one capture file, calling `on_event` for each frame and custom block.
+/// `on_event` may stop the walk early with `ControlFlow::Break`.
+pub fn read_capture<F>(path: &Path, on_event: F) -> Result<ReadReport, ReadError>
+where
+    F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
+{
+    let file = File::open(path).map_err(|source| ReadError::Open { path: path.to_owned(), source })?;
+    read_capture_from(path, BufReader::with_capacity(1 << 16, file), on_event)
+}
+
+/// As [`read_capture`], from any reader; `path` only names the source in errors.
+pub fn read_capture_from<R, F>(path: &Path, input: R, mut on_event: F) -> Result<ReadReport, ReadError>
+where
+    R: Read + Send,
+    F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
+{
+    let mut reader = match create_reader(INITIAL_BUFFER, input) {
+        Ok(reader) => reader,
+        Err(PcapError::Eof) => return Err(ReadError::Empty { path: path.to_owned() }),
+        Err(PcapError::HeaderNotRecognized) => return Err(ReadError::NotACapture { path: path.to_owned() }),
+        Err(PcapError::Incomplete(_) | PcapError::UnexpectedEof) => {
+            return Err(ReadError::HeaderTruncated { path: path.to_owned() })
+        }
+        Err(e) => return Err(ReadError::BadHeader { path: path.to_owned(), detail: format!("{e:?}") }),
+    };
+    let mut report = ReadReport::default();
+    let mut interfaces: Vec<Interface> = Vec::new();
+    let mut legacy: Option<(Linktype, bool)> = None;
+    let mut last_ts_ns = 0i64;
+    let mut buffer_size = INITIAL_BUFFER;
+    loop {
+        let offset = reader.consumed() as u64;
+        let previous_ts_ns = last_ts_ns;
+        let (consumed, flow) = match reader.next() {
+            Ok((consumed, block)) => {
+                let mut flow = ControlFlow::Continue(());
+                let mut frame = |ts_ns: i64, linktype: Linktype, data: &[u8], orig_len: u32| {
+                    report.frames += 1;
+                    report.bytes += data.len() as u64;
+                    last_ts_ns = ts_ns;
+                    on_event(CaptureEvent::Frame(Frame {
+                        number: report.frames,
+                        ts_ns,
+                        linktype,
+                        data,
+                        orig_len,
+                        offset,
+                    }))
+                };
+                match block {
+                    PcapBlockOwned::LegacyHeader(header) => {
+                        let nano = header.is_nanosecond_precision();
+                        report.format = Some(if nano { CaptureFormat::PcapNanosecond } else { CaptureFormat::Pcap });
+                        report.sections = 1;
+                        report.interfaces = 1;
+                        legacy = Some((header.network, nano));
+                    }
+                    PcapBlockOwned::Legacy(record) => {
+                        let (linktype, nano) = legacy.unwrap_or((Linktype::ETHERNET, false));
+                        let frac = i128::from(record.ts_usec) * if nano { 1 } else { 1000 };
+                        let ts_ns = clamp_ns(i128::from(record.ts_sec) * NS_PER_SEC + frac);
+                        let len = (record.caplen as usize).min(record.data.len());
+                        flow = frame(ts_ns, linktype, &record.data[..len], record.origlen);
+                    }
+                    PcapBlockOwned::NG(block) => match block {
+                        Block::SectionHeader(_) => {
+                            report.format = Some(CaptureFormat::PcapNg);
+                            report.sections += 1;
+                            interfaces.clear();
+                        }
+                        Block::InterfaceDescription(idb) => {
+                            report.interfaces += 1;
+                            interfaces.push(Interface {
+                                linktype: idb.linktype,
+                                snaplen: idb.snaplen,
+                                // An invalid resolution falls back to the default, microseconds.
+                                units_per_sec: idb.ts_resolution().unwrap_or(1_000_000).max(1),
+                                offset_sec: idb.ts_offset(),
+                            });
+                        }
+                        Block::EnhancedPacket(epb) => match interfaces.get(epb.if_id as usize) {
+                            Some(iface) => {
+                                let ts = (u128::from(epb.ts_high) << 32) | u128::from(epb.ts_low);
+                                let ns = (ts * NS_PER_SEC as u128 / u128::from(iface.units_per_sec)) as i128;
+                                let ts_ns = clamp_ns(ns + i128::from(iface.offset_sec) * NS_PER_SEC);
+                                let len = (epb.caplen as usize).min(epb.data.len());
+                                flow = frame(ts_ns, iface.linktype, &epb.data[..len], epb.origlen);
+                            }
+                            None => report.skipped_blocks += 1,
+                        },
+                        Block::SimplePacket(spb) => match interfaces.first().copied() {
+                            Some(iface) => {
+                                // An SPB has no timestamp: it inherits the previous packet's.
+                                let ts_ns = previous_ts_ns;
+                                let mut len = (spb.origlen as usize).min(spb.data.len());
+                                if iface.snaplen > 0 {
+                                    len = len.min(iface.snaplen as usize);
+                                }
+                                flow = frame(ts_ns, iface.linktype, &spb.data[..len], spb.origlen);
+                            }
+                            None => report.skipped_blocks += 1,
+                        },
+                        Block::InterfaceStatistics(isb) => {
+                            if let Some(drops) = isb_ifdrop(&isb.options, reader_big_endian_hint(&isb)) {
+                                *report.kernel_drops.get_or_insert(0) += drops;
+                            }
+                        }
+                        Block::Custom(custom) => {
+                            flow = on_event(CaptureEvent::Custom { pen: custom.pen, data: custom.data, offset });
+                        }
+                        _ => report.skipped_blocks += 1,
+                    },
+                }
+                (consumed, flow)
+            }
+            Err(PcapError::Eof) => break,
+            Err(PcapError::Incomplete(_)) => {
+                if let Err(e) = reader.refill() {
+                    report.stop = Some(ReadStop { offset, reason: StopReason::Io(format!("{e:?}")) });
+                    break;
+                }
+                continue;
+            }
+            Err(PcapError::UnexpectedEof) => {
+                report.stop = Some(ReadStop { offset, reason: StopReason::Truncated });
+                break;
+            }
+            Err(PcapError::BufferTooSmall) => {
+                if buffer_size >= MAX_BUFFER {
+                    report.stop = Some(ReadStop { offset, reason: StopReason::RecordTooLarge });
+                    break;
+                }
+                buffer_size *= 4;
+                reader.grow(buffer_size);
+                if let Err(e) = reader.refill() {
+                    report.stop = Some(ReadStop { offset, reason: StopReason::Io(format!("{e:?}")) });
+                    break;
+                }
+                continue;
+            }
+            Err(e) => {
+                report.stop = Some(ReadStop { offset, reason: StopReason::Corrupt(describe(&e)) });
+                break;
+            }
+        };
+        reader.consume(consumed);
+        if flow.is_break() {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+fn clamp_ns(ns: i128) -> i64 {
+    ns.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+fn describe(e: &PcapError<&[u8]>) -> String {
+    match e {
+        PcapError::NomError(_, kind) => format!("parse error ({kind:?})"),
+        PcapError::OwnedNomError(_, kind) => format!("parse error ({kind:?})"),
+        PcapError::ReadError => "read error".to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn reader_big_endian_hint(isb: &pcap_parser::InterfaceStatisticsBlock) -> bool {
+    // The block type reads as 5 in the section's own byte order.
+    isb.block_type != pcap_parser::pcapng::ISB_MAGIC
+}
+
+/// isb_ifdrop (option code 5), a u64 in the section's byte order.
+fn isb_ifdrop(options: &[pcap_parser::pcapng::PcapNGOption], big_endian: bool) -> Option<u64> {
+    options.iter().find(|o| o.code.0 == 5).and_then(|o| {
+        let bytes: [u8; 8] = o.value.get(..8)?.try_into().ok()?;
+        Some(if big_endian { u64::from_be_bytes(bytes) } else { u64::from_le_bytes(bytes) })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn legacy_pcap(big_endian: bool, nano: bool, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
+        let magic: u32 = if nano { 0xa1b23c4d } else { 0xa1b2c3d4 };
+        let mut out = Vec::new();
+        let u32b = |v: u32| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+        let u16b = |v: u16| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+        out.extend_from_slice(&u32b(magic));
+        out.extend_from_slice(&u16b(2));
+        out.extend_from_slice(&u16b(4));
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&u32b(65535));
+        out.extend_from_slice(&u32b(101));
+        for (sec, frac, data) in records {
+            out.extend_from_slice(&u32b(*sec));
+            out.extend_from_slice(&u32b(*frac));
+            out.extend_from_slice(&u32b(data.len() as u32));
+            out.extend_from_slice(&u32b(data.len() as u32));
+            out.extend_from_slice(data);
+        }
+        out
+    }
+
+    fn collect(bytes: &[u8]) -> (Vec<(u64, i64, Vec<u8>)>, Result<ReadReport, String>) {
+        let mut frames = Vec::new();
+        let result = read_capture_from(Path::new("mem.pcap"), bytes, |event| {
+            if let CaptureEvent::Frame(f) = event {
+                frames.push((f.number, f.ts_ns, f.data.to_vec()));
+            }
+            ControlFlow::Continue(())
+        });
+        (frames, result.map_err(|e| e.to_string()))
+    }
+
+    #[test]
+    fn legacy_pcap_in_both_byte_orders_and_precisions() {
+        for big_endian in [false, true] {
+            for nano in [false, true] {
+                let bytes = legacy_pcap(big_endian, nano, &[(10, 5, b"abc"), (11, 0, b"de")]);
+                let (frames, report) = collect(&bytes);
+                let report = report.unwrap();
+                assert_eq!(report.stop, None);
+                let scale = if nano { 1 } else { 1000 };
+                assert_eq!(
+                    frames,
+                    vec![(1, 10_000_000_000 + 5 * scale, b"abc".to_vec()), (2, 11_000_000_000, b"de".to_vec())],
+                    "big_endian={big_endian} nano={nano}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn cut_anywhere_keeps_the_whole_records_before_the_cut() {
+        let bytes = legacy_pcap(false, false, &[(10, 5, b"abcdef"), (11, 0, b"ghijkl")]);
+        for cut in 0..bytes.len() {
+            let (frames, report) = collect(&bytes[..cut]);
+            match report {
+                Err(e) => assert!(cut < 24, "cut {cut}: {e}"),
+                Ok(report) => {
+                    let whole = if cut >= 24 + 22 + 22 { 2 } else if cut >= 24 + 22 { 1 } else { 0 };
+                    assert_eq!(frames.len(), whole, "cut {cut}");
+                    let at_boundary = cut == 24 || cut == 46 || cut == 68;
+                    assert_eq!(report.stop.is_none(), at_boundary, "cut {cut}: {:?}", report.stop);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn absurd_record_length_stops_with_a_reason() {
+        let mut bytes = legacy_pcap(false, false, &[(10, 5, b"abc")]);
+        bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xf0, 0xff, 0xff, 0xff, 0xf0]);
+        bytes.extend_from_slice(&[0; 100]);
+        let (frames, report) = collect(&bytes);
+        assert_eq!(frames.len(), 1);
+        let stop = report.unwrap().stop.unwrap();
+        assert_eq!(stop.offset, 24 + 19);
+    }
+
+    #[test]
+    fn not_a_capture_and_empty_are_clear_errors() {
+        assert!(collect(b"").1.unwrap_err().contains("empty"));
+        assert!(collect(b"hello, this is not a capture file at all").1.unwrap_err().contains("not a pcap"));
+    }
+}

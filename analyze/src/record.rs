@@ -1,0 +1,160 @@
+//! Typed records passed between stages. Enumerations render as the strings of the output
+//! contract (../shared/DESIGN.md) through `as_str`, and nowhere else.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use string_enum;
+
+string_enum!(
+    /// What the client's first SYN carried.
+    SynTfo {
+        None => "none",
+        CookieRequest => "cookie_request",
+        Cookie => "cookie",
+        Malformed => "malformed",
+        Truncated => "truncated",
+    }
+);
+
+string_enum!(
+    /// What the SYN-ACK carried.
+    SynAckTfo {
+        None => "none",
+        Cookie => "cookie",
+        Malformed => "malformed",
+        Truncated => "truncated",
+    }
+);
+
+string_enum!(
+    /// Which of the client's SYN transmissions the SYN-ACK answers.
+    SynAckAnswers {
+        FirstSyn => "first_syn",
+        RetransmittedSyn => "retransmitted_syn",
+        Ambiguous => "ambiguous",
+    }
+);
+
+string_enum!(
+    DataAcked {
+        Acked => "acked",
+        NotAcked => "not_acked",
+        Partial => "partial",
+        Bogus => "bogus",
+    }
+);
+
+string_enum!(
+    Outcome {
+        Established => "established",
+        EstablishedAfterFallback => "established_after_fallback",
+        Reset => "reset",
+        IcmpError => "icmp_error",
+        Timeout => "timeout",
+        Incomplete => "incomplete",
+    }
+);
+
+/// One SYN transmission by the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SynTransmission {
+    pub frame: u64,
+    pub time_ns: i64,
+    pub tfo: SynTfo,
+    pub data_len: u32,
+    pub tsval: Option<u32>,
+}
+
+/// The first SYN-ACK the server sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynAck {
+    pub frame: u64,
+    pub time_ns: i64,
+    pub answers: SynAckAnswers,
+    pub tfo: SynAckTfo,
+    pub tfo_kind: Option<u8>,
+    pub cookie: Option<Vec<u8>>,
+    pub ack: u32,
+    pub ttl: u8,
+    pub window: u16,
+    pub mss: Option<u16>,
+    pub option_kinds: Vec<u8>,
+}
+
+/// A packet that refused the connection before any SYN-ACK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub frame: u64,
+    pub time_ns: i64,
+    /// For ICMP errors: (type, code); None for a TCP RST.
+    pub icmp: Option<(u8, u8)>,
+    /// Whether the refused transmission was the first SYN (RST: its ack covers the SYN data or
+    /// it came before any retransmission).
+    pub answers_first_syn: bool,
+}
+
+/// One TCP connection attempt: a 4-tuple and the client's ISN.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    pub capture: Arc<str>,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub isn: u32,
+    /// Every SYN transmission, in order; the first is the one that decides `syn_tfo`.
+    pub syns: Vec<SynTransmission>,
+    /// SYN transmissions seen in all (`syns` keeps at most a few).
+    pub syn_count: u32,
+    pub syn_tfo_kind: Option<u8>,
+    pub syn_tfo_duplicate: bool,
+    pub syn_cookie: Option<Vec<u8>>,
+    pub syn_options_error: Option<String>,
+    pub synack: Option<SynAck>,
+    pub syn_data_acked: Option<DataAcked>,
+    pub syn_data_resent: bool,
+    pub reset: Option<Refusal>,
+    pub icmp: Option<Refusal>,
+    pub outcome: Outcome,
+    pub last_time_ns: i64,
+}
+
+impl Connection {
+    pub fn first_syn(&self) -> &SynTransmission {
+        &self.syns[0]
+    }
+
+    pub fn ip_version(&self) -> u8 {
+        if self.client.is_ipv4() { 4 } else { 6 }
+    }
+
+    /// The first SYN carried a TFO option (a request, a cookie, or something malformed).
+    pub fn tried_tfo(&self) -> bool {
+        matches!(self.first_syn().tfo, SynTfo::CookieRequest | SynTfo::Cookie | SynTfo::Malformed)
+    }
+
+    pub fn connect_ms(&self) -> Option<f64> {
+        self.synack.as_ref().map(|s| (s.time_ns - self.first_syn().time_ns) as f64 / 1e6)
+    }
+}

@@ -1,0 +1,182 @@
+//! Records to polars DataFrames, and DataFrames to Parquet, CSV or JSON.
+//!
+//! The columns and types follow schemas/connections.json (the output contract); a test holds
+//! the frame built here against that file.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use crate::record::{Connection, SynTfo};
+
+pub const CONNECTIONS_SCHEMA: &str = include_str!("../../schemas/connections.json");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    #[default]
+    Parquet,
+    Csv,
+    Json,
+}
+
+impl OutputFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Parquet => "parquet",
+            OutputFormat::Csv => "csv",
+            OutputFormat::Json => "json",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Polars { path: PathBuf, source: PolarsError },
+    #[error("building table {table}: {source}")]
+    Build { table: &'static str, source: PolarsError },
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The attempt the collector intended, or failing a record, what the first SYN implies.
+pub fn inferred_attempt(conn: &Connection) -> Option<&'static str> {
+    match conn.first_syn().tfo {
+        SynTfo::CookieRequest => Some("tfo_cookie_request"),
+        SynTfo::Cookie => Some("tfo_data"),
+        SynTfo::None => Some("plain"),
+        SynTfo::Malformed | SynTfo::Truncated => None,
+    }
+}
+
+fn utc_ns() -> DataType {
+    DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
+}
+
+fn u8_lists(name: &str, rows: impl ExactSizeIterator<Item = Option<Vec<u8>>>) -> Column {
+    let mut builder = ListPrimitiveChunkedBuilder::<UInt8Type>::new(name.into(), rows.len(), rows.len() * 8, DataType::UInt8);
+    for row in rows {
+        match row {
+            Some(values) => builder.append_slice(&values),
+            None => builder.append_null(),
+        }
+    }
+    builder.finish().into_series().into()
+}
+
+/// One row per connection, in (vantage, first SYN time) order.
+pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame, TableError> {
+    let rows: Vec<(&str, &Connection)> =
+        vantages.iter().flat_map(|(v, conns)| conns.iter().map(move |c| (*v, c))).collect();
+    let col = |name: &str, s: Series| -> Column { s.with_name(name.into()).into() };
+    let str_col = |name: &str, f: &dyn Fn(&str, &Connection) -> String| -> Column {
+        col(name, Series::new("".into(), rows.iter().map(|(v, c)| f(v, c)).collect::<Vec<_>>()))
+    };
+    let opt_str = |name: &str, f: &dyn Fn(&Connection) -> Option<String>| -> Column {
+        col(name, Series::new("".into(), rows.iter().map(|(_, c)| f(c)).collect::<Vec<_>>()))
+    };
+    macro_rules! num {
+        ($name:expr, $f:expr) => {
+            col($name, Series::new("".into(), rows.iter().map(|(_, c)| $f(c)).collect::<Vec<_>>()))
+        };
+    }
+    let times = Series::new("".into(), rows.iter().map(|(_, c)| c.first_syn().time_ns).collect::<Vec<i64>>())
+        .cast(&utc_ns())
+        .map_err(|source| TableError::Build { table: "connections", source })?;
+    let columns = vec![
+        str_col("capture", &|_, c| c.capture.to_string()),
+        str_col("vantage", &|v, _| v.to_string()),
+        num!("ip_version", |c: &Connection| c.ip_version()),
+        str_col("client_ip", &|_, c| c.client.ip().to_string()),
+        str_col("server_ip", &|_, c| c.server.ip().to_string()),
+        num!("client_port", |c: &Connection| c.client.port()),
+        num!("server_port", |c: &Connection| c.server.port()),
+        num!("client_isn", |c: &Connection| c.isn),
+        col("first_syn_time", times),
+        num!("first_syn_frame", |c: &Connection| c.first_syn().frame),
+        num!("syn_count", |c: &Connection| c.syn_count),
+        str_col("syn_tfo", &|_, c| c.first_syn().tfo.as_str().to_string()),
+        num!("syn_tfo_kind", |c: &Connection| c.syn_tfo_kind),
+        num!("syn_tfo_duplicate", |c: &Connection| c.syn_tfo_duplicate),
+        opt_str("syn_cookie", &|c| c.syn_cookie.as_deref().map(hex)),
+        num!("syn_data_len", |c: &Connection| c.first_syn().data_len),
+        opt_str("syn_options_error", &|c| c.syn_options_error.clone()),
+        num!("retransmitted_syn_frame", |c: &Connection| c.syns.get(1).map(|s| s.frame)),
+        num!("synack_frame", |c: &Connection| c.synack.as_ref().map(|s| s.frame)),
+        opt_str("synack_answers", &|c| c.synack.as_ref().map(|s| s.answers.as_str().to_string())),
+        opt_str("synack_tfo", &|c| c.synack.as_ref().map(|s| s.tfo.as_str().to_string())),
+        num!("synack_tfo_kind", |c: &Connection| c.synack.as_ref().and_then(|s| s.tfo_kind)),
+        opt_str("synack_cookie", &|c| c.synack.as_ref().and_then(|s| s.cookie.as_deref().map(hex))),
+        opt_str("syn_data_acked", &|c| c.syn_data_acked.map(|a| a.as_str().to_string())),
+        num!("syn_data_resent", |c: &Connection| c.syn_data_resent),
+        num!("synack_ttl", |c: &Connection| c.synack.as_ref().map(|s| s.ttl)),
+        num!("synack_window", |c: &Connection| c.synack.as_ref().map(|s| s.window)),
+        num!("synack_mss", |c: &Connection| c.synack.as_ref().and_then(|s| s.mss)),
+        u8_lists("synack_options", rows.iter().map(|(_, c)| c.synack.as_ref().map(|s| s.option_kinds.clone()))),
+        num!("reset_frame", |c: &Connection| c.reset.map(|r| r.frame)),
+        num!("icmp_frame", |c: &Connection| c.icmp.map(|r| r.frame)),
+        str_col("outcome", &|_, c| c.outcome.as_str().to_string()),
+        num!("connect_ms", |c: &Connection| c.connect_ms()),
+        opt_str("attempt", &|c| inferred_attempt(c).map(str::to_string)),
+        opt_str("attempt_source", &|c| inferred_attempt(c).map(|_| "inferred".to_string())),
+        opt_str("app_result", &|_| None),
+    ];
+    DataFrame::new(rows.len(), columns).map_err(|source| TableError::Build { table: "connections", source })
+}
+
+/// Writes `df` as DIR/NAME.EXT in the chosen format and returns the path.
+pub fn write_table(df: &mut DataFrame, dir: &Path, name: &str, format: OutputFormat) -> Result<PathBuf, TableError> {
+    let path = dir.join(format!("{name}.{}", format.extension()));
+    let file = File::create(&path).map_err(|source| TableError::Io { path: path.clone(), source })?;
+    let mut out = BufWriter::new(file);
+    let polars_err = |source| TableError::Polars { path: path.clone(), source };
+    match format {
+        OutputFormat::Parquet => {
+            ParquetWriter::new(&mut out).finish(df).map_err(polars_err)?;
+        }
+        OutputFormat::Csv => {
+            let mut text = lists_joined(df).map_err(polars_err)?;
+            CsvWriter::new(&mut out).include_header(true).finish(&mut text).map_err(polars_err)?;
+        }
+        OutputFormat::Json => {
+            JsonWriter::new(&mut out).with_json_format(JsonFormat::JsonLines).finish(df).map_err(polars_err)?;
+        }
+    }
+    use std::io::Write;
+    out.flush().map_err(|source| TableError::Io { path: path.clone(), source })?;
+    Ok(path)
+}
+
+/// CSV has no lists: each list becomes its items joined with `;` (an empty list, "").
+fn lists_joined(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut columns = Vec::with_capacity(df.width());
+    for column in df.columns() {
+        if let DataType::List(_) = column.dtype() {
+            let joined: Vec<Option<String>> = column
+                .list()?
+                .series_iter()
+                .map(|row| {
+                    row.map(|items| -> PolarsResult<String> {
+                        let items = items.cast(&DataType::String)?;
+                        Ok(items.str()?.iter().flatten().collect::<Vec<_>>().join(";"))
+                    })
+                    .transpose()
+                })
+                .collect::<PolarsResult<_>>()?;
+            columns.push(Column::new(column.name().clone(), joined));
+        } else {
+            columns.push(column.clone());
+        }
+    }
+    DataFrame::new(df.height(), columns)
+}

@@ -1,0 +1,146 @@
+//! One vantage = one packet stream, possibly rotated over several files (tcpdump -C/-G): the
+//! files are read in time order into one flow table, so a connection that crosses a file
+//! boundary is not split.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::decode::{self, DecodeError};
+use crate::flow::{FlowStats, FlowTable, PacketRef};
+use crate::read::{self, CaptureEvent, ReadError, ReadReport};
+use crate::record::Connection;
+
+#[derive(Debug, Clone)]
+pub struct VantageSpec {
+    pub name: String,
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub read: ReadReport,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VantageReport {
+    pub files: Vec<FileReport>,
+    pub frames: u64,
+    /// Frames of link types we cannot decode, by link type.
+    pub skipped_linktypes: BTreeMap<i32, u64>,
+    /// Frames that decoded to nothing we use, by reason.
+    pub undecoded: BTreeMap<&'static str, u64>,
+    pub flow: FlowStats,
+    /// Things a reader of the results must know (partial files, kernel drops, ...).
+    pub warnings: Vec<String>,
+}
+
+impl VantageReport {
+    /// False when some file could not be read to its end.
+    pub fn complete(&self) -> bool {
+        self.files.iter().all(|f| f.read.stop.is_none())
+    }
+}
+
+#[derive(Debug)]
+pub struct VantageResult {
+    pub name: String,
+    /// In first-SYN time order.
+    pub connections: Vec<Connection>,
+    pub report: VantageReport,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+impl DecodeError {
+    fn category(&self) -> &'static str {
+        match self {
+            DecodeError::UnsupportedLinktype(_) => "unsupported link type",
+            DecodeError::LinkTooShort => "short link header",
+            DecodeError::NotIp { .. } => "not IP",
+            DecodeError::Ip(_) => "bad IP header",
+            DecodeError::NotTcp => "not TCP",
+            DecodeError::Fragment => "IP fragment",
+            DecodeError::TcpTruncated { .. } => "TCP header cut by snap length",
+            DecodeError::TcpBadDataOffset { .. } => "bad TCP data offset",
+        }
+    }
+}
+
+/// The first frame's timestamp, to put rotated files in order.
+fn first_timestamp(path: &PathBuf) -> Result<Option<i64>, ReadError> {
+    let mut first = None;
+    read::read_capture(path, |event| match event {
+        CaptureEvent::Frame(frame) => {
+            first = Some(frame.ts_ns);
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    })?;
+    Ok(first)
+}
+
+pub fn analyze_vantage(spec: &VantageSpec) -> Result<VantageResult, AnalyzeError> {
+    let mut files = spec.files.clone();
+    if files.len() > 1 {
+        let mut keyed = Vec::with_capacity(files.len());
+        for path in files {
+            keyed.push((first_timestamp(&path)?, path));
+        }
+        keyed.sort_by_key(|(ts, _)| ts.unwrap_or(i64::MAX));
+        files = keyed.into_iter().map(|(_, p)| p).collect();
+    }
+
+    let mut report = VantageReport::default();
+    let mut table = FlowTable::default();
+    for path in files {
+        let capture: Arc<str> = Arc::from(path.display().to_string());
+        let read = read::read_capture(&path, |event| {
+            if let CaptureEvent::Frame(frame) = event {
+                report.frames += 1;
+                match decode::decode(frame.linktype, frame.data) {
+                    Ok(packet) => {
+                        let at = PacketRef { capture: &capture, frame: frame.number, ts_ns: frame.ts_ns };
+                        table.push(at, &packet);
+                    }
+                    Err(DecodeError::UnsupportedLinktype(linktype)) => {
+                        *report.skipped_linktypes.entry(linktype).or_default() += 1;
+                    }
+                    Err(e) => *report.undecoded.entry(e.category()).or_default() += 1,
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        if let Some(stop) = &read.stop {
+            report.warnings.push(format!("{}: partial: {stop}", path.display()));
+        }
+        if let Some(drops) = read.kernel_drops.filter(|d| *d > 0) {
+            report.warnings.push(format!("{}: the capturing kernel dropped {drops} packets", path.display()));
+        }
+        report.files.push(FileReport { path, read });
+    }
+    let (mut connections, flow) = table.finish();
+    if flow.over_capacity > 0 {
+        report.warnings.push(format!(
+            "{}: {} connections not tracked: too many open at once",
+            spec.name, flow.over_capacity
+        ));
+    }
+    report.flow = flow;
+    connections.sort_by(|a, b| {
+        (a.first_syn().time_ns, a.first_syn().frame).cmp(&(b.first_syn().time_ns, b.first_syn().frame))
+    });
+    Ok(VantageResult { name: spec.name.clone(), connections, report })
+}
+
+/// Analyzes each vantage on its own thread (rayon), keeping the input order.
+pub fn analyze_vantages(specs: &[VantageSpec]) -> Vec<Result<VantageResult, AnalyzeError>> {
+    use rayon::prelude::*;
+    specs.par_iter().map(analyze_vantage).collect()
+}
