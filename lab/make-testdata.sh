@@ -6,7 +6,7 @@
 #
 # For each case it forgets the client's cached cookies, fetches with TFO twice (cookie request,
 # then SYN-data) and once without (baseline), capturing at the client. Needs root, iproute2,
-# iptables, tcpdump, dumpcap (tshark), curl, openssl, python3.
+# iptables, tcpdump, dumpcap (tshark), tcprewrite (tcpreplay), curl, openssl, python3.
 #
 # usage: lab/make-testdata.sh OUTDIR [CASE...]     (no CASE: all; see `cases` below)
 # env:   TFO_LAB_PREFIX (default tfd): namespace/interface prefix, so runs do not collide.
@@ -114,13 +114,13 @@ capture() {
   if [ "$tool" = dumpcap ]; then
     ip netns exec "$C" dumpcap -q -i "$P-cr" -w "$file" "$@" >/dev/null 2>&1 &
   else
-    ip netns exec "$C" tcpdump -U -q -i "$P-cr" -w "$file" "$@" >/dev/null 2>&1 &
+    ip netns exec "$C" tcpdump --immediate-mode -U -q -i "$P-cr" -w "$file" "$@" >/dev/null 2>&1 &
   fi
   CAP_PID=$!
   for _ in $(seq 50); do [ -s "$file" ] && break; sleep 0.1; done
   sleep 0.3
 }
-capture_end() { sleep 0.3; kill -INT "$CAP_PID" 2>/dev/null || true; wait "$CAP_PID" 2>/dev/null || true; }
+capture_end() { sleep 1; kill -INT "$CAP_PID" 2>/dev/null || true; wait "$CAP_PID" 2>/dev/null || true; }
 
 # fetch3 URL [CURL ARGS...]: forget cookies, TFO twice, then the plain baseline.
 fetch3() {
@@ -175,7 +175,7 @@ run_case() {
       capture "$OUT/host_down.pcap" tcpdump; fetch3 http://198.51.100.77/ ;;
     port_closed) capture "$OUT/port_closed.pcap" tcpdump; fetch3 http://198.51.100.1:81/ ;;
     sll2)
-      ip netns exec "$C" tcpdump -U -q -i any -y LINUX_SLL2 -w "$OUT/clean_http_sll2.pcap" >/dev/null 2>&1 &
+      ip netns exec "$C" tcpdump --immediate-mode -U -q -i any -y LINUX_SLL2 -w "$OUT/clean_http_sll2.pcap" >/dev/null 2>&1 &
       CAP_PID=$!; sleep 1
       fetch3 http://198.51.100.1/ ;;
     snap128) capture "$OUT/syndata_dropped_snap128.pcap" tcpdump -s 128
@@ -183,14 +183,12 @@ run_case() {
       fetch3 http://198.51.100.1/ ;;
     snap64) capture "$OUT/clean_http_snap64.pcap" tcpdump -s 64; fetch3 http://198.51.100.1/ ;;
     vlan)
-      # Move the client link onto VLAN 100 and capture the tagged frames on the parent.
-      ip -n "$C" addr flush dev "$P-cr"; ip -n "$R" addr flush dev "$P-rc"
-      ip -n "$C" link add link "$P-cr" name "$P-cv" type vlan id 100
-      ip -n "$R" link add link "$P-rc" name "$P-rv" type vlan id 100
-      ip -n "$C" addr add 192.0.2.1/24 dev "$P-cv"; ip -n "$R" addr add 192.0.2.254/24 dev "$P-rv"
-      ip -n "$C" link set "$P-cv" up; ip -n "$R" link set "$P-rv" up
-      ip -n "$C" route replace default via 192.0.2.254
-      capture "$OUT/clean_http_vlan.pcap" tcpdump; fetch3 http://198.51.100.1/ ;;
+      # This kernel may lack 8021q, so the tags are added to a fresh clean capture by
+      # tcprewrite (tcpreplay), a real 802.1Q rewrite of real packets.
+      capture "$WORK/vlan_untagged.pcap" tcpdump; fetch3 http://198.51.100.1/; capture_end
+      tcprewrite --enet-vlan=add --enet-vlan-tag=100 --enet-vlan-pri=0 --enet-vlan-cfi=0 \
+        -i "$WORK/vlan_untagged.pcap" -o "$OUT/clean_http_vlan.pcap"
+      return ;;
     *) echo "unknown case $name" >&2; exit 2 ;;
   esac
   capture_end
@@ -200,10 +198,5 @@ mkdir -p "$OUT"
 setup
 selected=("$@")
 [ ${#selected[@]} -gt 0 ] || selected=("${cases[@]}")
-for name in "${selected[@]}"; do
-  # vlan rewires the client link, so it runs last.
-  [ "$name" = vlan ] && continue
-  run_case "$name"
-done
-for name in "${selected[@]}"; do [ "$name" = vlan ] && run_case vlan; done
+for name in "${selected[@]}"; do run_case "$name"; done
 echo "captures in $OUT"

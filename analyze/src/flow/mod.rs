@@ -24,8 +24,8 @@ pub struct FlowConfig {
     pub idle_ns: i64,
     /// A closed connection (FIN both ways, or RST) is emitted this long after its last packet.
     pub closed_grace_ns: i64,
-    /// An unanswered SYN counts as a timeout when the capture ran on this long after it;
-    /// otherwise the capture ended too soon to tell (`incomplete`).
+    /// An unanswered attempt counts as a timeout when the capture ran on this long after its
+    /// first SYN; otherwise the capture ended too soon to tell (`incomplete`).
     pub timeout_evidence_ns: i64,
     /// SYN transmissions kept per connection (all are counted).
     pub max_syns_kept: usize,
@@ -358,7 +358,7 @@ fn finalize(open: Open, end_ns: i64, config: &FlowConfig) -> Connection {
         Some(s) if first_data_len > 0 => Some(syn_data_acked(conn.isn, first_data_len, s.ack)),
         _ => None,
     };
-    let last_syn_ns = conn.syns.last().map_or(conn.last_time_ns, |s| s.time_ns);
+    let first_syn_ns = conn.syns[0].time_ns;
     conn.outcome = match (&conn.synack, conn.reset, conn.icmp) {
         (Some(s), _, _) if s.answers == SynAckAnswers::RetransmittedSyn && (conn.tried_tfo() || first_data_len > 0) => {
             Outcome::EstablishedAfterFallback
@@ -366,7 +366,7 @@ fn finalize(open: Open, end_ns: i64, config: &FlowConfig) -> Connection {
         (Some(_), _, _) => Outcome::Established,
         (None, Some(_), _) => Outcome::Reset,
         (None, None, Some(_)) => Outcome::IcmpError,
-        (None, None, None) if end_ns.saturating_sub(last_syn_ns) >= config.timeout_evidence_ns => Outcome::Timeout,
+        (None, None, None) if end_ns.saturating_sub(first_syn_ns) >= config.timeout_evidence_ns => Outcome::Timeout,
         (None, None, None) => Outcome::Incomplete,
     };
     conn

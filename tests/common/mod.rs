@@ -1,0 +1,106 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn testdata() -> PathBuf {
+    root().join("testdata")
+}
+
+/// The public captures of other projects, kept beside the repository (../shared/captures).
+pub fn shared_captures() -> PathBuf {
+    root().join("../shared/captures")
+}
+
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// True when the tool runs. Outside CI a missing tool skips the test loudly; in CI it fails.
+pub fn have_tool(tool: &str) -> bool {
+    let ok = Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(!in_ci(), "{tool} is required in CI (.ci/run installs it)");
+        eprintln!("\n!!!!! SKIPPED: {tool} is not installed; this test did not run !!!!!\n");
+    }
+    ok
+}
+
+/// True when running as root (namespaces, netfilter). Outside CI, false skips loudly.
+pub fn have_root() -> bool {
+    let uid = Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let ok = uid.is_ok_and(|u| u == "0");
+    if !ok {
+        assert!(!in_ci(), "CI runs as root; these tests must run there");
+        eprintln!("\n!!!!! SKIPPED: not root; the namespace test did not run !!!!!\n");
+    }
+    ok
+}
+
+/// What tshark decodes of one frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TsharkFrame {
+    pub syn: bool,
+    pub ack: bool,
+    pub tfo_request: bool,
+    pub tfo_cookie: Option<String>,
+    pub tcp_len: u32,
+}
+
+/// tshark's independent decoding of every TCP frame, by frame number.
+pub fn tshark_frames(path: &Path) -> HashMap<u64, TsharkFrame> {
+    let out = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(path)
+        .args(["-Y", "tcp", "-T", "fields", "-E", "separator=/t", "-E", "occurrence=f"])
+        .args(["-e", "frame.number", "-e", "tcp.flags.syn", "-e", "tcp.flags.ack"])
+        .args(["-e", "tcp.options.tfo.request", "-e", "tcp.options.tfo.cookie", "-e", "tcp.len"])
+        .output()
+        .expect("tshark runs");
+    assert!(out.status.success(), "tshark failed on {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    let flag = |s: &str| s == "1" || s == "True";
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            let frame = f[0].parse().expect("frame number");
+            let row = TsharkFrame {
+                syn: flag(f[1]),
+                ack: flag(f[2]),
+                tfo_request: !f[3].is_empty(),
+                tfo_cookie: (!f[4].is_empty()).then(|| f[4].replace(':', "").to_lowercase()),
+                tcp_len: f[5].parse().unwrap_or(0),
+            };
+            (frame, row)
+        })
+        .collect()
+}
+
+pub fn tfoscope() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tfoscope"))
+}
+
+pub fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tfoscope-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Every capture file in a folder (pcap and pcapng), sorted.
+pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("pcap" | "pcapng")))
+        .collect();
+    files.sort();
+    files
+}
