@@ -1,0 +1,204 @@
+//! `tfoscope analyze` end to end: the written tables, the formats, rotation, bad input.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::*;
+use polars::prelude::*;
+
+fn analyze(args: &[&str], captures: &[PathBuf]) -> Output {
+    let out = tfoscope().arg("analyze").args(args).args(captures).output().unwrap();
+    eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn read_parquet(path: &Path) -> DataFrame {
+    ParquetReader::new(fs::File::open(path).unwrap()).finish().unwrap()
+}
+
+fn schema_doc() -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(root().join("schemas/connections.json")).unwrap()).unwrap()
+}
+
+fn arrow_name(dtype: &DataType) -> String {
+    match dtype {
+        DataType::String => "Utf8".into(),
+        DataType::Datetime(TimeUnit::Nanoseconds, Some(tz)) => format!("Datetime(ns, {tz})"),
+        DataType::List(inner) => format!("List({})", arrow_name(inner)),
+        DataType::Boolean => "Boolean".into(),
+        DataType::UInt8 => "UInt8".into(),
+        DataType::UInt16 => "UInt16".into(),
+        DataType::UInt32 => "UInt32".into(),
+        DataType::UInt64 => "UInt64".into(),
+        DataType::Float64 => "Float64".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn parquet_holds_the_schema_of_schemas_connections_json() {
+    let out_dir = tempdir("schema");
+    let mut captures = captures_in(&testdata());
+    captures.extend(captures_in(&shared_captures()));
+    let out = analyze(&["-o", out_dir.to_str().unwrap()], &captures);
+    assert!(out.status.success());
+    let df = read_parquet(&out_dir.join("connections.parquet"));
+    let doc = schema_doc();
+    let order: Vec<&str> = doc["x-column-order"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
+    assert_eq!(names, order, "column order");
+    for column in df.columns() {
+        let spec = &doc["properties"][column.name().as_str()];
+        assert_eq!(arrow_name(column.dtype()), spec["x-arrow-type"].as_str().unwrap(), "type of {}", column.name());
+        let nullable = spec["type"].as_array().is_some_and(|t| t.iter().any(|v| v == "null"));
+        if !nullable {
+            assert_eq!(column.null_count(), 0, "{} is not nullable", column.name());
+        }
+        if let Some(allowed) = spec["enum"].as_array() {
+            let as_text = column.cast(&DataType::String).unwrap();
+            for value in as_text.str().unwrap().iter().flatten() {
+                assert!(
+                    allowed.iter().any(|a| a.as_str() == Some(value) || a.as_u64().map(|n| n.to_string()).as_deref() == Some(value)),
+                    "{} = {value} is not in the schema's enum",
+                    column.name()
+                );
+            }
+        }
+    }
+    // Every capture is a vantage named after its file.
+    let vantages = df.column("vantage").unwrap().str().unwrap().unique().unwrap().len();
+    assert_eq!(vantages, captures.len());
+    let clean = df.column("vantage").unwrap().str().unwrap().iter().filter(|v| *v == Some("clean_http")).count();
+    assert_eq!(clean, 3, "clean_http holds the three fetches");
+}
+
+#[test]
+fn csv_joins_lists_with_semicolons_and_json_writes_one_object_per_row() {
+    let out_dir = tempdir("formats");
+    let capture = testdata().join("clean_http.pcap");
+    assert!(analyze(&["-o", out_dir.to_str().unwrap(), "--format", "csv"], &[capture.clone()]).status.success());
+    let csv = fs::read_to_string(out_dir.join("connections.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let order: Vec<String> =
+        schema_doc()["x-column-order"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert_eq!(header, order);
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 3);
+    // Linux's SYN-ACK with a cookie: MSS, SACK-permitted, timestamps, NOP, window scale, TFO, NOPs.
+    assert!(rows[0].contains(",2;4;8;1;3;34;1;1,"), "{}", rows[0]);
+
+    assert!(analyze(&["-o", out_dir.to_str().unwrap(), "--format", "json"], &[capture]).status.success());
+    let json = fs::read_to_string(out_dir.join("connections.json")).unwrap();
+    let objects: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(objects.len(), 3);
+    assert_eq!(objects[0]["syn_tfo"], "cookie_request");
+    assert_eq!(objects[1]["syn_tfo"], "cookie");
+    assert_eq!(objects[1]["syn_data_acked"], "acked");
+    assert_eq!(objects[2]["attempt"], "plain");
+}
+
+#[test]
+fn rotated_files_of_one_vantage_are_one_stream() {
+    if !have_tool("editcap") {
+        return;
+    }
+    let dir = tempdir("rotated");
+    let whole = testdata().join("syndata_dropped.pcap");
+    let status = std::process::Command::new("editcap").args(["-c", "7"]).arg(&whole).arg(dir.join("part.pcap")).status().unwrap();
+    assert!(status.success());
+    let mut parts = captures_in(&dir);
+    assert!(parts.len() >= 5, "split into {} parts", parts.len());
+    parts.reverse(); // given out of order on purpose
+    let out_whole = dir.join("whole");
+    let out_parts = dir.join("parts");
+    assert!(analyze(&["-o", out_whole.to_str().unwrap()], &[whole]).status.success());
+    assert!(analyze(&["-o", out_parts.to_str().unwrap(), "--vantage", "lab"], &parts).status.success());
+    let a = read_parquet(&out_whole.join("connections.parquet"));
+    let b = read_parquet(&out_parts.join("connections.parquet"));
+    assert_eq!(a.height(), 3);
+    assert_eq!(b.height(), 3, "a connection crossing a file boundary is not split");
+    for column in ["syn_count", "syn_tfo", "syn_data_acked", "syn_data_resent", "outcome", "synack_answers"] {
+        assert!(a.column(column).unwrap().equals_missing(b.column(column).unwrap()), "{column} differs");
+    }
+    assert_eq!(b.column("vantage").unwrap().str().unwrap().get(0), Some("lab"));
+}
+
+#[test]
+fn several_pcapng_sections_in_one_file() {
+    let dir = tempdir("sections");
+    let one = fs::read(testdata().join("clean_https.pcapng")).unwrap();
+    let twice = dir.join("twice.pcapng");
+    fs::write(&twice, [one.as_slice(), one.as_slice()].concat()).unwrap();
+    let out = analyze(&["-o", dir.to_str().unwrap()], &[twice]);
+    assert!(out.status.success());
+    let df = read_parquet(&dir.join("connections.parquet"));
+    // The second section repeats the same 4-tuples and ISNs later in the file; they continue
+    // the first section's connections rather than inventing new ones.
+    assert_eq!(df.height(), 3);
+}
+
+#[test]
+fn a_capture_cut_mid_record_still_analyses_and_says_partial() {
+    let dir = tempdir("cut");
+    let bytes = fs::read(testdata().join("clean_http.pcap")).unwrap();
+    let cut = dir.join("cut.pcap");
+    fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let out = analyze(&["-o", dir.to_str().unwrap()], &[cut]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("PARTIAL"), "{stdout}");
+    assert!(stdout.contains("partial: file ends inside the record at byte"), "{stdout}");
+    let df = read_parquet(&dir.join("connections.parquet"));
+    assert!(df.height() >= 2, "the connections before the cut are kept");
+}
+
+#[test]
+fn bad_files_get_clear_errors_and_do_not_stop_the_others() {
+    let dir = tempdir("bad");
+    let empty = dir.join("empty.pcap");
+    fs::write(&empty, b"").unwrap();
+    let text = dir.join("notes.pcap");
+    fs::write(&text, b"this is a text file, not a capture\n").unwrap();
+    let missing = dir.join("missing.pcap");
+    let good = testdata().join("clean_http.pcap");
+    let out = analyze(&["-o", dir.to_str().unwrap()], &[empty.clone(), text.clone(), missing.clone(), good]);
+    assert_eq!(out.status.code(), Some(1), "some inputs failed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{}: empty file", empty.display())), "{stderr}");
+    assert!(stderr.contains(&format!("{}: not a pcap or pcapng capture", text.display())), "{stderr}");
+    assert!(stderr.contains(&format!("{}: cannot open", missing.display())), "{stderr}");
+    assert_eq!(read_parquet(&dir.join("connections.parquet")).height(), 3);
+
+    let only_bad = analyze(&["-o", dir.to_str().unwrap()], &[text]);
+    assert_eq!(only_bad.status.code(), Some(2));
+}
+
+#[test]
+fn unsupported_link_types_are_counted_not_fatal() {
+    let dir = tempdir("linktype");
+    let mut pcap = Vec::new();
+    pcap.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+    pcap.extend_from_slice(&2u16.to_le_bytes());
+    pcap.extend_from_slice(&4u16.to_le_bytes());
+    pcap.extend_from_slice(&[0; 8]);
+    pcap.extend_from_slice(&65535u32.to_le_bytes());
+    pcap.extend_from_slice(&147u32.to_le_bytes()); // LINKTYPE_USER0
+    for i in 0..3u32 {
+        pcap.extend_from_slice(&i.to_le_bytes());
+        pcap.extend_from_slice(&0u32.to_le_bytes());
+        pcap.extend_from_slice(&4u32.to_le_bytes());
+        pcap.extend_from_slice(&4u32.to_le_bytes());
+        pcap.extend_from_slice(b"abcd");
+    }
+    let file = dir.join("user0.pcap");
+    fs::write(&file, pcap).unwrap();
+    let out = analyze(&["-o", dir.to_str().unwrap()], &[file]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("skipped 3 frames of unsupported link type 147"), "{stdout}");
+    assert_eq!(read_parquet(&dir.join("connections.parquet")).height(), 0);
+}

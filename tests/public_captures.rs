@@ -1,0 +1,109 @@
+//! The public captures of other projects (../shared/captures), held to their known contents,
+//! including the negative cases tshark cannot referee.
+
+mod common;
+
+use common::*;
+use tfoscope_analyze::record::{Connection, DataAcked, Outcome, SynAckTfo, SynTfo};
+use tfoscope_analyze::{analyze_vantage, VantageSpec};
+
+fn connections(name: &str) -> Vec<Connection> {
+    let path = shared_captures().join(name);
+    let result = analyze_vantage(&VantageSpec { name: name.into(), files: vec![path] }).unwrap();
+    assert!(result.report.complete(), "{name}: {:?}", result.report.warnings);
+    result.connections
+}
+
+#[test]
+fn pathspider_kind_255_is_not_tfo() {
+    for name in ["pathspider__tfo_cookie_request_b.pcap", "pathspider__tfo_data_on_syn_b.pcap"] {
+        let conns = connections(name);
+        assert_eq!(conns.len(), 1, "{name}");
+        assert_eq!(conns[0].first_syn().tfo, SynTfo::None, "{name}");
+        assert_eq!(conns[0].synack.as_ref().unwrap().tfo, SynAckTfo::None, "{name}");
+        assert!(!conns[0].tried_tfo());
+    }
+}
+
+#[test]
+fn pathspider_kind_34_of_length_4_is_malformed() {
+    let conns = connections("pathspider__tfo_cookie_request_official.pcap");
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    assert_eq!(c.first_syn().tfo, SynTfo::Malformed);
+    assert_eq!(c.syn_tfo_kind, Some(34));
+    assert_eq!(c.syn_cookie, None);
+    let synack = c.synack.as_ref().unwrap();
+    assert_eq!(synack.tfo, SynAckTfo::Cookie);
+    let cookie = synack.cookie.as_ref().unwrap();
+    assert_eq!(cookie.len(), 10);
+    assert_eq!(&cookie[..2], &[0xf9, 0x89]);
+}
+
+#[test]
+fn pathspider_official_data_on_syn_is_a_ten_byte_cookie_with_acked_data() {
+    let conns = connections("pathspider__tfo_data_on_syn_official.pcap");
+    let c = &conns[0];
+    assert_eq!(c.first_syn().tfo, SynTfo::Cookie);
+    assert_eq!(c.syn_cookie.as_ref().unwrap().len(), 10);
+    assert_eq!(c.first_syn().data_len, 39);
+    assert_eq!(c.syn_data_acked, Some(DataAcked::Acked));
+    assert_eq!(c.synack.as_ref().unwrap().tfo, SynAckTfo::None);
+}
+
+#[test]
+fn pathspider_experimental_option_with_bad_checksums() {
+    let conns = connections("pathspider__tfo_cookie_request.pcap");
+    assert_eq!(conns[0].first_syn().tfo, SynTfo::CookieRequest);
+    assert_eq!(conns[0].syn_tfo_kind, Some(254));
+    let synack = conns[0].synack.as_ref().unwrap();
+    assert_eq!(synack.cookie.as_deref(), Some(&[0x06, 0x8d, 0x53, 0xd0, 0x9b, 0x2c, 0xb2, 0xff][..]));
+    assert_eq!(synack.tfo_kind, Some(254));
+
+    let conns = connections("pathspider__tfo_data_on_syn.pcap");
+    let c = &conns[0];
+    assert!(c.client.is_ipv6());
+    assert_eq!(c.syn_cookie.as_deref(), Some(&[0x9a, 0xb4, 0x9b, 0x22, 0x54, 0xa0, 0x24, 0x75][..]));
+    assert_eq!(c.first_syn().data_len, 39);
+    assert_eq!(c.syn_data_acked, Some(DataAcked::Acked));
+}
+
+#[test]
+fn tcpdump_nat_gateway_drops_the_syn_data() {
+    let conns = connections("tcpdump__tfo-5c1fa7f9ae91.pcap");
+    assert_eq!(conns.len(), 3, "LAN and WAN sides of the cookie request, then the SYN-data");
+    for c in &conns[..2] {
+        assert_eq!(c.first_syn().tfo, SynTfo::CookieRequest);
+        assert_eq!(c.synack.as_ref().unwrap().cookie.as_deref(), Some(&[9, 9, 9, 9, 0, 0][..]));
+    }
+    assert_eq!(conns[0].isn, conns[1].isn, "the same connection seen on both sides of the NAT");
+    let data = &conns[2];
+    assert_eq!(data.first_syn().tfo, SynTfo::Cookie);
+    assert_eq!(data.first_syn().data_len, 4);
+    assert!(data.synack.is_none());
+    assert_eq!(data.syn_count, 1, "never retransmitted");
+    assert_eq!(data.outcome, Outcome::Timeout);
+}
+
+#[test]
+fn ptcpdump_sll2_cookie_next_to_mptcp() {
+    let conns = connections("ptcpdump__tfo.pcap");
+    assert_eq!(conns.len(), 1);
+    assert_eq!(conns[0].first_syn().tfo, SynTfo::CookieRequest);
+    let synack = conns[0].synack.as_ref().unwrap();
+    assert_eq!(synack.cookie.as_deref(), Some(&[0x26, 0x57, 0xf5, 0x8b, 0x2d, 0xe4, 0x3e, 0x0e][..]));
+    assert!(synack.option_kinds.contains(&30), "MPTCP option kept: {:?}", synack.option_kinds);
+}
+
+#[test]
+fn go_dnscollector_four_syn_data_connections_accepted() {
+    let conns = connections("go-dnscollector__dnsdump_tcp_fastopen.pcap");
+    assert_eq!(conns.len(), 4);
+    for c in &conns {
+        assert_eq!(c.server.port(), 53);
+        assert_eq!(c.syn_cookie.as_deref(), Some(&[0x94, 0x1c, 0x88, 0xee, 0x16, 0xe7, 0x6a, 0x80][..]));
+        assert_eq!(c.first_syn().data_len, 34);
+        assert_eq!(c.syn_data_acked, Some(DataAcked::Acked));
+        assert_eq!(c.outcome, Outcome::Established);
+    }
+}
