@@ -21,7 +21,7 @@ WORK=$(mktemp -d)
 PIDS=()
 
 cases=(clean_http clean_https clean_ipv6 option_dropped option_reset syndata_dropped syndata_reset
-       option_stripped proxy_no_tfo origin_no_tfo proxy_tfo host_down port_closed sll2 snap128 snap64 vlan)
+       option_stripped proxy_no_tfo origin_no_tfo proxy_tfo host_down port_closed sll sll2 snap128 snap64 vlan)
 
 nsc() { ip netns exec "$C" "$@"; }
 nsr() { ip netns exec "$R" "$@"; }
@@ -174,8 +174,9 @@ run_case() {
       nsr iptables -w -A FORWARD -d 198.51.100.77 -j DROP
       capture "$OUT/host_down.pcap" tcpdump; fetch3 http://198.51.100.77/ ;;
     port_closed) capture "$OUT/port_closed.pcap" tcpdump; fetch3 http://198.51.100.1:81/ ;;
-    sll2)
-      ip netns exec "$C" tcpdump --immediate-mode -U -q -i any -y LINUX_SLL2 -w "$OUT/clean_http_sll2.pcap" >/dev/null 2>&1 &
+    sll|sll2)
+      local dlt=LINUX_SLL; [ "$name" = sll2 ] && dlt=LINUX_SLL2
+      ip netns exec "$C" tcpdump --immediate-mode -U -q -i any -y "$dlt" -w "$OUT/clean_http_$name.pcap" >/dev/null 2>&1 &
       CAP_PID=$!; sleep 1
       fetch3 http://198.51.100.1/ ;;
     snap128) capture "$OUT/syndata_dropped_snap128.pcap" tcpdump -s 128

@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "tfoscope", version, about = "Find transparent proxies and other middleboxes by attempting TCP Fast Open")]
+#[command(
+    name = "tfoscope",
+    version,
+    about = "Find transparent proxies and other middleboxes by attempting TCP Fast Open"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

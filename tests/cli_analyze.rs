@@ -47,12 +47,18 @@ fn parquet_holds_the_schema_of_schemas_connections_json() {
     assert!(out.status.success());
     let df = read_parquet(&out_dir.join("connections.parquet"));
     let doc = schema_doc();
-    let order: Vec<&str> = doc["x-column-order"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let order: Vec<&str> =
+        doc["x-column-order"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
     assert_eq!(names, order, "column order");
     for column in df.columns() {
         let spec = &doc["properties"][column.name().as_str()];
-        assert_eq!(arrow_name(column.dtype()), spec["x-arrow-type"].as_str().unwrap(), "type of {}", column.name());
+        assert_eq!(
+            arrow_name(column.dtype()),
+            spec["x-arrow-type"].as_str().unwrap(),
+            "type of {}",
+            column.name()
+        );
         let nullable = spec["type"].as_array().is_some_and(|t| t.iter().any(|v| v == "null"));
         if !nullable {
             assert_eq!(column.null_count(), 0, "{} is not nullable", column.name());
@@ -61,7 +67,8 @@ fn parquet_holds_the_schema_of_schemas_connections_json() {
             let as_text = column.cast(&DataType::String).unwrap();
             for value in as_text.str().unwrap().iter().flatten() {
                 assert!(
-                    allowed.iter().any(|a| a.as_str() == Some(value) || a.as_u64().map(|n| n.to_string()).as_deref() == Some(value)),
+                    allowed.iter().any(|a| a.as_str() == Some(value)
+                        || a.as_u64().map(|n| n.to_string()).as_deref() == Some(value)),
                     "{} = {value} is not in the schema's enum",
                     column.name()
                 );
@@ -71,7 +78,8 @@ fn parquet_holds_the_schema_of_schemas_connections_json() {
     // Every capture is a vantage named after its file.
     let vantages = df.column("vantage").unwrap().str().unwrap().unique().unwrap().len();
     assert_eq!(vantages, captures.len());
-    let clean = df.column("vantage").unwrap().str().unwrap().iter().filter(|v| *v == Some("clean_http")).count();
+    let clean =
+        df.column("vantage").unwrap().str().unwrap().iter().filter(|v| *v == Some("clean_http")).count();
     assert_eq!(clean, 3, "clean_http holds the three fetches");
 }
 
@@ -79,12 +87,18 @@ fn parquet_holds_the_schema_of_schemas_connections_json() {
 fn csv_joins_lists_with_semicolons_and_json_writes_one_object_per_row() {
     let out_dir = tempdir("formats");
     let capture = testdata().join("clean_http.pcap");
-    assert!(analyze(&["-o", out_dir.to_str().unwrap(), "--format", "csv"], &[capture.clone()]).status.success());
+    assert!(analyze(&["-o", out_dir.to_str().unwrap(), "--format", "csv"], &[capture.clone()])
+        .status
+        .success());
     let csv = fs::read_to_string(out_dir.join("connections.csv")).unwrap();
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let order: Vec<String> =
-        schema_doc()["x-column-order"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let order: Vec<String> = schema_doc()["x-column-order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     assert_eq!(header, order);
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 3);
@@ -108,7 +122,12 @@ fn rotated_files_of_one_vantage_are_one_stream() {
     }
     let dir = tempdir("rotated");
     let whole = testdata().join("syndata_dropped.pcap");
-    let status = std::process::Command::new("editcap").args(["-c", "7"]).arg(&whole).arg(dir.join("part.pcap")).status().unwrap();
+    let status = std::process::Command::new("editcap")
+        .args(["-c", "7"])
+        .arg(&whole)
+        .arg(dir.join("part.pcap"))
+        .status()
+        .unwrap();
     assert!(status.success());
     let mut parts = captures_in(&dir);
     assert!(parts.len() >= 5, "split into {} parts", parts.len());

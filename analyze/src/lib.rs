@@ -14,4 +14,6 @@ pub mod record;
 pub mod table;
 mod vantage;
 
-pub use vantage::{analyze_vantage, analyze_vantages, AnalyzeError, FileReport, VantageReport, VantageResult, VantageSpec};
+pub use vantage::{
+    analyze_vantage, analyze_vantages, AnalyzeError, FileReport, VantageReport, VantageResult, VantageSpec,
+};

@@ -38,7 +38,11 @@ pub struct Frame<'a> {
 pub enum CaptureEvent<'a> {
     Frame(Frame<'a>),
     /// A pcapng custom block (block type 0xBAD or 0x40000BAD).
-    Custom { pen: u32, data: &'a [u8], offset: u64 },
+    Custom {
+        pen: u32,
+        data: &'a [u8],
+        offset: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,7 +170,8 @@ where
                 match block {
                     PcapBlockOwned::LegacyHeader(header) => {
                         let nano = header.is_nanosecond_precision();
-                        report.format = Some(if nano { CaptureFormat::PcapNanosecond } else { CaptureFormat::Pcap });
+                        report.format =
+                            Some(if nano { CaptureFormat::PcapNanosecond } else { CaptureFormat::Pcap });
                         report.sections = 1;
                         report.interfaces = 1;
                         legacy = Some((header.network, nano));
@@ -222,7 +227,8 @@ where
                             }
                         }
                         Block::Custom(custom) => {
-                            flow = on_event(CaptureEvent::Custom { pen: custom.pen, data: custom.data, offset });
+                            flow =
+                                on_event(CaptureEvent::Custom { pen: custom.pen, data: custom.data, offset });
                         }
                         _ => report.skipped_blocks += 1,
                     },
@@ -340,7 +346,10 @@ mod tests {
                 let scale = if nano { 1 } else { 1000 };
                 assert_eq!(
                     frames,
-                    vec![(1, 10_000_000_000 + 5 * scale, b"abc".to_vec()), (2, 11_000_000_000, b"de".to_vec())],
+                    vec![
+                        (1, 10_000_000_000 + 5 * scale, b"abc".to_vec()),
+                        (2, 11_000_000_000, b"de".to_vec())
+                    ],
                     "big_endian={big_endian} nano={nano}"
                 );
             }
@@ -355,7 +364,13 @@ mod tests {
             match report {
                 Err(e) => assert!(cut < 24, "cut {cut}: {e}"),
                 Ok(report) => {
-                    let whole = if cut >= 24 + 22 + 22 { 2 } else if cut >= 24 + 22 { 1 } else { 0 };
+                    let whole = if cut >= 24 + 22 + 22 {
+                        2
+                    } else if cut >= 24 + 22 {
+                        1
+                    } else {
+                        0
+                    };
                     assert_eq!(frames.len(), whole, "cut {cut}");
                     let at_boundary = cut == 24 || cut == 46 || cut == 68;
                     assert_eq!(report.stop.is_none(), at_boundary, "cut {cut}: {:?}", report.stop);

@@ -146,7 +146,11 @@ impl Connection {
     }
 
     pub fn ip_version(&self) -> u8 {
-        if self.client.is_ipv4() { 4 } else { 6 }
+        if self.client.is_ipv4() {
+            4
+        } else {
+            6
+        }
     }
 
     /// The first SYN carried a TFO option (a request, a cookie, or something malformed).

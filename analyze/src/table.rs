@@ -64,7 +64,12 @@ fn utc_ns() -> DataType {
 }
 
 fn u8_lists(name: &str, rows: impl ExactSizeIterator<Item = Option<Vec<u8>>>) -> Column {
-    let mut builder = ListPrimitiveChunkedBuilder::<UInt8Type>::new(name.into(), rows.len(), rows.len() * 8, DataType::UInt8);
+    let mut builder = ListPrimitiveChunkedBuilder::<UInt8Type>::new(
+        name.into(),
+        rows.len(),
+        rows.len() * 8,
+        DataType::UInt8,
+    );
     for row in rows {
         match row {
             Some(values) => builder.append_slice(&values),
@@ -122,7 +127,10 @@ pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame
         num!("synack_ttl", |c: &Connection| c.synack.as_ref().map(|s| s.ttl)),
         num!("synack_window", |c: &Connection| c.synack.as_ref().map(|s| s.window)),
         num!("synack_mss", |c: &Connection| c.synack.as_ref().and_then(|s| s.mss)),
-        u8_lists("synack_options", rows.iter().map(|(_, c)| c.synack.as_ref().map(|s| s.option_kinds.clone()))),
+        u8_lists(
+            "synack_options",
+            rows.iter().map(|(_, c)| c.synack.as_ref().map(|s| s.option_kinds.clone())),
+        ),
         num!("reset_frame", |c: &Connection| c.reset.map(|r| r.frame)),
         num!("icmp_frame", |c: &Connection| c.icmp.map(|r| r.frame)),
         str_col("outcome", &|_, c| c.outcome.as_str().to_string()),
@@ -135,7 +143,12 @@ pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame
 }
 
 /// Writes `df` as DIR/NAME.EXT in the chosen format and returns the path.
-pub fn write_table(df: &mut DataFrame, dir: &Path, name: &str, format: OutputFormat) -> Result<PathBuf, TableError> {
+pub fn write_table(
+    df: &mut DataFrame,
+    dir: &Path,
+    name: &str,
+    format: OutputFormat,
+) -> Result<PathBuf, TableError> {
     let path = dir.join(format!("{name}.{}", format.extension()));
     let file = File::create(&path).map_err(|source| TableError::Io { path: path.clone(), source })?;
     let mut out = BufWriter::new(file);
@@ -149,7 +162,10 @@ pub fn write_table(df: &mut DataFrame, dir: &Path, name: &str, format: OutputFor
             CsvWriter::new(&mut out).include_header(true).finish(&mut text).map_err(polars_err)?;
         }
         OutputFormat::Json => {
-            JsonWriter::new(&mut out).with_json_format(JsonFormat::JsonLines).finish(df).map_err(polars_err)?;
+            JsonWriter::new(&mut out)
+                .with_json_format(JsonFormat::JsonLines)
+                .finish(df)
+                .map_err(polars_err)?;
         }
     }
     use std::io::Write;

@@ -89,9 +89,7 @@ fn from_ip(data: &[u8]) -> Result<LaxSlicedPacket<'_>, DecodeError> {
 mod tests {
     use super::*;
 
-    const IPV4_HEADER: [u8; 20] = [
-        0x45, 0, 0, 20, 0, 0, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2,
-    ];
+    const IPV4_HEADER: [u8; 20] = [0x45, 0, 0, 20, 0, 0, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2];
 
     #[test]
     fn null_family_in_either_byte_order() {
@@ -130,6 +128,9 @@ mod tests {
             assert_eq!(slice_frame(Linktype(linktype), &[0u8; 3]).unwrap_err(), DecodeError::LinkTooShort);
         }
         assert!(matches!(slice_frame(Linktype(LINKTYPE_RAW), &[]), Err(DecodeError::Ip(_))));
-        assert_eq!(slice_frame(Linktype(147), &[0u8; 40]).unwrap_err(), DecodeError::UnsupportedLinktype(147));
+        assert_eq!(
+            slice_frame(Linktype(147), &[0u8; 40]).unwrap_err(),
+            DecodeError::UnsupportedLinktype(147)
+        );
     }
 }

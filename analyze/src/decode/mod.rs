@@ -131,16 +131,25 @@ fn decode_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Packet<'a>, DecodeE
     let (ip, payload, declared_len, fragment_offset) = match net {
         LaxNetSlice::Ipv4(v4) => {
             let header = v4.header();
-            let ip = IpInfo { src: header.source_addr().into(), dst: header.destination_addr().into(), ttl: header.ttl() };
+            let ip = IpInfo {
+                src: header.source_addr().into(),
+                dst: header.destination_addr().into(),
+                ttl: header.ttl(),
+            };
             let payload = v4.payload();
             let headers_len = offset_of(header.slice(), payload.payload);
             // A zero total length (TSO/GSO captures) leaves the captured bytes as the truth.
-            let declared = (header.total_len() != 0).then(|| usize::from(header.total_len()).saturating_sub(headers_len));
+            let declared = (header.total_len() != 0)
+                .then(|| usize::from(header.total_len()).saturating_sub(headers_len));
             (ip, payload, declared, header.fragments_offset().value())
         }
         LaxNetSlice::Ipv6(v6) => {
             let header = v6.header();
-            let ip = IpInfo { src: header.source_addr().into(), dst: header.destination_addr().into(), ttl: header.hop_limit() };
+            let ip = IpInfo {
+                src: header.source_addr().into(),
+                dst: header.destination_addr().into(),
+                ttl: header.hop_limit(),
+            };
             let payload = v6.payload();
             let headers_len = offset_of(header.slice(), payload.payload);
             // Zero: a jumbogram, or a TSO capture.
@@ -208,8 +217,12 @@ fn parse_tcp(captured: &[u8], declared_len: usize) -> Result<TcpSegment<'_>, Dec
 fn parse_quoted_tcp(body: &[u8]) -> Option<QuotedTcp> {
     let (quoted, _) = LaxIpSlice::from_slice(body).ok()?;
     let (src, dst, payload) = match &quoted {
-        LaxIpSlice::Ipv4(v4) => (v4.header().source_addr().into(), v4.header().destination_addr().into(), v4.payload()),
-        LaxIpSlice::Ipv6(v6) => (v6.header().source_addr().into(), v6.header().destination_addr().into(), v6.payload()),
+        LaxIpSlice::Ipv4(v4) => {
+            (v4.header().source_addr().into(), v4.header().destination_addr().into(), v4.payload())
+        }
+        LaxIpSlice::Ipv6(v6) => {
+            (v6.header().source_addr().into(), v6.header().destination_addr().into(), v6.payload())
+        }
     };
     if payload.ip_number.0 != IPPROTO_TCP {
         return None;
@@ -275,11 +288,14 @@ mod tests {
     #[test]
     fn icmp_error_quotes_the_syn() {
         let syn = syn_with(&[], &[]);
-        let builder = PacketBuilder::ipv4([203, 0, 113, 9], [192, 0, 2, 1], 60)
-            .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Host));
+        let builder = PacketBuilder::ipv4([203, 0, 113, 9], [192, 0, 2, 1], 60).icmpv4(
+            etherparse::Icmpv4Type::DestinationUnreachable(etherparse::icmpv4::DestUnreachableHeader::Host),
+        );
         let mut frame = Vec::new();
         builder.write(&mut frame, &syn).unwrap();
-        let Ok(Packet::IcmpError { error, .. }) = decode(Linktype(link::LINKTYPE_RAW), &frame) else { panic!() };
+        let Ok(Packet::IcmpError { error, .. }) = decode(Linktype(link::LINKTYPE_RAW), &frame) else {
+            panic!()
+        };
         assert_eq!(error.quoted.src_port, 40000);
         assert_eq!(error.quoted.dst_port, 80);
         assert_eq!(error.quoted.seq, 1000);

@@ -32,15 +32,25 @@ pub enum TcpOption<'a> {
     WindowScale(u8),
     SackPermitted,
     Sack(&'a [u8]),
-    Timestamps { tsval: u32, tsecr: u32 },
+    Timestamps {
+        tsval: u32,
+        tsecr: u32,
+    },
     /// Kind 34: an empty cookie is a cookie request. The cookie is kept raw, whatever its
     /// length; [`TcpOption::tfo`] judges it.
-    FastOpen { cookie: &'a [u8] },
+    FastOpen {
+        cookie: &'a [u8],
+    },
     /// Kind 254 with magic 0xF989.
-    FastOpenExp { cookie: &'a [u8] },
+    FastOpenExp {
+        cookie: &'a [u8],
+    },
     /// Any other kind, including 254 with another experiment id, or a known kind whose length
     /// does not fit it.
-    Unknown { kind: u8, data: &'a [u8] },
+    Unknown {
+        kind: u8,
+        data: &'a [u8],
+    },
 }
 
 /// Why the option walk stopped before the end of the declared option space.
@@ -330,7 +340,10 @@ mod tests {
     #[test]
     fn overrun_is_not_truncation() {
         assert_eq!(walk(&[34, 10, 1, 2]), vec![Err(OptionError::Overrun { offset: 0, kind: 34, len: 10 })]);
-        assert_eq!(walk(&[1, 34]), vec![Ok(TcpOption::Nop), Err(OptionError::Overrun { offset: 1, kind: 34, len: 0 })]);
+        assert_eq!(
+            walk(&[1, 34]),
+            vec![Ok(TcpOption::Nop), Err(OptionError::Overrun { offset: 1, kind: 34, len: 0 })]
+        );
     }
 
     #[test]

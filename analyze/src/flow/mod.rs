@@ -10,7 +10,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use crate::decode::{
-    IcmpError, IpInfo, OptionError, OptionSummary, Packet, TcpSegment, Tfo, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN,
+    IcmpError, IpInfo, OptionError, OptionSummary, Packet, TcpSegment, Tfo, TCP_ACK, TCP_FIN, TCP_RST,
+    TCP_SYN,
 };
 use crate::record::{
     Connection, DataAcked, Outcome, Refusal, SynAck, SynAckAnswers, SynAckTfo, SynTfo, SynTransmission,
@@ -73,7 +74,11 @@ struct Key {
 
 impl Key {
     fn new(a: (IpAddr, u16), b: (IpAddr, u16)) -> Key {
-        if a <= b { Key { lo: a, hi: b } } else { Key { lo: b, hi: a } }
+        if a <= b {
+            Key { lo: a, hi: b }
+        } else {
+            Key { lo: b, hi: a }
+        }
     }
 }
 
@@ -189,7 +194,8 @@ impl FlowTable {
         } else if tcp.has(TCP_RST) {
             open.closed = true;
             if !from_client && open.conn.synack.is_none() && open.conn.reset.is_none() {
-                let covers_data = first_data_len > 0 && tcp.ack == isn.wrapping_add(1).wrapping_add(first_data_len);
+                let covers_data =
+                    first_data_len > 0 && tcp.ack == isn.wrapping_add(1).wrapping_add(first_data_len);
                 open.conn.reset = Some(Refusal {
                     frame: at.frame,
                     time_ns: at.ts_ns,
@@ -206,20 +212,39 @@ impl FlowTable {
             open.conn.syn_data_resent = true;
         }
         if tcp.has(TCP_FIN) {
-            if from_client { open.fin_client = true } else { open.fin_server = true }
+            if from_client {
+                open.fin_client = true
+            } else {
+                open.fin_server = true
+            }
             open.closed |= open.fin_client && open.fin_server;
         }
     }
 
-    fn push_syn(&mut self, at: PacketRef<'_>, key: Key, src: SocketAddr, dst: SocketAddr, tcp: &TcpSegment<'_>) {
+    fn push_syn(
+        &mut self,
+        at: PacketRef<'_>,
+        key: Key,
+        src: SocketAddr,
+        dst: SocketAddr,
+        tcp: &TcpSegment<'_>,
+    ) {
         let summary = OptionSummary::of(tcp.options());
         let tsval = summary.timestamps.map(|(tsval, _)| tsval);
-        let transmission =
-            SynTransmission { frame: at.frame, time_ns: at.ts_ns, tfo: syn_tfo(&summary), data_len: tcp.payload_len, tsval };
+        let transmission = SynTransmission {
+            frame: at.frame,
+            time_ns: at.ts_ns,
+            tfo: syn_tfo(&summary),
+            data_len: tcp.payload_len,
+            tsval,
+        };
         if let Some(open) = self.open.get_mut(&key) {
             if open.conn.client == src && open.conn.isn == tcp.seq {
                 let last = open.conn.syns.last().expect("a connection has its first SYN");
-                if tsval.is_some() && last.tsval == tsval && at.ts_ns.abs_diff(last.time_ns) < DUPLICATE_WINDOW_NS as u64 {
+                if tsval.is_some()
+                    && last.tsval == tsval
+                    && at.ts_ns.abs_diff(last.time_ns) < DUPLICATE_WINDOW_NS as u64
+                {
                     self.stats.duplicate_syns += 1;
                     return;
                 }
@@ -301,7 +326,9 @@ fn syn_tfo(summary: &OptionSummary<'_>) -> SynTfo {
 fn synack(at: PacketRef<'_>, ip: &IpInfo, tcp: &TcpSegment<'_>, conn: &Connection) -> SynAck {
     let summary = OptionSummary::of(tcp.options());
     let (tfo, tfo_kind, cookie) = match (summary.tfo, summary.error) {
-        (Some((kind, Tfo::Cookie(cookie))), _) => (SynAckTfo::Cookie, Some(kind.kind()), Some(cookie.to_vec())),
+        (Some((kind, Tfo::Cookie(cookie))), _) => {
+            (SynAckTfo::Cookie, Some(kind.kind()), Some(cookie.to_vec()))
+        }
         // A request or a forbidden length has no place in a SYN-ACK.
         (Some((kind, _)), _) => (SynAckTfo::Malformed, Some(kind.kind()), None),
         (None, Some(OptionError::Truncated { .. })) => (SynAckTfo::Truncated, None, None),
@@ -360,13 +387,17 @@ fn finalize(open: Open, end_ns: i64, config: &FlowConfig) -> Connection {
     };
     let first_syn_ns = conn.syns[0].time_ns;
     conn.outcome = match (&conn.synack, conn.reset, conn.icmp) {
-        (Some(s), _, _) if s.answers == SynAckAnswers::RetransmittedSyn && (conn.tried_tfo() || first_data_len > 0) => {
+        (Some(s), _, _)
+            if s.answers == SynAckAnswers::RetransmittedSyn && (conn.tried_tfo() || first_data_len > 0) =>
+        {
             Outcome::EstablishedAfterFallback
         }
         (Some(_), _, _) => Outcome::Established,
         (None, Some(_), _) => Outcome::Reset,
         (None, None, Some(_)) => Outcome::IcmpError,
-        (None, None, None) if end_ns.saturating_sub(first_syn_ns) >= config.timeout_evidence_ns => Outcome::Timeout,
+        (None, None, None) if end_ns.saturating_sub(first_syn_ns) >= config.timeout_evidence_ns => {
+            Outcome::Timeout
+        }
         (None, None, None) => Outcome::Incomplete,
     };
     conn
@@ -374,7 +405,9 @@ fn finalize(open: Open, end_ns: i64, config: &FlowConfig) -> Connection {
 
 fn describe_option_error(e: OptionError) -> String {
     match e {
-        OptionError::BadLength { offset, kind, len } => format!("option kind {kind} at offset {offset} has length {len}"),
+        OptionError::BadLength { offset, kind, len } => {
+            format!("option kind {kind} at offset {offset} has length {len}")
+        }
         OptionError::Overrun { offset, kind, len } => {
             format!("option kind {kind} at offset {offset} (length {len}) overruns the header")
         }

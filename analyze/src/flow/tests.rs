@@ -208,7 +208,11 @@ fn no_timestamps__single_syn_is_answered_by_the_synack() {
 fn host_down__unanswered_syns_time_out_when_the_capture_runs_on() {
     let mut table = FlowTable::default();
     let cap: Arc<str> = Arc::from("t.pcap");
-    run_with(&mut table, &cap, &[syn(0, with(ts(1, 0), REQUEST), 0), syn(1000, ts(2, 0), 0), syn(3000, ts(3, 0), 0)]);
+    run_with(
+        &mut table,
+        &cap,
+        &[syn(0, with(ts(1, 0), REQUEST), 0), syn(1000, ts(2, 0), 0), syn(3000, ts(3, 0), 0)],
+    );
     // Unrelated traffic keeps the capture going.
     let other = TcpSegment {
         src_port: 1,

@@ -1,0 +1,63 @@
+//! Makes fresh captures with the lab script (network namespaces, the kernel's TFO, netfilter
+//! middleboxes) and checks them as the committed testdata/ is checked: the script still
+//! reproduces the field notes on this kernel. Needs root; one namespace test in this binary.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use tfoscope_analyze::record::{DataAcked, Outcome, SynAckAnswers, SynAckTfo, SynTfo};
+use tfoscope_analyze::{analyze_vantage, VantageSpec};
+
+#[test]
+fn lab_script_reproduces_the_field_notes() {
+    if !have_root() || !have_tool("tshark") || !have_tool("tcpdump") {
+        return;
+    }
+    let out = tempdir("lab");
+    let status = Command::new("bash")
+        .arg(root().join("lab/make-testdata.sh"))
+        .arg(&out)
+        .args(["clean_http", "option_dropped", "syndata_reset", "option_stripped"])
+        .env("TFO_LAB_PREFIX", "tft")
+        .status()
+        .unwrap();
+    assert!(status.success(), "lab script failed");
+    let conns = |name: &str| {
+        let path = out.join(name);
+        check_against_tshark(&path);
+        analyze_vantage(&VantageSpec { name: name.into(), files: vec![path] }).unwrap().connections
+    };
+
+    let clean = conns("clean_http.pcap");
+    assert_eq!(clean.len(), 3);
+    assert_eq!(clean[0].first_syn().tfo, SynTfo::CookieRequest);
+    assert_eq!(clean[0].synack.as_ref().unwrap().tfo, SynAckTfo::Cookie);
+    assert_eq!(clean[1].first_syn().tfo, SynTfo::Cookie);
+    assert_eq!(clean[1].syn_cookie, clean[0].synack.as_ref().unwrap().cookie);
+    assert_eq!(clean[1].syn_data_acked, Some(DataAcked::Acked));
+    assert_eq!(clean[2].first_syn().tfo, SynTfo::None);
+    assert!(clean.iter().all(|c| c.outcome == Outcome::Established));
+
+    let dropped = conns("option_dropped.pcap");
+    assert_eq!(dropped.len(), 3);
+    for c in &dropped[..2] {
+        assert!(c.tried_tfo());
+        assert_eq!(c.synack.as_ref().unwrap().answers, SynAckAnswers::RetransmittedSyn);
+        assert_eq!(c.outcome, Outcome::EstablishedAfterFallback);
+    }
+    assert_eq!(dropped[2].outcome, Outcome::Established);
+
+    let reset = conns("syndata_reset.pcap");
+    assert_eq!(reset[1].first_syn().tfo, SynTfo::Cookie);
+    assert_eq!(reset[1].outcome, Outcome::Reset);
+    assert!(reset[1].reset.unwrap().answers_first_syn);
+    assert_eq!(reset[2].outcome, Outcome::Established);
+
+    let stripped = conns("option_stripped.pcap");
+    assert_eq!(stripped[0].first_syn().tfo, SynTfo::CookieRequest);
+    assert_eq!(stripped[0].synack.as_ref().unwrap().tfo, SynAckTfo::None);
+    assert_eq!(stripped[1].syn_tfo_kind, Some(254), "Linux falls back to the experimental option");
+    let _ = std::fs::remove_dir_all(&out);
+}
