@@ -79,13 +79,14 @@ fn print_summary(results: &[VantageResult], written: &Path) {
     let frames: u64 = results.iter().map(|r| r.report.frames).sum();
     let conns: usize = results.iter().map(|r| r.connections.len()).sum();
     let tfo: usize = results.iter().map(|r| r.connections.iter().filter(|c| c.tried_tfo()).count()).sum();
+    let width = results.iter().map(|r| r.name.len()).max().unwrap_or(0).max("vantage".len());
     println!(
-        "{:<32} {:>6} {:>9} {:>11} {:>5}  complete",
+        "{:<width$}  {:>5} {:>9} {:>11} {:>5}  complete",
         "vantage", "files", "packets", "connections", "tfo"
     );
     for r in results {
         println!(
-            "{:<32} {:>6} {:>9} {:>11} {:>5}  {}",
+            "{:<width$}  {:>5} {:>9} {:>11} {:>5}  {}",
             r.name,
             r.report.files.len(),
             r.report.frames,
