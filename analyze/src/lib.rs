@@ -12,6 +12,7 @@ pub mod flow;
 pub mod read;
 pub mod record;
 pub mod table;
+pub mod verdict;
 mod vantage;
 
 pub use vantage::{

@@ -1,0 +1,559 @@
+//! Connections to one verdict per target (vantage, server address, server port).
+//!
+//! Pure functions over typed records, no I/O: each rule reads as a row of
+//! ../shared/TFO-FIELD-NOTES.md. A SYN-ACK whose answered SYN is `ambiguous` never supports a
+//! signature.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use crate::decode::options::{KIND_EOL, KIND_EXPERIMENTAL, KIND_FASTOPEN, KIND_NOP};
+use crate::record::{
+    string_enum, Connection, DataAcked, Outcome, SynAck, SynAckAnswers, SynAckTfo, SynTfo,
+};
+
+string_enum!(
+    Connectivity {
+        Works => "works",
+        TfoBroken => "tfo_broken",
+        Offline => "offline",
+        Closed => "closed",
+        Transient => "transient",
+        Unresolved => "unresolved",
+    }
+);
+
+string_enum!(
+    CookieResult {
+        Received => "received",
+        ReceivedExpOnly => "received_exp_only",
+        NotReceived => "not_received",
+        NotRequested => "not_requested",
+    }
+);
+
+string_enum!(
+    SynDataResult {
+        Acked => "acked",
+        NotAcked => "not_acked",
+        Dropped => "dropped",
+        Reset => "reset",
+        NotAttempted => "not_attempted",
+    }
+);
+
+string_enum!(
+    Signature {
+        OptionDropped => "option_dropped",
+        OptionReset => "option_reset",
+        SynDataDropped => "syn_data_dropped",
+        SynDataReset => "syn_data_reset",
+        NotNegotiatedExpected => "not_negotiated_expected",
+        NegotiatedUnexpected => "negotiated_unexpected",
+        ResponseDiffers => "response_differs",
+    }
+);
+
+string_enum!(
+    Untested {
+        SynData => "syn_data",
+        Negotiation => "negotiation",
+    }
+);
+
+/// What is known of a target's origin, from `--expect` or from control captures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expectation {
+    /// None: unknown, or the controls disagree.
+    pub expected_tfo: Option<bool>,
+    /// A control got a kind-34 cookie (so a kind-254-only cookie elsewhere is a downgrade).
+    pub control_rfc_cookie: bool,
+    /// TTL/hop limit of the control's SYN-ACKs, when they agree.
+    pub control_ttl: Option<u8>,
+    /// Where the expectation came from, for the explanation ("--expect", "control X").
+    pub source: String,
+}
+
+pub type Expectations = HashMap<(IpAddr, u16), Expectation>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetVerdict {
+    pub vantage: String,
+    pub target: String,
+    pub server_ip: IpAddr,
+    pub server_port: u16,
+    pub connections: u32,
+    pub rounds: u32,
+    pub connectivity: Connectivity,
+    pub cookie: CookieResult,
+    pub syn_data: SynDataResult,
+    pub signatures: Vec<Signature>,
+    pub untested: Vec<Untested>,
+    pub middlebox: Option<bool>,
+    pub expected_tfo: Option<bool>,
+    pub synack_differs: Option<bool>,
+    pub measurement_valid: bool,
+    pub explanation: String,
+    pub conditions: Vec<&'static str>,
+}
+
+impl TargetVerdict {
+    pub fn ip_version(&self) -> u8 {
+        if self.server_ip.is_ipv4() { 4 } else { 6 }
+    }
+}
+
+/// The judgement of one measurement round (cookie request, SYN-data, baseline).
+#[derive(Debug, Clone, PartialEq)]
+struct RoundVerdict {
+    connectivity: Connectivity,
+    cookie: CookieResult,
+    syn_data: SynDataResult,
+    signatures: Vec<Signature>,
+    /// Clauses naming the decisive frames.
+    evidence: Vec<String>,
+}
+
+fn answered(c: &Connection) -> bool {
+    c.synack.is_some()
+}
+
+fn failed(c: &Connection) -> bool {
+    c.synack.is_none() && c.outcome != Outcome::Incomplete
+}
+
+/// A refusal (RST, or an ICMP error other than a path-MTU one) that answered the first SYN.
+fn refused_first_syn(c: &Connection) -> Option<u64> {
+    c.reset.or(c.icmp).filter(|r| r.answers_first_syn && c.synack.is_none()).map(|r| r.frame)
+}
+
+/// The first SYN went unanswered: its retransmission got the SYN-ACK, or nothing ever came.
+fn first_syn_unanswered(c: &Connection) -> bool {
+    match &c.synack {
+        Some(s) => s.answers == SynAckAnswers::RetransmittedSyn,
+        None => c.reset.is_none() && c.icmp.is_none() && c.outcome == Outcome::Timeout,
+    }
+}
+
+fn carries_data(c: &Connection) -> bool {
+    c.tried_tfo() && c.first_syn().data_len > 0
+}
+
+fn is_cookie_request(c: &Connection) -> bool {
+    c.first_syn().tfo == SynTfo::CookieRequest
+}
+
+/// A SYN without data to this target was answered: a plain connection, a cookie request, or a
+/// plain retransmission of any SYN.
+fn syn_without_data_answered(round: &[&Connection]) -> Option<u64> {
+    round
+        .iter()
+        .filter_map(|c| {
+            let s = c.synack.as_ref()?;
+            let no_data = c.first_syn().data_len == 0 || s.answers == SynAckAnswers::RetransmittedSyn;
+            no_data.then_some(s.frame)
+        })
+        .next()
+}
+
+/// A SYN without any TFO option was answered: a plain connection, or the kernel's plain
+/// retransmission of a TFO SYN.
+fn plain_syn_answered(round: &[&Connection]) -> Option<u64> {
+    round
+        .iter()
+        .filter_map(|c| {
+            let s = c.synack.as_ref()?;
+            (!c.tried_tfo() || s.answers == SynAckAnswers::RetransmittedSyn).then_some(s.frame)
+        })
+        .next()
+}
+
+fn judge_round(round: &[&Connection]) -> RoundVerdict {
+    let mut evidence = Vec::new();
+    let tfo: Vec<&Connection> = round.iter().copied().filter(|c| c.tried_tfo()).collect();
+    let plain: Vec<&Connection> = round.iter().copied().filter(|c| !c.tried_tfo()).collect();
+
+    let connectivity = if round.iter().all(|c| c.synack.is_none() && c.reset.is_none()) {
+        Connectivity::Offline
+    } else if round.iter().all(|c| c.synack.is_none()) {
+        Connectivity::Closed
+    } else if !plain.is_empty() && plain.iter().all(|c| failed(c)) && tfo.iter().any(|c| answered(c)) {
+        Connectivity::Transient
+    } else if tfo.iter().any(|c| failed(c)) {
+        Connectivity::TfoBroken
+    } else {
+        Connectivity::Works
+    };
+
+    let cookies: Vec<&SynAck> =
+        tfo.iter().filter_map(|c| c.synack.as_ref()).filter(|s| s.tfo == SynAckTfo::Cookie).collect();
+    let cookie = if tfo.is_empty() {
+        CookieResult::NotRequested
+    } else if let Some(s) = cookies.iter().find(|s| s.tfo_kind == Some(KIND_FASTOPEN)) {
+        evidence.push(format!("a cookie came in SYN-ACK frame {}", s.frame));
+        CookieResult::Received
+    } else if let Some(s) = cookies.first() {
+        evidence.push(format!("a cookie came only in the experimental option 254 (SYN-ACK frame {})", s.frame));
+        CookieResult::ReceivedExpOnly
+    } else {
+        if let Some(c) = tfo.iter().find(|c| is_cookie_request(c) && answered(c)) {
+            let s = c.synack.as_ref().expect("answered");
+            evidence.push(format!(
+                "the cookie request in frame {} was answered without a cookie (SYN-ACK frame {})",
+                c.first_syn().frame,
+                s.frame
+            ));
+        }
+        CookieResult::NotReceived
+    };
+
+    let mut signatures = Vec::new();
+    let no_data_answer = syn_without_data_answered(round);
+    let plain_answer = plain_syn_answered(round);
+
+    for c in tfo.iter().filter(|c| is_cookie_request(c)) {
+        if first_syn_unanswered(c) {
+            if let Some(answer) = plain_answer {
+                push_once(&mut signatures, Signature::OptionDropped);
+                evidence.push(format!(
+                    "the TFO SYN in frame {} got no answer while a plain SYN did (SYN-ACK frame {answer})",
+                    c.first_syn().frame
+                ));
+            }
+        } else if let Some(frame) = refused_first_syn(c) {
+            if let Some(base) = plain.iter().find(|p| answered(p)) {
+                push_once(&mut signatures, Signature::OptionReset);
+                evidence.push(format!(
+                    "frame {frame} refused the TFO SYN in frame {} while the baseline connected (frame {})",
+                    c.first_syn().frame,
+                    base.synack.as_ref().expect("answered").frame
+                ));
+            }
+        }
+    }
+
+    let syn_data = match tfo.iter().find(|c| carries_data(c)) {
+        None => SynDataResult::NotAttempted,
+        Some(c) => {
+            let frame = c.first_syn().frame;
+            if let Some(by) = refused_first_syn(c) {
+                if let Some(answer) = no_data_answer {
+                    push_once(&mut signatures, Signature::SynDataReset);
+                    evidence.push(format!(
+                        "frame {by} refused the SYN-data in frame {frame} while a SYN without data was answered (frame {answer})"
+                    ));
+                }
+                SynDataResult::Reset
+            } else if first_syn_unanswered(c) {
+                if let Some(answer) = no_data_answer {
+                    push_once(&mut signatures, Signature::SynDataDropped);
+                    evidence.push(format!(
+                        "the SYN-data in frame {frame} got no answer while a SYN without data did (frame {answer})"
+                    ));
+                }
+                SynDataResult::Dropped
+            } else {
+                match (&c.synack, c.syn_data_acked) {
+                    (Some(s), Some(DataAcked::Acked | DataAcked::Partial)) => {
+                        evidence.push(format!("SYN-ACK frame {} acked the data of SYN frame {frame}", s.frame));
+                        SynDataResult::Acked
+                    }
+                    (Some(s), _) => {
+                        evidence.push(format!("SYN-ACK frame {} acked only the SYN of frame {frame}", s.frame));
+                        SynDataResult::NotAcked
+                    }
+                    // A refusal after a retransmission, or a capture that ended too soon.
+                    (None, _) => SynDataResult::NotAttempted,
+                }
+            }
+        }
+    };
+    RoundVerdict { connectivity, cookie, syn_data, signatures, evidence }
+}
+
+fn push_once<T: PartialEq>(v: &mut Vec<T>, item: T) {
+    if !v.contains(&item) {
+        v.push(item);
+    }
+}
+
+/// A new round starts with a TFO connection that follows a plain one (the collector's order:
+/// cookie request, SYN-data, baseline).
+fn split_rounds<'a>(conns: &[&'a Connection]) -> Vec<Vec<&'a Connection>> {
+    let mut rounds: Vec<Vec<&Connection>> = Vec::new();
+    for c in conns {
+        let starts = match rounds.last().and_then(|r| r.last()) {
+            None => true,
+            Some(prev) => c.tried_tfo() && !prev.tried_tfo(),
+        };
+        if starts {
+            rounds.push(Vec::new());
+        }
+        rounds.last_mut().expect("pushed").push(c);
+    }
+    rounds
+}
+
+/// The value most rounds show; ties go to the earliest round.
+fn majority<T: Copy + PartialEq>(values: impl Iterator<Item = T>) -> T {
+    let values: Vec<T> = values.collect();
+    let mut best = values[0];
+    let mut best_count = 0;
+    for v in &values {
+        let count = values.iter().filter(|x| *x == v).count();
+        if count > best_count {
+            best = *v;
+            best_count = count;
+        }
+    }
+    best
+}
+
+/// Option kinds that say something about the stack that built a SYN-ACK (TFO and padding
+/// removed, since they differ by design between TFO and plain answers).
+fn fingerprint(s: &SynAck) -> (u8, Option<u16>, Vec<u8>) {
+    let kinds = s
+        .option_kinds
+        .iter()
+        .copied()
+        .filter(|k| ![KIND_NOP, KIND_EOL, KIND_FASTOPEN, KIND_EXPERIMENTAL].contains(k))
+        .collect();
+    (s.ttl, s.mss, kinds)
+}
+
+/// Judges every target seen from one vantage. `capture_drops`: the capturing kernel reported
+/// dropped packets, which spoils the measurement.
+pub fn judge_vantage(
+    vantage: &str,
+    connections: &[Connection],
+    expectations: &Expectations,
+    capture_drops: bool,
+) -> Vec<TargetVerdict> {
+    let mut by_target: BTreeMap<(IpAddr, u16), Vec<&Connection>> = BTreeMap::new();
+    for c in connections {
+        by_target.entry((c.server.ip(), c.server.port())).or_default().push(c);
+    }
+    by_target
+        .into_iter()
+        .map(|((ip, port), conns)| judge_target(vantage, ip, port, &conns, expectations.get(&(ip, port)), capture_drops))
+        .collect()
+}
+
+fn judge_target(
+    vantage: &str,
+    ip: IpAddr,
+    port: u16,
+    conns: &[&Connection],
+    expectation: Option<&Expectation>,
+    capture_drops: bool,
+) -> TargetVerdict {
+    let rounds = split_rounds(conns);
+    let judged: Vec<RoundVerdict> = rounds.iter().map(|r| judge_round(r)).collect();
+    let n = judged.len();
+    let connectivity = majority(judged.iter().map(|r| r.connectivity));
+    let cookie = majority(judged.iter().map(|r| r.cookie));
+    let syn_data = majority(judged.iter().map(|r| r.syn_data));
+
+    let mut signatures = Vec::new();
+    let mut explanation: Vec<String> = Vec::new();
+    for sig in Signature::ALL {
+        let holding = judged.iter().filter(|r| r.signatures.contains(sig)).count();
+        if holding * 2 > n {
+            signatures.push(*sig);
+            if n > 1 {
+                explanation.push(format!("{sig} in {holding} of {n} rounds"));
+            }
+        }
+    }
+    // The first round that agrees with the majority tells its story.
+    if let Some(r) = judged.iter().find(|r| r.connectivity == connectivity && r.cookie == cookie) {
+        explanation.extend(r.evidence.iter().cloned());
+    }
+
+    let no_exchange = matches!(connectivity, Connectivity::Offline | Connectivity::Closed | Connectivity::Unresolved);
+    let expected_tfo = expectation.and_then(|e| e.expected_tfo);
+    if !no_exchange {
+        match expected_tfo {
+            Some(true) => {
+                let downgraded = cookie == CookieResult::ReceivedExpOnly && expectation.is_some_and(|e| e.control_rfc_cookie);
+                if cookie == CookieResult::NotReceived || downgraded {
+                    signatures.push(Signature::NotNegotiatedExpected);
+                    explanation.push(format!(
+                        "{} says the origin does TFO, yet the cookie was {}",
+                        expectation.map_or("the expectation", |e| e.source.as_str()),
+                        cookie.as_str().replace('_', " ")
+                    ));
+                }
+            }
+            Some(false) => {
+                if matches!(cookie, CookieResult::Received | CookieResult::ReceivedExpOnly) || syn_data == SynDataResult::Acked {
+                    signatures.push(Signature::NegotiatedUnexpected);
+                    explanation.push(format!(
+                        "{} says the origin has no TFO, yet TFO was negotiated here",
+                        expectation.map_or("the expectation", |e| e.source.as_str())
+                    ));
+                }
+            }
+            None => {}
+        }
+    }
+
+    let mut untested = Vec::new();
+    if syn_data == SynDataResult::NotAttempted && !no_exchange {
+        untested.push(Untested::SynData);
+    }
+    if expected_tfo.is_none() {
+        untested.push(Untested::Negotiation);
+    }
+
+    // SYN-ACKs that answered TFO SYNs against the baseline's, and all against the control's TTL.
+    let fingerprints = |tfo: bool| -> Vec<(u8, Option<u16>, Vec<u8>)> {
+        conns.iter().filter(|c| c.tried_tfo() == tfo).filter_map(|c| c.synack.as_ref()).map(fingerprint).collect()
+    };
+    let (tfo_fp, plain_fp) = (fingerprints(true), fingerprints(false));
+    let mut synack_differs = None;
+    if let (Some(base), false) = (plain_fp.first(), tfo_fp.is_empty()) {
+        let differs = tfo_fp.iter().any(|f| f != base);
+        synack_differs = Some(differs);
+        if differs {
+            explanation.push(format!(
+                "the SYN-ACKs to TFO SYNs differ from the baseline's (TTL {} vs {})",
+                tfo_fp[0].0, base.0
+            ));
+        }
+    }
+    if let Some(control_ttl) = expectation.and_then(|e| e.control_ttl) {
+        if let Some(ttl) = tfo_fp.first().or(plain_fp.first()).map(|f| f.0) {
+            let differs = ttl != control_ttl;
+            synack_differs = Some(synack_differs.unwrap_or(false) || differs);
+            if differs {
+                explanation.push(format!("SYN-ACK TTL {ttl} where the control saw {control_ttl}: something nearer answered"));
+            }
+        }
+    }
+
+    let middlebox = if no_exchange { None } else { Some(!signatures.is_empty()) };
+    let measurement_valid = !capture_drops;
+    if capture_drops {
+        explanation.push("the capturing kernel dropped packets, so this measurement is not valid".to_string());
+    }
+    let mut sentence = format!("{connectivity}, cookie {cookie}, SYN data {syn_data}");
+    if !explanation.is_empty() {
+        sentence.push_str(": ");
+        sentence.push_str(&explanation.join("; "));
+    }
+    sentence.push('.');
+
+    TargetVerdict {
+        vantage: vantage.to_string(),
+        target: format!("{}", std::net::SocketAddr::new(ip, port)),
+        server_ip: ip,
+        server_port: port,
+        connections: conns.len() as u32,
+        rounds: n as u32,
+        connectivity,
+        cookie,
+        syn_data,
+        conditions: conditions(connectivity, cookie, syn_data),
+        signatures,
+        untested,
+        middlebox,
+        expected_tfo,
+        synack_differs,
+        measurement_valid,
+        explanation: sentence,
+    }
+}
+
+/// PATHspider's TFO plugin vocabulary, so results compare with its.
+fn conditions(connectivity: Connectivity, cookie: CookieResult, syn_data: SynDataResult) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    out.extend(match connectivity {
+        Connectivity::Works => Some("tfo.connectivity.works"),
+        Connectivity::TfoBroken => Some("tfo.connectivity.broken"),
+        Connectivity::Offline | Connectivity::Closed => Some("tfo.connectivity.offline"),
+        Connectivity::Transient => Some("tfo.connectivity.transient"),
+        Connectivity::Unresolved => None,
+    });
+    out.extend(match cookie {
+        CookieResult::Received | CookieResult::ReceivedExpOnly => Some("tfo.cookie.received"),
+        CookieResult::NotReceived => Some("tfo.cookie.not_received"),
+        CookieResult::NotRequested => None,
+    });
+    out.extend(match syn_data {
+        SynDataResult::Acked => Some("tfo.syndata.acked"),
+        SynDataResult::NotAcked => Some("tfo.syndata.not_acked"),
+        SynDataResult::Dropped | SynDataResult::Reset => Some("tfo.syndata.failed"),
+        SynDataResult::NotAttempted => None,
+    });
+    out
+}
+
+/// What control vantages say of each target: expected TFO when their cookie request got a
+/// cookie, no TFO when it got none. Controls that disagree give None and a warning.
+pub fn expectations_from_controls(controls: &[TargetVerdict]) -> (Expectations, Vec<String>) {
+    let mut out: Expectations = HashMap::new();
+    let mut warnings = Vec::new();
+    let mut seen: HashMap<(IpAddr, u16), Vec<(bool, &TargetVerdict)>> = HashMap::new();
+    for v in controls {
+        let says = match v.cookie {
+            CookieResult::Received | CookieResult::ReceivedExpOnly => Some(true),
+            CookieResult::NotReceived => Some(false),
+            CookieResult::NotRequested => None,
+        };
+        if let (Some(says), false) = (says, matches!(v.connectivity, Connectivity::Offline | Connectivity::Closed)) {
+            seen.entry((v.server_ip, v.server_port)).or_default().push((says, v));
+        }
+    }
+    for (key, votes) in seen {
+        let agree = votes.iter().all(|(s, _)| *s == votes[0].0);
+        if !agree {
+            warnings.push(format!("controls disagree about {}: no expectation", votes[0].1.target));
+        }
+        let names: Vec<&str> = votes.iter().map(|(_, v)| v.vantage.as_str()).collect();
+        out.insert(
+            key,
+            Expectation {
+                expected_tfo: agree.then_some(votes[0].0),
+                control_rfc_cookie: votes.iter().any(|(_, v)| v.cookie == CookieResult::Received),
+                control_ttl: None,
+                source: format!("the control ({})", names.join(", ")),
+            },
+        );
+    }
+    (out, warnings)
+}
+
+/// The SYN-ACK TTL a control saw for each target, when all its SYN-ACKs agree.
+pub fn control_ttls(connections: &[Connection]) -> HashMap<(IpAddr, u16), u8> {
+    let mut ttls: HashMap<(IpAddr, u16), Option<u8>> = HashMap::new();
+    for c in connections {
+        if let Some(s) = &c.synack {
+            let entry = ttls.entry((c.server.ip(), c.server.port())).or_insert(Some(s.ttl));
+            if *entry != Some(s.ttl) {
+                *entry = None;
+            }
+        }
+    }
+    ttls.into_iter().filter_map(|(k, v)| v.map(|ttl| (k, ttl))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn majority_prefers_the_most_common_then_the_earliest() {
+        assert_eq!(majority([1, 2, 2].into_iter()), 2);
+        assert_eq!(majority([3, 1].into_iter()), 3);
+    }
+
+    #[test]
+    fn conditions_use_pathspider_words() {
+        assert_eq!(
+            conditions(Connectivity::Works, CookieResult::Received, SynDataResult::Dropped),
+            vec!["tfo.connectivity.works", "tfo.cookie.received", "tfo.syndata.failed"]
+        );
+        assert_eq!(conditions(Connectivity::Closed, CookieResult::NotReceived, SynDataResult::NotAttempted).len(), 2);
+    }
+}
