@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use tfoscope_analyze::expect::load_expectations;
 use tfoscope_analyze::record::Connection;
 use tfoscope_analyze::table::{self, OutputFormat};
+use tfoscope_analyze::verdict::{judge_all, TargetVerdict};
 use tfoscope_analyze::{analyze_vantages, VantageResult, VantageSpec};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -28,6 +30,13 @@ pub struct AnalyzeArgs {
     /// Table format.
     #[arg(long, value_enum, default_value_t = Format::Parquet)]
     format: Format,
+    /// A capture from a path known to be clean (e.g. next to the server): its targets set the
+    /// expectation (cookie there: TFO expected). Repeatable.
+    #[arg(long = "control", value_name = "CAPTURE")]
+    controls: Vec<PathBuf>,
+    /// CSV or Parquet with server_ip, server_port, expected_tfo; wins over --control.
+    #[arg(long, value_name = "FILE")]
+    expect: Option<PathBuf>,
     /// pcap or pcapng files.
     #[arg(required = true, value_name = "CAPTURE")]
     captures: Vec<PathBuf>,
@@ -46,10 +55,19 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             .map(|path| VantageSpec { name: vantage_name(path), files: vec![path.clone()] })
             .collect(),
     };
+    let expect = args.expect.as_deref().map(load_expectations).transpose()?;
+    let control_specs: Vec<VantageSpec> = args
+        .controls
+        .iter()
+        .map(|path| VantageSpec { name: vantage_name(path), files: vec![path.clone()] })
+        .collect();
+    let all_specs: Vec<VantageSpec> = control_specs.iter().chain(&specs).cloned().collect();
     let mut failed = 0;
+    let mut controls: Vec<VantageResult> = Vec::new();
     let mut results: Vec<VantageResult> = Vec::new();
-    for result in analyze_vantages(&specs) {
+    for (i, result) in analyze_vantages(&all_specs).into_iter().enumerate() {
         match result {
+            Ok(r) if i < control_specs.len() => controls.push(r),
             Ok(r) => results.push(r),
             Err(e) => {
                 eprintln!("tfoscope analyze: {e}");
@@ -60,21 +78,61 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if results.is_empty() {
         anyhow::bail!("no capture could be read");
     }
+    if !args.controls.is_empty() && controls.len() < args.controls.len() {
+        anyhow::bail!("a control capture could not be read: verdicts against it would be wrong");
+    }
+    let (verdicts, verdict_warnings) = judge_all(&results, &controls, expect.as_ref());
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let format = match args.format {
         Format::Parquet => OutputFormat::Parquet,
         Format::Csv => OutputFormat::Csv,
         Format::Json => OutputFormat::Json,
     };
+    let everything: Vec<&VantageResult> = controls.iter().chain(&results).collect();
     let tables: Vec<(&str, &[Connection])> =
-        results.iter().map(|r| (r.name.as_str(), r.connections.as_slice())).collect();
+        everything.iter().map(|r| (r.name.as_str(), r.connections.as_slice())).collect();
     let mut connections = table::connections_frame(&tables)?;
     let written = table::write_table(&mut connections, &args.out, "connections", format)?;
-    print_summary(&results, &written);
+    let mut targets = table::targets_frame(&verdicts)?;
+    let written_targets = table::write_table(&mut targets, &args.out, "targets", format)?;
+    print_summary(&everything, &written);
+    print_verdicts(&verdicts, &written_targets);
+    for warning in verdict_warnings {
+        println!("warning: {warning}");
+    }
     Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn print_summary(results: &[VantageResult], written: &Path) {
+fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
+    let vw = verdicts.iter().map(|v| v.vantage.len()).max().unwrap_or(0).max("vantage".len());
+    let tw = verdicts.iter().map(|v| v.target.len()).max().unwrap_or(0).max("target".len());
+    println!();
+    println!(
+        "{:<vw$}  {:<tw$}  {:<12} {:<17} {:<13} {:<9}  signatures",
+        "vantage", "target", "connectivity", "cookie", "syn_data", "middlebox"
+    );
+    for v in verdicts {
+        let middlebox = match v.middlebox {
+            Some(true) => "YES",
+            Some(false) => "no",
+            None => "-",
+        };
+        let signatures: Vec<&str> = v.signatures.iter().map(|s| s.as_str()).collect();
+        println!(
+            "{:<vw$}  {:<tw$}  {:<12} {:<17} {:<13} {:<9}  {}",
+            v.vantage,
+            v.target,
+            v.connectivity.as_str(),
+            v.cookie.as_str(),
+            v.syn_data.as_str(),
+            middlebox,
+            if signatures.is_empty() { "-".to_string() } else { signatures.join(",") }
+        );
+    }
+    println!("{} target verdicts -> {}", verdicts.len(), written.display());
+}
+
+fn print_summary(results: &[&VantageResult], written: &Path) {
     let files: usize = results.iter().map(|r| r.report.files.len()).sum();
     let frames: u64 = results.iter().map(|r| r.report.frames).sum();
     let conns: usize = results.iter().map(|r| r.connections.len()).sum();

@@ -20,7 +20,11 @@ fn read_parquet(path: &Path) -> DataFrame {
 }
 
 fn schema_doc() -> serde_json::Value {
-    serde_json::from_str(&fs::read_to_string(root().join("schemas/connections.json")).unwrap()).unwrap()
+    schema_of("connections")
+}
+
+fn schema_of(table: &str) -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(root().join(format!("schemas/{table}.json"))).unwrap()).unwrap()
 }
 
 fn arrow_name(dtype: &DataType) -> String {
@@ -38,15 +42,7 @@ fn arrow_name(dtype: &DataType) -> String {
     }
 }
 
-#[test]
-fn parquet_holds_the_schema_of_schemas_connections_json() {
-    let out_dir = tempdir("schema");
-    let mut captures = captures_in(&testdata());
-    captures.extend(captures_in(&shared_captures()));
-    let out = analyze(&["-o", out_dir.to_str().unwrap()], &captures);
-    assert!(out.status.success());
-    let df = read_parquet(&out_dir.join("connections.parquet"));
-    let doc = schema_doc();
+fn assert_matches_schema(df: &DataFrame, doc: &serde_json::Value) {
     let order: Vec<&str> =
         doc["x-column-order"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     let names: Vec<&str> = df.get_column_names().iter().map(|n| n.as_str()).collect();
@@ -75,6 +71,33 @@ fn parquet_holds_the_schema_of_schemas_connections_json() {
             }
         }
     }
+    for column in df.columns().iter().filter(|c| matches!(c.dtype(), DataType::List(_))) {
+        let spec = &doc["properties"][column.name().as_str()];
+        let nullable = spec["type"].as_array().is_some_and(|t| t.iter().any(|v| v == "null"));
+        if let Some(allowed) = spec["items"]["enum"].as_array() {
+            for row in column.list().unwrap().series_iter().flatten() {
+                for item in row.str().unwrap().iter().flatten() {
+                    assert!(allowed.iter().any(|a| a == item), "{}: {item} not in the schema", column.name());
+                }
+            }
+        }
+        if !nullable {
+            assert_eq!(column.null_count(), 0, "{}: an empty list is never null", column.name());
+        }
+    }
+}
+
+#[test]
+fn parquet_holds_the_schema_of_schemas_connections_json() {
+    let out_dir = tempdir("schema");
+    let mut captures = captures_in(&testdata());
+    captures.extend(captures_in(&shared_captures()));
+    let out = analyze(&["-o", out_dir.to_str().unwrap()], &captures);
+    assert!(out.status.success());
+    for table in ["connections", "targets"] {
+        assert_matches_schema(&read_parquet(&out_dir.join(format!("{table}.parquet"))), &schema_of(table));
+    }
+    let df = read_parquet(&out_dir.join("connections.parquet"));
     // Every capture is a vantage named after its file.
     let vantages = df.column("vantage").unwrap().str().unwrap().unique().unwrap().len();
     assert_eq!(vantages, captures.len());

@@ -8,12 +8,13 @@
 #![deny(unsafe_code)]
 
 pub mod decode;
+pub mod expect;
 pub mod flow;
 pub mod read;
 pub mod record;
 pub mod table;
-pub mod verdict;
 mod vantage;
+pub mod verdict;
 
 pub use vantage::{
     analyze_vantage, analyze_vantages, AnalyzeError, FileReport, VantageReport, VantageResult, VantageSpec,

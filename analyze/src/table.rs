@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use crate::record::{Connection, SynTfo};
+use crate::verdict::TargetVerdict;
 
 pub const CONNECTIONS_SCHEMA: &str = include_str!("../../schemas/connections.json");
 
@@ -195,4 +196,43 @@ fn lists_joined(df: &DataFrame) -> PolarsResult<DataFrame> {
         }
     }
     DataFrame::new(df.height(), columns)
+}
+
+fn str_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = Vec<&'a str>>) -> Column {
+    let mut builder = ListStringChunkedBuilder::new(name.into(), rows.len(), rows.len() * 2);
+    for row in rows {
+        builder.append_values_iter(row.into_iter());
+    }
+    builder.finish().into_series().into()
+}
+
+/// One row per target and vantage.
+pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError> {
+    let col = |name: &str, s: Series| -> Column { s.with_name(name.into()).into() };
+    macro_rules! field {
+        ($name:expr, $f:expr) => {
+            col($name, Series::new("".into(), verdicts.iter().map($f).collect::<Vec<_>>()))
+        };
+    }
+    let columns = vec![
+        field!("vantage", |v: &TargetVerdict| v.vantage.clone()),
+        field!("target", |v: &TargetVerdict| v.target.clone()),
+        field!("server_ip", |v: &TargetVerdict| Some(v.server_ip.to_string())),
+        field!("server_port", |v: &TargetVerdict| v.server_port),
+        field!("ip_version", |v: &TargetVerdict| Some(v.ip_version())),
+        field!("connections", |v: &TargetVerdict| v.connections),
+        field!("rounds", |v: &TargetVerdict| v.rounds),
+        field!("connectivity", |v: &TargetVerdict| v.connectivity.as_str()),
+        field!("cookie", |v: &TargetVerdict| v.cookie.as_str()),
+        field!("syn_data", |v: &TargetVerdict| v.syn_data.as_str()),
+        str_lists("signatures", verdicts.iter().map(|v| v.signatures.iter().map(|s| s.as_str()).collect())),
+        str_lists("untested", verdicts.iter().map(|v| v.untested.iter().map(|s| s.as_str()).collect())),
+        field!("middlebox", |v: &TargetVerdict| v.middlebox),
+        field!("expected_tfo", |v: &TargetVerdict| v.expected_tfo),
+        field!("synack_differs", |v: &TargetVerdict| v.synack_differs),
+        field!("measurement_valid", |v: &TargetVerdict| v.measurement_valid),
+        field!("explanation", |v: &TargetVerdict| v.explanation.clone()),
+        str_lists("conditions", verdicts.iter().map(|v| v.conditions.clone())),
+    ];
+    DataFrame::new(verdicts.len(), columns).map_err(|source| TableError::Build { table: "targets", source })
 }

@@ -8,9 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use crate::decode::options::{KIND_EOL, KIND_EXPERIMENTAL, KIND_FASTOPEN, KIND_NOP};
-use crate::record::{
-    string_enum, Connection, DataAcked, Outcome, SynAck, SynAckAnswers, SynAckTfo, SynTfo,
-};
+use crate::record::{string_enum, Connection, DataAcked, Outcome, SynAck, SynAckAnswers, SynAckTfo, SynTfo};
 
 string_enum!(
     Connectivity {
@@ -99,7 +97,11 @@ pub struct TargetVerdict {
 
 impl TargetVerdict {
     pub fn ip_version(&self) -> u8 {
-        if self.server_ip.is_ipv4() { 4 } else { 6 }
+        if self.server_ip.is_ipv4() {
+            4
+        } else {
+            6
+        }
     }
 }
 
@@ -193,7 +195,8 @@ fn judge_round(round: &[&Connection]) -> RoundVerdict {
         evidence.push(format!("a cookie came in SYN-ACK frame {}", s.frame));
         CookieResult::Received
     } else if let Some(s) = cookies.first() {
-        evidence.push(format!("a cookie came only in the experimental option 254 (SYN-ACK frame {})", s.frame));
+        evidence
+            .push(format!("a cookie came only in the experimental option 254 (SYN-ACK frame {})", s.frame));
         CookieResult::ReceivedExpOnly
     } else {
         if let Some(c) = tfo.iter().find(|c| is_cookie_request(c) && answered(c)) {
@@ -255,11 +258,13 @@ fn judge_round(round: &[&Connection]) -> RoundVerdict {
             } else {
                 match (&c.synack, c.syn_data_acked) {
                     (Some(s), Some(DataAcked::Acked | DataAcked::Partial)) => {
-                        evidence.push(format!("SYN-ACK frame {} acked the data of SYN frame {frame}", s.frame));
+                        evidence
+                            .push(format!("SYN-ACK frame {} acked the data of SYN frame {frame}", s.frame));
                         SynDataResult::Acked
                     }
                     (Some(s), _) => {
-                        evidence.push(format!("SYN-ACK frame {} acked only the SYN of frame {frame}", s.frame));
+                        evidence
+                            .push(format!("SYN-ACK frame {} acked only the SYN of frame {frame}", s.frame));
                         SynDataResult::NotAcked
                     }
                     // A refusal after a retransmission, or a capture that ended too soon.
@@ -335,7 +340,9 @@ pub fn judge_vantage(
     }
     by_target
         .into_iter()
-        .map(|((ip, port), conns)| judge_target(vantage, ip, port, &conns, expectations.get(&(ip, port)), capture_drops))
+        .map(|((ip, port), conns)| {
+            judge_target(vantage, ip, port, &conns, expectations.get(&(ip, port)), capture_drops)
+        })
         .collect()
 }
 
@@ -370,12 +377,14 @@ fn judge_target(
         explanation.extend(r.evidence.iter().cloned());
     }
 
-    let no_exchange = matches!(connectivity, Connectivity::Offline | Connectivity::Closed | Connectivity::Unresolved);
+    let no_exchange =
+        matches!(connectivity, Connectivity::Offline | Connectivity::Closed | Connectivity::Unresolved);
     let expected_tfo = expectation.and_then(|e| e.expected_tfo);
     if !no_exchange {
         match expected_tfo {
             Some(true) => {
-                let downgraded = cookie == CookieResult::ReceivedExpOnly && expectation.is_some_and(|e| e.control_rfc_cookie);
+                let downgraded = cookie == CookieResult::ReceivedExpOnly
+                    && expectation.is_some_and(|e| e.control_rfc_cookie);
                 if cookie == CookieResult::NotReceived || downgraded {
                     signatures.push(Signature::NotNegotiatedExpected);
                     explanation.push(format!(
@@ -386,7 +395,9 @@ fn judge_target(
                 }
             }
             Some(false) => {
-                if matches!(cookie, CookieResult::Received | CookieResult::ReceivedExpOnly) || syn_data == SynDataResult::Acked {
+                if matches!(cookie, CookieResult::Received | CookieResult::ReceivedExpOnly)
+                    || syn_data == SynDataResult::Acked
+                {
                     signatures.push(Signature::NegotiatedUnexpected);
                     explanation.push(format!(
                         "{} says the origin has no TFO, yet TFO was negotiated here",
@@ -408,7 +419,12 @@ fn judge_target(
 
     // SYN-ACKs that answered TFO SYNs against the baseline's, and all against the control's TTL.
     let fingerprints = |tfo: bool| -> Vec<(u8, Option<u16>, Vec<u8>)> {
-        conns.iter().filter(|c| c.tried_tfo() == tfo).filter_map(|c| c.synack.as_ref()).map(fingerprint).collect()
+        conns
+            .iter()
+            .filter(|c| c.tried_tfo() == tfo)
+            .filter_map(|c| c.synack.as_ref())
+            .map(fingerprint)
+            .collect()
     };
     let (tfo_fp, plain_fp) = (fingerprints(true), fingerprints(false));
     let mut synack_differs = None;
@@ -427,15 +443,30 @@ fn judge_target(
             let differs = ttl != control_ttl;
             synack_differs = Some(synack_differs.unwrap_or(false) || differs);
             if differs {
-                explanation.push(format!("SYN-ACK TTL {ttl} where the control saw {control_ttl}: something nearer answered"));
+                explanation.push(format!(
+                    "SYN-ACK TTL {ttl} where the control saw {control_ttl}: something nearer answered"
+                ));
             }
         }
     }
 
-    let middlebox = if no_exchange { None } else { Some(!signatures.is_empty()) };
-    let measurement_valid = !capture_drops;
+    // Options cut by the snap length: whether TFO was asked for or granted is unknown.
+    let truncated = conns.iter().any(|c| {
+        c.first_syn().tfo == SynTfo::Truncated
+            || c.synack.as_ref().is_some_and(|s| s.tfo == SynAckTfo::Truncated)
+    });
+    if truncated {
+        explanation.push("TCP options were cut by the snap length, so TFO cannot be judged".to_string());
+        for u in [Untested::SynData, Untested::Negotiation] {
+            push_once(&mut untested, u);
+        }
+    }
+    let middlebox =
+        if no_exchange || (truncated && signatures.is_empty()) { None } else { Some(!signatures.is_empty()) };
+    let measurement_valid = !capture_drops && !truncated;
     if capture_drops {
-        explanation.push("the capturing kernel dropped packets, so this measurement is not valid".to_string());
+        explanation
+            .push("the capturing kernel dropped packets, so this measurement is not valid".to_string());
     }
     let mut sentence = format!("{connectivity}, cookie {cookie}, SYN data {syn_data}");
     if !explanation.is_empty() {
@@ -466,7 +497,11 @@ fn judge_target(
 }
 
 /// PATHspider's TFO plugin vocabulary, so results compare with its.
-fn conditions(connectivity: Connectivity, cookie: CookieResult, syn_data: SynDataResult) -> Vec<&'static str> {
+fn conditions(
+    connectivity: Connectivity,
+    cookie: CookieResult,
+    syn_data: SynDataResult,
+) -> Vec<&'static str> {
     let mut out = Vec::new();
     out.extend(match connectivity {
         Connectivity::Works => Some("tfo.connectivity.works"),
@@ -501,7 +536,9 @@ pub fn expectations_from_controls(controls: &[TargetVerdict]) -> (Expectations, 
             CookieResult::NotReceived => Some(false),
             CookieResult::NotRequested => None,
         };
-        if let (Some(says), false) = (says, matches!(v.connectivity, Connectivity::Offline | Connectivity::Closed)) {
+        if let (Some(says), false) =
+            (says, matches!(v.connectivity, Connectivity::Offline | Connectivity::Closed))
+        {
             seen.entry((v.server_ip, v.server_port)).or_default().push((says, v));
         }
     }
@@ -554,6 +591,46 @@ mod tests {
             conditions(Connectivity::Works, CookieResult::Received, SynDataResult::Dropped),
             vec!["tfo.connectivity.works", "tfo.cookie.received", "tfo.syndata.failed"]
         );
-        assert_eq!(conditions(Connectivity::Closed, CookieResult::NotReceived, SynDataResult::NotAttempted).len(), 2);
+        assert_eq!(
+            conditions(Connectivity::Closed, CookieResult::NotReceived, SynDataResult::NotAttempted).len(),
+            2
+        );
     }
+}
+
+/// Judges the measured vantages against the expectations: `expect` (from `--expect`) wins over
+/// what the control vantages say. Control vantages get rows of their own, judged without
+/// expectations. Returns the verdicts (controls first) and warnings.
+pub fn judge_all(
+    measured: &[crate::VantageResult],
+    controls: &[crate::VantageResult],
+    expect: Option<&Expectations>,
+) -> (Vec<TargetVerdict>, Vec<String>) {
+    let drops =
+        |r: &crate::VantageResult| r.report.files.iter().any(|f| f.read.kernel_drops.unwrap_or(0) > 0);
+    let none = Expectations::new();
+    let control_verdicts: Vec<TargetVerdict> =
+        controls.iter().flat_map(|r| judge_vantage(&r.name, &r.connections, &none, drops(r))).collect();
+    let (mut expectations, warnings) = expectations_from_controls(&control_verdicts);
+    for r in controls {
+        for (key, ttl) in control_ttls(&r.connections) {
+            if let Some(e) = expectations.get_mut(&key) {
+                e.control_ttl = match e.control_ttl {
+                    Some(other) if other != ttl => None,
+                    _ => Some(ttl),
+                };
+            }
+        }
+    }
+    if let Some(expect) = expect {
+        for (key, e) in expect {
+            let control_ttl = expectations.get(key).and_then(|c| c.control_ttl);
+            expectations.insert(*key, Expectation { control_ttl, ..e.clone() });
+        }
+    }
+    let mut verdicts = control_verdicts;
+    for r in measured {
+        verdicts.extend(judge_vantage(&r.name, &r.connections, &expectations, drops(r)));
+    }
+    (verdicts, warnings)
 }
