@@ -199,7 +199,9 @@ fn judge_round(round: &[&Connection]) -> RoundVerdict {
             .push(format!("a cookie came only in the experimental option 254 (SYN-ACK frame {})", s.frame));
         CookieResult::ReceivedExpOnly
     } else {
-        if let Some(c) = tfo.iter().find(|c| is_cookie_request(c) && answered(c)) {
+        let answered_itself =
+            |c: &&Connection| c.synack.as_ref().is_some_and(|s| s.answers == SynAckAnswers::FirstSyn);
+        if let Some(c) = tfo.iter().find(|c| is_cookie_request(c) && answered_itself(c)) {
             let s = c.synack.as_ref().expect("answered");
             evidence.push(format!(
                 "the cookie request in frame {} was answered without a cookie (SYN-ACK frame {})",
@@ -216,7 +218,10 @@ fn judge_round(round: &[&Connection]) -> RoundVerdict {
 
     for c in tfo.iter().filter(|c| is_cookie_request(c)) {
         if first_syn_unanswered(c) {
-            if let Some(answer) = plain_answer {
+            // Its own plain retransmission's answer is the best witness, else any plain SYN's.
+            let own =
+                c.synack.as_ref().filter(|s| s.answers == SynAckAnswers::RetransmittedSyn).map(|s| s.frame);
+            if let Some(answer) = own.or(plain_answer) {
                 push_once(&mut signatures, Signature::OptionDropped);
                 evidence.push(format!(
                     "the TFO SYN in frame {} got no answer while a plain SYN did (SYN-ACK frame {answer})",
@@ -248,7 +253,12 @@ fn judge_round(round: &[&Connection]) -> RoundVerdict {
                 }
                 SynDataResult::Reset
             } else if first_syn_unanswered(c) {
-                if let Some(answer) = no_data_answer {
+                let own = c
+                    .synack
+                    .as_ref()
+                    .filter(|s| s.answers == SynAckAnswers::RetransmittedSyn)
+                    .map(|s| s.frame);
+                if let Some(answer) = own.or(no_data_answer) {
                     push_once(&mut signatures, Signature::SynDataDropped);
                     evidence.push(format!(
                         "the SYN-data in frame {frame} got no answer while a SYN without data did (frame {answer})"
