@@ -59,5 +59,25 @@ fn lab_script_reproduces_the_field_notes() {
     assert_eq!(stripped[0].first_syn().tfo, SynTfo::CookieRequest);
     assert_eq!(stripped[0].synack.as_ref().unwrap().tfo, SynAckTfo::None);
     assert_eq!(stripped[1].syn_tfo_kind, Some(254), "Linux falls back to the experimental option");
+
+    // The verdicts on the fresh captures, clean_http as the control.
+    let out_dir = out.join("verdicts");
+    let run = tfoscope()
+        .args(["analyze", "--format", "json", "-o", out_dir.to_str().unwrap(), "--control"])
+        .arg(out.join("clean_http.pcap"))
+        .args(["option_dropped.pcap", "syndata_reset.pcap", "option_stripped.pcap"].map(|f| out.join(f)))
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let text = std::fs::read_to_string(out_dir.join("targets.json")).unwrap();
+    let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let signatures = |vantage: &str| -> Vec<String> {
+        let row = rows.iter().find(|r| r["vantage"] == vantage).unwrap();
+        row["signatures"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(signatures("clean_http"), Vec::<String>::new());
+    assert_eq!(signatures("option_dropped"), vec!["option_dropped", "not_negotiated_expected"]);
+    assert_eq!(signatures("syndata_reset"), vec!["syn_data_reset"]);
+    assert_eq!(signatures("option_stripped"), vec!["not_negotiated_expected"]);
     let _ = std::fs::remove_dir_all(&out);
 }

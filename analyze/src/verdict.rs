@@ -587,7 +587,208 @@ pub fn control_ttls(connections: &[Connection]) -> HashMap<(IpAddr, u16), u8> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(non_snake_case)]
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
     use super::*;
+    use crate::record::{Refusal, SynTransmission};
+
+    const KIND: Option<u8> = Some(KIND_FASTOPEN);
+
+    /// One connection to 198.51.100.1:80 from `port`; `answer` is which SYN got the SYN-ACK.
+    fn conn(
+        port: u16,
+        tfo: SynTfo,
+        data_len: u32,
+        answer: Option<SynAckAnswers>,
+        cookie: bool,
+    ) -> Connection {
+        let isn = 1000;
+        let first = SynTransmission {
+            frame: u64::from(port),
+            time_ns: i64::from(port) * 1_000_000,
+            tfo,
+            data_len,
+            tsval: None,
+        };
+        let mut syns = vec![first];
+        if answer == Some(SynAckAnswers::RetransmittedSyn) || answer.is_none() {
+            syns.push(SynTransmission {
+                frame: u64::from(port) + 1,
+                time_ns: 0,
+                tfo: SynTfo::None,
+                data_len: 0,
+                tsval: None,
+            });
+        }
+        let synack = answer.map(|answers| SynAck {
+            frame: u64::from(port) + 2,
+            time_ns: 0,
+            answers,
+            tfo: if cookie { SynAckTfo::Cookie } else { SynAckTfo::None },
+            tfo_kind: if cookie { KIND } else { None },
+            cookie: cookie.then(|| vec![1, 2, 3, 4]),
+            ack: if answers == SynAckAnswers::FirstSyn { isn + 1 + data_len } else { isn + 1 },
+            ttl: 63,
+            window: 65535,
+            mss: Some(1460),
+            option_kinds: vec![2, 4, 8, 1, 3],
+        });
+        let syn_data_acked = match (&synack, data_len) {
+            (Some(s), n) if n > 0 => {
+                Some(if s.ack == isn + 1 + n { DataAcked::Acked } else { DataAcked::NotAcked })
+            }
+            _ => None,
+        };
+        let outcome = match answer {
+            Some(SynAckAnswers::RetransmittedSyn) => Outcome::EstablishedAfterFallback,
+            Some(_) => Outcome::Established,
+            None => Outcome::Timeout,
+        };
+        Connection {
+            capture: Arc::from("t"),
+            client: SocketAddr::new("192.0.2.1".parse().unwrap(), port),
+            server: SocketAddr::new("198.51.100.1".parse().unwrap(), 80),
+            isn,
+            syn_count: syns.len() as u32,
+            syns,
+            syn_tfo_kind: (tfo != SynTfo::None).then_some(KIND_FASTOPEN),
+            syn_tfo_duplicate: false,
+            syn_cookie: (tfo == SynTfo::Cookie).then(|| vec![1, 2, 3, 4]),
+            syn_options_error: None,
+            synack,
+            syn_data_acked,
+            syn_data_resent: false,
+            reset: None,
+            icmp: None,
+            outcome,
+            last_time_ns: 0,
+        }
+    }
+
+    fn round(cookie_granted: bool, data: Option<SynAckAnswers>, base: u16) -> Vec<Connection> {
+        let mut round =
+            vec![conn(base, SynTfo::CookieRequest, 0, Some(SynAckAnswers::FirstSyn), cookie_granted)];
+        if let Some(answer) = data {
+            round.push(conn(base + 10, SynTfo::Cookie, 76, Some(answer), false));
+        }
+        round.push(conn(base + 20, SynTfo::None, 0, Some(SynAckAnswers::FirstSyn), false));
+        round
+    }
+
+    fn judge(conns: &[Connection], expected: Option<bool>) -> TargetVerdict {
+        let mut expectations = Expectations::new();
+        if let Some(e) = expected {
+            let key = ("198.51.100.1".parse().unwrap(), 80);
+            expectations.insert(
+                key,
+                Expectation { expected_tfo: Some(e), source: "test".into(), ..Default::default() },
+            );
+        }
+        let mut v = judge_vantage("v", conns, &expectations, false);
+        assert_eq!(v.len(), 1);
+        v.remove(0)
+    }
+
+    #[test]
+    fn clean_round__no_signature() {
+        let v = judge(&round(true, Some(SynAckAnswers::FirstSyn), 100), None);
+        assert_eq!(
+            (v.connectivity, v.cookie, v.syn_data),
+            (Connectivity::Works, CookieResult::Received, SynDataResult::Acked)
+        );
+        assert_eq!(v.signatures, vec![]);
+        assert_eq!(v.middlebox, Some(false));
+        assert_eq!(v.untested, vec![Untested::Negotiation]);
+        assert_eq!(v.rounds, 1);
+    }
+
+    #[test]
+    fn syn_data_dropped_in_two_of_three_rounds__holds_and_says_so() {
+        let mut conns = round(true, Some(SynAckAnswers::RetransmittedSyn), 100);
+        conns.extend(round(true, Some(SynAckAnswers::FirstSyn), 200));
+        conns.extend(round(true, Some(SynAckAnswers::RetransmittedSyn), 300));
+        let v = judge(&conns, None);
+        assert_eq!(v.rounds, 3);
+        assert_eq!(v.signatures, vec![Signature::SynDataDropped]);
+        assert_eq!(v.syn_data, SynDataResult::Dropped);
+        assert!(v.explanation.contains("syn_data_dropped in 2 of 3 rounds"), "{}", v.explanation);
+    }
+
+    #[test]
+    fn syn_data_dropped_in_one_of_three_rounds__a_random_loss_decides_nothing() {
+        let mut conns = round(true, Some(SynAckAnswers::RetransmittedSyn), 100);
+        conns.extend(round(true, Some(SynAckAnswers::FirstSyn), 200));
+        conns.extend(round(true, Some(SynAckAnswers::FirstSyn), 300));
+        let v = judge(&conns, None);
+        assert_eq!(v.signatures, vec![]);
+        assert_eq!(v.syn_data, SynDataResult::Acked);
+    }
+
+    #[test]
+    fn ambiguous_synack__never_a_signature() {
+        let v = judge(&round(true, Some(SynAckAnswers::Ambiguous), 100), None);
+        assert_eq!(v.signatures, vec![]);
+        assert_eq!(v.syn_data, SynDataResult::NotAcked);
+    }
+
+    #[test]
+    fn no_cookie_with_tfo_expected__not_negotiated_expected() {
+        let v = judge(&round(false, None, 100), Some(true));
+        assert_eq!(v.signatures, vec![Signature::NotNegotiatedExpected]);
+        assert_eq!(v.untested, vec![Untested::SynData]);
+        assert_eq!(v.expected_tfo, Some(true));
+    }
+
+    #[test]
+    fn no_cookie_without_expectation__plain_fact_only() {
+        let v = judge(&round(false, None, 100), None);
+        assert_eq!(v.cookie, CookieResult::NotReceived);
+        assert_eq!(v.signatures, vec![]);
+        assert_eq!(v.untested, vec![Untested::SynData, Untested::Negotiation]);
+    }
+
+    #[test]
+    fn cookie_where_none_expected__negotiated_unexpected() {
+        let v = judge(&round(true, Some(SynAckAnswers::FirstSyn), 100), Some(false));
+        assert_eq!(v.signatures, vec![Signature::NegotiatedUnexpected]);
+    }
+
+    #[test]
+    fn cookie_request_reset__option_reset_and_tfo_broken() {
+        let mut request = conn(100, SynTfo::CookieRequest, 0, None, false);
+        request.syns.truncate(1);
+        request.syn_count = 1;
+        request.outcome = Outcome::Reset;
+        request.reset = Some(Refusal { frame: 101, time_ns: 0, icmp: None, answers_first_syn: true });
+        let base = conn(120, SynTfo::None, 0, Some(SynAckAnswers::FirstSyn), false);
+        let v = judge(&[request, base], None);
+        assert_eq!(v.connectivity, Connectivity::TfoBroken);
+        assert_eq!(v.signatures, vec![Signature::OptionReset]);
+        assert!(v.explanation.contains("frame 101 refused the TFO SYN in frame 100"), "{}", v.explanation);
+    }
+
+    #[test]
+    fn nothing_answers__offline_and_no_verdict_on_middleboxes() {
+        let conns: Vec<Connection> =
+            [(100, SynTfo::CookieRequest), (110, SynTfo::CookieRequest), (120, SynTfo::None)]
+                .iter()
+                .map(|(p, t)| conn(*p, *t, 0, None, false))
+                .collect();
+        let v = judge(&conns, Some(true));
+        assert_eq!(v.connectivity, Connectivity::Offline);
+        assert_eq!(v.middlebox, None);
+        assert_eq!(v.signatures, vec![], "no exchange, so no signature 3 either");
+    }
+
+    #[test]
+    fn rounds_split_where_a_tfo_connection_follows_a_plain_one() {
+        let mut conns = round(true, Some(SynAckAnswers::FirstSyn), 100);
+        conns.extend(round(true, Some(SynAckAnswers::FirstSyn), 200));
+        let refs: Vec<&Connection> = conns.iter().collect();
+        assert_eq!(split_rounds(&refs).iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3]);
+    }
 
     #[test]
     fn majority_prefers_the_most_common_then_the_earliest() {
@@ -606,41 +807,4 @@ mod tests {
             2
         );
     }
-}
-
-/// Judges the measured vantages against the expectations: `expect` (from `--expect`) wins over
-/// what the control vantages say. Control vantages get rows of their own, judged without
-/// expectations. Returns the verdicts (controls first) and warnings.
-pub fn judge_all(
-    measured: &[crate::VantageResult],
-    controls: &[crate::VantageResult],
-    expect: Option<&Expectations>,
-) -> (Vec<TargetVerdict>, Vec<String>) {
-    let drops =
-        |r: &crate::VantageResult| r.report.files.iter().any(|f| f.read.kernel_drops.unwrap_or(0) > 0);
-    let none = Expectations::new();
-    let control_verdicts: Vec<TargetVerdict> =
-        controls.iter().flat_map(|r| judge_vantage(&r.name, &r.connections, &none, drops(r))).collect();
-    let (mut expectations, warnings) = expectations_from_controls(&control_verdicts);
-    for r in controls {
-        for (key, ttl) in control_ttls(&r.connections) {
-            if let Some(e) = expectations.get_mut(&key) {
-                e.control_ttl = match e.control_ttl {
-                    Some(other) if other != ttl => None,
-                    _ => Some(ttl),
-                };
-            }
-        }
-    }
-    if let Some(expect) = expect {
-        for (key, e) in expect {
-            let control_ttl = expectations.get(key).and_then(|c| c.control_ttl);
-            expectations.insert(*key, Expectation { control_ttl, ..e.clone() });
-        }
-    }
-    let mut verdicts = control_verdicts;
-    for r in measured {
-        verdicts.extend(judge_vantage(&r.name, &r.connections, &expectations, drops(r)));
-    }
-    (verdicts, warnings)
 }
