@@ -585,6 +585,43 @@ pub fn control_ttls(connections: &[Connection]) -> HashMap<(IpAddr, u16), u8> {
     ttls.into_iter().filter_map(|(k, v)| v.map(|ttl| (k, ttl))).collect()
 }
 
+/// Judges the measured vantages against the expectations: `expect` (from `--expect`) wins over
+/// what the control vantages say. Control vantages get rows of their own, judged without
+/// expectations. Returns the verdicts (controls first) and warnings.
+pub fn judge_all(
+    measured: &[crate::VantageResult],
+    controls: &[crate::VantageResult],
+    expect: Option<&Expectations>,
+) -> (Vec<TargetVerdict>, Vec<String>) {
+    let drops =
+        |r: &crate::VantageResult| r.report.files.iter().any(|f| f.read.kernel_drops.unwrap_or(0) > 0);
+    let none = Expectations::new();
+    let control_verdicts: Vec<TargetVerdict> =
+        controls.iter().flat_map(|r| judge_vantage(&r.name, &r.connections, &none, drops(r))).collect();
+    let (mut expectations, warnings) = expectations_from_controls(&control_verdicts);
+    for r in controls {
+        for (key, ttl) in control_ttls(&r.connections) {
+            if let Some(e) = expectations.get_mut(&key) {
+                e.control_ttl = match e.control_ttl {
+                    Some(other) if other != ttl => None,
+                    _ => Some(ttl),
+                };
+            }
+        }
+    }
+    if let Some(expect) = expect {
+        for (key, e) in expect {
+            let control_ttl = expectations.get(key).and_then(|c| c.control_ttl);
+            expectations.insert(*key, Expectation { control_ttl, ..e.clone() });
+        }
+    }
+    let mut verdicts = control_verdicts;
+    for r in measured {
+        verdicts.extend(judge_vantage(&r.name, &r.connections, &expectations, drops(r)));
+    }
+    (verdicts, warnings)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(non_snake_case)]
