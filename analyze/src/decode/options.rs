@@ -376,3 +376,83 @@ mod tests {
         assert_eq!(walk(&[2, 3, 5])[0], Ok(TcpOption::Unknown { kind: 2, data: &[5] }));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// An option as it goes on the wire, for round trips.
+    fn arb_option() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(vec![KIND_NOP]),
+            any::<u16>().prop_map(|mss| {
+                let b = mss.to_be_bytes();
+                vec![KIND_MSS, 4, b[0], b[1]]
+            }),
+            any::<u8>().prop_map(|ws| vec![KIND_WINDOW_SCALE, 3, ws]),
+            Just(vec![KIND_SACK_PERMITTED, 2]),
+            (any::<u32>(), any::<u32>()).prop_map(|(a, b)| {
+                let mut o = vec![KIND_TIMESTAMPS, 10];
+                o.extend_from_slice(&a.to_be_bytes());
+                o.extend_from_slice(&b.to_be_bytes());
+                o
+            }),
+            prop::collection::vec(any::<u8>(), 0..=16).prop_map(|cookie| {
+                let mut o = vec![KIND_FASTOPEN, cookie.len() as u8 + 2];
+                o.extend(cookie);
+                o
+            }),
+            prop::collection::vec(any::<u8>(), 0..=16).prop_map(|cookie| {
+                let mut o = vec![KIND_EXPERIMENTAL, cookie.len() as u8 + 4, 0xf9, 0x89];
+                o.extend(cookie);
+                o
+            }),
+            (9u8..=253, prop::collection::vec(any::<u8>(), 0..=8)).prop_map(|(kind, data)| {
+                let mut o = vec![kind, data.len() as u8 + 2];
+                o.extend(data);
+                o
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_walk_without_panic_and_end(bytes in prop::collection::vec(any::<u8>(), 0..60), declared in 0usize..60) {
+            let walked: Vec<_> = OptionIter::new(&bytes, declared).collect();
+            prop_assert!(walked.len() <= declared.max(1));
+            // Only the last item may be an error.
+            for item in walked.iter().rev().skip(1) {
+                prop_assert!(item.is_ok());
+            }
+        }
+
+        #[test]
+        fn serialised_options_parse_back_in_order(options in prop::collection::vec(arb_option(), 0..6)) {
+            let wire: Vec<u8> = options.concat();
+            let walked: Vec<TcpOption> = OptionIter::new(&wire, wire.len()).map(|o| o.unwrap()).collect();
+            prop_assert_eq!(walked.len(), options.len());
+            for (option, bytes) in walked.iter().zip(&options) {
+                prop_assert_eq!(option.kind(), bytes[0]);
+                match option {
+                    TcpOption::FastOpen { cookie } => prop_assert_eq!(*cookie, &bytes[2..]),
+                    TcpOption::FastOpenExp { cookie } => prop_assert_eq!(*cookie, &bytes[4..]),
+                    _ => {}
+                }
+            }
+        }
+
+        #[test]
+        fn every_prefix_is_truncated_never_silently_short(options in prop::collection::vec(arb_option(), 1..6)) {
+            let wire: Vec<u8> = options.concat();
+            let boundaries: Vec<usize> = options.iter().scan(0, |end, o| { *end += o.len(); Some(*end) }).collect();
+            for cut in 0..wire.len() {
+                let walked: Vec<_> = OptionIter::new(&wire[..cut], wire.len()).collect();
+                let whole = boundaries.iter().filter(|b| **b <= cut).count();
+                prop_assert_eq!(walked.len(), whole + 1, "cut {}", cut);
+                prop_assert_eq!(walked.last().unwrap(), &Err(OptionError::Truncated { offset: boundaries.get(whole.wrapping_sub(1)).copied().filter(|_| whole > 0).unwrap_or(0) }));
+            }
+        }
+    }
+}

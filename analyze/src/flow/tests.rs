@@ -353,3 +353,24 @@ fn options_cut_by_snap_length__truncated_never_none() {
     let (conns, _) = table.finish();
     assert_eq!(conns[0].first_syn().tfo, SynTfo::Truncated);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::super::syn_data_acked;
+    use crate::record::DataAcked;
+
+    proptest! {
+        #[test]
+        fn data_acked_is_judged_with_wrapping_arithmetic(isn in any::<u32>(), len in 1u32..100_000, extra in 0u32..100_000) {
+            prop_assert_eq!(syn_data_acked(isn, len, isn.wrapping_add(1).wrapping_add(len)), DataAcked::Acked);
+            prop_assert_eq!(syn_data_acked(isn, len, isn.wrapping_add(1)), DataAcked::NotAcked);
+            if extra > 0 && extra < len {
+                prop_assert_eq!(syn_data_acked(isn, len, isn.wrapping_add(1).wrapping_add(extra)), DataAcked::Partial);
+            }
+            prop_assert_eq!(syn_data_acked(isn, len, isn.wrapping_add(1).wrapping_add(len).wrapping_add(1 + extra)), DataAcked::Bogus);
+            // An ack below ISN+1 is as bogus as one beyond the data.
+            prop_assert_eq!(syn_data_acked(isn, len, isn.wrapping_sub(extra)), DataAcked::Bogus);
+        }
+    }
+}
