@@ -156,7 +156,7 @@ pub fn write_table(
     let polars_err = |source| TableError::Polars { path: path.clone(), source };
     match format {
         OutputFormat::Parquet => {
-            ParquetWriter::new(&mut out).finish(df).map_err(polars_err)?;
+            write_parquet_classic(df, &mut out).map_err(polars_err)?;
         }
         OutputFormat::Csv => {
             let mut text = lists_joined(df).map_err(polars_err)?;
@@ -172,6 +172,38 @@ pub fn write_table(
     use std::io::Write;
     out.flush().map_err(|source| TableError::Io { path: path.clone(), source })?;
     Ok(path)
+}
+
+/// Parquet with the Arrow types every reader knows (large_string, large_list) rather than
+/// polars' newest (string_view), so pandas, pyarrow and DuckDB read every column.
+fn write_parquet_classic<W: std::io::Write>(df: &mut DataFrame, out: W) -> PolarsResult<u64> {
+    use polars_parquet::write::{
+        row_group_iter, to_parquet_schema, CompressionOptions, Encoding, FileWriter, StatisticsOptions,
+        Version, WriteOptions,
+    };
+    df.rechunk_mut();
+    let compat = CompatLevel::oldest();
+    let schema = df.schema().to_arrow(compat);
+    let parquet_schema = to_parquet_schema(&schema)?;
+    let options = WriteOptions {
+        statistics: StatisticsOptions::default(),
+        version: Version::V2,
+        compression: CompressionOptions::Zstd(None),
+        data_page_size: None,
+    };
+    // One leaf per column: no structs here, and a list has one leaf.
+    let encodings: polars_buffer::Buffer<Vec<Encoding>> =
+        schema.iter_values().map(|_| vec![Encoding::Plain]).collect::<Vec<_>>().into();
+    let mut writer = FileWriter::try_new(out, schema, options)?;
+    for batch in df.iter_chunks(compat, false) {
+        let rows = batch.len() as u64;
+        if rows == 0 {
+            continue;
+        }
+        let group = row_group_iter(batch, encodings.clone(), parquet_schema.fields().to_vec(), options);
+        writer.write(rows, group)?;
+    }
+    writer.end(None)
 }
 
 /// CSV has no lists: each list becomes its items joined with `;` (an empty list, "").
