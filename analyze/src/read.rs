@@ -195,7 +195,7 @@ where
                                 linktype: idb.linktype,
                                 snaplen: idb.snaplen,
                                 // An invalid resolution falls back to the default, microseconds.
-                                units_per_sec: idb.ts_resolution().unwrap_or(1_000_000).max(1),
+                                units_per_sec: units_per_sec(idb.if_tsresol).unwrap_or(1_000_000),
                                 offset_sec: idb.ts_offset(),
                             });
                         }
@@ -271,6 +271,18 @@ where
         }
     }
     Ok(report)
+}
+
+/// if_tsresol: 10^-n seconds, or 2^-n with the top bit set. (pcap-parser 0.17's
+/// `ts_resolution` checks the range before masking the top bit, so it rejects every binary
+/// resolution.)
+fn units_per_sec(if_tsresol: u8) -> Option<u64> {
+    let n = u32::from(if_tsresol & 0x7f);
+    if if_tsresol & 0x80 == 0 {
+        10u64.checked_pow(n)
+    } else {
+        1u64.checked_shl(n).filter(|_| n < 64)
+    }
 }
 
 fn clamp_ns(ns: i128) -> i64 {
@@ -388,6 +400,89 @@ mod tests {
         assert_eq!(frames.len(), 1);
         let stop = report.unwrap().stop.unwrap();
         assert_eq!(stop.offset, 24 + 19);
+    }
+
+    /// A pcapng block: type, body, total length on both ends (little-endian).
+    fn block(block_type: u32, body: &[u8]) -> Vec<u8> {
+        let mut body = body.to_vec();
+        while body.len() % 4 != 0 {
+            body.push(0);
+        }
+        let len = (body.len() + 12) as u32;
+        [block_type.to_le_bytes().as_slice(), &len.to_le_bytes(), &body, &len.to_le_bytes()].concat()
+    }
+
+    fn shb() -> Vec<u8> {
+        block(
+            0x0A0D0D0A,
+            &[
+                0x1A2B3C4Du32.to_le_bytes().as_slice(),
+                &1u16.to_le_bytes(),
+                &0u16.to_le_bytes(),
+                &(-1i64).to_le_bytes(),
+            ]
+            .concat(),
+        )
+    }
+
+    /// An IDB with if_tsresol and, if given, if_tsoffset options.
+    fn idb(linktype: u16, tsresol: u8, tsoffset: Option<i64>) -> Vec<u8> {
+        let mut body = [linktype.to_le_bytes().as_slice(), &0u16.to_le_bytes(), &0u32.to_le_bytes()].concat();
+        body.extend_from_slice(&[9, 0, 1, 0, tsresol, 0, 0, 0]);
+        if let Some(offset) = tsoffset {
+            body.extend_from_slice(&[14, 0, 8, 0]);
+            body.extend_from_slice(&offset.to_le_bytes());
+        }
+        body.extend_from_slice(&[0, 0, 0, 0]);
+        block(1, &body)
+    }
+
+    fn epb(if_id: u32, ts: u64, data: &[u8]) -> Vec<u8> {
+        let head = [
+            if_id.to_le_bytes(),
+            ((ts >> 32) as u32).to_le_bytes(),
+            (ts as u32).to_le_bytes(),
+            (data.len() as u32).to_le_bytes(),
+            (data.len() as u32).to_le_bytes(),
+        ]
+        .concat();
+        block(6, &[head.as_slice(), data].concat())
+    }
+
+    #[test]
+    fn pcapng_sections_interfaces_resolutions_offsets_and_spb() {
+        let mut file = shb();
+        file.extend(idb(1, 9, None)); // Ethernet, nanoseconds
+        file.extend(idb(101, 0x80 | 10, Some(100))); // raw IP, 2^-10 s units, +100 s
+        file.extend(epb(0, 1_500_000_000, b"eth"));
+        file.extend(epb(1, 512, b"raw"));
+        file.extend(block(3, &[5u32.to_le_bytes().as_slice(), b"spb!"].concat())); // SPB on interface 0
+        file.extend(epb(7, 0, b"no such interface"));
+        // A second section forgets the first one's interfaces.
+        file.extend(shb());
+        file.extend(idb(276, 6, None)); // SLL2, microseconds
+        file.extend(epb(0, 2_000_000, b"sll2"));
+        let mut seen = Vec::new();
+        let report = read_capture_from(Path::new("mem.pcapng"), file.as_slice(), |event| {
+            if let CaptureEvent::Frame(f) = event {
+                seen.push((f.number, f.ts_ns, f.linktype.0, f.data.to_vec()));
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(report.format, Some(CaptureFormat::PcapNg));
+        assert_eq!((report.sections, report.interfaces, report.skipped_blocks), (2, 3, 1));
+        assert_eq!(report.stop, None);
+        assert_eq!(
+            seen,
+            vec![
+                (1, 1_500_000_000, 1, b"eth".to_vec()),
+                (2, 100_500_000_000, 101, b"raw".to_vec()),
+                // An SPB has no timestamp of its own, and only origlen bytes count.
+                (3, 100_500_000_000, 1, b"spb!"[..4].to_vec()),
+                (4, 2_000_000_000, 276, b"sll2".to_vec()),
+            ]
+        );
     }
 
     #[test]

@@ -106,8 +106,12 @@ mod tests {
         sll2[0..2].copy_from_slice(&[0x08, 0x00]);
         let mut eth = vec![0u8; 12];
         eth.extend_from_slice(&[0x81, 0x00, 0x00, 0x05, 0x08, 0x00]);
+        // 802.1ad outer tag, 802.1Q inner tag.
+        let mut qinq = vec![0u8; 12];
+        qinq.extend_from_slice(&[0x88, 0xa8, 0x00, 0x07, 0x81, 0x00, 0x00, 0x05, 0x08, 0x00]);
         let cases: Vec<(i32, Vec<u8>)> = vec![
             (LINKTYPE_ETHERNET, eth),
+            (LINKTYPE_ETHERNET, qinq),
             (LINKTYPE_RAW, vec![]),
             (LINKTYPE_IPV4, vec![]),
             (LINKTYPE_LINUX_SLL, sll),
