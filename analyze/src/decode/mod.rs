@@ -286,6 +286,26 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_extension_headers_are_skipped_and_counted_out_of_the_payload() {
+        // IPv6 with a hop-by-hop header (8 bytes) before a 20-byte TCP SYN with 5 data bytes.
+        let mut frame = vec![0x60, 0, 0, 0, 0, 33, 0, 64];
+        frame.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        frame.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        frame.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]); // next header TCP, PadN
+        frame.extend_from_slice(&[
+            0x9c, 0x40, 0, 80, 0, 0, 0x03, 0xe8, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0,
+        ]);
+        frame.extend_from_slice(b"hello");
+        let Ok(Packet::Tcp { ip, tcp }) = decode(Linktype(link::LINKTYPE_IPV6), &frame) else {
+            panic!("not tcp")
+        };
+        assert!(ip.src.is_ipv6());
+        assert_eq!(ip.ttl, 64);
+        assert_eq!((tcp.src_port, tcp.dst_port, tcp.seq), (40000, 80, 1000));
+        assert_eq!(tcp.payload_len, 5);
+    }
+
+    #[test]
     fn icmp_error_quotes_the_syn() {
         let syn = syn_with(&[], &[]);
         let builder = PacketBuilder::ipv4([203, 0, 113, 9], [192, 0, 2, 1], 60).icmpv4(

@@ -374,3 +374,27 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn open_connection_cap__new_attempts_counted_not_tracked() {
+    let mut table = FlowTable::new(FlowConfig { max_open: 2, ..FlowConfig::default() });
+    let cap: Arc<str> = Arc::from("t.pcap");
+    for (i, port) in [40001u16, 40002, 40003].iter().enumerate() {
+        let tcp = TcpSegment {
+            src_port: *port,
+            dst_port: 80,
+            seq: 1,
+            ack: 0,
+            flags: TCP_SYN,
+            window: 0,
+            header_len: 20,
+            captured_options: &[],
+            payload_len: 0,
+        };
+        let ip = IpInfo { src: CLIENT, dst: SERVER, ttl: 64 };
+        table.push(PacketRef { capture: &cap, frame: i as u64 + 1, ts_ns: 0 }, &Packet::Tcp { ip, tcp });
+    }
+    let (conns, stats) = table.finish();
+    assert_eq!(conns.len(), 2);
+    assert_eq!(stats.over_capacity, 1);
+}
