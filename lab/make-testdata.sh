@@ -9,11 +9,14 @@
 # iptables, tcpdump, dumpcap (tshark), tcprewrite (tcpreplay), curl, openssl, python3.
 #
 # usage: lab/make-testdata.sh OUTDIR [CASE...]     (no CASE: all; see `cases` below)
+#        lab/make-testdata.sh --hold                 (set up, print "ready", keep the lab until
+#                                                     stdin closes or a signal; then tear down)
 # env:   TFO_LAB_PREFIX (default tfd): namespace/interface prefix, so runs do not collide.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-OUT=$(realpath -m "${1:?usage: make-testdata.sh OUTDIR [CASE...]}")
+HOLD=
+if [ "${1:-}" = --hold ]; then HOLD=1; OUT=/nonexistent; else OUT=$(realpath -m "${1:?usage: make-testdata.sh OUTDIR [CASE...]}"); fi
 shift
 P=${TFO_LAB_PREFIX:-tfd}
 C=${P}-c R=${P}-r S=${P}-s
@@ -195,6 +198,12 @@ run_case() {
   capture_end
 }
 
+if [ -n "$HOLD" ]; then
+  setup
+  echo ready
+  while read -r _; do :; done
+  exit 0
+fi
 mkdir -p "$OUT"
 setup
 selected=("$@")

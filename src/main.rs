@@ -1,6 +1,7 @@
 //! The `tfoscope` command line: thin, it parses arguments, runs the stages and prints a summary.
 
 mod analyze_cmd;
+mod collect_cmd;
 
 use std::process::ExitCode;
 
@@ -21,12 +22,16 @@ struct Cli {
 enum Command {
     /// Rebuild TCP connections from pcap/pcapng captures and judge their TFO exchanges.
     Analyze(analyze_cmd::AnalyzeArgs),
+    /// Fetch each URL with TFO (cookie request, then SYN-data) and without, capturing into one
+    /// pcapng with a record of every attempt. Linux, root or CAP_NET_RAW + CAP_NET_ADMIN.
+    Collect(collect_cmd::CollectArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Collect(args) => collect_cmd::run(args),
     };
     match result {
         Ok(code) => code,

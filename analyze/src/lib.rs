@@ -7,6 +7,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod attempt;
 pub mod decode;
 pub mod expect;
 pub mod flow;

@@ -1,0 +1,246 @@
+//! One HTTP fetch over our own socket: socket2 (with TCP_FASTOPEN_CONNECT where TFO is wanted),
+//! a tokio stream, hyper's http1 client. All three fetches take this one path, so TFO is the
+//! only difference between them. (reqwest cannot be this path: it takes no socket of ours.)
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use socket2::{Domain, Protocol, Socket, Type};
+use tfoscope_analyze::attempt::AppResult;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Linux: connect() returns at once and the first write carries the SYN (with data if a
+/// cookie is cached). Not in libc for every target, so named here.
+const TCP_FASTOPEN_CONNECT: libc::c_int = 30;
+const TCPI_OPT_SYN_DATA: u8 = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchMode {
+    TfoCookieRequest,
+    TfoData,
+    Plain,
+}
+
+impl FetchMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FetchMode::TfoCookieRequest => "tfo_cookie_request",
+            FetchMode::TfoData => "tfo_data",
+            FetchMode::Plain => "plain",
+        }
+    }
+
+    pub fn tfo(self) -> bool {
+        self != FetchMode::Plain
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchSpec {
+    pub addr: SocketAddr,
+    pub host: String,
+    pub path: String,
+    pub mode: FetchMode,
+    pub local_port: u16,
+    pub timeout: Duration,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchOutcome {
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub result: AppResult,
+    pub syn_data_acked: Option<bool>,
+    pub fastopen_client_fail: Option<u8>,
+}
+
+pub fn now_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// Opens the socket, bound to `local_port` (the capture filters on the port range).
+fn open_socket(spec: &FetchSpec) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(spec.addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    let unspecified: IpAddr =
+        if spec.addr.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
+    socket.bind(&SocketAddr::new(unspecified, spec.local_port).into())?;
+    if spec.mode.tfo() {
+        let one: libc::c_int = 1;
+        // SAFETY: a valid fd and a c_int option of the size given.
+        #[allow(unsafe_code)]
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                TCP_FASTOPEN_CONNECT,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    socket.set_nonblocking(true)?;
+    match socket.connect(&spec.addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(socket)
+}
+
+/// TCP_INFO after the fetch: did the kernel see its SYN data acked, and why TFO failed.
+fn tcp_info(socket: &Socket) -> (Option<bool>, Option<u8>) {
+    let mut buf = [0u8; 256];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: the buffer outlives the call and `len` holds its size.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 || len < 8 {
+        return (None, None);
+    }
+    // struct tcp_info: byte 5 is tcpi_options; byte 7 holds delivery_rate_app_limited:1 and
+    // fastopen_client_fail:2 (bits 1-2).
+    (Some(buf[5] & TCPI_OPT_SYN_DATA != 0), Some((buf[7] >> 1) & 0b11))
+}
+
+/// A TCP_FASTOPEN_CONNECT socket answers the first non-blocking write with EINPROGRESS when
+/// it had no cookie (the SYN went out without data). The write is simply not done yet: retry,
+/// and the retry waits for the handshake like any write.
+struct TfoStream(TcpStream);
+
+impl AsyncRead for TfoStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TfoStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        for _ in 0..3 {
+            match Pin::new(&mut self.0).poll_write(cx, buf) {
+                Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::EINPROGRESS) => continue,
+                other => return other,
+            }
+        }
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+fn error_kind(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "refused",
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
+            "reset"
+        }
+        io::ErrorKind::TimedOut => "timeout",
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => "no_route",
+        _ => match e.raw_os_error() {
+            Some(libc::EHOSTUNREACH | libc::ENETUNREACH) => "no_route",
+            _ => "reset",
+        },
+    }
+}
+
+fn hyper_error_kind(e: &hyper::Error) -> &'static str {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return error_kind(io);
+        }
+        source = err.source();
+    }
+    if e.is_parse() || e.is_parse_status() || e.is_incomplete_message() {
+        "bad_response"
+    } else {
+        "reset"
+    }
+}
+
+async fn http_get(stream: TfoStream, spec: &FetchSpec) -> Result<(u16, u64), &'static str> {
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| hyper_error_kind(&e))?;
+    let driver = tokio::spawn(connection);
+    let request = http::Request::get(spec.path.as_str())
+        .header(http::header::HOST, spec.host.as_str())
+        .header(http::header::USER_AGENT, spec.user_agent.as_str())
+        .header(http::header::CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .map_err(|_| "bad_request")?;
+    let response = sender.send_request(request).await.map_err(|e| hyper_error_kind(&e))?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.map_err(|e| hyper_error_kind(&e))?;
+    driver.abort();
+    Ok((status, body.to_bytes().len() as u64))
+}
+
+/// Performs one fetch. Never fails: every failure is an error kind in the result.
+pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
+    let start_ns = now_ns();
+    let mut outcome = FetchOutcome {
+        start_ns,
+        end_ns: start_ns,
+        result: AppResult { status: None, size: None, cert_sha256: None, error: None },
+        syn_data_acked: None,
+        fastopen_client_fail: None,
+    };
+    let socket = match open_socket(spec) {
+        Ok(s) => s,
+        Err(e) => {
+            outcome.result.error = Some(error_kind(&e).to_string());
+            outcome.end_ns = now_ns();
+            return outcome;
+        }
+    };
+    // A second handle on the same socket, for TCP_INFO once hyper is done with the stream.
+    let info_handle = socket.try_clone().ok();
+    let std_stream: std::net::TcpStream = socket.into();
+    let result = match TcpStream::from_std(std_stream) {
+        Ok(stream) => tokio::time::timeout(spec.timeout, http_get(TfoStream(stream), spec))
+            .await
+            .unwrap_or(Err("timeout")),
+        Err(e) => Err(error_kind(&e)),
+    };
+    match result {
+        Ok((status, size)) => {
+            outcome.result.status = Some(status);
+            outcome.result.size = Some(size);
+        }
+        Err(kind) => outcome.result.error = Some(kind.to_string()),
+    }
+    if let Some(handle) = &info_handle {
+        (outcome.syn_data_acked, outcome.fastopen_client_fail) = tcp_info(handle);
+    }
+    outcome.end_ns = now_ns();
+    outcome
+}

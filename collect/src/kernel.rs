@@ -1,0 +1,51 @@
+//! The kernel's TFO state: sysctls, TcpExt counters, and the per-address cookie cache.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::process::Command;
+
+pub fn sysctl(name: &str) -> Option<i64> {
+    let path = format!("/proc/sys/{}", name.replace('.', "/"));
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+pub fn set_sysctl(name: &str, value: i64) -> std::io::Result<()> {
+    std::fs::write(format!("/proc/sys/{}", name.replace('.', "/")), value.to_string())
+}
+
+/// TcpExt counters whose names start with TCPFastOpen, from /proc/net/netstat.
+pub fn tfo_counters() -> BTreeMap<String, u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
+    let mut out = BTreeMap::new();
+    if let [names, values] = lines.as_slice() {
+        for (name, value) in names.split_whitespace().zip(values.split_whitespace()).skip(1) {
+            if name.starts_with("TCPFastOpen") {
+                if let Ok(v) = value.parse() {
+                    out.insert(name.to_string(), v);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Forgets the cached TFO cookie (and SYN-drop history) for one address. Runs `ip
+/// tcp_metrics delete`; the generic-netlink call is the design, this the fallback for now.
+/// Returns whether the kernel had an entry.
+pub fn forget_cookie(addr: IpAddr) -> Result<bool, String> {
+    let out = Command::new("ip")
+        .args(["tcp_metrics", "delete", &addr.to_string()])
+        .output()
+        .map_err(|e| format!("running ip tcp_metrics: {e}"))?;
+    if out.status.success() {
+        return Ok(true);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // No entry yet is the normal first case.
+    if stderr.contains("No such") || stderr.contains("not found") || stderr.is_empty() {
+        Ok(false)
+    } else {
+        Err(format!("ip tcp_metrics delete {addr}: {}", stderr.trim()))
+    }
+}

@@ -1,0 +1,291 @@
+//! `tfoscope collect`: for each target address, forget the cookie, fetch with TFO twice and
+//! without once, while capturing into one pcapng with a record of every attempt.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tfoscope_analyze::attempt::{AppResult, AttemptRecord, CollectorRecord, RunRecord};
+
+use crate::capture::{Capture, CaptureStats};
+use crate::fetch::{fetch, now_ns, FetchMode, FetchSpec};
+use crate::kernel;
+use crate::pcapng::PcapngWriter;
+
+pub const USER_AGENT: &str =
+    "tfoscope/0.1 (TCP Fast Open middlebox measurement; https://github.com/tfoscope/tfoscope)";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+pub fn parse_target(url: &str) -> Result<Target, String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    let scheme = uri.scheme_str().ok_or_else(|| format!("{url}: no scheme (http:// or https://)"))?;
+    let default_port = match scheme {
+        "http" => 80,
+        "https" => return Err(format!("{url}: https is not supported yet (HTTP only in this version)")),
+        other => return Err(format!("{url}: unsupported scheme {other}")),
+    };
+    let host = uri.host().ok_or_else(|| format!("{url}: no host"))?.trim_matches(['[', ']']).to_string();
+    Ok(Target {
+        url: url.to_string(),
+        port: uri.port_u16().unwrap_or(default_port),
+        path: uri.path_and_query().map_or("/".to_string(), |p| p.as_str().to_string()),
+        host,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct CollectConfig {
+    pub out: PathBuf,
+    pub targets: Vec<Target>,
+    /// --resolve HOST:ADDR
+    pub resolve: HashMap<String, Vec<IpAddr>>,
+    /// 4 or 6 to restrict the families.
+    pub family: Option<u8>,
+    pub concurrency: usize,
+    pub rounds: u32,
+    pub timeout: Duration,
+    pub ports: RangeInclusive<u16>,
+    pub snaplen: u32,
+    pub fix_sysctl: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("TCP Fast Open is off for clients: net.ipv4.tcp_fastopen = {0} (bit 0x1 clear); set it, or run with --fix-sysctl")]
+    TfoDisabled(i64),
+    #[error("cannot open the capture socket ({0}): run as root or grant CAP_NET_RAW (and CAP_NET_ADMIN to forget cookies)")]
+    Privilege(std::io::Error),
+    #[error("{path}: {source}")]
+    Output { path: PathBuf, source: std::io::Error },
+    #[error("capture failed: {0}")]
+    Capture(std::io::Error),
+    #[error("{0}")]
+    Runtime(std::io::Error),
+}
+
+/// One line of the end-of-run summary.
+#[derive(Debug, Clone)]
+pub struct TargetResult {
+    pub url: String,
+    pub addr: Option<IpAddr>,
+    pub fetches: Vec<(FetchMode, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CollectReport {
+    pub results: Vec<TargetResult>,
+    pub capture: CaptureStats,
+    pub warnings: Vec<String>,
+    pub interrupted: bool,
+}
+
+fn run_record(phase: &str) -> CollectorRecord {
+    CollectorRecord::Run(RunRecord {
+        tool: "tfoscope".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        phase: phase.into(),
+        tcp_fastopen: kernel::sysctl("net.ipv4.tcp_fastopen"),
+        tcp_fastopen_blackhole_timeout_sec: kernel::sysctl("net.ipv4.tcp_fastopen_blackhole_timeout_sec"),
+        counters: kernel::tfo_counters(),
+    })
+}
+
+pub fn collect(config: &CollectConfig, stop: Arc<AtomicBool>) -> Result<CollectReport, CollectError> {
+    let mut warnings = Vec::new();
+    let original = kernel::sysctl("net.ipv4.tcp_fastopen").unwrap_or(0);
+    let mut restore = None;
+    if original & 1 == 0 {
+        if !config.fix_sysctl {
+            return Err(CollectError::TfoDisabled(original));
+        }
+        kernel::set_sysctl("net.ipv4.tcp_fastopen", original | 1).map_err(CollectError::Runtime)?;
+        restore = Some(original);
+    }
+    if kernel::sysctl("net.ipv4.tcp_fastopen_blackhole_timeout_sec").unwrap_or(0) > 0 {
+        warnings.push(
+            "net.ipv4.tcp_fastopen_blackhole_timeout_sec is on: after repeated SYN-data losses the kernel pauses TFO, which can spoil later targets (recorded in the capture)".into(),
+        );
+    }
+    let capture = Capture::open().map_err(CollectError::Privilege)?;
+    let writer = PcapngWriter::create(&config.out, config.snaplen)
+        .map_err(|source| CollectError::Output { path: config.out.clone(), source })?;
+    let writer = Arc::new(Mutex::new(writer));
+    let output_err = |source| CollectError::Output { path: config.out.clone(), source };
+    writer.lock().expect("writer").record(&run_record("start")).map_err(output_err)?;
+
+    let capture_stop = Arc::new(AtomicBool::new(false));
+    let capture_thread = {
+        let (writer, stop, ports, snaplen) =
+            (writer.clone(), capture_stop.clone(), config.ports.clone(), config.snaplen as usize);
+        std::thread::spawn(move || capture.run(ports, snaplen, &writer, &stop))
+    };
+
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CollectError::Runtime)?;
+    let results = runtime.block_on(run_fetches(config, writer.clone(), stop.clone()));
+
+    // Let the last FINs and RSTs reach the capture.
+    std::thread::sleep(Duration::from_millis(300));
+    capture_stop.store(true, Ordering::Relaxed);
+    let stats = capture_thread.join().expect("capture thread").map_err(CollectError::Capture)?;
+    {
+        let mut w = writer.lock().expect("writer");
+        w.record(&run_record("end")).map_err(output_err)?;
+        w.statistics(now_ns(), stats.kernel_received, stats.kernel_dropped).map_err(output_err)?;
+    }
+    if let Some(value) = restore {
+        let _ = kernel::set_sysctl("net.ipv4.tcp_fastopen", value);
+    }
+    if stats.kernel_dropped > 0 {
+        warnings.push(format!("the kernel dropped {} packets of the capture", stats.kernel_dropped));
+    }
+    Ok(CollectReport { results, capture: stats, warnings, interrupted: stop.load(Ordering::Relaxed) })
+}
+
+async fn resolve(target: &Target, config: &CollectConfig) -> Vec<IpAddr> {
+    let addrs: Vec<IpAddr> = if let Ok(ip) = target.host.parse::<IpAddr>() {
+        vec![ip]
+    } else if let Some(addrs) = config.resolve.get(&target.host) {
+        addrs.clone()
+    } else {
+        match tokio::net::lookup_host((target.host.as_str(), target.port)).await {
+            Ok(found) => found.map(|a| a.ip()).collect(),
+            Err(_) => vec![],
+        }
+    };
+    let mut addrs: Vec<IpAddr> = addrs
+        .into_iter()
+        .filter(|a| match config.family {
+            Some(4) => a.is_ipv4(),
+            Some(6) => a.is_ipv6(),
+            _ => true,
+        })
+        .collect();
+    addrs.sort();
+    addrs.dedup();
+    addrs
+}
+
+async fn run_fetches(
+    config: &CollectConfig,
+    writer: Arc<Mutex<PcapngWriter>>,
+    stop: Arc<AtomicBool>,
+) -> Vec<TargetResult> {
+    // Fetches to one address never overlap (the cookie cache is per address): one job per
+    // address, running its URLs in turn; addresses run concurrently.
+    let mut by_addr: BTreeMap<IpAddr, Vec<Target>> = BTreeMap::new();
+    let mut results = Vec::new();
+    for target in &config.targets {
+        let addrs = resolve(target, config).await;
+        if addrs.is_empty() {
+            let record = AttemptRecord {
+                url: target.url.clone(),
+                host: target.host.clone(),
+                server_ip: String::new(),
+                server_port: target.port,
+                fetch: FetchMode::Plain.as_str().into(),
+                round: 0,
+                local_port: 0,
+                start_ns: now_ns(),
+                end_ns: now_ns(),
+                syn_data_acked: None,
+                fastopen_client_fail: None,
+                cookie_flushed: None,
+                result: AppResult {
+                    status: None,
+                    size: None,
+                    cert_sha256: None,
+                    error: Some("dns_error".into()),
+                },
+            };
+            let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));
+            results.push(TargetResult {
+                url: target.url.clone(),
+                addr: None,
+                fetches: vec![(FetchMode::Plain, "dns_error".into())],
+            });
+        }
+        for addr in addrs {
+            by_addr.entry(addr).or_default().push(target.clone());
+        }
+    }
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
+    let next_port = Arc::new(AtomicU32::new(0));
+    let collected = Arc::new(Mutex::new(Vec::new()));
+    for round in 1..=config.rounds {
+        let mut tasks = Vec::new();
+        for (addr, targets) in &by_addr {
+            let (addr, targets) = (*addr, targets.clone());
+            let (semaphore, writer, stop, next_port, collected) =
+                (semaphore.clone(), writer.clone(), stop.clone(), next_port.clone(), collected.clone());
+            let (ports, timeout) = (config.ports.clone(), config.timeout);
+            tasks.push(tokio::spawn(async move {
+                let _permit = semaphore.acquire_owned().await.expect("semaphore");
+                for target in targets {
+                    let mut fetches = Vec::new();
+                    for mode in [FetchMode::TfoCookieRequest, FetchMode::TfoData, FetchMode::Plain] {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let cookie_flushed = (mode == FetchMode::TfoCookieRequest)
+                            .then(|| kernel::forget_cookie(addr).is_ok());
+                        let span = u32::from(ports.end() - ports.start()) + 1;
+                        let local_port =
+                            ports.start() + (next_port.fetch_add(1, Ordering::Relaxed) % span) as u16;
+                        let spec = FetchSpec {
+                            addr: SocketAddr::new(addr, target.port),
+                            host: target.host.clone(),
+                            path: target.path.clone(),
+                            mode,
+                            local_port,
+                            timeout,
+                            user_agent: USER_AGENT.to_string(),
+                        };
+                        let outcome = fetch(&spec).await;
+                        fetches.push((mode, outcome.result.summary()));
+                        let record = AttemptRecord {
+                            url: target.url.clone(),
+                            host: target.host.clone(),
+                            server_ip: addr.to_string(),
+                            server_port: target.port,
+                            fetch: mode.as_str().into(),
+                            round,
+                            local_port,
+                            start_ns: outcome.start_ns,
+                            end_ns: outcome.end_ns,
+                            syn_data_acked: outcome.syn_data_acked,
+                            fastopen_client_fail: outcome.fastopen_client_fail,
+                            cookie_flushed,
+                            result: outcome.result,
+                        };
+                        let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));
+                    }
+                    collected.lock().expect("results").push(TargetResult {
+                        url: target.url.clone(),
+                        addr: Some(addr),
+                        fetches,
+                    });
+                }
+            }));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    results.extend(std::mem::take(&mut *collected.lock().expect("results")));
+    results
+}

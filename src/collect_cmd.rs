@@ -1,0 +1,149 @@
+//! `tfoscope collect`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use tfoscope_collect::run::{collect, parse_target, CollectConfig};
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Output pcapng (packets and a record of every attempt).
+    #[arg(short = 'o', long = "out", default_value = "tfoscope.pcapng")]
+    out: PathBuf,
+    /// File with one URL per line; `#` starts a comment.
+    #[arg(long)]
+    targets: Option<PathBuf>,
+    /// Addresses measured at once (fetches to one address never overlap).
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Repeat the three fetches this many times per address, interleaved across targets.
+    #[arg(long, default_value_t = 1)]
+    rounds: u32,
+    /// IPv4 only.
+    #[arg(short = '4', conflicts_with = "ipv6_only")]
+    ipv4_only: bool,
+    /// IPv6 only.
+    #[arg(short = '6')]
+    ipv6_only: bool,
+    /// Use ADDR for HOST instead of asking the resolver (repeatable).
+    #[arg(long, value_name = "HOST:ADDR")]
+    resolve: Vec<String>,
+    /// Per-fetch timeout in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// Local ports the fetch sockets bind to (the capture keeps only these).
+    #[arg(long, default_value = "42000-42999", value_name = "LO-HI")]
+    port_range: String,
+    /// Bytes kept of each packet.
+    #[arg(long, default_value_t = 256)]
+    snaplen: u32,
+    /// Turn on the TFO client bit of net.ipv4.tcp_fastopen for the run and restore it after.
+    #[arg(long)]
+    fix_sysctl: bool,
+    /// http:// URLs.
+    urls: Vec<String>,
+}
+
+fn parse_resolve(items: &[String]) -> anyhow::Result<HashMap<String, Vec<IpAddr>>> {
+    let mut map: HashMap<String, Vec<IpAddr>> = HashMap::new();
+    for item in items {
+        let (host, addr) =
+            item.split_once(':').with_context(|| format!("--resolve {item}: want HOST:ADDR"))?;
+        let addr: IpAddr = addr
+            .trim_matches(['[', ']'])
+            .parse()
+            .with_context(|| format!("--resolve {item}: bad address"))?;
+        map.entry(host.to_string()).or_default().push(addr);
+    }
+    Ok(map)
+}
+
+pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
+    let mut urls = args.urls.clone();
+    if let Some(file) = &args.targets {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        urls.extend(
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or("").trim())
+                .filter(|l| !l.is_empty())
+                .map(String::from),
+        );
+    }
+    if urls.is_empty() {
+        bail!("no targets: give URLs or --targets FILE");
+    }
+    let targets =
+        urls.iter().map(|u| parse_target(u)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let (lo, hi) = args.port_range.split_once('-').context("--port-range wants LO-HI")?;
+    let ports = lo.parse::<u16>()?..=hi.parse::<u16>()?;
+    if ports.is_empty() {
+        bail!("--port-range {} is empty", args.port_range);
+    }
+    let config = CollectConfig {
+        out: args.out.clone(),
+        targets,
+        resolve: parse_resolve(&args.resolve)?,
+        family: if args.ipv4_only {
+            Some(4)
+        } else if args.ipv6_only {
+            Some(6)
+        } else {
+            None
+        },
+        concurrency: args.concurrency,
+        rounds: args.rounds.max(1),
+        timeout: Duration::from_secs_f64(args.timeout),
+        ports,
+        snaplen: args.snaplen.max(64),
+        fix_sysctl: args.fix_sysctl,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    // Ctrl-C or SIGTERM: no new fetches; the file is finished properly.
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        signal_hook_flag(signal, stop.clone());
+    }
+    let report = collect(&config, stop.clone())?;
+    for result in &report.results {
+        let addr = result.addr.map_or("unresolved".to_string(), |a| a.to_string());
+        let fetches: Vec<String> =
+            result.fetches.iter().map(|(m, r)| format!("{} {r}", m.as_str())).collect();
+        println!("{} {addr}: {}", result.url, fetches.join(", "));
+    }
+    println!(
+        "{} packets captured ({} dropped by the kernel) -> {}",
+        report.capture.kept,
+        report.capture.kernel_dropped,
+        args.out.display()
+    );
+    for warning in &report.warnings {
+        println!("warning: {warning}");
+    }
+    if report.interrupted || stop.load(Ordering::Relaxed) {
+        println!("interrupted: the file holds what was collected until then");
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sets `flag` when `signal` arrives (a plain handler flipping an atomic).
+fn signal_hook_flag(signal: libc::c_int, flag: Arc<AtomicBool>) {
+    static FLAGS: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    let _ = FLAGS.set(flag);
+    extern "C" fn handler(_: libc::c_int) {
+        if let Some(flag) = FLAGS.get() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(signal, handler as *const () as libc::sighandler_t);
+    }
+}
