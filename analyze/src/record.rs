@@ -116,6 +116,18 @@ pub struct Refusal {
     pub answers_first_syn: bool,
 }
 
+/// The collector's record of the fetch that made a connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptLink {
+    pub url: String,
+    /// `tfo_cookie_request`, `tfo_data` or `plain`.
+    pub fetch: String,
+    pub round: u32,
+    pub app_result: String,
+    pub status: Option<u16>,
+    pub size: Option<u64>,
+}
+
 /// One TCP connection attempt: a 4-tuple and the client's ISN.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Connection {
@@ -138,6 +150,8 @@ pub struct Connection {
     pub icmp: Option<Refusal>,
     pub outcome: Outcome,
     pub last_time_ns: i64,
+    /// Set when the capture carries the collector's attempt records.
+    pub attempt: Option<AttemptLink>,
 }
 
 impl Connection {

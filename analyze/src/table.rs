@@ -136,9 +136,15 @@ pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame
         num!("icmp_frame", |c: &Connection| c.icmp.map(|r| r.frame)),
         str_col("outcome", &|_, c| c.outcome.as_str().to_string()),
         num!("connect_ms", |c: &Connection| c.connect_ms()),
-        opt_str("attempt", &|c| inferred_attempt(c).map(str::to_string)),
-        opt_str("attempt_source", &|c| inferred_attempt(c).map(|_| "inferred".to_string())),
-        opt_str("app_result", &|_| None),
+        opt_str("attempt", &|c| match &c.attempt {
+            Some(a) => Some(a.fetch.clone()),
+            None => inferred_attempt(c).map(str::to_string),
+        }),
+        opt_str("attempt_source", &|c| match &c.attempt {
+            Some(_) => Some("record".to_string()),
+            None => inferred_attempt(c).map(|_| "inferred".to_string()),
+        }),
+        opt_str("app_result", &|c| c.attempt.as_ref().map(|a| a.app_result.clone())),
     ];
     DataFrame::new(rows.len(), columns).map_err(|source| TableError::Build { table: "connections", source })
 }
@@ -249,9 +255,9 @@ pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError
     let columns = vec![
         field!("vantage", |v: &TargetVerdict| v.vantage.clone()),
         field!("target", |v: &TargetVerdict| v.target.clone()),
-        field!("server_ip", |v: &TargetVerdict| Some(v.server_ip.to_string())),
+        field!("server_ip", |v: &TargetVerdict| v.server_ip.map(|ip| ip.to_string())),
         field!("server_port", |v: &TargetVerdict| v.server_port),
-        field!("ip_version", |v: &TargetVerdict| Some(v.ip_version())),
+        field!("ip_version", |v: &TargetVerdict| v.ip_version()),
         field!("connections", |v: &TargetVerdict| v.connections),
         field!("rounds", |v: &TargetVerdict| v.rounds),
         field!("connectivity", |v: &TargetVerdict| v.connectivity.as_str()),

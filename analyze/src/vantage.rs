@@ -7,10 +7,11 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::attempt::{AttemptRecord, CollectorRecord, RunRecord, ATTEMPT_PEN};
 use crate::decode::{self, DecodeError};
 use crate::flow::{FlowStats, FlowTable, PacketRef};
 use crate::read::{self, CaptureEvent, ReadError, ReadReport};
-use crate::record::Connection;
+use crate::record::{AttemptLink, Connection};
 
 #[derive(Debug, Clone)]
 pub struct VantageSpec {
@@ -35,6 +36,9 @@ pub struct VantageReport {
     pub flow: FlowStats,
     /// Things a reader of the results must know (partial files, kernel drops, ...).
     pub warnings: Vec<String>,
+    /// The collector's records, when the capture is one of ours.
+    pub attempts: Vec<AttemptRecord>,
+    pub runs: Vec<RunRecord>,
 }
 
 impl VantageReport {
@@ -102,6 +106,15 @@ pub fn analyze_vantage(spec: &VantageSpec) -> Result<VantageResult, AnalyzeError
     for path in files {
         let capture: Arc<str> = Arc::from(path.display().to_string());
         let read = read::read_capture(&path, |event| {
+            if let CaptureEvent::Custom { pen: ATTEMPT_PEN, data, offset } = event {
+                match CollectorRecord::from_json(data) {
+                    Some(CollectorRecord::Attempt(a)) => report.attempts.push(a),
+                    Some(CollectorRecord::Run(r)) => report.runs.push(r),
+                    None => report
+                        .warnings
+                        .push(format!("{}: unreadable attempt record at byte {offset}", path.display())),
+                }
+            }
             if let CaptureEvent::Frame(frame) = event {
                 report.frames += 1;
                 match decode::decode(frame.linktype, frame.data) {
@@ -133,10 +146,48 @@ pub fn analyze_vantage(spec: &VantageSpec) -> Result<VantageResult, AnalyzeError
         ));
     }
     report.flow = flow;
+    link_attempts(&mut connections, &report.attempts);
     connections.sort_by(|a, b| {
         (a.first_syn().time_ns, a.first_syn().frame).cmp(&(b.first_syn().time_ns, b.first_syn().frame))
     });
     Ok(VantageResult { name: spec.name.clone(), connections, report })
+}
+
+/// Slack around an attempt's start and end within which its SYN must fall.
+const ATTEMPT_SLACK_NS: i64 = 2_000_000_000;
+
+/// Ties each connection to the collector's record of the fetch that made it: same server,
+/// same local port, first SYN within the fetch's time.
+fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord]) {
+    if attempts.is_empty() {
+        return;
+    }
+    let mut by_port: std::collections::HashMap<u16, Vec<&AttemptRecord>> = std::collections::HashMap::new();
+    for a in attempts.iter().filter(|a| a.local_port != 0) {
+        by_port.entry(a.local_port).or_default().push(a);
+    }
+    for conn in connections {
+        let t = conn.first_syn().time_ns;
+        let server_ip = conn.server.ip().to_string();
+        let found = by_port.get(&conn.client.port()).and_then(|candidates| {
+            candidates.iter().find(|a| {
+                a.server_ip == server_ip
+                    && a.server_port == conn.server.port()
+                    && t >= a.start_ns - ATTEMPT_SLACK_NS
+                    && t <= a.end_ns + ATTEMPT_SLACK_NS
+            })
+        });
+        if let Some(a) = found {
+            conn.attempt = Some(AttemptLink {
+                url: a.url.clone(),
+                fetch: a.fetch.clone(),
+                round: a.round,
+                app_result: a.result.summary(),
+                status: a.result.status,
+                size: a.result.size,
+            });
+        }
+    }
 }
 
 /// Analyzes each vantage on its own thread (rayon), keeping the input order.

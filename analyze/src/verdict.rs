@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
+use crate::attempt::{AttemptRecord, RunRecord};
 use crate::decode::options::{KIND_EOL, KIND_EXPERIMENTAL, KIND_FASTOPEN, KIND_NOP};
 use crate::record::{string_enum, Connection, DataAcked, Outcome, SynAck, SynAckAnswers, SynAckTfo, SynTfo};
 
@@ -78,7 +79,8 @@ pub type Expectations = HashMap<(IpAddr, u16), Expectation>;
 pub struct TargetVerdict {
     pub vantage: String,
     pub target: String,
-    pub server_ip: IpAddr,
+    /// None only for a name that did not resolve.
+    pub server_ip: Option<IpAddr>,
     pub server_port: u16,
     pub connections: u32,
     pub rounds: u32,
@@ -96,12 +98,8 @@ pub struct TargetVerdict {
 }
 
 impl TargetVerdict {
-    pub fn ip_version(&self) -> u8 {
-        if self.server_ip.is_ipv4() {
-            4
-        } else {
-            6
-        }
+    pub fn ip_version(&self) -> Option<u8> {
+        self.server_ip.map(|ip| if ip.is_ipv4() { 4 } else { 6 })
     }
 }
 
@@ -295,6 +293,14 @@ fn push_once<T: PartialEq>(v: &mut Vec<T>, item: T) {
 /// A new round starts with a TFO connection that follows a plain one (the collector's order:
 /// cookie request, SYN-data, baseline).
 fn split_rounds<'a>(conns: &[&'a Connection]) -> Vec<Vec<&'a Connection>> {
+    // The collector's records say which round each connection belongs to.
+    if !conns.is_empty() && conns.iter().all(|c| c.attempt.is_some()) {
+        let mut by_round: BTreeMap<u32, Vec<&Connection>> = BTreeMap::new();
+        for c in conns {
+            by_round.entry(c.attempt.as_ref().expect("checked").round).or_default().push(c);
+        }
+        return by_round.into_values().collect();
+    }
     let mut rounds: Vec<Vec<&Connection>> = Vec::new();
     for c in conns {
         let starts = match rounds.last().and_then(|r| r.last()) {
@@ -337,23 +343,82 @@ fn fingerprint(s: &SynAck) -> (u8, Option<u16>, Vec<u8>) {
 }
 
 /// Judges every target seen from one vantage. `capture_drops`: the capturing kernel reported
-/// dropped packets, which spoils the measurement.
+/// dropped packets, which spoils the measurement. `records`: the collector's records, if any.
 pub fn judge_vantage(
     vantage: &str,
     connections: &[Connection],
     expectations: &Expectations,
     capture_drops: bool,
 ) -> Vec<TargetVerdict> {
+    judge_vantage_with_records(vantage, connections, expectations, capture_drops, &[], &[])
+}
+
+pub fn judge_vantage_with_records(
+    vantage: &str,
+    connections: &[Connection],
+    expectations: &Expectations,
+    capture_drops: bool,
+    attempts: &[AttemptRecord],
+    runs: &[RunRecord],
+) -> Vec<TargetVerdict> {
     let mut by_target: BTreeMap<(IpAddr, u16), Vec<&Connection>> = BTreeMap::new();
     for c in connections {
         by_target.entry((c.server.ip(), c.server.port())).or_default().push(c);
     }
-    by_target
+    let kernel_spoiled = blackhole_spoiled(runs);
+    let mut verdicts: Vec<TargetVerdict> = by_target
         .into_iter()
         .map(|((ip, port), conns)| {
-            judge_target(vantage, ip, port, &conns, expectations.get(&(ip, port)), capture_drops)
+            let mut v = judge_target(vantage, ip, port, &conns, expectations.get(&(ip, port)), capture_drops);
+            if let Some(reason) = &kernel_spoiled {
+                v.measurement_valid = false;
+                v.explanation.pop();
+                v.explanation.push_str(&format!("; {reason}."));
+            }
+            v
         })
-        .collect()
+        .collect();
+    // Names that did not resolve have no packets, only a record.
+    let mut unresolved: Vec<&AttemptRecord> = attempts
+        .iter()
+        .filter(|a| a.server_ip.is_empty() && a.result.error.as_deref() == Some("dns_error"))
+        .collect();
+    unresolved.dedup_by(|a, b| a.url == b.url);
+    for a in unresolved {
+        verdicts.push(TargetVerdict {
+            vantage: vantage.to_string(),
+            target: a.url.clone(),
+            server_ip: None,
+            server_port: a.server_port,
+            connections: 0,
+            rounds: 0,
+            connectivity: Connectivity::Unresolved,
+            cookie: CookieResult::NotRequested,
+            syn_data: SynDataResult::NotAttempted,
+            signatures: vec![],
+            untested: vec![Untested::SynData, Untested::Negotiation],
+            middlebox: None,
+            expected_tfo: None,
+            synack_differs: None,
+            measurement_valid: true,
+            explanation: format!("{} did not resolve: no TFO exchange took place.", a.host),
+            conditions: vec![],
+        });
+    }
+    verdicts
+}
+
+/// The kernel paused active TFO during the run (TCPFastOpenBlackhole grew between the run's
+/// start and end records).
+fn blackhole_spoiled(runs: &[RunRecord]) -> Option<String> {
+    let start = runs.iter().find(|r| r.phase == "start")?;
+    let end = runs.iter().rev().find(|r| r.phase == "end")?;
+    let key = "TCPFastOpenBlackhole";
+    let grew = end.counters.get(key).copied().unwrap_or(0) > start.counters.get(key).copied().unwrap_or(0);
+    grew.then(|| {
+        "the kernel's TFO blackhole detection paused TFO during the run, so this measurement is not valid"
+            .to_string()
+    })
 }
 
 fn judge_target(
@@ -487,8 +552,18 @@ fn judge_target(
 
     TargetVerdict {
         vantage: vantage.to_string(),
-        target: format!("{}", std::net::SocketAddr::new(ip, port)),
-        server_ip: ip,
+        target: {
+            let mut urls: Vec<&str> =
+                conns.iter().filter_map(|c| c.attempt.as_ref()).map(|a| a.url.as_str()).collect();
+            urls.sort();
+            urls.dedup();
+            if urls.is_empty() {
+                std::net::SocketAddr::new(ip, port).to_string()
+            } else {
+                urls.join(";")
+            }
+        },
+        server_ip: Some(ip),
         server_port: port,
         connections: conns.len() as u32,
         rounds: n as u32,
@@ -549,7 +624,9 @@ pub fn expectations_from_controls(controls: &[TargetVerdict]) -> (Expectations, 
         if let (Some(says), false) =
             (says, matches!(v.connectivity, Connectivity::Offline | Connectivity::Closed))
         {
-            seen.entry((v.server_ip, v.server_port)).or_default().push((says, v));
+            if let Some(ip) = v.server_ip {
+                seen.entry((ip, v.server_port)).or_default().push((says, v));
+            }
         }
     }
     for (key, votes) in seen {
@@ -593,11 +670,19 @@ pub fn judge_all(
     controls: &[crate::VantageResult],
     expect: Option<&Expectations>,
 ) -> (Vec<TargetVerdict>, Vec<String>) {
-    let drops =
-        |r: &crate::VantageResult| r.report.files.iter().any(|f| f.read.kernel_drops.unwrap_or(0) > 0);
+    let judge_result = |r: &crate::VantageResult, expectations: &Expectations| {
+        let drops = r.report.files.iter().any(|f| f.read.kernel_drops.unwrap_or(0) > 0);
+        judge_vantage_with_records(
+            &r.name,
+            &r.connections,
+            expectations,
+            drops,
+            &r.report.attempts,
+            &r.report.runs,
+        )
+    };
     let none = Expectations::new();
-    let control_verdicts: Vec<TargetVerdict> =
-        controls.iter().flat_map(|r| judge_vantage(&r.name, &r.connections, &none, drops(r))).collect();
+    let control_verdicts: Vec<TargetVerdict> = controls.iter().flat_map(|r| judge_result(r, &none)).collect();
     let (mut expectations, warnings) = expectations_from_controls(&control_verdicts);
     for r in controls {
         for (key, ttl) in control_ttls(&r.connections) {
@@ -617,7 +702,7 @@ pub fn judge_all(
     }
     let mut verdicts = control_verdicts;
     for r in measured {
-        verdicts.extend(judge_vantage(&r.name, &r.connections, &expectations, drops(r)));
+        verdicts.extend(judge_result(r, &expectations));
     }
     (verdicts, warnings)
 }
@@ -701,6 +786,7 @@ mod tests {
             icmp: None,
             outcome,
             last_time_ns: 0,
+            attempt: None,
         }
     }
 

@@ -286,6 +286,7 @@ impl FlowTable {
             icmp: None,
             outcome: Outcome::Incomplete,
             last_time_ns: at.ts_ns,
+            attempt: None,
         };
         self.open.insert(key, Open { conn, fin_client: false, fin_server: false, closed: false });
     }
