@@ -1,0 +1,204 @@
+//! `tfoscope collect` in network namespaces against the lab's TFO origin, with real netfilter
+//! middleboxes, then `tfoscope analyze` on what it wrote. Needs root; the only namespace test
+//! in this binary (test binaries run one after another).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+const PREFIX: &str = "tfk";
+
+/// The lab, held up by the script until dropped (stdin closes, the script tears down).
+struct Lab(Child);
+
+impl Lab {
+    fn up() -> Lab {
+        let mut child = Command::new("bash")
+            .arg(root().join("lab/make-testdata.sh"))
+            .arg("--hold")
+            .env("TFO_LAB_PREFIX", PREFIX)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "lab did not come up");
+        Lab(child)
+    }
+
+    fn router(&self, args: &str) {
+        let status = Command::new("ip")
+            .args(["netns", "exec", &format!("{PREFIX}-r")])
+            .args(args.split_whitespace())
+            .status()
+            .unwrap();
+        assert!(status.success(), "router: {args}");
+    }
+
+    fn collect(&self, out: &Path, timeout: &str, args: &[&str]) -> Output {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &format!("{PREFIX}-c")])
+            .arg(env!("CARGO_BIN_EXE_tfoscope"))
+            .args(["collect", "--timeout", timeout, "-o", out.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        out
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+fn analyze(capture: &Path, dir: &Path) -> (Vec<Value>, Vec<Value>, String) {
+    let out = tfoscope()
+        .args(["analyze", "--format", "json", "-o", dir.to_str().unwrap()])
+        .arg(capture)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read = |name: &str| -> Vec<Value> {
+        std::fs::read_to_string(dir.join(name))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    (read("connections.json"), read("targets.json"), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn row<'a>(targets: &'a [Value], target: &str) -> &'a Value {
+    targets
+        .iter()
+        .find(|r| r["target"] == target)
+        .unwrap_or_else(|| panic!("no row for {target}: {targets:#?}"))
+}
+
+fn tshark_opens(path: &Path) -> usize {
+    let out = Command::new("tshark").arg("-r").arg(path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "tshark cannot open {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[test]
+fn collect_then_analyze_in_the_lab() {
+    if !have_root() || !have_tool("tshark") {
+        return;
+    }
+    let dir = tempdir("collect-lab");
+    let lab = Lab::up();
+    lab.router("iptables -w -A FORWARD -d 198.51.100.77 -j DROP");
+
+    // 1. Clean origin over IPv4 and IPv6, a name given with --resolve, a closed port, a
+    //    black-holed host and a name that does not resolve.
+    let first = dir.join("first.pcapng");
+    let out = lab.collect(
+        &first,
+        "2",
+        &[
+            "--resolve",
+            "origin.test:198.51.100.1",
+            "http://198.51.100.1/",
+            "http://[2001:db8:2::1]/",
+            "http://origin.test:8080/",
+            "http://198.51.100.1:81/",
+            "http://198.51.100.77/",
+            "http://nothing.invalid/",
+        ],
+    );
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("http://198.51.100.1/ 198.51.100.1: tfo_cookie_request 200, tfo_data 200, plain 200"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("http://198.51.100.1:81/ 198.51.100.1: tfo_cookie_request refused, tfo_data refused, plain refused"), "{stdout}");
+    assert!(stdout.contains("http://198.51.100.77/ 198.51.100.77: tfo_cookie_request timeout"), "{stdout}");
+    assert!(stdout.contains("http://nothing.invalid/ unresolved: plain dns_error"), "{stdout}");
+    assert!(tshark_opens(&first) > 20);
+
+    let (connections, targets, summary) = analyze(&first, &dir.join("first"));
+    assert!(!summary.contains("PARTIAL"), "{summary}");
+    assert!(
+        connections.iter().all(|c| c["attempt_source"] == "record"),
+        "every connection tied to its record"
+    );
+    let clean = row(&targets, "http://198.51.100.1/");
+    assert_eq!(
+        (clean["connectivity"].as_str(), clean["cookie"].as_str(), clean["syn_data"].as_str()),
+        (Some("works"), Some("received"), Some("acked"))
+    );
+    assert_eq!(clean["middlebox"], false);
+    assert_eq!(row(&targets, "http://[2001:db8:2::1]/")["syn_data"], "acked");
+    assert_eq!(row(&targets, "http://origin.test:8080/")["cookie"], "not_received");
+    assert_eq!(row(&targets, "http://198.51.100.1:81/")["connectivity"], "closed");
+    assert_eq!(row(&targets, "http://198.51.100.77/")["connectivity"], "offline");
+    let unresolved = row(&targets, "http://nothing.invalid/");
+    assert_eq!(unresolved["connectivity"], "unresolved");
+    assert_eq!(unresolved["server_ip"], Value::Null);
+    let app: Vec<&str> = connections
+        .iter()
+        .filter(|c| c["server_port"] == 80 && c["server_ip"] == "198.51.100.1")
+        .map(|c| c["app_result"].as_str().unwrap())
+        .collect();
+    assert_eq!(app, vec!["200", "200", "200"]);
+
+    // 2. The cookie flush is real: a second run asks for a cookie again first.
+    let second = dir.join("second.pcapng");
+    assert!(lab.collect(&second, "2", &["http://198.51.100.1/"]).status.success());
+    let (connections, _, _) = analyze(&second, &dir.join("second"));
+    assert_eq!(connections[0]["syn_tfo"], "cookie_request", "fetch 1 after the flush");
+    assert_eq!(connections[1]["syn_tfo"], "cookie");
+
+    // 3. A middlebox that drops SYNs carrying data.
+    lab.router("iptables -w -A FORWARD -p tcp --syn -m length --length 81:65535 -j DROP");
+    let dropped = dir.join("syndata_dropped.pcapng");
+    assert!(lab.collect(&dropped, "4", &["http://198.51.100.1/"]).status.success());
+    let (_, targets, _) = analyze(&dropped, &dir.join("dropped"));
+    let r = row(&targets, "http://198.51.100.1/");
+    assert_eq!(r["signatures"], serde_json::json!(["syn_data_dropped"]));
+    assert_eq!(r["middlebox"], true);
+
+    // 4. SIGINT mid-run: no new fetches, and the file is finished properly.
+    let interrupted = dir.join("interrupted.pcapng");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &format!("{PREFIX}-c")])
+        .arg(env!("CARGO_BIN_EXE_tfoscope"))
+        .args(["collect", "--timeout", "2", "--concurrency", "1", "-o", interrupted.to_str().unwrap()])
+        .args(["http://198.51.100.77/", "http://198.51.100.1/"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut text).unwrap();
+    assert!(text.contains("interrupted"), "{text}");
+    tshark_opens(&interrupted);
+    let (connections, _, summary) = analyze(&interrupted, &dir.join("interrupted"));
+    assert!(!summary.contains("PARTIAL"), "a finished file: {summary}");
+    assert!(!connections.is_empty());
+    assert!(connections.len() < 6, "no new fetches after the signal");
+    let _ = std::io::stdout().flush();
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
+}
