@@ -103,9 +103,17 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
+/// The target as a person reads it: a URL gets the address it was measured at.
+fn target_label(v: &TargetVerdict) -> String {
+    match v.server_ip {
+        Some(ip) if v.target.contains("://") => format!("{} {ip}", v.target),
+        _ => v.target.clone(),
+    }
+}
+
 fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
     let vw = verdicts.iter().map(|v| v.vantage.len()).max().unwrap_or(0).max("vantage".len());
-    let tw = verdicts.iter().map(|v| v.target.len()).max().unwrap_or(0).max("target".len());
+    let tw = verdicts.iter().map(|v| target_label(v).len()).max().unwrap_or(0).max("target".len());
     println!();
     println!(
         "{:<vw$}  {:<tw$}  {:<12} {:<17} {:<13} {:<9}  signatures",
@@ -121,7 +129,7 @@ fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
         println!(
             "{:<vw$}  {:<tw$}  {:<12} {:<17} {:<13} {:<9}  {}",
             v.vantage,
-            v.target,
+            target_label(v),
             v.connectivity.as_str(),
             v.cookie.as_str(),
             v.syn_data.as_str(),

@@ -107,3 +107,40 @@ fn go_dnscollector_four_syn_data_connections_accepted() {
         assert_eq!(c.outcome, Outcome::Established);
     }
 }
+
+#[test]
+fn attempt_schema_names_every_field_the_collector_writes() {
+    use tfoscope_analyze::attempt::{AppResult, AttemptRecord, CollectorRecord};
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("schemas/attempt.json")).unwrap()).unwrap();
+    let record = CollectorRecord::Attempt(AttemptRecord {
+        url: "http://198.51.100.1/".into(),
+        host: "198.51.100.1".into(),
+        server_ip: "198.51.100.1".into(),
+        server_port: 80,
+        fetch: "plain".into(),
+        round: 1,
+        local_port: 42000,
+        start_ns: 1,
+        end_ns: 2,
+        syn_data_acked: Some(false),
+        fastopen_client_fail: Some(0),
+        cookie_flushed: None,
+        result: AppResult { status: Some(200), size: Some(20), cert_sha256: None, error: None },
+    });
+    let json: serde_json::Value = serde_json::from_slice(&record.to_json()).unwrap();
+    let mut written: Vec<&String> = json.as_object().unwrap().keys().collect();
+    let mut documented: Vec<&String> = doc["oneOf"][0]["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| match v {
+            serde_json::Value::String(s) => s,
+            _ => panic!(),
+        })
+        .collect();
+    written.sort();
+    documented.sort();
+    assert_eq!(written, documented);
+    assert_eq!(CollectorRecord::from_json(&[record.to_json(), vec![0, 0, 0]].concat()), Some(record));
+}
