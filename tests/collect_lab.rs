@@ -114,10 +114,11 @@ fn collect_then_analyze_in_the_lab() {
         "2",
         &[
             "--resolve",
-            "origin.test:198.51.100.1",
+            "lab.test:198.51.100.1",
             "http://198.51.100.1/",
+            "https://lab.test/",
+            "https://198.51.100.1:8080/",
             "http://[2001:db8:2::1]/",
-            "http://origin.test:8080/",
             "http://198.51.100.1:81/",
             "http://198.51.100.77/",
             "http://nothing.invalid/",
@@ -132,6 +133,14 @@ fn collect_then_analyze_in_the_lab() {
     assert!(stdout.contains("http://198.51.100.1:81/ 198.51.100.1: tfo_cookie_request refused, tfo_data refused, plain refused"), "{stdout}");
     assert!(stdout.contains("http://198.51.100.77/ 198.51.100.77: tfo_cookie_request timeout"), "{stdout}");
     assert!(stdout.contains("http://nothing.invalid/ unresolved: plain dns_error"), "{stdout}");
+    assert!(
+        stdout.contains("https://lab.test/ 198.51.100.1: tfo_cookie_request 200, tfo_data 200, plain 200"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("https://198.51.100.1:8080/ 198.51.100.1: tfo_cookie_request tls_error"),
+        "{stdout}"
+    );
     assert!(tshark_opens(&first) > 20);
 
     let (connections, targets, summary) = analyze(&first, &dir.join("first"));
@@ -147,7 +156,14 @@ fn collect_then_analyze_in_the_lab() {
     );
     assert_eq!(clean["middlebox"], false);
     assert_eq!(row(&targets, "http://[2001:db8:2::1]/")["syn_data"], "acked");
-    assert_eq!(row(&targets, "http://origin.test:8080/")["cookie"], "not_received");
+    // Over TLS the ClientHello rides in the SYN.
+    assert_eq!(row(&targets, "https://lab.test/")["syn_data"], "acked");
+    let hello = connections
+        .iter()
+        .find(|c| c["server_port"] == 443 && c["attempt"] == "tfo_data")
+        .expect("the HTTPS SYN-data connection");
+    assert!(hello["syn_data_len"].as_u64().unwrap() > 150, "a ClientHello in the SYN: {hello}");
+    assert_eq!(row(&targets, "https://198.51.100.1:8080/")["cookie"], "not_received");
     assert_eq!(row(&targets, "http://198.51.100.1:81/")["connectivity"], "closed");
     assert_eq!(row(&targets, "http://198.51.100.77/")["connectivity"], "offline");
     let unresolved = row(&targets, "http://nothing.invalid/");
@@ -199,6 +215,36 @@ fn collect_then_analyze_in_the_lab() {
     assert!(!connections.is_empty());
     assert!(connections.len() < 6, "no new fetches after the signal");
     let _ = std::io::stdout().flush();
+
+    // 5. TFO switched off for clients: a clear refusal naming the sysctl, or --fix-sysctl.
+    let client_sysctl = |value: &str| {
+        let status = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &format!("{PREFIX}-c"),
+                "sysctl",
+                "-qw",
+                &format!("net.ipv4.tcp_fastopen={value}"),
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    client_sysctl("0");
+    let off = dir.join("off.pcapng");
+    let out = lab.collect(&off, "2", &["http://198.51.100.1/"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("net.ipv4.tcp_fastopen = 0"), "names the sysctl");
+    let out = lab.collect(&off, "2", &["--fix-sysctl", "http://198.51.100.1/"]);
+    assert!(out.status.success());
+    let (connections, _, _) = analyze(&off, &dir.join("off"));
+    assert_eq!(connections[0]["syn_tfo"], "cookie_request", "TFO was on for the run");
+    let now = Command::new("ip")
+        .args(["netns", "exec", &format!("{PREFIX}-c"), "sysctl", "-n", "net.ipv4.tcp_fastopen"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&now.stdout).trim(), "0", "restored afterwards");
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);
 }

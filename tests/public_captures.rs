@@ -126,7 +126,13 @@ fn attempt_schema_names_every_field_the_collector_writes() {
         syn_data_acked: Some(false),
         fastopen_client_fail: Some(0),
         cookie_flushed: None,
-        result: AppResult { status: Some(200), size: Some(20), cert_sha256: None, error: None },
+        result: AppResult {
+            status: Some(200),
+            size: Some(20),
+            cert_sha256: None,
+            cert_error: None,
+            error: None,
+        },
     });
     let json: serde_json::Value = serde_json::from_slice(&record.to_json()).unwrap();
     let mut written: Vec<&String> = json.as_object().unwrap().keys().collect();

@@ -55,6 +55,10 @@ pub struct AppResult {
     pub status: Option<u16>,
     pub size: Option<u64>,
     pub cert_sha256: Option<String>,
+    /// Why the certificate did not verify against the web PKI roots (the fetch went on: a
+    /// proxy's certificate is evidence too).
+    #[serde(default)]
+    pub cert_error: Option<String>,
     /// `timeout`, `refused`, `reset`, `no_route`, `dns_error`, `tls_error`, `bad_response`, `stalled`.
     pub error: Option<String>,
 }

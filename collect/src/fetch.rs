@@ -6,6 +6,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -52,6 +53,7 @@ pub struct FetchSpec {
     pub local_port: u16,
     pub timeout: Duration,
     pub user_agent: String,
+    pub tls: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -126,7 +128,7 @@ fn tcp_info(socket: &Socket) -> (Option<bool>, Option<u8>) {
 /// A TCP_FASTOPEN_CONNECT socket answers the first non-blocking write with EINPROGRESS when
 /// it had no cookie (the SYN went out without data). The write is simply not done yet: retry,
 /// and the retry waits for the handshake like any write.
-struct TfoStream(TcpStream);
+pub(crate) struct TfoStream(TcpStream);
 
 impl AsyncRead for TfoStream {
     fn poll_read(
@@ -156,7 +158,7 @@ impl AsyncWrite for TfoStream {
     }
 }
 
-fn error_kind(e: &io::Error) -> &'static str {
+pub(crate) fn error_kind(e: &io::Error) -> &'static str {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => "refused",
         io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
@@ -186,7 +188,10 @@ fn hyper_error_kind(e: &hyper::Error) -> &'static str {
     }
 }
 
-async fn http_get(stream: TfoStream, spec: &FetchSpec) -> Result<(u16, u64), &'static str> {
+async fn http_get<T>(stream: T, spec: &FetchSpec) -> Result<(u16, u64), &'static str>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| hyper_error_kind(&e))?;
@@ -210,7 +215,7 @@ pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
     let mut outcome = FetchOutcome {
         start_ns,
         end_ns: start_ns,
-        result: AppResult { status: None, size: None, cert_sha256: None, error: None },
+        result: AppResult { status: None, size: None, cert_sha256: None, cert_error: None, error: None },
         syn_data_acked: None,
         fastopen_client_fail: None,
     };
@@ -226,9 +231,24 @@ pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
     let info_handle = socket.try_clone().ok();
     let std_stream: std::net::TcpStream = socket.into();
     let result = match TcpStream::from_std(std_stream) {
-        Ok(stream) => tokio::time::timeout(spec.timeout, http_get(TfoStream(stream), spec))
-            .await
-            .unwrap_or(Err("timeout")),
+        Ok(stream) => {
+            let seen = Arc::new(Mutex::new(None));
+            let exchange = async {
+                if spec.tls {
+                    // The ClientHello is the first write: with TFO it rides in the SYN.
+                    let tls = crate::tls::connect(TfoStream(stream), &spec.host, seen.clone()).await?;
+                    http_get(tls, spec).await
+                } else {
+                    http_get(TfoStream(stream), spec).await
+                }
+            };
+            let result = tokio::time::timeout(spec.timeout, exchange).await.unwrap_or(Err("timeout"));
+            if let Some((fingerprint, error)) = seen.lock().expect("cert slot").take() {
+                outcome.result.cert_sha256 = Some(fingerprint);
+                outcome.result.cert_error = error;
+            }
+            result
+        }
         Err(e) => Err(error_kind(&e)),
     };
     match result {

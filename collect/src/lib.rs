@@ -6,3 +6,4 @@ pub mod fetch;
 pub mod kernel;
 pub mod pcapng;
 pub mod run;
+pub mod tls;

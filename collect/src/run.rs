@@ -25,14 +25,15 @@ pub struct Target {
     pub host: String,
     pub port: u16,
     pub path: String,
+    pub tls: bool,
 }
 
 pub fn parse_target(url: &str) -> Result<Target, String> {
     let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
     let scheme = uri.scheme_str().ok_or_else(|| format!("{url}: no scheme (http:// or https://)"))?;
-    let default_port = match scheme {
-        "http" => 80,
-        "https" => return Err(format!("{url}: https is not supported yet (HTTP only in this version)")),
+    let (default_port, tls) = match scheme {
+        "http" => (80, false),
+        "https" => (443, true),
         other => return Err(format!("{url}: unsupported scheme {other}")),
     };
     let host = uri.host().ok_or_else(|| format!("{url}: no host"))?.trim_matches(['[', ']']).to_string();
@@ -41,6 +42,7 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
         port: uri.port_u16().unwrap_or(default_port),
         path: uri.path_and_query().map_or("/".to_string(), |p| p.as_str().to_string()),
         host,
+        tls,
     })
 }
 
@@ -206,6 +208,7 @@ async fn run_fetches(
                     status: None,
                     size: None,
                     cert_sha256: None,
+                    cert_error: None,
                     error: Some("dns_error".into()),
                 },
             };
@@ -251,6 +254,7 @@ async fn run_fetches(
                             local_port,
                             timeout,
                             user_agent: USER_AGENT.to_string(),
+                            tls: target.tls,
                         };
                         let outcome = fetch(&spec).await;
                         fetches.push((mode, outcome.result.summary()));
