@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use tfoscope_collect::run::{collect, parse_target, CollectConfig};
+use tfoscope_collect::run::{collect, parse_target, CollectConfig, Exclusions};
 
 #[derive(Debug, Args)]
 pub struct CollectArgs {
@@ -44,6 +44,12 @@ pub struct CollectArgs {
     /// Bytes kept of each packet.
     #[arg(long, default_value_t = 256)]
     snaplen: u32,
+    /// Addresses, CIDR networks and host names never to touch, one per line.
+    #[arg(long, value_name = "FILE")]
+    exclude: Option<PathBuf>,
+    /// Fetches per second to one address, at most (0: no pause).
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
     /// Turn on the TFO client bit of net.ipv4.tcp_fastopen for the run and restore it after.
     #[arg(long)]
     fix_sysctl: bool,
@@ -103,6 +109,15 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
         ports,
         snaplen: args.snaplen.max(64),
         fix_sysctl: args.fix_sysctl,
+        exclude: match &args.exclude {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                Exclusions::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            }
+            None => Exclusions::default(),
+        },
+        rate: args.rate,
     };
     let stop = Arc::new(AtomicBool::new(false));
     // Ctrl-C or SIGTERM: no new fetches; the file is finished properly.
@@ -111,6 +126,10 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
     }
     let report = collect(&config, stop.clone())?;
     for result in &report.results {
+        if result.fetches.is_empty() {
+            println!("{} excluded", result.url);
+            continue;
+        }
         let addr = result.addr.map_or("unresolved".to_string(), |a| a.to_string());
         let fetches: Vec<String> =
             result.fetches.iter().map(|(m, r)| format!("{} {r}", m.as_str())).collect();

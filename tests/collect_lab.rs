@@ -245,6 +245,54 @@ fn collect_then_analyze_in_the_lab() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&now.stdout).trim(), "0", "restored afterwards");
+    client_sysctl("1");
+
+    // 6. --exclude: never touched, not even a SYN.
+    let excluded = dir.join("excluded.pcapng");
+    let list = dir.join("exclude.txt");
+    std::fs::write(
+        &list,
+        "# lab hosts we must not touch
+198.51.100.0/28
+",
+    )
+    .unwrap();
+    let out = lab.collect(
+        &excluded,
+        "2",
+        &["--exclude", list.to_str().unwrap(), "http://198.51.100.1/", "http://[2001:db8:2::1]/"],
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("http://198.51.100.1/ excluded"));
+    let (connections, _, _) = analyze(&excluded, &dir.join("excluded"));
+    assert!(
+        connections.iter().all(|c| c["server_ip"] == "2001:db8:2::1"),
+        "only the IPv6 origin was fetched"
+    );
+
+    // 7. Without privileges: a message naming the capability, and no half-run.
+    let unprivileged = dir.join("unprivileged.pcapng");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &format!("{PREFIX}-c")])
+        .args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_tfoscope"))
+        .args(["collect", "-o", unprivileged.to_str().unwrap(), "http://198.51.100.1/"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CAP_NET_RAW"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!unprivileged.exists(), "no half-run: nothing written");
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);
 }

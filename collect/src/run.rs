@@ -60,6 +60,48 @@ pub struct CollectConfig {
     pub ports: RangeInclusive<u16>,
     pub snaplen: u32,
     pub fix_sysctl: bool,
+    /// Addresses, networks and names never to touch.
+    pub exclude: Exclusions,
+    /// Fetches per second to one address, at most.
+    pub rate: f64,
+}
+
+/// `--exclude FILE`: one address, CIDR network or host name per line, `#` comments.
+#[derive(Debug, Clone, Default)]
+pub struct Exclusions {
+    nets: Vec<ipnet::IpNet>,
+    names: Vec<String>,
+}
+
+impl Exclusions {
+    pub fn parse(text: &str) -> Result<Exclusions, String> {
+        let mut out = Exclusions::default();
+        for (i, line) in text.lines().enumerate() {
+            let item = line.split('#').next().unwrap_or("").trim();
+            if item.is_empty() {
+                continue;
+            }
+            if let Ok(net) = item.parse::<ipnet::IpNet>() {
+                out.nets.push(net);
+            } else if let Ok(ip) = item.parse::<IpAddr>() {
+                out.nets.push(ipnet::IpNet::from(ip));
+            } else if item.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
+                out.names.push(item.trim_end_matches('.').to_ascii_lowercase());
+            } else {
+                return Err(format!("line {}: {item:?} is not an address, network or host name", i + 1));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn excludes_name(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.names.iter().any(|n| host == *n || host.ends_with(&format!(".{n}")))
+    }
+
+    pub fn excludes_addr(&self, addr: IpAddr) -> bool {
+        self.nets.iter().any(|n| n.contains(&addr))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -189,7 +231,16 @@ async fn run_fetches(
     let mut by_addr: BTreeMap<IpAddr, Vec<Target>> = BTreeMap::new();
     let mut results = Vec::new();
     for target in &config.targets {
-        let addrs = resolve(target, config).await;
+        if config.exclude.excludes_name(&target.host) {
+            results.push(TargetResult { url: target.url.clone(), addr: None, fetches: vec![] });
+            continue;
+        }
+        let all = resolve(target, config).await;
+        let addrs: Vec<IpAddr> = all.iter().copied().filter(|a| !config.exclude.excludes_addr(*a)).collect();
+        if addrs.is_empty() && !all.is_empty() {
+            results.push(TargetResult { url: target.url.clone(), addr: None, fetches: vec![] });
+            continue;
+        }
         if addrs.is_empty() {
             let record = AttemptRecord {
                 url: target.url.clone(),
@@ -223,6 +274,14 @@ async fn run_fetches(
             by_addr.entry(addr).or_default().push(target.clone());
         }
     }
+    let jobs: usize = by_addr.values().map(Vec::len).sum::<usize>() * config.rounds as usize;
+    let progress = indicatif::ProgressBar::new(jobs as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} targets, {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let failures = Arc::new(AtomicU32::new(0));
+    let pace = Duration::from_secs_f64(if config.rate > 0.0 { 1.0 / config.rate } else { 0.0 });
     let semaphore = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
     let next_port = Arc::new(AtomicU32::new(0));
     let collected = Arc::new(Mutex::new(Vec::new()));
@@ -233,14 +292,21 @@ async fn run_fetches(
             let (semaphore, writer, stop, next_port, collected) =
                 (semaphore.clone(), writer.clone(), stop.clone(), next_port.clone(), collected.clone());
             let (ports, timeout) = (config.ports.clone(), config.timeout);
+            let (progress, failures) = (progress.clone(), failures.clone());
             tasks.push(tokio::spawn(async move {
                 let _permit = semaphore.acquire_owned().await.expect("semaphore");
+                let mut last_start: Option<tokio::time::Instant> = None;
                 for target in targets {
                     let mut fetches = Vec::new();
                     for mode in [FetchMode::TfoCookieRequest, FetchMode::TfoData, FetchMode::Plain] {
                         if stop.load(Ordering::Relaxed) {
                             break;
                         }
+                        // Per-destination pace: the --rate manners.
+                        if let Some(last) = last_start {
+                            tokio::time::sleep_until(last + pace).await;
+                        }
+                        last_start = Some(tokio::time::Instant::now());
                         let cookie_flushed = (mode == FetchMode::TfoCookieRequest)
                             .then(|| kernel::forget_cookie(addr).is_ok());
                         let span = u32::from(ports.end() - ports.start()) + 1;
@@ -275,6 +341,11 @@ async fn run_fetches(
                         };
                         let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));
                     }
+                    if fetches.iter().any(|(_, r)| r.parse::<u16>().is_err()) {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    progress.inc(1);
+                    progress.set_message(format!("{} with failures", failures.load(Ordering::Relaxed)));
                     collected.lock().expect("results").push(TargetResult {
                         url: target.url.clone(),
                         addr: Some(addr),
@@ -290,6 +361,40 @@ async fn run_fetches(
             break;
         }
     }
+    progress.finish_and_clear();
     results.extend(std::mem::take(&mut *collected.lock().expect("results")));
     results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusions_match_addresses_networks_and_names() {
+        let e = Exclusions::parse("# never\n192.0.2.7\n198.51.100.0/25  # lab\n2001:db8::/48\nexample.org\n")
+            .unwrap();
+        assert!(e.excludes_addr("192.0.2.7".parse().unwrap()));
+        assert!(!e.excludes_addr("192.0.2.8".parse().unwrap()));
+        assert!(e.excludes_addr("198.51.100.100".parse().unwrap()));
+        assert!(!e.excludes_addr("198.51.100.200".parse().unwrap()));
+        assert!(e.excludes_addr("2001:db8:0:1::1".parse().unwrap()));
+        assert!(e.excludes_name("example.org"));
+        assert!(e.excludes_name("www.Example.org."));
+        assert!(!e.excludes_name("notexample.org"));
+        assert!(Exclusions::parse("what is this?").is_err());
+    }
+
+    #[test]
+    fn targets_parse_with_ports_paths_and_brackets() {
+        let t = parse_target("http://[2001:db8:2::1]:8080/a?b=1").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.path.as_str(), t.tls),
+            ("2001:db8:2::1", 8080, "/a?b=1", false)
+        );
+        let t = parse_target("https://lab.test").unwrap();
+        assert_eq!((t.port, t.path.as_str(), t.tls), (443, "/", true));
+        assert!(parse_target("ftp://x/").is_err());
+        assert!(parse_target("lab.test").is_err());
+    }
 }
