@@ -31,6 +31,12 @@ fn serialise(block: &mut impl ToVec) -> io::Result<Vec<u8>> {
     block.to_vec().map_err(|e| io::Error::other(format!("pcapng serialisation: {e:?}")))
 }
 
+/// A nanosecond timestamp as pcapng's high and low 32-bit halves (if_tsresol 9).
+fn split_ts(ts_ns: i64) -> (u32, u32) {
+    let ts = ts_ns.max(0) as u64;
+    ((ts >> 32) as u32, ts as u32)
+}
+
 pub struct PcapngWriter {
     file: File,
 }
@@ -73,13 +79,13 @@ impl PcapngWriter {
     }
 
     pub fn packet(&mut self, ts_ns: i64, data: &[u8], orig_len: u32) -> io::Result<()> {
-        let ts = ts_ns.max(0) as u64;
+        let (ts_high, ts_low) = split_ts(ts_ns);
         let mut epb = EnhancedPacketBlock {
             block_type: 0,
             block_len1: 0,
             if_id: 0,
-            ts_high: (ts >> 32) as u32,
-            ts_low: ts as u32,
+            ts_high,
+            ts_low,
             caplen: data.len() as u32,
             origlen: orig_len,
             data,
@@ -99,13 +105,13 @@ impl PcapngWriter {
     }
 
     pub fn statistics(&mut self, ts_ns: i64, received: u64, dropped: u64) -> io::Result<()> {
-        let ts = ts_ns.max(0) as u64;
+        let (ts_high, ts_low) = split_ts(ts_ns);
         let mut isb = InterfaceStatisticsBlock {
             block_type: 0,
             block_len1: 0,
             if_id: 0,
-            ts_high: (ts >> 32) as u32,
-            ts_low: ts as u32,
+            ts_high,
+            ts_low,
             options: vec![
                 option(ISB_IFRECV, received.to_le_bytes().to_vec()),
                 option(ISB_IFDROP, dropped.to_le_bytes().to_vec()),
