@@ -71,6 +71,30 @@ fn run_with(table: &mut FlowTable, capture: &Arc<str>, segs: &[Seg]) {
     }
 }
 
+/// Pushes one option-less segment outside the CLIENT:40000 -> SERVER:80 template.
+fn push_bare(
+    table: &mut FlowTable,
+    cap: &Arc<str>,
+    (frame, ts_ns): (u64, i64),
+    (src, src_port): (IpAddr, u16),
+    (dst, dst_port): (IpAddr, u16),
+    (seq, flags): (u32, u8),
+) {
+    let tcp = TcpSegment {
+        src_port,
+        dst_port,
+        seq,
+        ack: 0,
+        flags,
+        window: 0,
+        header_len: 20,
+        captured_options: &[],
+        payload_len: 0,
+    };
+    let ip = IpInfo { src, dst, ttl: 64 };
+    table.push(PacketRef { capture: cap, frame, ts_ns }, &Packet::Tcp { ip, tcp });
+}
+
 fn run(segs: &[Seg]) -> Vec<Connection> {
     let mut table = FlowTable::default();
     run_with(&mut table, &Arc::from("t.pcap"), segs);
@@ -214,19 +238,7 @@ fn host_down__unanswered_syns_time_out_when_the_capture_runs_on() {
         &[syn(0, with(ts(1, 0), REQUEST), 0), syn(1000, ts(2, 0), 0), syn(3000, ts(3, 0), 0)],
     );
     // Unrelated traffic keeps the capture going.
-    let other = TcpSegment {
-        src_port: 1,
-        dst_port: 2,
-        seq: 0,
-        ack: 0,
-        flags: TCP_ACK,
-        window: 0,
-        header_len: 20,
-        captured_options: &[],
-        payload_len: 0,
-    };
-    let ip = IpInfo { src: SERVER, dst: SERVER, ttl: 1 };
-    table.push(PacketRef { capture: &cap, frame: 9, ts_ns: 7000 * MS }, &Packet::Tcp { ip, tcp: other });
+    push_bare(&mut table, &cap, (9, 7000 * MS), (SERVER, 1), (SERVER, 2), (0, TCP_ACK));
     let (conns, stats) = table.finish();
     assert_eq!(conns[0].outcome, Outcome::Timeout);
     assert_eq!(conns[0].syn_count, 3);
@@ -304,19 +316,7 @@ fn closed_connections_are_emitted_while_streaming() {
     );
     assert_eq!(table.open_connections(), 1);
     // Twenty seconds later, another client port connects.
-    let other = TcpSegment {
-        src_port: 50000,
-        dst_port: 80,
-        seq: 1,
-        ack: 0,
-        flags: TCP_SYN,
-        window: 0,
-        header_len: 20,
-        captured_options: &[],
-        payload_len: 0,
-    };
-    let ip = IpInfo { src: CLIENT, dst: SERVER, ttl: 64 };
-    table.push(PacketRef { capture: &cap, frame: 5, ts_ns: 20_000 * MS }, &Packet::Tcp { ip, tcp: other });
+    push_bare(&mut table, &cap, (5, 20_000 * MS), (CLIENT, 50000), (SERVER, 80), (1, TCP_SYN));
     let done = table.take_done();
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].client.port(), 40000);
@@ -380,19 +380,7 @@ fn open_connection_cap__new_attempts_counted_not_tracked() {
     let mut table = FlowTable::new(FlowConfig { max_open: 2, ..FlowConfig::default() });
     let cap: Arc<str> = Arc::from("t.pcap");
     for (i, port) in [40001u16, 40002, 40003].iter().enumerate() {
-        let tcp = TcpSegment {
-            src_port: *port,
-            dst_port: 80,
-            seq: 1,
-            ack: 0,
-            flags: TCP_SYN,
-            window: 0,
-            header_len: 20,
-            captured_options: &[],
-            payload_len: 0,
-        };
-        let ip = IpInfo { src: CLIENT, dst: SERVER, ttl: 64 };
-        table.push(PacketRef { capture: &cap, frame: i as u64 + 1, ts_ns: 0 }, &Packet::Tcp { ip, tcp });
+        push_bare(&mut table, &cap, (i as u64 + 1, 0), (CLIENT, *port), (SERVER, 80), (1, TCP_SYN));
     }
     let (conns, stats) = table.finish();
     assert_eq!(conns.len(), 2);
