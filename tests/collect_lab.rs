@@ -142,6 +142,19 @@ fn collect_then_analyze_in_the_lab() {
         "{stdout}"
     );
     assert!(tshark_opens(&first) > 20);
+    let interfaces = Command::new("tshark")
+        .arg("-r")
+        .arg(&first)
+        .args(["-Y", "ip or ipv6", "-T", "fields", "-e", "frame.interface_name"])
+        .output()
+        .unwrap();
+    let interfaces: std::collections::BTreeSet<String> =
+        String::from_utf8_lossy(&interfaces.stdout).lines().map(str::to_string).collect();
+    assert_eq!(
+        interfaces,
+        ["tfk-cr".to_string()].into(),
+        "every packet names the client's interface it crossed"
+    );
 
     let (connections, targets, summary) = analyze(&first, &dir.join("first"));
     assert!(!summary.contains("PARTIAL"), "{summary}");

@@ -1,9 +1,11 @@
 //! tfoscope-collect: the thin active collector (Linux). It performs the fetches with the
 //! kernel's own TFO and records what went on the wire; every judgement is `analyze`'s.
 
+pub mod bpf;
 pub mod capture;
 pub mod fetch;
 pub mod kernel;
 pub mod pcapng;
 pub mod run;
+pub mod tcp_metrics;
 pub mod tls;

@@ -1,5 +1,6 @@
-//! Writes the collector's pcapng: a section header naming the tool, one interface (raw IP,
-//! nanoseconds), packets, the attempt records as custom blocks, and interface statistics with
+//! Writes the collector's pcapng: a section header naming the tool, interface 0 "any" (the
+//! capture socket, which holds the statistics), an interface per network interface a packet
+//! came from (raw IP, nanoseconds, described when first seen), packets, the attempt records as custom blocks, and interface statistics with
 //! the kernel's drop count at the end. Each block goes to the file in one write, unbuffered,
 //! so a collector killed at any moment leaves whole blocks and at most one cut one, which
 //! `tfoscope analyze` reads up to the cut.
@@ -39,11 +40,14 @@ fn split_ts(ts_ns: i64) -> (u32, u32) {
 
 pub struct PcapngWriter {
     file: File,
+    snaplen: u32,
+    /// Interface ids by kernel ifindex, in the order their descriptions were written.
+    interfaces: Vec<(i32, u32)>,
 }
 
 impl PcapngWriter {
     pub fn create(path: &Path, snaplen: u32) -> io::Result<Self> {
-        let mut writer = PcapngWriter { file: File::create(path)? };
+        let mut writer = PcapngWriter { file: File::create(path)?, snaplen, interfaces: Vec::new() };
         let os = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         let mut shb = SectionHeaderBlock {
             block_type: 0,
@@ -59,31 +63,47 @@ impl PcapngWriter {
             block_len2: 0,
         };
         writer.write(&serialise(&mut shb)?)?;
+        writer.describe_interface("any")?;
+        Ok(writer)
+    }
+
+    fn describe_interface(&mut self, name: &str) -> io::Result<()> {
         let mut idb = InterfaceDescriptionBlock {
             block_type: 0,
             block_len1: 0,
-            linktype: Linktype(101), // raw IP: the capture socket is cooked, all interfaces
+            linktype: Linktype(101), // raw IP: the capture socket is cooked
             reserved: 0,
-            snaplen,
-            options: vec![option(IF_NAME, b"any".to_vec()), option(IF_TSRESOL, vec![9])],
+            snaplen: self.snaplen,
+            options: vec![option(IF_NAME, name.as_bytes().to_vec()), option(IF_TSRESOL, vec![9])],
             block_len2: 0,
             if_tsresol: 9,
             if_tsoffset: 0,
         };
-        writer.write(&serialise(&mut idb)?)?;
-        Ok(writer)
+        let bytes = serialise(&mut idb)?;
+        self.write(&bytes)
+    }
+
+    /// The interface id for a kernel ifindex, describing the interface on first sight.
+    pub fn interface(&mut self, ifindex: i32, name: impl FnOnce() -> String) -> io::Result<u32> {
+        if let Some((_, id)) = self.interfaces.iter().find(|(index, _)| *index == ifindex) {
+            return Ok(*id);
+        }
+        self.describe_interface(&name())?;
+        let id = self.interfaces.len() as u32 + 1;
+        self.interfaces.push((ifindex, id));
+        Ok(id)
     }
 
     fn write(&mut self, block: &[u8]) -> io::Result<()> {
         self.file.write_all(block)
     }
 
-    pub fn packet(&mut self, ts_ns: i64, data: &[u8], orig_len: u32) -> io::Result<()> {
+    pub fn packet(&mut self, if_id: u32, ts_ns: i64, data: &[u8], orig_len: u32) -> io::Result<()> {
         let (ts_high, ts_low) = split_ts(ts_ns);
         let mut epb = EnhancedPacketBlock {
             block_type: 0,
             block_len1: 0,
-            if_id: 0,
+            if_id,
             ts_high,
             ts_low,
             caplen: data.len() as u32,
@@ -104,6 +124,7 @@ impl PcapngWriter {
         self.write(&bytes)
     }
 
+    /// The capture socket's counts, on interface 0 ("any").
     pub fn statistics(&mut self, ts_ns: i64, received: u64, dropped: u64) -> io::Result<()> {
         let (ts_high, ts_low) = split_ts(ts_ns);
         let mut isb = InterfaceStatisticsBlock {

@@ -161,7 +161,10 @@ pub fn collect(config: &CollectConfig, stop: Arc<AtomicBool>) -> Result<CollectR
             "net.ipv4.tcp_fastopen_blackhole_timeout_sec is on: after repeated SYN-data losses the kernel pauses TFO, which can spoil later targets (recorded in the capture)".into(),
         );
     }
-    let capture = Capture::open().map_err(CollectError::Privilege)?;
+    let capture = Capture::open(&config.ports, config.snaplen).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => CollectError::Privilege(e),
+        _ => CollectError::Capture(e),
+    })?;
     let writer = PcapngWriter::create(&config.out, config.snaplen)
         .map_err(|source| CollectError::Output { path: config.out.clone(), source })?;
     let writer = Arc::new(Mutex::new(writer));
