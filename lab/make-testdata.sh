@@ -84,6 +84,8 @@ setup() {
   serve "$S" 8080 python3 "$HERE/tfo_server.py" 198.51.100.1 8080
   serve "$R" 3129 python3 "$HERE/tproxy.py" 3129
   serve "$R" 3130 python3 "$HERE/tproxy.py" 3130 --tfo
+  # A box that answers in the origin's place with a page of its own (response_differs).
+  serve "$R" 3131 python3 "$HERE/tfo_server.py" 0.0.0.0 3131 --body "a box in the path"
 }
 
 # serve NS PORT CMD...: start a server and wait until ADDR:PORT listens (it lists the address

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A small HTTP(S) origin for the lab, with or without a TCP Fast Open listener.
 
-usage: tfo_server.py ADDR PORT [--tfo] [--tls CERT KEY]
+usage: tfo_server.py ADDR PORT [--tfo] [--tls CERT KEY] [--body TEXT]
 The kernel does the TFO work; this only sets TCP_FASTOPEN on the listening socket.
 """
 import http.server
@@ -13,9 +13,12 @@ import sys
 TCP_FASTOPEN = 23
 
 
+BODY = b"tfoscope lab origin\n"
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = b"tfoscope lab origin\n"
+        body = BODY
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
@@ -30,6 +33,9 @@ def main():
     addr, port = sys.argv[1], int(sys.argv[2])
     tfo = "--tfo" in sys.argv
     tls = sys.argv.index("--tls") if "--tls" in sys.argv else None
+    if "--body" in sys.argv:
+        global BODY
+        BODY = sys.argv[sys.argv.index("--body") + 1].encode() + b"\n"
 
     class Server(http.server.ThreadingHTTPServer):
         address_family = socket.AF_INET6 if ":" in addr else socket.AF_INET

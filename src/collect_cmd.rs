@@ -53,7 +53,12 @@ pub struct CollectArgs {
     /// Turn on the TFO client bit of net.ipv4.tcp_fastopen for the run and restore it after.
     #[arg(long)]
     fix_sysctl: bool,
-    /// http:// URLs.
+    /// Keep the kernel's cached cookies and SYN-drop history instead of forgetting them before
+    /// each cookie request (measures what the cache makes of the path; analyze marks targets
+    /// whose cached SYN-data losses spoiled the measurement).
+    #[arg(long)]
+    keep_cookies: bool,
+    /// http:// and https:// URLs.
     urls: Vec<String>,
 }
 
@@ -109,6 +114,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
         ports,
         snaplen: args.snaplen.max(64),
         fix_sysctl: args.fix_sysctl,
+        keep_cookies: args.keep_cookies,
         exclude: match &args.exclude {
             Some(path) => {
                 let text =

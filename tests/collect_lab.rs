@@ -204,6 +204,28 @@ fn collect_then_analyze_in_the_lab() {
     let r = row(&targets, "http://198.51.100.1/");
     assert_eq!(r["signatures"], serde_json::json!(["syn_data_dropped"]));
     assert_eq!(r["middlebox"], true);
+    assert_eq!(r["measurement_valid"], true);
+
+    // 3b. The kernel now remembers the lost SYN-data; measuring with its cache kept is spoiled.
+    let kept = dir.join("kept.pcapng");
+    assert!(lab.collect(&kept, "4", &["--keep-cookies", "http://198.51.100.1/"]).status.success());
+    let (_, targets, _) = analyze(&kept, &dir.join("kept"));
+    let r = row(&targets, "http://198.51.100.1/");
+    assert_eq!(r["measurement_valid"], false, "{r}");
+    assert!(r["explanation"].as_str().unwrap().contains("already remembered"), "{r}");
+    lab.router("iptables -w -D FORWARD -p tcp --syn -m length --length 81:65535 -j DROP");
+
+    // 3c. A box that takes TFO connections over and answers them with its own page.
+    lab.router("iptables -w -t nat -A PREROUTING -p tcp --dport 80 --tcp-option 34 -j REDIRECT --to-ports 3131");
+    let hijacked = dir.join("hijacked.pcapng");
+    assert!(lab.collect(&hijacked, "2", &["http://198.51.100.1/"]).status.success());
+    let (_, targets, _) = analyze(&hijacked, &dir.join("hijacked"));
+    let r = row(&targets, "http://198.51.100.1/");
+    assert!(r["signatures"].as_array().unwrap().contains(&serde_json::json!("response_differs")), "{r}");
+    assert!(r["explanation"].as_str().unwrap().contains("bytes where the baseline got"), "{r}");
+    assert_eq!(r["synack_differs"], true, "the box is a hop nearer: {r}");
+    assert_eq!(r["middlebox"], true);
+    lab.router("iptables -w -t nat -F PREROUTING");
 
     // 4. SIGINT mid-run: no new fetches, and the file is finished properly.
     let interrupted = dir.join("interrupted.pcapng");

@@ -126,6 +126,7 @@ fn attempt_schema_names_every_field_the_collector_writes() {
         syn_data_acked: Some(false),
         fastopen_client_fail: Some(0),
         cookie_flushed: None,
+        cache_before: Some(tfoscope_analyze::attempt::CacheState { cookie: false, syn_drops: 0 }),
         result: AppResult {
             status: Some(200),
             size: Some(20),

@@ -45,9 +45,21 @@ pub struct AttemptRecord {
     pub syn_data_acked: Option<bool>,
     /// tcpi_fastopen_client_fail: 0 unspecified, 1 no cookie sent, 2 SYN-data not acked, 3 SYN-ACK without cookie.
     pub fastopen_client_fail: Option<u8>,
-    /// Cookie cache state for the address before the fetch.
+    /// Whether the cookie cache for the address was flushed just before this fetch.
     pub cookie_flushed: Option<bool>,
+    /// The kernel's TFO cache for the address right before the fetch (after any flush); absent
+    /// when it could not be read.
+    #[serde(default)]
+    pub cache_before: Option<CacheState>,
     pub result: AppResult,
+}
+
+/// One address's entry in the kernel's TCP metrics, as TFO uses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheState {
+    pub cookie: bool,
+    /// SYN-data losses remembered; while non-zero the kernel may put no data in SYNs.
+    pub syn_drops: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -119,12 +119,16 @@ pub struct Refusal {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AttemptLink {
     pub url: String,
+    pub host: String,
     /// `tfo_cookie_request`, `tfo_data` or `plain`.
     pub fetch: String,
     pub round: u32,
     pub app_result: String,
     pub status: Option<u16>,
     pub size: Option<u64>,
+    pub cert_sha256: Option<String>,
+    /// SYN-data losses the kernel already remembered for the address before this fetch.
+    pub cached_syn_drops: Option<u16>,
 }
 
 /// One TCP connection attempt: a 4-tuple and the client's ISN.

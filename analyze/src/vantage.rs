@@ -180,11 +180,14 @@ fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord]) {
         if let Some(a) = found {
             conn.attempt = Some(AttemptLink {
                 url: a.url.clone(),
+                host: a.host.clone(),
                 fetch: a.fetch.clone(),
                 round: a.round,
                 app_result: a.result.summary(),
                 status: a.result.status,
                 size: a.result.size,
+                cert_sha256: a.result.cert_sha256.clone(),
+                cached_syn_drops: a.cache_before.as_ref().map(|c| c.syn_drops),
             });
         }
     }

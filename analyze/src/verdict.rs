@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use crate::attempt::{AttemptRecord, RunRecord};
 use crate::decode::options::{KIND_EOL, KIND_EXPERIMENTAL, KIND_FASTOPEN, KIND_NOP};
-use crate::record::{string_enum, Connection, DataAcked, Outcome, SynAck, SynAckAnswers, SynAckTfo, SynTfo};
+use crate::record::{string_enum, AttemptLink, Connection, DataAcked, Outcome, SynAck, SynAckAnswers, SynAckTfo, SynTfo};
 
 string_enum!(
     Connectivity {
@@ -73,7 +73,50 @@ pub struct Expectation {
     pub source: String,
 }
 
-pub type Expectations = HashMap<(IpAddr, u16), Expectation>;
+/// Expectations by server address and port, and (from controls with the collector's records)
+/// by host name and port: a CDN answers one name from many addresses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expectations {
+    by_addr: HashMap<(IpAddr, u16), Expectation>,
+    by_host: HashMap<(String, u16), Expectation>,
+}
+
+impl Expectations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, key: (IpAddr, u16), expectation: Expectation) {
+        self.by_addr.insert(key, expectation);
+    }
+
+    pub fn get(&self, key: &(IpAddr, u16)) -> Option<&Expectation> {
+        self.by_addr.get(key)
+    }
+
+    pub fn get_mut(&mut self, key: &(IpAddr, u16)) -> Option<&mut Expectation> {
+        self.by_addr.get_mut(key)
+    }
+
+    pub fn insert_host(&mut self, host: &str, port: u16, expectation: Expectation) {
+        self.by_host.insert((host.to_ascii_lowercase(), port), expectation);
+    }
+
+    /// The address's expectation, else the first of the target's host names that has one.
+    pub fn for_target(&self, ip: IpAddr, port: u16, hosts: &[&str]) -> Option<&Expectation> {
+        self.by_addr
+            .get(&(ip, port))
+            .or_else(|| hosts.iter().find_map(|h| self.by_host.get(&(h.to_ascii_lowercase(), port))))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_addr.len() + self.by_host.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetVerdict {
@@ -281,7 +324,44 @@ fn judge_round(round: &[&Connection]) -> RoundVerdict {
             }
         }
     };
+    if let Some(difference) = response_difference(round) {
+        push_once(&mut signatures, Signature::ResponseDiffers);
+        evidence.push(difference);
+    }
     RoundVerdict { connectivity, cookie, syn_data, signatures, evidence }
+}
+
+/// How a TFO fetch's application result (HTTP status, size, certificate) differs from the
+/// baseline's in the same round, from the collector's records. Only fetches that both got a
+/// response are compared: a failed fetch is a connectivity matter.
+fn response_difference(round: &[&Connection]) -> Option<String> {
+    let links: Vec<&AttemptLink> = round.iter().filter_map(|c| c.attempt.as_ref()).collect();
+    let baseline = links.iter().find(|a| a.fetch == "plain" && a.status.is_some())?;
+    links.iter().filter(|a| a.fetch != "plain" && a.status.is_some()).find_map(|a| {
+        let what = if a.status != baseline.status {
+            format!("status {} where the baseline got {}", a.app_result, baseline.app_result)
+        } else if a.cert_sha256 != baseline.cert_sha256 {
+            "another certificate than the baseline's".to_string()
+        } else if a.size != baseline.size {
+            format!("{} bytes where the baseline got {}", a.size.unwrap_or(0), baseline.size.unwrap_or(0))
+        } else {
+            return None;
+        };
+        Some(format!("the {} fetch got {what}", a.fetch.replace('_', " ")))
+    })
+}
+
+/// The kernel remembered SYN-data losses for the address before a TFO fetch, so it may have
+/// sent no data in its SYNs: the history, not this path, decided.
+fn cached_drops_spoiled(conns: &[&Connection]) -> Option<String> {
+    conns.iter().filter_map(|c| c.attempt.as_ref()).find_map(|a| {
+        let drops = a.cached_syn_drops.filter(|d| *d > 0 && a.fetch != "plain")?;
+        Some(format!(
+            "before the {} fetch (round {}) the kernel already remembered {drops} SYN-data loss(es) for this address, so this measurement is not valid",
+            a.fetch.replace('_', " "),
+            a.round
+        ))
+    })
 }
 
 fn push_once<T: PartialEq>(v: &mut Vec<T>, item: T) {
@@ -369,7 +449,12 @@ pub fn judge_vantage_with_records(
     let mut verdicts: Vec<TargetVerdict> = by_target
         .into_iter()
         .map(|((ip, port), conns)| {
-            let mut v = judge_target(vantage, ip, port, &conns, expectations.get(&(ip, port)), capture_drops);
+            let mut hosts: Vec<&str> =
+                conns.iter().filter_map(|c| c.attempt.as_ref()).map(|a| a.host.as_str()).collect();
+            hosts.sort_unstable();
+            hosts.dedup();
+            let expectation = expectations.for_target(ip, port, &hosts);
+            let mut v = judge_target(vantage, ip, port, &conns, expectation, capture_drops);
             if let Some(reason) = &kernel_spoiled {
                 v.measurement_valid = false;
                 v.explanation.pop();
@@ -538,11 +623,13 @@ fn judge_target(
     }
     let middlebox =
         if no_exchange || (truncated && signatures.is_empty()) { None } else { Some(!signatures.is_empty()) };
-    let measurement_valid = !capture_drops && !truncated;
+    let cache_spoiled = cached_drops_spoiled(conns);
+    let measurement_valid = !capture_drops && !truncated && cache_spoiled.is_none();
     if capture_drops {
         explanation
             .push("the capturing kernel dropped packets, so this measurement is not valid".to_string());
     }
+    explanation.extend(cache_spoiled);
     let mut sentence = format!("{connectivity}, cookie {cookie}, SYN data {syn_data}");
     if !explanation.is_empty() {
         sentence.push_str(": ");
@@ -612,7 +699,7 @@ fn conditions(
 /// What control vantages say of each target: expected TFO when their cookie request got a
 /// cookie, no TFO when it got none. Controls that disagree give None and a warning.
 pub fn expectations_from_controls(controls: &[TargetVerdict]) -> (Expectations, Vec<String>) {
-    let mut out: Expectations = HashMap::new();
+    let mut out = Expectations::new();
     let mut warnings = Vec::new();
     let mut seen: HashMap<(IpAddr, u16), Vec<(bool, &TargetVerdict)>> = HashMap::new();
     for v in controls {
@@ -662,6 +749,40 @@ pub fn control_ttls(connections: &[Connection]) -> HashMap<(IpAddr, u16), u8> {
     ttls.into_iter().filter_map(|(k, v)| v.map(|ttl| (k, ttl))).collect()
 }
 
+/// Extends the controls' per-address expectations to the host names their collector records
+/// name, so a measured target on another address of the same name is judged too. Where the
+/// addresses of one name disagree, the name gets no expectation and a warning.
+fn host_expectations(controls: &[crate::VantageResult], expectations: &mut Expectations) -> Vec<String> {
+    let mut by_host: BTreeMap<(String, u16), Vec<Expectation>> = BTreeMap::new();
+    for r in controls {
+        for c in &r.connections {
+            let Some(a) = &c.attempt else { continue };
+            if let Some(e) = expectations.get(&(c.server.ip(), c.server.port())) {
+                let votes = by_host.entry((a.host.to_ascii_lowercase(), c.server.port())).or_default();
+                if !votes.contains(e) {
+                    votes.push(e.clone());
+                }
+            }
+        }
+    }
+    let mut warnings = Vec::new();
+    for ((host, port), votes) in by_host {
+        let agree = votes.iter().all(|e| e.expected_tfo == votes[0].expected_tfo);
+        if !agree {
+            warnings.push(format!("controls disagree about {host} port {port} across its addresses: no expectation"));
+        }
+        let expectation = Expectation {
+            expected_tfo: if agree { votes[0].expected_tfo } else { None },
+            control_rfc_cookie: votes.iter().any(|e| e.control_rfc_cookie),
+            // Another address may be another machine at another distance.
+            control_ttl: None,
+            source: format!("{} for the name {host}", votes[0].source),
+        };
+        expectations.insert_host(&host, port, expectation);
+    }
+    warnings
+}
+
 /// Judges the measured vantages against the expectations: `expect` (from `--expect`) wins over
 /// what the control vantages say. Control vantages get rows of their own, judged without
 /// expectations. Returns the verdicts (controls first) and warnings.
@@ -683,7 +804,7 @@ pub fn judge_all(
     };
     let none = Expectations::new();
     let control_verdicts: Vec<TargetVerdict> = controls.iter().flat_map(|r| judge_result(r, &none)).collect();
-    let (mut expectations, warnings) = expectations_from_controls(&control_verdicts);
+    let (mut expectations, mut warnings) = expectations_from_controls(&control_verdicts);
     for r in controls {
         for (key, ttl) in control_ttls(&r.connections) {
             if let Some(e) = expectations.get_mut(&key) {
@@ -694,8 +815,9 @@ pub fn judge_all(
             }
         }
     }
+    warnings.extend(host_expectations(controls, &mut expectations));
     if let Some(expect) = expect {
-        for (key, e) in expect {
+        for (key, e) in &expect.by_addr {
             let control_ttl = expectations.get(key).and_then(|c| c.control_ttl);
             expectations.insert(*key, Expectation { control_ttl, ..e.clone() });
         }
@@ -825,6 +947,106 @@ mod tests {
         assert_eq!(v.middlebox, Some(false));
         assert_eq!(v.untested, vec![Untested::Negotiation]);
         assert_eq!(v.rounds, 1);
+    }
+
+    /// A clean round whose connections carry the collector's records; `tfo_status` and
+    /// `tfo_cert` are what the TFO fetches got, the baseline got 200 and certificate "a".
+    fn recorded_round(round_no: u32, base: u16, tfo_status: u16, tfo_cert: &str) -> Vec<Connection> {
+        let mut conns = round(true, Some(SynAckAnswers::FirstSyn), base);
+        for (c, fetch) in conns.iter_mut().zip(["tfo_cookie_request", "tfo_data", "plain"]) {
+            let (status, cert) = if fetch == "plain" { (200, "a") } else { (tfo_status, tfo_cert) };
+            c.attempt = Some(AttemptLink {
+                url: "https://lab.test/".into(),
+                host: "lab.test".into(),
+                fetch: fetch.into(),
+                round: round_no,
+                app_result: status.to_string(),
+                status: Some(status),
+                size: Some(612),
+                cert_sha256: Some(cert.into()),
+                cached_syn_drops: Some(0),
+            });
+        }
+        conns
+    }
+
+    #[test]
+    fn tfo_fetches_answered_otherwise__response_differs() {
+        let v = judge(&recorded_round(1, 100, 403, "a"), None);
+        assert_eq!(v.signatures, vec![Signature::ResponseDiffers]);
+        assert_eq!(v.middlebox, Some(true));
+        assert!(v.explanation.contains("tfo cookie request fetch got status 403 where the baseline got 200"), "{}", v.explanation);
+        let v = judge(&recorded_round(1, 100, 200, "b"), None);
+        assert_eq!(v.signatures, vec![Signature::ResponseDiffers]);
+        assert!(v.explanation.contains("another certificate"), "{}", v.explanation);
+        let v = judge(&recorded_round(1, 100, 200, "a"), None);
+        assert_eq!((v.signatures.clone(), v.middlebox), (vec![], Some(false)), "{}", v.explanation);
+    }
+
+    #[test]
+    fn response_differs_in_one_of_three_rounds__not_claimed() {
+        let conns: Vec<Connection> = [(1, 100, 403), (2, 200, 200), (3, 300, 200)]
+            .into_iter()
+            .flat_map(|(r, base, status)| recorded_round(r, base, status, "a"))
+            .collect();
+        let v = judge(&conns, None);
+        assert_eq!(v.rounds, 3);
+        assert_eq!(v.signatures, vec![]);
+    }
+
+    #[test]
+    fn syn_drops_cached_before_a_tfo_fetch__measurement_not_valid() {
+        let mut conns = recorded_round(1, 100, 200, "a");
+        assert!(judge(&conns, None).measurement_valid);
+        conns[1].attempt.as_mut().unwrap().cached_syn_drops = Some(2);
+        let v = judge(&conns, None);
+        assert!(!v.measurement_valid);
+        assert!(v.explanation.contains("already remembered 2 SYN-data loss(es)"), "{}", v.explanation);
+        // Drops remembered before the plain fetch change nothing about TFO's SYNs.
+        let mut conns = recorded_round(1, 100, 200, "a");
+        conns[2].attempt.as_mut().unwrap().cached_syn_drops = Some(1);
+        assert!(judge(&conns, None).measurement_valid);
+    }
+
+    #[test]
+    fn control_on_another_address_of_the_same_name__judges_by_host() {
+        // The control reached lab.test at 198.51.100.1 and got a cookie; the measured vantage
+        // reached lab.test at 198.51.100.9 and got none.
+        let control = recorded_round(1, 100, 200, "a");
+        let mut measured = round(false, None, 200);
+        for (c, fetch) in measured.iter_mut().zip(["tfo_cookie_request", "plain"]) {
+            c.server = SocketAddr::new("198.51.100.9".parse().unwrap(), 80);
+            c.attempt = Some(AttemptLink {
+                url: "https://LAB.test/".into(),
+                host: "LAB.test".into(),
+                fetch: fetch.into(),
+                round: 1,
+                app_result: "200".into(),
+                status: Some(200),
+                size: Some(612),
+                cert_sha256: Some("a".into()),
+                cached_syn_drops: Some(0),
+            });
+        }
+        let vantage = |name: &str, connections: Vec<Connection>| crate::VantageResult {
+            name: name.into(),
+            connections,
+            report: Default::default(),
+        };
+        let (verdicts, warnings) =
+            judge_all(&[vantage("m", measured.clone())], &[vantage("ctl", control)], None);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let v = verdicts.iter().find(|v| v.vantage == "m").unwrap();
+        assert_eq!(v.expected_tfo, Some(true));
+        assert_eq!(v.signatures, vec![Signature::NotNegotiatedExpected]);
+        assert!(v.explanation.contains("for the name lab.test"), "{}", v.explanation);
+        // Without the name, no expectation reaches the other address.
+        for c in &mut measured {
+            c.attempt = None;
+        }
+        let (verdicts, _) = judge_all(&[vantage("m", measured)], &[vantage("ctl", recorded_round(1, 100, 200, "a"))], None);
+        let v = verdicts.iter().find(|v| v.vantage == "m").unwrap();
+        assert_eq!((v.expected_tfo, v.signatures.clone()), (None, vec![]));
     }
 
     #[test]

@@ -4,6 +4,10 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::process::Command;
 
+use tfoscope_analyze::attempt::CacheState;
+
+use crate::tcp_metrics::TcpMetrics;
+
 pub fn sysctl(name: &str) -> Option<i64> {
     let path = format!("/proc/sys/{}", name.replace('.', "/"));
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
@@ -30,10 +34,41 @@ pub fn tfo_counters() -> BTreeMap<String, u64> {
     out
 }
 
-/// Forgets the cached TFO cookie (and SYN-drop history) for one address. Runs `ip
-/// tcp_metrics delete`; the generic-netlink call is the design, this the fallback for now.
-/// Returns whether the kernel had an entry.
-pub fn forget_cookie(addr: IpAddr) -> Result<bool, String> {
+/// The kernel's per-address TFO cache: over the tcp_metrics netlink family, or, where that
+/// cannot be opened, by running `ip tcp_metrics` (which then cannot report the cache state).
+pub enum CookieCache {
+    Netlink(TcpMetrics),
+    IpCommand,
+}
+
+impl CookieCache {
+    pub fn open() -> CookieCache {
+        TcpMetrics::open().map_or(CookieCache::IpCommand, CookieCache::Netlink)
+    }
+
+    /// Forgets the cookie and SYN-drop history for one address. Returns whether the kernel
+    /// had an entry.
+    pub fn forget(&self, addr: IpAddr) -> Result<bool, String> {
+        match self {
+            CookieCache::Netlink(metrics) => {
+                metrics.delete(addr).map_err(|e| format!("tcp_metrics delete {addr}: {e}"))
+            }
+            CookieCache::IpCommand => forget_with_ip(addr),
+        }
+    }
+
+    /// The cache entry for one address (no entry: no cookie, no drops).
+    pub fn state(&self, addr: IpAddr) -> Option<CacheState> {
+        let CookieCache::Netlink(metrics) = self else { return None };
+        let entry = metrics.get(addr).ok()?;
+        Some(entry.map_or(CacheState { cookie: false, syn_drops: 0 }, |e| CacheState {
+            cookie: e.cookie.is_some_and(|c| !c.is_empty()),
+            syn_drops: e.syn_drops,
+        }))
+    }
+}
+
+fn forget_with_ip(addr: IpAddr) -> Result<bool, String> {
     let out = Command::new("ip")
         .args(["tcp_metrics", "delete", &addr.to_string()])
         .output()

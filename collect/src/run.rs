@@ -60,6 +60,8 @@ pub struct CollectConfig {
     pub ports: RangeInclusive<u16>,
     pub snaplen: u32,
     pub fix_sysctl: bool,
+    /// Do not forget cached cookies before the cookie request.
+    pub keep_cookies: bool,
     /// Addresses, networks and names never to touch.
     pub exclude: Exclusions,
     /// Fetches per second to one address, at most.
@@ -258,6 +260,7 @@ async fn run_fetches(
                 syn_data_acked: None,
                 fastopen_client_fail: None,
                 cookie_flushed: None,
+                cache_before: None,
                 result: AppResult {
                     status: None,
                     size: None,
@@ -288,12 +291,14 @@ async fn run_fetches(
     let semaphore = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
     let next_port = Arc::new(AtomicU32::new(0));
     let collected = Arc::new(Mutex::new(Vec::new()));
+    let cookie_cache = Arc::new(kernel::CookieCache::open());
     for round in 1..=config.rounds {
         let mut tasks = Vec::new();
         for (addr, targets) in &by_addr {
             let (addr, targets) = (*addr, targets.clone());
             let (semaphore, writer, stop, next_port, collected) =
                 (semaphore.clone(), writer.clone(), stop.clone(), next_port.clone(), collected.clone());
+            let (cookie_cache, keep_cookies) = (cookie_cache.clone(), config.keep_cookies);
             let (ports, timeout) = (config.ports.clone(), config.timeout);
             let (progress, failures) = (progress.clone(), failures.clone());
             tasks.push(tokio::spawn(async move {
@@ -310,8 +315,9 @@ async fn run_fetches(
                             tokio::time::sleep_until(last + pace).await;
                         }
                         last_start = Some(tokio::time::Instant::now());
-                        let cookie_flushed = (mode == FetchMode::TfoCookieRequest)
-                            .then(|| kernel::forget_cookie(addr).is_ok());
+                        let cookie_flushed = (mode == FetchMode::TfoCookieRequest && !keep_cookies)
+                            .then(|| cookie_cache.forget(addr).is_ok());
+                        let cache_before = cookie_cache.state(addr);
                         let span = u32::from(ports.end() - ports.start()) + 1;
                         let local_port =
                             ports.start() + (next_port.fetch_add(1, Ordering::Relaxed) % span) as u16;
@@ -340,6 +346,7 @@ async fn run_fetches(
                             syn_data_acked: outcome.syn_data_acked,
                             fastopen_client_fail: outcome.fastopen_client_fail,
                             cookie_flushed,
+                            cache_before,
                             result: outcome.result,
                         };
                         let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));

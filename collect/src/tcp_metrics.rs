@@ -39,8 +39,9 @@ pub struct TfoMetrics {
     pub syn_drops: u16,
 }
 
+/// Safe to share between threads: each request holds the socket until its answer is read.
 pub struct TcpMetrics {
-    socket: Socket,
+    socket: std::sync::Mutex<Socket>,
     family: u16,
     sequence: AtomicU32,
 }
@@ -50,7 +51,7 @@ impl TcpMetrics {
     pub fn open() -> io::Result<TcpMetrics> {
         let socket = Socket::new(Domain::from(libc::AF_NETLINK), Type::RAW, Some(Protocol::from(NETLINK_GENERIC)))?;
         socket.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
-        let mut metrics = TcpMetrics { socket, family: GENL_ID_CTRL, sequence: AtomicU32::new(1) };
+        let mut metrics = TcpMetrics { socket: std::sync::Mutex::new(socket), family: GENL_ID_CTRL, sequence: AtomicU32::new(1) };
         let reply = metrics.request(CTRL_CMD_GETFAMILY, 0, &[(CTRL_ATTR_FAMILY_NAME, b"tcp_metrics\0")])?;
         let family = reply
             .and_then(|attrs| attribute(&attrs, CTRL_ATTR_FAMILY_ID).map(<[u8]>::to_vec))
@@ -98,11 +99,12 @@ impl TcpMetrics {
         }
         let length = message.len() as u32;
         message[..4].copy_from_slice(&length.to_ne_bytes());
-        self.socket.send(&message)?;
+        let socket = self.socket.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        socket.send(&message)?;
 
         let mut buf = vec![MaybeUninit::<u8>::uninit(); 8192];
         loop {
-            let n = self.socket.recv(&mut buf)?;
+            let n = socket.recv(&mut buf)?;
             // SAFETY: recv initialised the first n bytes.
             #[allow(unsafe_code)]
             let reply: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
