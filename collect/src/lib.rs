@@ -5,6 +5,7 @@ pub mod bpf;
 pub mod capture;
 pub mod fetch;
 pub mod kernel;
+pub mod lab;
 pub mod pcapng;
 pub mod run;
 pub mod tcp_metrics;
