@@ -158,7 +158,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Sets `flag` when `signal` arrives (a plain handler flipping an atomic).
-fn signal_hook_flag(signal: libc::c_int, flag: Arc<AtomicBool>) {
+pub(crate) fn signal_hook_flag(signal: libc::c_int, flag: Arc<AtomicBool>) {
     static FLAGS: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
     let _ = FLAGS.set(flag);
     extern "C" fn handler(_: libc::c_int) {

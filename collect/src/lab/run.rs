@@ -1,0 +1,161 @@
+//! Runs scenarios: build the lab, start the servers, then per scenario set the middlebox,
+//! collect (a control through the clean router first where the scenario wants one), analyze,
+//! and compare the targets row with the expected verdict.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tfoscope_analyze::verdict::judge_all;
+use tfoscope_analyze::{analyze_vantage, VantageSpec};
+
+use super::netns::{LabNet, SERVER_V4, SERVER_V6};
+use super::scenario::{describe_verdict, Scenario};
+use super::serve::{Kind, ListenerSpec, DEFAULT_BODY};
+use super::LabError;
+
+pub struct LabConfig {
+    /// Namespace and interface name prefix (at most 10 characters).
+    pub prefix: String,
+    /// The tfoscope executable, run in the namespaces for `collect` and `lab-serve`.
+    pub exe: PathBuf,
+    /// Where the captures go; kept after the run.
+    pub out_dir: PathBuf,
+    /// Per-fetch timeout for collect, seconds.
+    pub timeout_secs: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioResult {
+    pub name: &'static str,
+    pub expected: String,
+    pub found: String,
+    pub pass: bool,
+    pub explanation: String,
+    pub capture: PathBuf,
+}
+
+/// Every listener the scenarios need, in the server and router namespaces.
+fn listeners() -> (Vec<ListenerSpec>, Vec<ListenerSpec>) {
+    let spec = |kind, addr: String, tfo, body: &str| ListenerSpec {
+        kind,
+        addr: addr.parse().expect("lab addresses parse"),
+        tfo,
+        body: body.to_string(),
+    };
+    let server = vec![
+        spec(Kind::Http, format!("{SERVER_V4}:80"), true, DEFAULT_BODY),
+        spec(Kind::Http, format!("[{SERVER_V6}]:80"), true, DEFAULT_BODY),
+        spec(Kind::Https, format!("{SERVER_V4}:443"), true, DEFAULT_BODY),
+        spec(Kind::Http, format!("{SERVER_V4}:8080"), false, DEFAULT_BODY),
+    ];
+    // REDIRECT sends to the router's own address on the incoming interface.
+    let router = vec![
+        spec(Kind::Proxy, "0.0.0.0:3129".into(), false, DEFAULT_BODY),
+        spec(Kind::Proxy, "0.0.0.0:3130".into(), true, DEFAULT_BODY),
+        spec(Kind::Http, "0.0.0.0:3131".into(), true, "a box in the path answered this"),
+    ];
+    (server, router)
+}
+
+/// Builds the lab, runs `scenarios` in order (stopping early when `stop` is set), and tears
+/// everything down again, on error too.
+pub fn run_lab(
+    config: &LabConfig,
+    scenarios: &[Scenario],
+    stop: &AtomicBool,
+    mut progress: impl FnMut(&ScenarioResult),
+) -> Result<Vec<ScenarioResult>, LabError> {
+    std::fs::create_dir_all(&config.out_dir).map_err(|e| LabError::Io(config.out_dir.display().to_string(), e))?;
+    let mut net = LabNet::create(&config.prefix)?;
+    let (server, router) = listeners();
+    let args = |specs: Vec<ListenerSpec>| -> Vec<String> {
+        std::iter::once("lab-serve".to_string()).chain(specs.iter().map(ListenerSpec::to_arg)).collect()
+    };
+    let (s, r) = (net.server(), net.router());
+    net.spawn_server(&s, &config.exe, &args(server))?;
+    net.spawn_server(&r, &config.exe, &args(router))?;
+
+    let mut results = Vec::new();
+    for scenario in scenarios {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let result = run_scenario(&net, config, scenario)?;
+        progress(&result);
+        results.push(result);
+    }
+    Ok(results)
+}
+
+fn run_scenario(net: &LabNet, config: &LabConfig, scenario: &Scenario) -> Result<ScenarioResult, LabError> {
+    net.clear_router()?;
+    let control = if scenario.control {
+        let path = config.out_dir.join(format!("{}-control.pcapng", scenario.name));
+        collect(net, config, scenario.url, &path)?;
+        Some(path)
+    } else {
+        None
+    };
+    let r = net.router();
+    for rule in scenario.router {
+        let words: Vec<&str> = rule.split_whitespace().collect();
+        net.exec(&r, &words)?;
+    }
+    let capture = config.out_dir.join(format!("{}.pcapng", scenario.name));
+    collect(net, config, scenario.url, &capture)?;
+    net.clear_router()?;
+
+    let analyze = |name: &str, path: &Path| {
+        analyze_vantage(&VantageSpec { name: name.to_string(), files: vec![path.to_path_buf()] })
+            .map_err(|e| LabError::Analyze(path.display().to_string(), e.to_string()))
+    };
+    let measured = analyze("lab", &capture)?;
+    let controls = match &control {
+        Some(path) => vec![analyze("control", path)?],
+        None => vec![],
+    };
+    let (verdicts, _) = judge_all(&[measured], &controls, None);
+    let row = verdicts.iter().find(|v| v.vantage == "lab" && v.target.split(';').any(|t| t == scenario.url));
+    let expected = scenario.expected.describe();
+    Ok(match row {
+        Some(v) => ScenarioResult {
+            name: scenario.name,
+            expected,
+            found: describe_verdict(v),
+            pass: scenario.expected.matches(v),
+            explanation: v.explanation.clone(),
+            capture,
+        },
+        None => ScenarioResult {
+            name: scenario.name,
+            expected,
+            found: "no row for the target".to_string(),
+            pass: false,
+            explanation: String::new(),
+            capture,
+        },
+    })
+}
+
+/// `tfoscope collect` in the client namespace: a process of its own, since a namespace is
+/// entered per thread and the collector's tokio workers would stay outside.
+fn collect(net: &LabNet, config: &LabConfig, url: &str, out: &Path) -> Result<(), LabError> {
+    let timeout = config.timeout_secs.to_string();
+    let output = Command::new("ip")
+        .args(["netns", "exec", &net.client()])
+        .arg(&config.exe)
+        .args(["collect", "--timeout", &timeout, "--resolve", &format!("lab.test:{SERVER_V4}"), "-o"])
+        .arg(out)
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| LabError::Command { command: "tfoscope collect".into(), detail: e.to_string() })?;
+    if !output.status.success() {
+        return Err(LabError::Command {
+            command: format!("tfoscope collect {url}"),
+            detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}

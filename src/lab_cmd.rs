@@ -1,0 +1,129 @@
+//! `tfoscope lab`: runs the scenarios end to end in network namespaces and prints expected
+//! against found verdicts; `--check-kernel` reports the kernel's TFO state instead.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use tfoscope_collect::lab::doctor::{check_kernel, Status};
+use tfoscope_collect::lab::run::{run_lab, LabConfig};
+use tfoscope_collect::lab::scenario;
+use tfoscope_collect::lab::serve::{serve, ListenerSpec};
+
+use crate::collect_cmd::signal_hook_flag;
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// Run only this scenario (repeatable); `--list` names them.
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// Keep the captures in DIR (SCENARIO.pcapng, SCENARIO-control.pcapng) to open in Wireshark.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+    /// Report the kernel's TFO sysctls, blackhole state, whether cookies can be flushed and
+    /// packets captured; build nothing.
+    #[arg(long)]
+    check_kernel: bool,
+    /// List the scenarios and what each one does.
+    #[arg(long)]
+    list: bool,
+    /// Prefix of the namespaces and interfaces the lab creates (PREFIX-c, -r, -s).
+    #[arg(long, default_value = "tfl")]
+    prefix: String,
+    /// Per-fetch timeout for the collector, seconds.
+    #[arg(long, default_value_t = 3)]
+    timeout: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct LabServeArgs {
+    /// KIND,ADDR:PORT[,tfo][,body=TEXT] with KIND http, https or proxy.
+    #[arg(required = true)]
+    listeners: Vec<String>,
+}
+
+pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
+    if args.check_kernel {
+        let checks = check_kernel();
+        for c in &checks {
+            println!("{:<5} {:<20} {}", c.status.as_str(), c.name, c.detail);
+        }
+        let failed = checks.iter().any(|c| c.status == Status::Fail);
+        return Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS });
+    }
+    let all = scenario::all();
+    if args.list {
+        for s in &all {
+            let control = if s.control { " (with a control run)" } else { "" };
+            println!("{:<28} {}{control}: {}", s.name, s.url, s.about);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let chosen: Vec<scenario::Scenario> = if args.scenarios.is_empty() {
+        all
+    } else {
+        let mut chosen = Vec::new();
+        for name in &args.scenarios {
+            let s = all.iter().find(|s| s.name == name).with_context(|| {
+                let names: Vec<&str> = all.iter().map(|s| s.name).collect();
+                format!("no scenario {name:?}; there are: {}", names.join(", "))
+            })?;
+            chosen.push(s.clone());
+        }
+        chosen
+    };
+    // SAFETY: geteuid has no preconditions.
+    #[allow(unsafe_code)]
+    if unsafe { libc::geteuid() } != 0 {
+        anyhow::bail!("tfoscope lab needs root: it creates network namespaces and firewall rules");
+    }
+    let temporary = args.keep.is_none();
+    let out_dir = args.keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("tfoscope-lab-{}-{}", args.prefix, std::process::id()))
+    });
+    let config = LabConfig {
+        prefix: args.prefix.clone(),
+        exe: std::env::current_exe().context("finding the tfoscope executable")?,
+        out_dir: out_dir.clone(),
+        timeout_secs: args.timeout,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        signal_hook_flag(signal, stop.clone());
+    }
+    let width = chosen.iter().map(|s| s.expected.describe().len()).max().unwrap_or(8);
+    println!("{:<28} {:<6} {:<width$} found", "scenario", "result", "expected");
+    let outcome = run_lab(&config, &chosen, &stop, |r| {
+        let found = if r.pass { "as expected" } else { r.found.as_str() };
+        println!("{:<28} {:<6} {:<width$} {found}", r.name, if r.pass { "pass" } else { "FAIL" }, r.expected);
+        if !r.pass {
+            println!("    {}", r.explanation);
+        }
+    });
+    if temporary {
+        let _ = std::fs::remove_dir_all(&out_dir);
+    }
+    if stop.load(Ordering::Relaxed) {
+        println!("interrupted: the lab was removed");
+        return Ok(ExitCode::from(130));
+    }
+    let results = outcome?;
+    let failed = results.iter().filter(|r| !r.pass).count();
+    println!("{} of {} scenarios judged as expected", results.len() - failed, results.len());
+    if let Some(dir) = &args.keep {
+        println!("captures kept in {}", dir.display());
+    }
+    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// The lab's servers, started by `tfoscope lab` inside its namespaces.
+pub fn serve_listeners(args: LabServeArgs) -> anyhow::Result<ExitCode> {
+    let specs: Vec<ListenerSpec> =
+        args.listeners.iter().map(|l| ListenerSpec::parse(l)).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(serve(specs)).map_err(anyhow::Error::msg)?;
+    Ok(ExitCode::SUCCESS)
+}
