@@ -1,0 +1,141 @@
+//! `tfoscope lab` end to end, as root: every scenario judged as expected, the captures kept,
+//! a stale namespace from a killed run removed first, everything removed afterwards (so it runs
+//! twice in a row), SIGINT between scenarios, and `--check-kernel` with and without privileges.
+//! One test, so the namespace work never overlaps; prefix `tfz` is this file's own.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{have_root, tempdir};
+
+const PREFIX: &str = "tfz";
+
+fn tfoscope(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_tfoscope")).args(args).output().unwrap();
+    eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn lab_namespaces_left() -> Vec<String> {
+    let out = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(&format!("{PREFIX}-")))
+        .map(str::to_string)
+        .collect()
+}
+
+fn assert_clean() {
+    assert_eq!(lab_namespaces_left(), Vec::<String>::new(), "the lab removed its namespaces");
+    for ns in ["c", "r", "s"] {
+        assert!(!Path::new(&format!("/etc/netns/{PREFIX}-{ns}")).exists(), "and its /etc/netns files");
+    }
+}
+
+#[test]
+fn lab_judges_every_scenario_and_cleans_up() {
+    if !have_root() {
+        return;
+    }
+    let list = tfoscope(&["lab", "--list"]);
+    assert!(list.status.success());
+    let names: Vec<String> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert!(names.len() >= 15, "{names:?}");
+
+    // A namespace left by a killed run, with a process still inside.
+    let stale = format!("{PREFIX}-c");
+    let _ = Command::new("ip").args(["netns", "add", &stale]).status();
+    let mut sleeper =
+        Command::new("ip").args(["netns", "exec", &stale, "sleep", "600"]).stdin(Stdio::null()).spawn().unwrap();
+
+    let keep = tempdir("lab-keep");
+    let out = tfoscope(&["lab", "--prefix", PREFIX, "--keep", keep.to_str().unwrap()]);
+    let _ = sleeper.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "every scenario judged as expected:\n{stdout}");
+    for name in &names {
+        let line = stdout.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_else(|| {
+            panic!("no line for {name}:\n{stdout}");
+        });
+        assert!(line.contains(" pass "), "{line}");
+        assert!(keep.join(format!("{name}.pcapng")).is_file(), "the {name} capture is kept");
+    }
+    assert!(stdout.contains(&format!("{n} of {n} scenarios judged as expected", n = names.len())), "{stdout}");
+    assert!(keep.join("option_stripped-control.pcapng").is_file(), "controls are kept too");
+    assert_clean();
+
+    // Again, one scenario: nothing left over gets in the way; bad names are refused.
+    let out = tfoscope(&["lab", "--prefix", PREFIX, "--scenario", "clean_https"]);
+    assert!(out.status.success());
+    assert_clean();
+    let out = tfoscope(&["lab", "--prefix", PREFIX, "--scenario", "no_such"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("clean_http"), "names the scenarios");
+
+    // Something the lab does not know of resets connections at the origin: the verdict is not
+    // the expected one, and the lab says so. The scenario before it gives the test time to
+    // put the rule in place.
+    let child = Command::new(env!("CARGO_BIN_EXE_tfoscope"))
+        .args(["lab", "--prefix", PREFIX, "--scenario", "host_down", "--scenario", "clean_http"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = format!("{PREFIX}-s");
+    let rule = ["netns", "exec", &server, "iptables", "-w", "-A", "INPUT", "-p", "tcp", "--dport", "80"];
+    let reject = ["-j", "REJECT", "--reject-with", "tcp-reset"];
+    let mut placed = false;
+    for _ in 0..500 {
+        if Command::new("ip").args(rule).args(reject).stderr(Stdio::null()).status().unwrap().success() {
+            placed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(placed, "the server namespace appeared");
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "a scenario judged wrong fails the run: {stdout}");
+    let line = stdout.lines().find(|l| l.starts_with("clean_http ")).expect("a clean_http line");
+    assert!(line.contains("FAIL") && line.contains("closed/"), "{line}");
+    assert_clean();
+
+    // SIGINT: the scenario under way finishes, no new one starts, the lab is removed.
+    let child = Command::new(env!("CARGO_BIN_EXE_tfoscope"))
+        .args(["lab", "--prefix", PREFIX, "--scenario", "host_down", "--scenario", "clean_http"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    assert!(!stdout.contains("clean_http "), "no scenario after the signal: {stdout}");
+    assert_clean();
+
+    // --check-kernel builds nothing; without privileges it names what is missing.
+    let out = tfoscope(&["lab", "--check-kernel"]);
+    assert!(out.status.success());
+    let report = String::from_utf8_lossy(&out.stdout);
+    for check in ["tfo client", "blackhole detection", "cookie flush", "capture"] {
+        assert!(report.lines().any(|l| l.starts_with("ok") && l.contains(check)), "{check}: {report}");
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .arg(env!("CARGO_BIN_EXE_tfoscope"))
+        .args(["lab", "--check-kernel"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(report.lines().any(|l| l.starts_with("FAIL") && l.contains("CAP_NET_RAW")), "{report}");
+    assert!(report.lines().any(|l| l.starts_with("FAIL") && l.contains("CAP_NET_ADMIN")), "{report}");
+}
