@@ -47,6 +47,7 @@ fn listeners() -> (Vec<ListenerSpec>, Vec<ListenerSpec>) {
         spec(Kind::Http, format!("{SERVER_V4}:80"), true, DEFAULT_BODY),
         spec(Kind::Http, format!("[{SERVER_V6}]:80"), true, DEFAULT_BODY),
         spec(Kind::Https, format!("{SERVER_V4}:443"), true, DEFAULT_BODY),
+        spec(Kind::Https, format!("[{SERVER_V6}]:443"), true, DEFAULT_BODY),
         spec(Kind::Http, format!("{SERVER_V4}:8080"), false, DEFAULT_BODY),
     ];
     // REDIRECT sends to the router's own address on the incoming interface.

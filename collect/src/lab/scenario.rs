@@ -103,6 +103,14 @@ pub fn all() -> Vec<Scenario> {
             expected: CLEAN,
         },
         Scenario {
+            name: "clean_https_ipv6",
+            about: "HTTPS over IPv6 (no SNI for an address; the self-signed certificate is recorded)",
+            url: "https://[2001:db8:2::1]/",
+            router: &[],
+            control: false,
+            expected: CLEAN,
+        },
+        Scenario {
             name: "option_dropped",
             about: "SYNs with option 34 or 254 dropped",
             url: "http://198.51.100.1/",
