@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# tfoscope's benchmarks (issue 6). Not part of CI: release builds and minutes of work.
+#
+#   bench/run.sh [analyze|many|memory|collect|all] [WORKDIR]
+#
+# analyze: one core, a 1,000,000-packet synthetic capture, page-cached: tfoscope analyze
+#          (with the Parquet output) beside `tshark -T fields` extracting the TFO fields,
+#          `tcpdump -nn -r` and `cat F >/dev/null`; packets/s, MB/s and peak memory.
+# many:    16 captures of 250,000 packets, one vantage each, on 1 core and on all cores.
+# memory:  10,000,000 packets with about 1,250,000 connections: peak memory against the file.
+# collect: (root) 1,000 targets in the lab, --concurrency 256, against 1,000 sequential
+#          `curl --tcp-fastopen` runs; capture drops.
+# Results go to stdout as Markdown table rows, as pasted into README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WHAT=${1:-all}
+WORK=${2:-/tmp/tfoscope-bench}
+mkdir -p "$WORK"
+
+cargo build --release -q -p tfoscope -p tfoscope-bench
+TFO=$PWD/target/release/tfoscope
+GEN=$PWD/target/release/tfoscope-gen
+
+# measure LABEL CMD...: wall seconds and peak RSS (MiB) of CMD, its output discarded.
+measure() {
+  local label=$1; shift
+  local out
+  out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+  local secs=${out% *} kib=${out#* }
+  echo "$label $secs $((kib / 1024))"
+}
+
+# row NAME SECS MIB PACKETS BYTES: a Markdown row with rates.
+row() {
+  awk -v n="$1" -v s="$2" -v m="$3" -v p="$4" -v b="$5" 'BEGIN {
+    if (s <= 0) s = 0.001;
+    printf "| %s | %.2f s | %.2f M packets/s | %.0f MB/s | %d MiB |\n", n, s, p / s / 1e6, b / s / 1e6, m }'
+}
+
+gen() { # gen FILE PACKETS
+  [ -s "$1" ] || "$GEN" --packets "$2" -o "$1" 2>/dev/null
+}
+
+bench_analyze() {
+  local f=$WORK/1m.pcap
+  gen "$f" 1000000
+  local bytes packets
+  bytes=$(stat -c %s "$f")
+  packets=1000000
+  cat "$f" >/dev/null
+  echo "| tool (one core, $packets packets, $((bytes / 1000000)) MB, page-cached) | time | rate | throughput | peak memory |"
+  echo "|---|---|---|---|---|"
+  read -r _ s m < <(measure cat taskset -c 0 cat "$f")
+  row 'cat F >/dev/null' "$s" "$m" "$packets" "$bytes"
+  rm -rf "$WORK/out1"
+  read -r _ s m < <(measure tfoscope env POLARS_MAX_THREADS=1 RAYON_NUM_THREADS=1 taskset -c 0 "$TFO" analyze -o "$WORK/out1" "$f")
+  row 'tfoscope analyze (Parquet out)' "$s" "$m" "$packets" "$bytes"
+  read -r _ s m < <(measure tcpdump taskset -c 0 tcpdump -nn -r "$f")
+  row 'tcpdump -nn -r F' "$s" "$m" "$packets" "$bytes"
+  read -r _ s m < <(measure tshark taskset -c 0 tshark -n -r "$f" -T fields -e frame.number -e tcp.flags \
+    -e tcp.options.tfo.request -e tcp.options.tfo.cookie -e tcp.len)
+  row 'tshark -T fields (TFO fields)' "$s" "$m" "$packets" "$bytes"
+}
+
+bench_many() {
+  local files=()
+  for i in $(seq -w 1 16); do
+    gen "$WORK/part$i.pcap" 250000
+    files+=("$WORK/part$i.pcap")
+  done
+  cat "${files[@]}" >/dev/null
+  local bytes
+  bytes=$(cat "${files[@]}" | wc -c)
+  echo "| 16 files x 250,000 packets | time | rate | throughput | peak memory |"
+  echo "|---|---|---|---|---|"
+  rm -rf "$WORK/outm1" "$WORK/outmn"
+  read -r _ s m < <(measure one env RAYON_NUM_THREADS=1 POLARS_MAX_THREADS=1 taskset -c 0 "$TFO" analyze -o "$WORK/outm1" "${files[@]}")
+  row 'tfoscope analyze, 1 core' "$s" "$m" 4000000 "$bytes"
+  read -r _ s m < <(measure all "$TFO" analyze -o "$WORK/outmn" "${files[@]}")
+  row "tfoscope analyze, $(nproc) cores" "$s" "$m" 4000000 "$bytes"
+}
+
+bench_memory() {
+  local f=$WORK/10m.pcap
+  gen "$f" 10000000
+  local bytes
+  bytes=$(stat -c %s "$f")
+  cat "$f" >/dev/null
+  echo "| 10,000,000 packets, $((bytes / 1000000)) MB, ~1,250,000 connections | time | rate | throughput | peak memory |"
+  echo "|---|---|---|---|---|"
+  rm -rf "$WORK/out10"
+  read -r _ s m < <(measure ten env POLARS_MAX_THREADS=1 taskset -c 0 "$TFO" analyze -o "$WORK/out10" "$f")
+  row 'tfoscope analyze' "$s" "$m" 10000000 "$bytes"
+}
+
+bench_collect() {
+  [ "$(id -u)" = 0 ] || { echo "collect: needs root, skipped"; return; }
+  local P=tfb
+  # The shell lab, held up while we work; 1,000 addresses served by one listener through an
+  # AnyIP route (2001:db8:3::/64 is local to the server).
+  coproc LAB { TFO_LAB_PREFIX=$P bash lab/make-testdata.sh --hold; }
+  read -r ready <&"${LAB[0]}"
+  [ "$ready" = ready ] || { echo "lab did not come up"; return 1; }
+  ip -n $P-s -6 route add local 2001:db8:3::/64 dev lo
+  ip -n $P-r -6 route add 2001:db8:3::/64 via 2001:db8:2::1
+  ip netns exec $P-s "$TFO" lab-serve 'http,[::]:8000,tfo' >/dev/null 2>&1 &
+  local server=$!
+  sleep 1
+  local targets=$WORK/targets.txt
+  : >"$targets"
+  for i in $(seq 1 1000); do printf 'http://[2001:db8:3::%x]:8000/\n' "$i" >>"$targets"; done
+  local start end
+  start=$(date +%s.%N)
+  ip netns exec $P-c "$TFO" collect --concurrency 256 --rate 0 --timeout 3 -o "$WORK/collect.pcapng" \
+    --targets "$targets" >"$WORK/collect.txt" 2>&1 || true
+  end=$(date +%s.%N)
+  local ok drops
+  ok=$(grep -c 'tfo_cookie_request 200, tfo_data 200, plain 200' "$WORK/collect.txt" || true)
+  drops=$(grep -o '([0-9]* dropped' "$WORK/collect.txt" | tr -dc 0-9)
+  echo "| run | time | fetches | fetches/s | note |"
+  echo "|---|---|---|---|---|"
+  awk -v s="$start" -v e="$end" -v ok="$ok" -v d="$drops" 'BEGIN {
+    t = e - s; printf "| tfoscope collect, 1,000 targets, --concurrency 256 | %.1f s | 3,000 | %.0f | %d targets all 200, %s capture drops |\n", t, 3000 / t, ok, d }'
+  start=$(date +%s.%N)
+  while read -r url; do
+    ip netns exec $P-c curl -s -o /dev/null --tcp-fastopen --max-time 3 "$url" || true
+  done <"$targets"
+  end=$(date +%s.%N)
+  awk -v s="$start" -v e="$end" 'BEGIN { t = e - s; printf "| 1,000 sequential curl --tcp-fastopen | %.1f s | 1,000 | %.0f | one fetch each, no capture |\n", t, 1000 / t }'
+  "$TFO" analyze -o "$WORK/collect-out" "$WORK/collect.pcapng" | tail -3
+  kill "$server" 2>/dev/null || true
+  exec {LAB[1]}>&-
+  wait "$LAB_PID" 2>/dev/null || true
+}
+
+case $WHAT in
+  analyze) bench_analyze ;;
+  many) bench_many ;;
+  memory) bench_memory ;;
+  collect) bench_collect ;;
+  all) bench_analyze; echo; bench_many; echo; bench_memory; echo; bench_collect ;;
+  *) echo "usage: bench/run.sh [analyze|many|memory|collect|all] [WORKDIR]" >&2; exit 2 ;;
+esac
