@@ -9,7 +9,8 @@ use tfoscope_analyze::expect::load_expectations;
 use tfoscope_analyze::record::Connection;
 use tfoscope_analyze::table::{self, OutputFormat};
 use tfoscope_analyze::verdict::{judge_all, TargetVerdict};
-use tfoscope_analyze::{analyze_vantages, VantageResult, VantageSpec};
+use tfoscope_analyze::flow::FlowConfig;
+use tfoscope_analyze::{analyze_vantages_with, VantageResult, VantageSpec};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -37,6 +38,10 @@ pub struct AnalyzeArgs {
     /// CSV or Parquet with server_ip, server_port, expected_tfo; wins over --control.
     #[arg(long, value_name = "FILE")]
     expect: Option<PathBuf>,
+    /// Connections tracked open at once per vantage; beyond, new ones are counted and
+    /// reported, not tracked (bounds memory on hostile captures, e.g. a SYN flood).
+    #[arg(long, default_value_t = 2_000_000)]
+    max_open: usize,
     /// pcap or pcapng files.
     #[arg(required = true, value_name = "CAPTURE")]
     captures: Vec<PathBuf>,
@@ -63,15 +68,24 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let all_specs: Vec<VantageSpec> = control_specs.iter().chain(&specs).cloned().collect();
     let mut failed = 0;
+    let mut failed_rows: Vec<table::FileRow> = Vec::new();
     let mut controls: Vec<VantageResult> = Vec::new();
     let mut results: Vec<VantageResult> = Vec::new();
-    for (i, result) in analyze_vantages(&all_specs).into_iter().enumerate() {
+    let flow_config = FlowConfig { max_open: args.max_open.max(1), ..FlowConfig::default() };
+    for (i, result) in analyze_vantages_with(&all_specs, &flow_config).into_iter().enumerate() {
         match result {
             Ok(r) if i < control_specs.len() => controls.push(r),
             Ok(r) => results.push(r),
             Err(e) => {
                 eprintln!("tfoscope analyze: {e}");
                 failed += 1;
+                let spec = &all_specs[i];
+                failed_rows.extend(spec.files.iter().map(|path| table::FileRow {
+                    vantage: spec.name.clone(),
+                    capture: path.display().to_string(),
+                    error: Some(e.to_string()),
+                    ..Default::default()
+                }));
             }
         }
     }
@@ -95,6 +109,10 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let written = table::write_table(&mut connections, &args.out, "connections", format)?;
     let mut targets = table::targets_frame(&verdicts)?;
     let written_targets = table::write_table(&mut targets, &args.out, "targets", format)?;
+    let file_rows: Vec<table::FileRow> =
+        everything.iter().flat_map(|r| table::FileRow::of_vantage(r)).chain(failed_rows).collect();
+    let mut files = table::files_frame(&file_rows)?;
+    table::write_table(&mut files, &args.out, "files", format)?;
     print_summary(&everything, &written);
     print_verdicts(&verdicts, &written_targets);
     for warning in verdict_warnings {

@@ -94,7 +94,7 @@ fn parquet_holds_the_schema_of_schemas_connections_json() {
     captures.extend(captures_in(&shared_captures()));
     let out = analyze(&["-o", out_dir.to_str().unwrap()], &captures);
     assert!(out.status.success());
-    for table in ["connections", "targets"] {
+    for table in ["connections", "targets", "files"] {
         assert_matches_schema(&read_parquet(&out_dir.join(format!("{table}.parquet"))), &schema_of(table));
     }
     let df = read_parquet(&out_dir.join("connections.parquet"));
@@ -196,6 +196,13 @@ fn a_capture_cut_mid_record_still_analyses_and_says_partial() {
     assert!(stdout.contains("partial: file ends inside the record at byte"), "{stdout}");
     let df = read_parquet(&dir.join("connections.parquet"));
     assert!(df.height() >= 2, "the connections before the cut are kept");
+    // Notebooks see it too.
+    let files = read_parquet(&dir.join("files.parquet"));
+    assert_eq!(files.column("complete").unwrap().bool().unwrap().get(0), Some(false));
+    let offset = files.column("stop_offset").unwrap().u64().unwrap().get(0).unwrap();
+    assert!(offset > 24 && offset <= (bytes.len() * 2 / 3) as u64, "{offset}");
+    let reason = files.column("stop_reason").unwrap().str().unwrap().get(0).unwrap().to_string();
+    assert!(reason.contains(&format!("byte {offset}")), "{reason}");
 }
 
 #[test]
@@ -214,6 +221,11 @@ fn bad_files_get_clear_errors_and_do_not_stop_the_others() {
     assert!(stderr.contains(&format!("{}: not a pcap or pcapng capture", text.display())), "{stderr}");
     assert!(stderr.contains(&format!("{}: cannot open", missing.display())), "{stderr}");
     assert_eq!(read_parquet(&dir.join("connections.parquet")).height(), 3);
+    let files = read_parquet(&dir.join("files.parquet"));
+    assert_eq!(files.height(), 4, "a row for every file given");
+    let errors: Vec<Option<&str>> = files.column("error").unwrap().str().unwrap().iter().collect();
+    assert_eq!(errors.iter().filter(|e| e.is_some()).count(), 3);
+    assert!(errors.iter().flatten().any(|e| e.contains("empty file")), "{errors:?}");
 
     let only_bad = analyze(&["-o", dir.to_str().unwrap()], &[text]);
     assert_eq!(only_bad.status.code(), Some(2));

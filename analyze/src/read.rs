@@ -7,7 +7,7 @@
 //! why: a partial result, never lost data.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
@@ -134,9 +134,23 @@ where
     R: Read + Send,
     F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
 {
+    // The magic, peeked first, tells a capture whose header was cut from a file that is no
+    // capture at all (the parser reports both as unrecognised).
+    let mut input = BufReader::with_capacity(64 << 10, input);
+    let peeked = match input.fill_buf() {
+        Ok(bytes) => bytes,
+        Err(source) => return Err(ReadError::Open { path: path.to_owned(), source }),
+    };
+    let known_magic = peeked.len() >= 4
+        && [0x0a0d_0d0a, 0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1]
+            .iter()
+            .any(|m: &u32| peeked[..4] == m.to_be_bytes() || peeked[..4] == m.to_le_bytes());
     let mut reader = match create_reader(INITIAL_BUFFER, input) {
         Ok(reader) => reader,
         Err(PcapError::Eof) => return Err(ReadError::Empty { path: path.to_owned() }),
+        Err(PcapError::HeaderNotRecognized) if known_magic => {
+            return Err(ReadError::HeaderTruncated { path: path.to_owned() })
+        }
         Err(PcapError::HeaderNotRecognized) => return Err(ReadError::NotACapture { path: path.to_owned() }),
         Err(PcapError::Incomplete(_) | PcapError::UnexpectedEof) => {
             return Err(ReadError::HeaderTruncated { path: path.to_owned() })

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::attempt::{AttemptRecord, CollectorRecord, RunRecord, ATTEMPT_PEN};
 use crate::decode::{self, DecodeError};
-use crate::flow::{FlowStats, FlowTable, PacketRef};
+use crate::flow::{FlowConfig, FlowStats, FlowTable, PacketRef};
 use crate::read::{self, CaptureEvent, ReadError, ReadReport};
 use crate::record::{AttemptLink, Connection};
 
@@ -91,6 +91,11 @@ fn first_timestamp(path: &PathBuf) -> Result<Option<i64>, ReadError> {
 }
 
 pub fn analyze_vantage(spec: &VantageSpec) -> Result<VantageResult, AnalyzeError> {
+    analyze_vantage_with(spec, &FlowConfig::default())
+}
+
+/// As [`analyze_vantage`], with the connection builder's limits set (e.g. `max_open`).
+pub fn analyze_vantage_with(spec: &VantageSpec, config: &FlowConfig) -> Result<VantageResult, AnalyzeError> {
     let mut files = spec.files.clone();
     if files.len() > 1 {
         let mut keyed = Vec::with_capacity(files.len());
@@ -102,7 +107,7 @@ pub fn analyze_vantage(spec: &VantageSpec) -> Result<VantageResult, AnalyzeError
     }
 
     let mut report = VantageReport::default();
-    let mut table = FlowTable::default();
+    let mut table = FlowTable::new(*config);
     for path in files {
         let capture: Arc<str> = Arc::from(path.display().to_string());
         let read = read::read_capture(&path, |event| {
@@ -141,8 +146,8 @@ pub fn analyze_vantage(spec: &VantageSpec) -> Result<VantageResult, AnalyzeError
     let (mut connections, flow) = table.finish();
     if flow.over_capacity > 0 {
         report.warnings.push(format!(
-            "{}: {} connections not tracked: too many open at once",
-            spec.name, flow.over_capacity
+            "{}: {} connections not tracked: more than {} open at once (--max-open)",
+            spec.name, flow.over_capacity, config.max_open
         ));
     }
     report.flow = flow;
@@ -195,6 +200,13 @@ fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord]) {
 
 /// Analyzes each vantage on its own thread (rayon), keeping the input order.
 pub fn analyze_vantages(specs: &[VantageSpec]) -> Vec<Result<VantageResult, AnalyzeError>> {
+    analyze_vantages_with(specs, &FlowConfig::default())
+}
+
+pub fn analyze_vantages_with(
+    specs: &[VantageSpec],
+    config: &FlowConfig,
+) -> Vec<Result<VantageResult, AnalyzeError>> {
     use rayon::prelude::*;
-    specs.par_iter().map(analyze_vantage).collect()
+    specs.par_iter().map(|spec| analyze_vantage_with(spec, config)).collect()
 }
