@@ -103,7 +103,18 @@ fn open_socket(spec: &FetchSpec) -> io::Result<Socket> {
 }
 
 /// TCP_INFO after the fetch: did the kernel see its SYN data acked, and why TFO failed.
-fn tcp_info(socket: &Socket) -> (Option<bool>, Option<u8>) {
+/// What TCP_INFO says after a fetch.
+#[derive(Debug, Clone, Copy)]
+struct TcpInfo {
+    /// tcpi_state: 2 is SYN_SENT, the handshake never completed.
+    state: u8,
+    syn_data_acked: bool,
+    fastopen_client_fail: u8,
+}
+
+const TCP_SYN_SENT: u8 = 2;
+
+fn tcp_info(socket: &Socket) -> Option<TcpInfo> {
     let mut buf = [0u8; 256];
     let mut len = buf.len() as libc::socklen_t;
     // SAFETY: the buffer outlives the call and `len` holds its size.
@@ -118,11 +129,15 @@ fn tcp_info(socket: &Socket) -> (Option<bool>, Option<u8>) {
         )
     };
     if rc != 0 || len < 8 {
-        return (None, None);
+        return None;
     }
-    // struct tcp_info: byte 5 is tcpi_options; byte 7 holds delivery_rate_app_limited:1 and
-    // fastopen_client_fail:2 (bits 1-2).
-    (Some(buf[5] & TCPI_OPT_SYN_DATA != 0), Some((buf[7] >> 1) & 0b11))
+    // struct tcp_info: byte 0 is tcpi_state, byte 5 tcpi_options; byte 7 holds
+    // delivery_rate_app_limited:1 and fastopen_client_fail:2 (bits 1-2).
+    Some(TcpInfo {
+        state: buf[0],
+        syn_data_acked: buf[5] & TCPI_OPT_SYN_DATA != 0,
+        fastopen_client_fail: (buf[7] >> 1) & 0b11,
+    })
 }
 
 /// A TCP_FASTOPEN_CONNECT socket answers the first non-blocking write with EINPROGRESS when
@@ -251,15 +266,21 @@ pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
         }
         Err(e) => Err(error_kind(&e)),
     };
+    let info = info_handle.as_ref().and_then(tcp_info);
     match result {
         Ok((status, size)) => {
             outcome.result.status = Some(status);
             outcome.result.size = Some(size);
         }
+        // A handshake that completed and then nothing: the server (or a box) stalled.
+        Err("timeout") if info.is_some_and(|i| i.state != TCP_SYN_SENT) => {
+            outcome.result.error = Some("stalled".to_string())
+        }
         Err(kind) => outcome.result.error = Some(kind.to_string()),
     }
-    if let Some(handle) = &info_handle {
-        (outcome.syn_data_acked, outcome.fastopen_client_fail) = tcp_info(handle);
+    if let Some(info) = info {
+        outcome.syn_data_acked = Some(info.syn_data_acked);
+        outcome.fastopen_client_fail = Some(info.fastopen_client_fail);
     }
     outcome.end_ns = now_ns();
     outcome

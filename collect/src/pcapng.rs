@@ -40,6 +40,9 @@ fn split_ts(ts_ns: i64) -> (u32, u32) {
 
 pub struct PcapngWriter {
     file: File,
+    /// The first write that failed (a full disk, say): later writes fail the same way at once,
+    /// so no block follows a cut one.
+    failed: Option<(io::ErrorKind, String)>,
     snaplen: u32,
     /// Interface ids by kernel ifindex, in the order their descriptions were written.
     interfaces: Vec<(i32, u32)>,
@@ -47,7 +50,7 @@ pub struct PcapngWriter {
 
 impl PcapngWriter {
     pub fn create(path: &Path, snaplen: u32) -> io::Result<Self> {
-        let mut writer = PcapngWriter { file: File::create(path)?, snaplen, interfaces: Vec::new() };
+        let mut writer = PcapngWriter { file: File::create(path)?, failed: None, snaplen, interfaces: Vec::new() };
         let os = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         let mut shb = SectionHeaderBlock {
             block_type: 0,
@@ -95,7 +98,15 @@ impl PcapngWriter {
     }
 
     fn write(&mut self, block: &[u8]) -> io::Result<()> {
-        self.file.write_all(block)
+        if let Some((kind, message)) = &self.failed {
+            return Err(io::Error::new(*kind, message.clone()));
+        }
+        self.file.write_all(block).inspect_err(|e| self.failed = Some((e.kind(), e.to_string())))
+    }
+
+    /// The first write error, if writing has failed.
+    pub fn failed(&self) -> Option<io::Error> {
+        self.failed.as_ref().map(|(kind, message)| io::Error::new(*kind, message.clone()))
     }
 
     pub fn packet(&mut self, if_id: u32, ts_ns: i64, data: &[u8], orig_len: u32) -> io::Result<()> {

@@ -187,14 +187,25 @@ pub fn collect(config: &CollectConfig, stop: Arc<AtomicBool>) -> Result<CollectR
     // Let the last FINs and RSTs reach the capture.
     std::thread::sleep(Duration::from_millis(300));
     capture_stop.store(true, Ordering::Relaxed);
-    let stats = capture_thread.join().expect("capture thread").map_err(CollectError::Capture)?;
-    {
+    let captured = capture_thread.join().expect("capture thread");
+    let finished = {
         let mut w = writer.lock().expect("writer");
-        w.record(&run_record("end")).map_err(output_err)?;
-        w.statistics(now_ns(), stats.kernel_received, stats.kernel_dropped).map_err(output_err)?;
-    }
+        let stats = captured.as_ref().copied().unwrap_or_default();
+        w.record(&run_record("end"))
+            .and_then(|()| w.statistics(now_ns(), stats.kernel_received, stats.kernel_dropped))
+            .map_err(|_| ())
+    };
     if let Some(value) = restore {
         let _ = kernel::set_sysctl("net.ipv4.tcp_fastopen", value);
+    }
+    // A failed write (a full disk) is the file's error, named with its path; the blocks
+    // before it are whole and analyse.
+    if let Some(source) = writer.lock().expect("writer").failed() {
+        return Err(output_err(source));
+    }
+    let stats = captured.map_err(CollectError::Capture)?;
+    if finished.is_err() {
+        return Err(output_err(std::io::Error::other("could not finish the file")));
     }
     if stats.kernel_dropped > 0 {
         warnings.push(format!("the kernel dropped {} packets of the capture", stats.kernel_dropped));
@@ -307,7 +318,8 @@ async fn run_fetches(
                 for target in targets {
                     let mut fetches = Vec::new();
                     for mode in [FetchMode::TfoCookieRequest, FetchMode::TfoData, FetchMode::Plain] {
-                        if stop.load(Ordering::Relaxed) {
+                        // No new fetches after a signal, nor once the file cannot be written.
+                        if stop.load(Ordering::Relaxed) || writer.lock().expect("writer").failed().is_some() {
                             break;
                         }
                         // Per-destination pace: the --rate manners.

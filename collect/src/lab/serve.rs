@@ -3,7 +3,10 @@
 //! the TFO work; a listener only sets TCP_FASTOPEN.
 //!
 //! A listener is written `KIND,ADDR:PORT[,tfo][,body=TEXT]`, KIND one of `http`, `https`,
-//! `proxy` (the proxy relays to the destination the REDIRECT rule rewrote, SO_ORIGINAL_DST).
+//! `proxy` (the proxy relays to the destination the REDIRECT rule rewrote, SO_ORIGINAL_DST),
+//! and the faulty origins for the collector's fault tests: `garbage` (answers bytes that are
+//! not HTTP), `stall` (completes the handshake, then says nothing), `reset` (reads the request,
+//! then resets the connection).
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,7 +28,19 @@ pub enum Kind {
     Http,
     Https,
     Proxy,
+    Garbage,
+    Stall,
+    Reset,
 }
+
+const KINDS: [(&str, Kind); 6] = [
+    ("http", Kind::Http),
+    ("https", Kind::Https),
+    ("proxy", Kind::Proxy),
+    ("garbage", Kind::Garbage),
+    ("stall", Kind::Stall),
+    ("reset", Kind::Reset),
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerSpec {
@@ -38,11 +53,10 @@ pub struct ListenerSpec {
 impl ListenerSpec {
     pub fn parse(text: &str) -> Result<ListenerSpec, String> {
         let mut parts = text.split(',');
-        let kind = match parts.next() {
-            Some("http") => Kind::Http,
-            Some("https") => Kind::Https,
-            Some("proxy") => Kind::Proxy,
-            other => return Err(format!("{text}: unknown listener kind {other:?} (http, https, proxy)")),
+        let word = parts.next().unwrap_or_default();
+        let Some(&(_, kind)) = KINDS.iter().find(|(name, _)| *name == word) else {
+            let names: Vec<&str> = KINDS.iter().map(|(name, _)| *name).collect();
+            return Err(format!("{text}: unknown listener kind {word:?} ({})", names.join(", ")));
         };
         let addr = parts
             .next()
@@ -60,11 +74,7 @@ impl ListenerSpec {
     }
 
     pub fn to_arg(&self) -> String {
-        let kind = match self.kind {
-            Kind::Http => "http",
-            Kind::Https => "https",
-            Kind::Proxy => "proxy",
-        };
+        let kind = KINDS.iter().find(|(_, k)| *k == self.kind).map_or("http", |(name, _)| name);
         let mut arg = format!("{kind},{}", self.addr);
         if self.tfo {
             arg.push_str(",tfo");
@@ -126,16 +136,24 @@ fn tls_acceptor() -> Result<tokio_rustls::TlsAcceptor, String> {
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Reads a request head (to the blank line, at most 16 KiB) and answers 200 with `body`.
-async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, body: &str) -> io::Result<()> {
+/// Reads a request head, to the blank line (at most 16 KiB). False when the client went away.
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<bool> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 2048];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         let n = stream.read(&mut buf).await?;
         if n == 0 || head.len() > 16 << 10 {
-            return Ok(());
+            return Ok(false);
         }
         head.extend_from_slice(&buf[..n]);
+    }
+    Ok(true)
+}
+
+/// Reads a request head and answers 200 with `body`.
+async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, body: &str) -> io::Result<()> {
+    if !read_head(&mut stream).await? {
+        return Ok(());
     }
     let body = format!("{body}\n");
     let response = format!(
@@ -195,6 +213,27 @@ pub async fn serve(specs: Vec<ListenerSpec>) -> Result<(), String> {
                                 answer(tls, &body).await
                             }
                             Kind::Proxy => relay(stream).await,
+                            Kind::Garbage => {
+                                let mut stream = stream;
+                                if read_head(&mut stream).await? {
+                                    stream.write_all(b"\x00\x01\x02 this is not HTTP \xff\r\n\r\n").await?;
+                                }
+                                stream.shutdown().await
+                            }
+                            Kind::Stall => {
+                                // Hold the connection and say nothing until the client leaves.
+                                let mut stream = stream;
+                                let mut sink = [0u8; 2048];
+                                while stream.read(&mut sink).await? > 0 {}
+                                Ok(())
+                            }
+                            Kind::Reset => {
+                                let mut stream = stream;
+                                read_head(&mut stream).await?;
+                                // Linger 0: closing sends RST instead of FIN.
+                                socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO))?;
+                                Ok(())
+                            }
                         }
                     };
                     // A client that vanishes is the lab's business as usual.
@@ -216,7 +255,14 @@ mod tests {
 
     #[test]
     fn listener_specs_round_trip_and_reject_nonsense() {
-        for text in ["http,198.51.100.1:80,tfo", "https,[2001:db8:2::1]:443", "proxy,0.0.0.0:3131,tfo,body=a box"] {
+        for text in [
+            "http,198.51.100.1:80,tfo",
+            "https,[2001:db8:2::1]:443",
+            "proxy,0.0.0.0:3131,tfo,body=a box",
+            "garbage,198.51.100.1:9001",
+            "stall,198.51.100.1:9002,tfo",
+            "reset,198.51.100.1:9003",
+        ] {
             assert_eq!(ListenerSpec::parse(text).unwrap().to_arg(), text);
         }
         assert!(ListenerSpec::parse("ftp,1.2.3.4:1").is_err());
