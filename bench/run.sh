@@ -25,7 +25,8 @@ GEN=$PWD/target/release/tfoscope-gen
 measure() {
   local label=$1; shift
   local out
-  out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+  /usr/bin/time -o "$WORK/time.txt" -f "%e %M" "$@" >/dev/null 2>&1 || true
+  out=$(tail -1 "$WORK/time.txt")
   local secs=${out% *} kib=${out#* }
   echo "$label $secs $((kib / 1024))"
 }

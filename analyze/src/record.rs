@@ -153,8 +153,9 @@ pub struct Connection {
     pub icmp: Option<Refusal>,
     pub outcome: Outcome,
     pub last_time_ns: i64,
-    /// Set when the capture carries the collector's attempt records.
-    pub attempt: Option<AttemptLink>,
+    /// Set when the capture carries the collector's attempt records (boxed: most captures
+    /// have none, and connections are moved around by the thousand).
+    pub attempt: Option<Box<AttemptLink>>,
 }
 
 impl Connection {

@@ -83,11 +83,31 @@ fn u8_lists(name: &str, rows: impl ExactSizeIterator<Item = Option<Vec<u8>>>) ->
 
 /// One row per connection, in (vantage, first SYN time) order.
 pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame, TableError> {
+    use std::fmt::Write;
     let rows: Vec<(&str, &Connection)> =
         vantages.iter().flat_map(|(v, conns)| conns.iter().map(move |c| (*v, c))).collect();
     let col = |name: &str, s: Series| -> Column { s.with_name(name.into()).into() };
-    let str_col = |name: &str, f: &dyn Fn(&str, &Connection) -> String| -> Column {
-        col(name, Series::new("".into(), rows.iter().map(|(v, c)| f(v, c)).collect::<Vec<_>>()))
+    // Borrowed strings where the value exists already (enum names, captures, vantages): no
+    // allocation per row.
+    let str_col = |name: &str, f: &dyn for<'a> Fn(&'a str, &'a Connection) -> &'a str| -> Column {
+        col(name, Series::new("".into(), rows.iter().map(|(v, c)| f(v, c)).collect::<Vec<&str>>()))
+    };
+    let opt_str_col = |name: &str, f: &dyn Fn(&Connection) -> Option<&str>| -> Column {
+        col(name, Series::new("".into(), rows.iter().map(|(_, c)| f(c)).collect::<Vec<Option<&str>>>()))
+    };
+    // Formatted values go through one reused buffer.
+    let formatted = |name: &str, f: &dyn Fn(&Connection, &mut String) -> bool| -> Column {
+        let mut builder = StringChunkedBuilder::new(name.into(), rows.len());
+        let mut buf = String::with_capacity(64);
+        for (_, c) in &rows {
+            buf.clear();
+            if f(c, &mut buf) {
+                builder.append_value(&buf);
+            } else {
+                builder.append_null();
+            }
+        }
+        builder.finish().into_series().into()
     };
     let opt_str = |name: &str, f: &dyn Fn(&Connection) -> Option<String>| -> Column {
         col(name, Series::new("".into(), rows.iter().map(|(_, c)| f(c)).collect::<Vec<_>>()))
@@ -101,30 +121,30 @@ pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame
         .cast(&utc_ns())
         .map_err(|source| TableError::Build { table: "connections", source })?;
     let columns = vec![
-        str_col("capture", &|_, c| c.capture.to_string()),
-        str_col("vantage", &|v, _| v.to_string()),
+        str_col("capture", &|_, c| &c.capture),
+        str_col("vantage", &|v, _| v),
         num!("ip_version", |c: &Connection| c.ip_version()),
-        str_col("client_ip", &|_, c| c.client.ip().to_string()),
-        str_col("server_ip", &|_, c| c.server.ip().to_string()),
+        formatted("client_ip", &|c, buf| write!(buf, "{}", c.client.ip()).is_ok()),
+        formatted("server_ip", &|c, buf| write!(buf, "{}", c.server.ip()).is_ok()),
         num!("client_port", |c: &Connection| c.client.port()),
         num!("server_port", |c: &Connection| c.server.port()),
         num!("client_isn", |c: &Connection| c.isn),
         col("first_syn_time", times),
         num!("first_syn_frame", |c: &Connection| c.first_syn().frame),
         num!("syn_count", |c: &Connection| c.syn_count),
-        str_col("syn_tfo", &|_, c| c.first_syn().tfo.as_str().to_string()),
+        str_col("syn_tfo", &|_, c| c.first_syn().tfo.as_str()),
         num!("syn_tfo_kind", |c: &Connection| c.syn_tfo_kind),
         num!("syn_tfo_duplicate", |c: &Connection| c.syn_tfo_duplicate),
         opt_str("syn_cookie", &|c| c.syn_cookie.as_deref().map(hex)),
         num!("syn_data_len", |c: &Connection| c.first_syn().data_len),
-        opt_str("syn_options_error", &|c| c.syn_options_error.clone()),
+        opt_str_col("syn_options_error", &|c| c.syn_options_error.as_deref()),
         num!("retransmitted_syn_frame", |c: &Connection| c.syns.get(1).map(|s| s.frame)),
         num!("synack_frame", |c: &Connection| c.synack.as_ref().map(|s| s.frame)),
-        opt_str("synack_answers", &|c| c.synack.as_ref().map(|s| s.answers.as_str().to_string())),
-        opt_str("synack_tfo", &|c| c.synack.as_ref().map(|s| s.tfo.as_str().to_string())),
+        opt_str_col("synack_answers", &|c| c.synack.as_ref().map(|s| s.answers.as_str())),
+        opt_str_col("synack_tfo", &|c| c.synack.as_ref().map(|s| s.tfo.as_str())),
         num!("synack_tfo_kind", |c: &Connection| c.synack.as_ref().and_then(|s| s.tfo_kind)),
         opt_str("synack_cookie", &|c| c.synack.as_ref().and_then(|s| s.cookie.as_deref().map(hex))),
-        opt_str("syn_data_acked", &|c| c.syn_data_acked.map(|a| a.as_str().to_string())),
+        opt_str_col("syn_data_acked", &|c| c.syn_data_acked.map(|a| a.as_str())),
         num!("syn_data_resent", |c: &Connection| c.syn_data_resent),
         num!("synack_ttl", |c: &Connection| c.synack.as_ref().map(|s| s.ttl)),
         num!("synack_window", |c: &Connection| c.synack.as_ref().map(|s| s.window)),
@@ -135,17 +155,17 @@ pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame
         ),
         num!("reset_frame", |c: &Connection| c.reset.map(|r| r.frame)),
         num!("icmp_frame", |c: &Connection| c.icmp.map(|r| r.frame)),
-        str_col("outcome", &|_, c| c.outcome.as_str().to_string()),
+        str_col("outcome", &|_, c| c.outcome.as_str()),
         num!("connect_ms", |c: &Connection| c.connect_ms()),
-        opt_str("attempt", &|c| match &c.attempt {
-            Some(a) => Some(a.fetch.clone()),
-            None => inferred_attempt(c).map(str::to_string),
+        opt_str_col("attempt", &|c| match &c.attempt {
+            Some(a) => Some(a.fetch.as_str()),
+            None => inferred_attempt(c),
         }),
-        opt_str("attempt_source", &|c| match &c.attempt {
-            Some(_) => Some("record".to_string()),
-            None => inferred_attempt(c).map(|_| "inferred".to_string()),
+        opt_str_col("attempt_source", &|c| match &c.attempt {
+            Some(_) => Some("record"),
+            None => inferred_attempt(c).map(|_| "inferred"),
         }),
-        opt_str("app_result", &|c| c.attempt.as_ref().map(|a| a.app_result.clone())),
+        opt_str_col("app_result", &|c| c.attempt.as_ref().map(|a| a.app_result.as_str())),
     ];
     DataFrame::new(rows.len(), columns).map_err(|source| TableError::Build { table: "connections", source })
 }

@@ -152,9 +152,8 @@ pub fn analyze_vantage_with(spec: &VantageSpec, config: &FlowConfig) -> Result<V
     }
     report.flow = flow;
     link_attempts(&mut connections, &report.attempts);
-    connections.sort_by(|a, b| {
-        (a.first_syn().time_ns, a.first_syn().frame).cmp(&(b.first_syn().time_ns, b.first_syn().frame))
-    });
+    // (time, frame) is unique within a stream, so an unstable sort is deterministic.
+    connections.sort_unstable_by_key(|c| (c.first_syn().time_ns, c.first_syn().frame));
     Ok(VantageResult { name: spec.name.clone(), connections, report })
 }
 
@@ -183,7 +182,7 @@ fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord]) {
             })
         });
         if let Some(a) = found {
-            conn.attempt = Some(AttemptLink {
+            conn.attempt = Some(Box::new(AttemptLink {
                 url: a.url.clone(),
                 host: a.host.clone(),
                 fetch: a.fetch.clone(),
@@ -193,7 +192,7 @@ fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord]) {
                 size: a.result.size,
                 cert_sha256: a.result.cert_sha256.clone(),
                 cached_syn_drops: a.cache_before.as_ref().map(|c| c.syn_drops),
-            });
+            }));
         }
     }
 }

@@ -335,7 +335,7 @@ fn judge_round(round: &[&Connection]) -> RoundVerdict {
 /// baseline's in the same round, from the collector's records. Only fetches that both got a
 /// response are compared: a failed fetch is a connectivity matter.
 fn response_difference(round: &[&Connection]) -> Option<String> {
-    let links: Vec<&AttemptLink> = round.iter().filter_map(|c| c.attempt.as_ref()).collect();
+    let links: Vec<&AttemptLink> = round.iter().filter_map(|c| c.attempt.as_deref()).collect();
     let baseline = links.iter().find(|a| a.fetch == "plain" && a.status.is_some())?;
     links.iter().filter(|a| a.fetch != "plain" && a.status.is_some()).find_map(|a| {
         let what = if a.status != baseline.status {
@@ -955,7 +955,7 @@ mod tests {
         let mut conns = round(true, Some(SynAckAnswers::FirstSyn), base);
         for (c, fetch) in conns.iter_mut().zip(["tfo_cookie_request", "tfo_data", "plain"]) {
             let (status, cert) = if fetch == "plain" { (200, "a") } else { (tfo_status, tfo_cert) };
-            c.attempt = Some(AttemptLink {
+            c.attempt = Some(Box::new(AttemptLink {
                 url: "https://lab.test/".into(),
                 host: "lab.test".into(),
                 fetch: fetch.into(),
@@ -965,7 +965,7 @@ mod tests {
                 size: Some(612),
                 cert_sha256: Some(cert.into()),
                 cached_syn_drops: Some(0),
-            });
+            }));
         }
         conns
     }
@@ -1016,7 +1016,7 @@ mod tests {
         let mut measured = round(false, None, 200);
         for (c, fetch) in measured.iter_mut().zip(["tfo_cookie_request", "plain"]) {
             c.server = SocketAddr::new("198.51.100.9".parse().unwrap(), 80);
-            c.attempt = Some(AttemptLink {
+            c.attempt = Some(Box::new(AttemptLink {
                 url: "https://LAB.test/".into(),
                 host: "LAB.test".into(),
                 fetch: fetch.into(),
@@ -1026,7 +1026,7 @@ mod tests {
                 size: Some(612),
                 cert_sha256: Some("a".into()),
                 cached_syn_drops: Some(0),
-            });
+            }));
         }
         let vantage = |name: &str, connections: Vec<Connection>| crate::VantageResult {
             name: name.into(),

@@ -6,6 +6,9 @@
 //! open connections, not file size. Nothing here parses bytes.
 
 use std::collections::HashMap;
+
+/// Endpoint pairs hash with foldhash (fast, seeded per process), not SipHash.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -93,14 +96,16 @@ struct Open {
 #[derive(Debug)]
 pub struct FlowTable {
     config: FlowConfig,
-    open: HashMap<Key, Open>,
+    /// Boxed, so growing the table moves pointers, not connections.
+    open: FastMap<Key, Box<Open>>,
     done: Vec<Connection>,
     now_ns: i64,
     last_sweep_ns: i64,
     pub stats: FlowStats,
 }
 
-const SWEEP_EVERY_NS: i64 = 10 * NS_PER_SEC;
+/// Often enough that closed connections leave the table soon after their grace period.
+const SWEEP_EVERY_NS: i64 = NS_PER_SEC;
 /// Two copies of one SYN closer than this are one transmission seen twice.
 const DUPLICATE_WINDOW_NS: i64 = 10_000_000;
 
@@ -114,7 +119,7 @@ impl FlowTable {
     pub fn new(config: FlowConfig) -> Self {
         FlowTable {
             config,
-            open: HashMap::new(),
+            open: FastMap::with_capacity_and_hasher(1024, Default::default()),
             done: Vec::new(),
             now_ns: i64::MIN,
             last_sweep_ns: i64::MIN,
@@ -288,7 +293,7 @@ impl FlowTable {
             last_time_ns: at.ts_ns,
             attempt: None,
         };
-        self.open.insert(key, Open { conn, fin_client: false, fin_server: false, closed: false });
+        self.open.insert(key, Box::new(Open { conn, fin_client: false, fin_server: false, closed: false }));
     }
 
     fn push_icmp(&mut self, at: PacketRef<'_>, error: &IcmpError) {
@@ -379,7 +384,7 @@ fn syn_data_acked(isn: u32, data_len: u32, ack: u32) -> DataAcked {
     }
 }
 
-fn finalize(open: Open, end_ns: i64, config: &FlowConfig) -> Connection {
+fn finalize(open: Box<Open>, end_ns: i64, config: &FlowConfig) -> Connection {
     let mut conn = open.conn;
     let first_data_len = conn.syns[0].data_len;
     conn.syn_data_acked = match &conn.synack {
