@@ -44,11 +44,13 @@ pub enum TableError {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
 }
 
 /// The attempt the collector intended, or failing a record, what the first SYN implies.
@@ -65,7 +67,7 @@ fn utc_ns() -> DataType {
     DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
 }
 
-fn u8_lists(name: &str, rows: impl ExactSizeIterator<Item = Option<Vec<u8>>>) -> Column {
+fn u8_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = Option<&'a [u8]>>) -> Column {
     let mut builder = ListPrimitiveChunkedBuilder::<UInt8Type>::new(
         name.into(),
         rows.len(),
@@ -74,7 +76,7 @@ fn u8_lists(name: &str, rows: impl ExactSizeIterator<Item = Option<Vec<u8>>>) ->
     );
     for row in rows {
         match row {
-            Some(values) => builder.append_slice(&values),
+            Some(values) => builder.append_slice(values),
             None => builder.append_null(),
         }
     }
@@ -151,7 +153,7 @@ pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame
         num!("synack_mss", |c: &Connection| c.synack.as_ref().and_then(|s| s.mss)),
         u8_lists(
             "synack_options",
-            rows.iter().map(|(_, c)| c.synack.as_ref().map(|s| s.option_kinds.clone())),
+            rows.iter().map(|(_, c)| c.synack.as_ref().map(|s| s.option_kinds.as_slice())),
         ),
         num!("reset_frame", |c: &Connection| c.reset.map(|r| r.frame)),
         num!("icmp_frame", |c: &Connection| c.icmp.map(|r| r.frame)),
