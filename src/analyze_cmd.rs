@@ -105,8 +105,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let everything: Vec<&VantageResult> = controls.iter().chain(&results).collect();
     let tables: Vec<(&str, &[Connection])> =
         everything.iter().map(|r| (r.name.as_str(), r.connections.as_slice())).collect();
-    let mut connections = table::connections_frame(&tables)?;
-    let written = table::write_table(&mut connections, &args.out, "connections", format)?;
+    let written = table::write_connections(&tables, &args.out, format)?;
     let mut targets = table::targets_frame(&verdicts)?;
     let written_targets = table::write_table(&mut targets, &args.out, "targets", format)?;
     let file_rows: Vec<table::FileRow> =

@@ -256,3 +256,31 @@ fn unsupported_link_types_are_counted_not_fatal() {
     assert!(stdout.contains("skipped 3 frames of unsupported link type 147"), "{stdout}");
     assert_eq!(read_parquet(&dir.join("connections.parquet")).height(), 0);
 }
+
+#[test]
+fn connections_written_in_batches_equal_one_batch_in_every_format() {
+    use tfoscope_analyze::table::{write_connections_batched, OutputFormat};
+    use tfoscope_analyze::{analyze_vantage, VantageSpec};
+    let results: Vec<_> = ["clean_http.pcap", "clean_https.pcapng", "option_dropped.pcap"]
+        .iter()
+        .map(|name| {
+            analyze_vantage(&VantageSpec { name: name.to_string(), files: vec![testdata().join(name)] }).unwrap()
+        })
+        .collect();
+    let tables: Vec<(&str, &[tfoscope_analyze::record::Connection])> =
+        results.iter().map(|r| (r.name.as_str(), r.connections.as_slice())).collect();
+    let rows: usize = tables.iter().map(|(_, c)| c.len()).sum();
+    assert!(rows >= 9);
+    for format in [OutputFormat::Parquet, OutputFormat::Csv, OutputFormat::Json] {
+        let (one, many) = (tempdir("batch-one"), tempdir("batch-many"));
+        let whole = write_connections_batched(&tables, &one, format, 1_000).unwrap();
+        let batched = write_connections_batched(&tables, &many, format, 2).unwrap();
+        if format == OutputFormat::Parquet {
+            let (a, b) = (read_parquet(&whole), read_parquet(&batched));
+            assert_eq!(a.height(), rows);
+            assert!(a.equals_missing(&b), "the same table, in row groups of two");
+        } else {
+            assert_eq!(fs::read_to_string(&whole).unwrap(), fs::read_to_string(&batched).unwrap(), "{format:?}");
+        }
+    }
+}

@@ -179,60 +179,145 @@ pub fn write_table(
     name: &str,
     format: OutputFormat,
 ) -> Result<PathBuf, TableError> {
-    let path = dir.join(format!("{name}.{}", format.extension()));
-    let file = File::create(&path).map_err(|source| TableError::Io { path: path.clone(), source })?;
-    let mut out = BufWriter::new(file);
-    let polars_err = |source| TableError::Polars { path: path.clone(), source };
-    match format {
-        OutputFormat::Parquet => {
-            write_parquet_classic(df, &mut out).map_err(polars_err)?;
-        }
-        OutputFormat::Csv => {
-            let mut text = lists_joined(df).map_err(polars_err)?;
-            CsvWriter::new(&mut out).include_header(true).finish(&mut text).map_err(polars_err)?;
-        }
-        OutputFormat::Json => {
-            JsonWriter::new(&mut out)
-                .with_json_format(JsonFormat::JsonLines)
-                .finish(df)
-                .map_err(polars_err)?;
+    let mut out = TableWriter::create(dir, name, format)?;
+    out.write(df)?;
+    out.finish()
+}
+
+/// Rows of connections per batch: the table is built and written a batch at a time, so the
+/// whole DataFrame never sits in memory.
+pub const CONNECTION_BATCH: usize = 100_000;
+
+/// Writes the connections table in batches (one Parquet row group each).
+pub fn write_connections(
+    vantages: &[(&str, &[Connection])],
+    dir: &Path,
+    format: OutputFormat,
+) -> Result<PathBuf, TableError> {
+    write_connections_batched(vantages, dir, format, CONNECTION_BATCH)
+}
+
+pub fn write_connections_batched(
+    vantages: &[(&str, &[Connection])],
+    dir: &Path,
+    format: OutputFormat,
+    batch: usize,
+) -> Result<PathBuf, TableError> {
+    let mut out = TableWriter::create(dir, "connections", format)?;
+    let mut wrote = false;
+    for (vantage, conns) in vantages {
+        for chunk in conns.chunks(batch.max(1)) {
+            out.write(&mut connections_frame(&[(vantage, chunk)])?)?;
+            wrote = true;
         }
     }
-    use std::io::Write;
-    out.flush().map_err(|source| TableError::Io { path: path.clone(), source })?;
-    Ok(path)
+    if !wrote {
+        // The schema still goes to the file.
+        out.write(&mut connections_frame(&[])?)?;
+    }
+    out.finish()
+}
+
+/// One table file being written, a DataFrame (a batch of rows) at a time.
+pub struct TableWriter {
+    path: PathBuf,
+    format: OutputFormat,
+    /// None once the Parquet writer owns the file.
+    out: Option<BufWriter<File>>,
+    parquet: Option<ParquetBatches>,
+    batches: usize,
+}
+
+struct ParquetBatches {
+    writer: polars_parquet::write::FileWriter<BufWriter<File>>,
+    options: polars_parquet::write::WriteOptions,
+    parquet_schema: polars_parquet::write::SchemaDescriptor,
+    encodings: polars_buffer::Buffer<Vec<polars_parquet::write::Encoding>>,
+}
+
+impl TableWriter {
+    pub fn create(dir: &Path, name: &str, format: OutputFormat) -> Result<Self, TableError> {
+        let path = dir.join(format!("{name}.{}", format.extension()));
+        let file = File::create(&path).map_err(|source| TableError::Io { path: path.clone(), source })?;
+        Ok(TableWriter { path, format, out: Some(BufWriter::new(file)), parquet: None, batches: 0 })
+    }
+
+    pub fn write(&mut self, df: &mut DataFrame) -> Result<(), TableError> {
+        let path = self.path.clone();
+        let polars_err = |source| TableError::Polars { path: path.clone(), source };
+        match (self.format, self.out.as_mut()) {
+            (OutputFormat::Parquet, _) => {
+                if self.parquet.is_none() {
+                    let out = self.out.take().expect("the file, until Parquet takes it");
+                    self.parquet = Some(ParquetBatches::start(df, out).map_err(polars_err)?);
+                }
+                self.parquet.as_mut().expect("started").write(df).map_err(polars_err)?;
+            }
+            (OutputFormat::Csv, Some(out)) => {
+                let mut text = lists_joined(df).map_err(polars_err)?;
+                CsvWriter::new(out).include_header(self.batches == 0).finish(&mut text).map_err(polars_err)?;
+            }
+            (OutputFormat::Json, Some(out)) => {
+                JsonWriter::new(out).with_json_format(JsonFormat::JsonLines).finish(df).map_err(polars_err)?;
+            }
+            (_, None) => unreachable!("only Parquet takes the file"),
+        }
+        self.batches += 1;
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<PathBuf, TableError> {
+        use std::io::Write;
+        let path = self.path.clone();
+        let io_err = |source| TableError::Io { path: path.clone(), source };
+        if let Some(mut batches) = self.parquet.take() {
+            batches.writer.end(None).map_err(|source| TableError::Polars { path: path.clone(), source })?;
+            batches.writer.into_inner().flush().map_err(io_err)?;
+        }
+        if let Some(mut out) = self.out.take() {
+            out.flush().map_err(io_err)?;
+        }
+        Ok(path)
+    }
 }
 
 /// Parquet with the Arrow types every reader knows (large_string, large_list) rather than
 /// polars' newest (string_view), so pandas, pyarrow and DuckDB read every column.
-fn write_parquet_classic<W: std::io::Write>(df: &mut DataFrame, out: W) -> PolarsResult<u64> {
-    use polars_parquet::write::{
-        row_group_iter, to_parquet_schema, CompressionOptions, Encoding, FileWriter, StatisticsOptions,
-        Version, WriteOptions,
-    };
-    df.rechunk_mut();
-    let compat = CompatLevel::oldest();
-    let schema = df.schema().to_arrow(compat);
-    let parquet_schema = to_parquet_schema(&schema)?;
-    let options = WriteOptions {
-        statistics: StatisticsOptions::default(),
-        version: Version::V2,
-        compression: CompressionOptions::Zstd(None),
-        data_page_size: None,
-    };
-    // One leaf per column: no structs here, and a list has one leaf.
-    let encodings: polars_buffer::Buffer<Vec<Encoding>> =
-        schema.iter_values().map(|_| vec![Encoding::Plain]).collect::<Vec<_>>().into();
-    let mut writer = FileWriter::try_new(out, schema, options)?;
-    for batch in df.iter_chunks(compat, false) {
-        let rows = batch.len() as u64;
-        if rows == 0 {
-            continue;
-        }
-        let group = row_group_iter(batch, encodings.clone(), parquet_schema.fields().to_vec(), options);
-        writer.write(rows, group)?;
+impl ParquetBatches {
+    fn start(df: &DataFrame, out: BufWriter<File>) -> PolarsResult<Self> {
+        use polars_parquet::write::{
+            to_parquet_schema, CompressionOptions, Encoding, FileWriter, StatisticsOptions, Version,
+            WriteOptions,
+        };
+        let schema = df.schema().to_arrow(CompatLevel::oldest());
+        let parquet_schema = to_parquet_schema(&schema)?;
+        let options = WriteOptions {
+            statistics: StatisticsOptions::default(),
+            version: Version::V2,
+            compression: CompressionOptions::Zstd(None),
+            data_page_size: None,
+        };
+        // One leaf per column: no structs here, and a list has one leaf.
+        let encodings: polars_buffer::Buffer<Vec<Encoding>> =
+            schema.iter_values().map(|_| vec![Encoding::Plain]).collect::<Vec<_>>().into();
+        let writer = FileWriter::try_new(out, schema, options)?;
+        Ok(ParquetBatches { writer, options, parquet_schema, encodings })
     }
-    writer.end(None)
+
+    fn write(&mut self, df: &mut DataFrame) -> PolarsResult<()> {
+        use polars_parquet::write::row_group_iter;
+        df.rechunk_mut();
+        for batch in df.iter_chunks(CompatLevel::oldest(), false) {
+            let rows = batch.len() as u64;
+            if rows == 0 {
+                continue;
+            }
+            let group =
+                row_group_iter(batch, self.encodings.clone(), self.parquet_schema.fields().to_vec(), self.options);
+            self.writer.write(rows, group)?;
+        }
+        Ok(())
+    }
 }
 
 /// CSV has no lists: each list becomes its items joined with `;` (an empty list, "").
