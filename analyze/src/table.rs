@@ -203,15 +203,23 @@ pub fn write_connections_batched(
     format: OutputFormat,
     batch: usize,
 ) -> Result<PathBuf, TableError> {
+    use rayon::prelude::*;
     let mut out = TableWriter::create(dir, "connections", format)?;
-    let mut wrote = false;
-    for (vantage, conns) in vantages {
-        for chunk in conns.chunks(batch.max(1)) {
-            out.write(&mut connections_frame(&[(vantage, chunk)])?)?;
-            wrote = true;
+    let chunks: Vec<(&str, &[Connection])> = vantages
+        .iter()
+        .flat_map(|(vantage, conns)| conns.chunks(batch.max(1)).map(move |chunk| (*vantage, chunk)))
+        .collect();
+    // Batches are built in parallel, a few per core at a time (so memory stays bounded), and
+    // written in order.
+    let at_once = rayon::current_num_threads() * 2;
+    for group in chunks.chunks(at_once) {
+        let frames: Vec<Result<DataFrame, TableError>> =
+            group.par_iter().map(|(vantage, chunk)| connections_frame(&[(vantage, chunk)])).collect();
+        for frame in frames {
+            out.write(&mut frame?)?;
         }
     }
-    if !wrote {
+    if chunks.is_empty() {
         // The schema still goes to the file.
         out.write(&mut connections_frame(&[])?)?;
     }
