@@ -177,6 +177,22 @@ fn collect_then_analyze_in_the_lab() {
         .expect("the HTTPS SYN-data connection");
     assert!(hello["syn_data_len"].as_u64().unwrap() > 150, "a ClientHello in the SYN: {hello}");
     assert_eq!(row(&targets, "https://198.51.100.1:8080/")["cookie"], "not_received");
+    // The lab's certificate is self-signed: the fetch goes on, the failure and the
+    // certificate's fingerprint are recorded.
+    let records = tfoscope_analyze::analyze_vantage(&tfoscope_analyze::VantageSpec {
+        name: "first".into(),
+        files: vec![first.clone()],
+    })
+    .unwrap()
+    .report
+    .attempts;
+    let https: Vec<_> = records.iter().filter(|a| a.url == "https://lab.test/").collect();
+    assert_eq!(https.len(), 3);
+    for a in https {
+        assert_eq!(a.result.status, Some(200));
+        assert_eq!(a.result.cert_sha256.as_ref().map(String::len), Some(64), "{a:?}");
+        assert!(a.result.cert_error.as_deref().is_some_and(|e| !e.is_empty()), "a bad certificate is recorded: {a:?}");
+    }
     assert_eq!(row(&targets, "http://198.51.100.1:81/")["connectivity"], "closed");
     assert_eq!(row(&targets, "http://198.51.100.77/")["connectivity"], "offline");
     let unresolved = row(&targets, "http://nothing.invalid/");
@@ -357,10 +373,14 @@ fn faults(lab: &Lab, dir: &Path) {
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
     assert_eq!(ready.trim(), "ready");
     let _servers = FaultyServers(child);
-    // No route: the router answers with ICMP host unreachable, every time (no rate limit; an
-    // `unreachable` route would be limited to one ICMP a second by the route's error cost).
-    lab.router("iptables -w -A FORWARD -d 198.51.100.99 -j REJECT --reject-with icmp-host-unreachable");
-    lab.router("sysctl -qw net.ipv4.icmp_ratelimit=0");
+    // No route from the client to this address: connect fails at once, nothing on the wire.
+    // (An ICMP unreachable from the router would not do: the kernel takes it as a soft error
+    // when it arrives while the socket is busy in a system call, and the fetch times out.)
+    let routed = Command::new("ip")
+        .args(["netns", "exec", &format!("{PREFIX}-c"), "ip", "route", "add", "unreachable", "198.51.100.99"])
+        .status()
+        .unwrap();
+    assert!(routed.success());
 
     let faulty = dir.join("faulty.pcapng");
     let out = lab.collect(
@@ -387,7 +407,9 @@ fn faults(lab: &Lab, dir: &Path) {
     let (connections, targets, summary) = analyze(&faulty, &dir.join("faulty"));
     assert!(!summary.contains("PARTIAL"), "{summary}");
     assert!(connections.iter().all(|c| c["attempt_source"] == "record"));
-    assert_eq!(row(&targets, "http://198.51.100.99/")["connectivity"], "offline", "only ICMP errors came back");
+    let unrouted = row(&targets, "http://198.51.100.99/");
+    assert_eq!(unrouted["connectivity"], "offline", "a row from the records alone: {unrouted}");
+    assert!(unrouted["explanation"].as_str().unwrap().contains("no_route"), "{unrouted}");
     assert_eq!(row(&targets, "http://198.51.100.1:9002/")["connectivity"], "works", "the handshakes worked");
 
     // SIGTERM mid-run, as SIGINT: no new fetches, a finished file.

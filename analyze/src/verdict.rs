@@ -470,27 +470,61 @@ pub fn judge_vantage_with_records(
         .collect();
     unresolved.dedup_by(|a, b| a.url == b.url);
     for a in unresolved {
-        verdicts.push(TargetVerdict {
-            vantage: vantage.to_string(),
-            target: a.url.clone(),
-            server_ip: None,
-            server_port: a.server_port,
-            connections: 0,
-            rounds: 0,
-            connectivity: Connectivity::Unresolved,
-            cookie: CookieResult::NotRequested,
-            syn_data: SynDataResult::NotAttempted,
-            signatures: vec![],
-            untested: vec![Untested::SynData, Untested::Negotiation],
-            middlebox: None,
-            expected_tfo: None,
-            synack_differs: None,
-            measurement_valid: true,
-            explanation: format!("{} did not resolve: no TFO exchange took place.", a.host),
-            conditions: vec![],
-        });
+        let explanation = format!("{} did not resolve: no TFO exchange took place.", a.host);
+        verdicts.push(without_packets(vantage, a, None, Connectivity::Unresolved, explanation));
+    }
+    // Addresses fetched without a packet on the wire (no route from the client, say): the
+    // records are all there is.
+    let judged: std::collections::HashSet<(IpAddr, u16)> =
+        verdicts.iter().filter_map(|v| v.server_ip.map(|ip| (ip, v.server_port))).collect();
+    let mut silent: BTreeMap<(IpAddr, u16), Vec<&AttemptRecord>> = BTreeMap::new();
+    for a in attempts {
+        if let Ok(ip) = a.server_ip.parse::<IpAddr>() {
+            if !judged.contains(&(ip, a.server_port)) {
+                silent.entry((ip, a.server_port)).or_default().push(a);
+            }
+        }
+    }
+    for ((ip, _), records) in silent {
+        let mut errors: Vec<&str> = records.iter().filter_map(|a| a.result.error.as_deref()).collect();
+        errors.sort_unstable();
+        errors.dedup();
+        let explanation = format!(
+            "no packet to {ip} was captured: the fetches failed before reaching the wire ({}).",
+            if errors.is_empty() { "no error recorded".to_string() } else { errors.join(", ") }
+        );
+        verdicts.push(without_packets(vantage, records[0], Some(ip), Connectivity::Offline, explanation));
     }
     verdicts
+}
+
+/// A row for a target known only from the collector's records.
+fn without_packets(
+    vantage: &str,
+    a: &AttemptRecord,
+    server_ip: Option<IpAddr>,
+    connectivity: Connectivity,
+    explanation: String,
+) -> TargetVerdict {
+    TargetVerdict {
+        vantage: vantage.to_string(),
+        target: a.url.clone(),
+        server_ip,
+        server_port: a.server_port,
+        connections: 0,
+        rounds: 0,
+        connectivity,
+        cookie: CookieResult::NotRequested,
+        syn_data: SynDataResult::NotAttempted,
+        signatures: vec![],
+        untested: vec![Untested::SynData, Untested::Negotiation],
+        middlebox: None,
+        expected_tfo: None,
+        synack_differs: None,
+        measurement_valid: true,
+        explanation,
+        conditions: vec![],
+    }
 }
 
 /// The kernel paused active TFO during the run (TCPFastOpenBlackhole grew between the run's
