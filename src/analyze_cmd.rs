@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tfoscope_analyze::expect::load_expectations;
+use tfoscope_analyze::flow::FlowConfig;
 use tfoscope_analyze::record::Connection;
 use tfoscope_analyze::table::{self, OutputFormat};
 use tfoscope_analyze::verdict::{judge_all, TargetVerdict};
-use tfoscope_analyze::flow::FlowConfig;
 use tfoscope_analyze::{analyze_vantages_with, VantageResult, VantageSpec};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

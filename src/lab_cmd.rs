@@ -121,8 +121,12 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
 
 /// The lab's servers, started by `tfoscope lab` inside its namespaces.
 pub fn serve_listeners(args: LabServeArgs) -> anyhow::Result<ExitCode> {
-    let specs: Vec<ListenerSpec> =
-        args.listeners.iter().map(|l| ListenerSpec::parse(l)).collect::<Result<_, _>>().map_err(anyhow::Error::msg)?;
+    let specs: Vec<ListenerSpec> = args
+        .listeners
+        .iter()
+        .map(|l| ListenerSpec::parse(l))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(serve(specs)).map_err(anyhow::Error::msg)?;
     Ok(ExitCode::SUCCESS)

@@ -39,7 +39,8 @@ fn kernel_filter_passes_only_the_port_range_cut_to_the_snap_length() {
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
         if let Some((packet, wire_len, ifindex)) = capture.next_packet(&mut buf).unwrap() {
-            let ports = (u16::from_be_bytes([packet[20], packet[21]]), u16::from_be_bytes([packet[22], packet[23]]));
+            let ports =
+                (u16::from_be_bytes([packet[20], packet[21]]), u16::from_be_bytes([packet[22], packet[23]]));
             seen.push((ports, packet.len(), wire_len, ifindex));
             if seen.iter().any(|(p, ..)| p.0 == closed) {
                 break;
@@ -52,7 +53,10 @@ fn kernel_filter_passes_only_the_port_range_cut_to_the_snap_length() {
     assert_eq!(syn.1, 40, "cut to the snap length in the kernel");
     assert!(syn.2 > 40, "the length on the wire is kept (SYN with options): {}", syn.2);
     assert_eq!(syn.3, 1, "loopback's ifindex");
-    assert!(ours.iter().any(|((s, d), ..)| *s == closed && *d == 61903), "the RST back to 61903 was captured");
+    assert!(
+        ours.iter().any(|((s, d), ..)| *s == closed && *d == 61903),
+        "the RST back to 61903 was captured"
+    );
     assert!(
         !ours.iter().any(|((s, d), ..)| *s == 61950 || *d == 61950),
         "port 61950 is outside the range: {ours:?}"

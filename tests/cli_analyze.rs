@@ -264,7 +264,8 @@ fn connections_written_in_batches_equal_one_batch_in_every_format() {
     let results: Vec<_> = ["clean_http.pcap", "clean_https.pcapng", "option_dropped.pcap"]
         .iter()
         .map(|name| {
-            analyze_vantage(&VantageSpec { name: name.to_string(), files: vec![testdata().join(name)] }).unwrap()
+            analyze_vantage(&VantageSpec { name: name.to_string(), files: vec![testdata().join(name)] })
+                .unwrap()
         })
         .collect();
     let tables: Vec<(&str, &[tfoscope_analyze::record::Connection])> =
@@ -280,7 +281,11 @@ fn connections_written_in_batches_equal_one_batch_in_every_format() {
             assert_eq!(a.height(), rows);
             assert!(a.equals_missing(&b), "the same table, in row groups of two");
         } else {
-            assert_eq!(fs::read_to_string(&whole).unwrap(), fs::read_to_string(&batched).unwrap(), "{format:?}");
+            assert_eq!(
+                fs::read_to_string(&whole).unwrap(),
+                fs::read_to_string(&batched).unwrap(),
+                "{format:?}"
+            );
         }
     }
 }

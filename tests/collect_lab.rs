@@ -191,7 +191,10 @@ fn collect_then_analyze_in_the_lab() {
     for a in https {
         assert_eq!(a.result.status, Some(200));
         assert_eq!(a.result.cert_sha256.as_ref().map(String::len), Some(64), "{a:?}");
-        assert!(a.result.cert_error.as_deref().is_some_and(|e| !e.is_empty()), "a bad certificate is recorded: {a:?}");
+        assert!(
+            a.result.cert_error.as_deref().is_some_and(|e| !e.is_empty()),
+            "a bad certificate is recorded: {a:?}"
+        );
     }
     assert_eq!(row(&targets, "http://198.51.100.1:81/")["connectivity"], "closed");
     assert_eq!(row(&targets, "http://198.51.100.77/")["connectivity"], "offline");
@@ -232,7 +235,9 @@ fn collect_then_analyze_in_the_lab() {
     lab.router("iptables -w -D FORWARD -p tcp --syn -m length --length 81:65535 -j DROP");
 
     // 3c. A box that takes TFO connections over and answers them with its own page.
-    lab.router("iptables -w -t nat -A PREROUTING -p tcp --dport 80 --tcp-option 34 -j REDIRECT --to-ports 3131");
+    lab.router(
+        "iptables -w -t nat -A PREROUTING -p tcp --dport 80 --tcp-option 34 -j REDIRECT --to-ports 3131",
+    );
     let hijacked = dir.join("hijacked.pcapng");
     assert!(lab.collect(&hijacked, "2", &["http://198.51.100.1/"]).status.success());
     let (_, targets, _) = analyze(&hijacked, &dir.join("hijacked"));
@@ -365,7 +370,12 @@ fn faults(lab: &Lab, dir: &Path) {
     let mut child = Command::new("ip")
         .args(["netns", "exec", &format!("{PREFIX}-s")])
         .arg(env!("CARGO_BIN_EXE_tfoscope"))
-        .args(["lab-serve", "garbage,198.51.100.1:9001", "stall,198.51.100.1:9002,tfo", "reset,198.51.100.1:9003"])
+        .args([
+            "lab-serve",
+            "garbage,198.51.100.1:9001",
+            "stall,198.51.100.1:9002,tfo",
+            "reset,198.51.100.1:9003",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -432,7 +442,12 @@ fn faults(lab: &Lab, dir: &Path) {
     // The disk fills while writing: a clear error, and what was written still analyses.
     let small = dir.join("small");
     std::fs::create_dir_all(&small).unwrap();
-    assert!(Command::new("mount").args(["-t", "tmpfs", "-o", "size=8k", "tfoscope-full"]).arg(&small).status().unwrap().success());
+    assert!(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8k", "tfoscope-full"])
+        .arg(&small)
+        .status()
+        .unwrap()
+        .success());
     let full = small.join("full.pcapng");
     let targets: Vec<String> = (0..6).map(|i| format!("http://198.51.100.1/{i}")).collect();
     let mut args = vec!["--rate", "0"];

@@ -330,7 +330,10 @@ fn the_same_packets_on_two_interfaces_are_one_connection_each() {
     assert_eq!(double.connections.len(), single.connections.len(), "no connection doubled");
     assert!(double.report.flow.duplicate_syns > 0);
     for (a, b) in single.connections.iter().zip(&double.connections) {
-        assert_eq!((a.first_syn().tfo, a.syn_data_acked, a.outcome), (b.first_syn().tfo, b.syn_data_acked, b.outcome));
+        assert_eq!(
+            (a.first_syn().tfo, a.syn_data_acked, a.outcome),
+            (b.first_syn().tfo, b.syn_data_acked, b.outcome)
+        );
     }
 }
 

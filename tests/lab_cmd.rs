@@ -52,8 +52,11 @@ fn lab_judges_every_scenario_and_cleans_up() {
     // A namespace left by a killed run, with a process still inside.
     let stale = format!("{PREFIX}-c");
     let _ = Command::new("ip").args(["netns", "add", &stale]).status();
-    let mut sleeper =
-        Command::new("ip").args(["netns", "exec", &stale, "sleep", "600"]).stdin(Stdio::null()).spawn().unwrap();
+    let mut sleeper = Command::new("ip")
+        .args(["netns", "exec", &stale, "sleep", "600"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
 
     let keep = tempdir("lab-keep");
     let out = tfoscope(&["lab", "--prefix", PREFIX, "--keep", keep.to_str().unwrap()]);
@@ -67,7 +70,10 @@ fn lab_judges_every_scenario_and_cleans_up() {
         assert!(line.contains(" pass "), "{line}");
         assert!(keep.join(format!("{name}.pcapng")).is_file(), "the {name} capture is kept");
     }
-    assert!(stdout.contains(&format!("{n} of {n} scenarios judged as expected", n = names.len())), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{n} of {n} scenarios judged as expected", n = names.len())),
+        "{stdout}"
+    );
     assert!(keep.join("option_stripped-control.pcapng").is_file(), "controls are kept too");
     assert_clean();
 

@@ -37,7 +37,12 @@ fn reads_and_forgets_a_cached_cookie() {
         return;
     }
     // SAFETY: unshare affects only this test's thread (and the processes it starts).
-    assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        unsafe { libc::unshare(libc::CLONE_NEWNET) },
+        0,
+        "unshare: {}",
+        std::io::Error::last_os_error()
+    );
     assert!(Command::new("ip").args(["link", "set", "lo", "up"]).status().unwrap().success());
     std::fs::write("/proc/sys/net/ipv4/tcp_fastopen", "3").unwrap();
 
@@ -67,7 +72,11 @@ fn reads_and_forgets_a_cached_cookie() {
     assert!((4..=16).contains(&cookie.len()), "{cookie:?}");
     assert_eq!(cached.syn_drops, 0);
     let hex: String = cookie.iter().map(|b| format!("{b:02x}")).collect();
-    assert!(ip_tcp_metrics_show().contains(&hex), "ip shows the same cookie {hex}: {}", ip_tcp_metrics_show());
+    assert!(
+        ip_tcp_metrics_show().contains(&hex),
+        "ip shows the same cookie {hex}: {}",
+        ip_tcp_metrics_show()
+    );
 
     assert!(metrics.delete(local).unwrap(), "the entry was there");
     assert_eq!(metrics.get(local).unwrap(), None);

@@ -18,5 +18,6 @@ mod vantage;
 pub mod verdict;
 
 pub use vantage::{
-    analyze_vantage, analyze_vantage_with, analyze_vantages, analyze_vantages_with, AnalyzeError, FileReport, VantageReport, VantageResult, VantageSpec,
+    analyze_vantage, analyze_vantage_with, analyze_vantages, analyze_vantages_with, AnalyzeError, FileReport,
+    VantageReport, VantageResult, VantageSpec,
 };

@@ -263,10 +263,16 @@ impl TableWriter {
             }
             (OutputFormat::Csv, Some(out)) => {
                 let mut text = lists_joined(df).map_err(polars_err)?;
-                CsvWriter::new(out).include_header(self.batches == 0).finish(&mut text).map_err(polars_err)?;
+                CsvWriter::new(out)
+                    .include_header(self.batches == 0)
+                    .finish(&mut text)
+                    .map_err(polars_err)?;
             }
             (OutputFormat::Json, Some(out)) => {
-                JsonWriter::new(out).with_json_format(JsonFormat::JsonLines).finish(df).map_err(polars_err)?;
+                JsonWriter::new(out)
+                    .with_json_format(JsonFormat::JsonLines)
+                    .finish(df)
+                    .map_err(polars_err)?;
             }
             (_, None) => unreachable!("only Parquet takes the file"),
         }
@@ -320,8 +326,12 @@ impl ParquetBatches {
             if rows == 0 {
                 continue;
             }
-            let group =
-                row_group_iter(batch, self.encodings.clone(), self.parquet_schema.fields().to_vec(), self.options);
+            let group = row_group_iter(
+                batch,
+                self.encodings.clone(),
+                self.parquet_schema.fields().to_vec(),
+                self.options,
+            );
             self.writer.write(rows, group)?;
         }
         Ok(())

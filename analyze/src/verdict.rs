@@ -9,7 +9,9 @@ use std::net::IpAddr;
 
 use crate::attempt::{AttemptRecord, RunRecord};
 use crate::decode::options::{KIND_EOL, KIND_EXPERIMENTAL, KIND_FASTOPEN, KIND_NOP};
-use crate::record::{string_enum, AttemptLink, Connection, DataAcked, Outcome, SynAck, SynAckAnswers, SynAckTfo, SynTfo};
+use crate::record::{
+    string_enum, AttemptLink, Connection, DataAcked, Outcome, SynAck, SynAckAnswers, SynAckTfo, SynTfo,
+};
 
 string_enum!(
     Connectivity {
@@ -803,7 +805,9 @@ fn host_expectations(controls: &[crate::VantageResult], expectations: &mut Expec
     for ((host, port), votes) in by_host {
         let agree = votes.iter().all(|e| e.expected_tfo == votes[0].expected_tfo);
         if !agree {
-            warnings.push(format!("controls disagree about {host} port {port} across its addresses: no expectation"));
+            warnings.push(format!(
+                "controls disagree about {host} port {port} across its addresses: no expectation"
+            ));
         }
         let expectation = Expectation {
             expected_tfo: if agree { votes[0].expected_tfo } else { None },
@@ -1009,7 +1013,11 @@ mod tests {
         let v = judge(&recorded_round(1, 100, 403, "a"), None);
         assert_eq!(v.signatures, vec![Signature::ResponseDiffers]);
         assert_eq!(v.middlebox, Some(true));
-        assert!(v.explanation.contains("tfo cookie request fetch got status 403 where the baseline got 200"), "{}", v.explanation);
+        assert!(
+            v.explanation.contains("tfo cookie request fetch got status 403 where the baseline got 200"),
+            "{}",
+            v.explanation
+        );
         let v = judge(&recorded_round(1, 100, 200, "b"), None);
         assert_eq!(v.signatures, vec![Signature::ResponseDiffers]);
         assert!(v.explanation.contains("another certificate"), "{}", v.explanation);
@@ -1040,6 +1048,46 @@ mod tests {
         let mut conns = recorded_round(1, 100, 200, "a");
         conns[2].attempt.as_mut().unwrap().cached_syn_drops = Some(1);
         assert!(judge(&conns, None).measurement_valid);
+    }
+
+    #[test]
+    fn fetches_that_never_reached_the_wire__a_row_from_the_records() {
+        use crate::attempt::AppResult;
+        let record = |url: &str, ip: &str, error: &str| AttemptRecord {
+            url: url.into(),
+            host: ip.into(),
+            server_ip: ip.into(),
+            server_port: 80,
+            fetch: "plain".into(),
+            round: 1,
+            local_port: 0,
+            start_ns: 0,
+            end_ns: 0,
+            syn_data_acked: None,
+            fastopen_client_fail: None,
+            cookie_flushed: None,
+            cache_before: None,
+            result: AppResult {
+                status: None,
+                size: None,
+                cert_sha256: None,
+                cert_error: None,
+                error: Some(error.into()),
+            },
+        };
+        let conns = round(true, Some(SynAckAnswers::FirstSyn), 100);
+        let records = [
+            record("http://198.51.100.99/", "198.51.100.99", "no_route"),
+            record("http://198.51.100.1/", "198.51.100.1", "timeout"),
+        ];
+        let verdicts = judge_vantage_with_records("v", &conns, &Expectations::new(), false, &records, &[]);
+        assert_eq!(verdicts.len(), 2, "the address with packets is judged from them, once");
+        let silent = verdicts.iter().find(|v| v.target == "http://198.51.100.99/").unwrap();
+        assert_eq!(
+            (silent.connectivity, silent.middlebox, silent.connections),
+            (Connectivity::Offline, None, 0)
+        );
+        assert!(silent.explanation.contains("no_route"), "{}", silent.explanation);
     }
 
     #[test]
@@ -1078,7 +1126,8 @@ mod tests {
         for c in &mut measured {
             c.attempt = None;
         }
-        let (verdicts, _) = judge_all(&[vantage("m", measured)], &[vantage("ctl", recorded_round(1, 100, 200, "a"))], None);
+        let (verdicts, _) =
+            judge_all(&[vantage("m", measured)], &[vantage("ctl", recorded_round(1, 100, 200, "a"))], None);
         let v = verdicts.iter().find(|v| v.vantage == "m").unwrap();
         assert_eq!((v.expected_tfo, v.signatures.clone()), (None, vec![]));
     }

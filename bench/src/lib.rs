@@ -135,7 +135,13 @@ fn exp_cookie() -> Vec<u8> {
 }
 
 /// The segments of one connection and the truth about it.
-fn connection(behaviour: Behaviour, client: SocketAddr, server: SocketAddr, isn: u32, tsval: u32) -> (Vec<Segment>, Truth) {
+fn connection(
+    behaviour: Behaviour,
+    client: SocketAddr,
+    server: SocketAddr,
+    isn: u32,
+    tsval: u32,
+) -> (Vec<Segment>, Truth) {
     use Behaviour::*;
     let server_isn = isn.wrapping_mul(2654435761);
     let (request, data_in_syn, synack_extra): (Vec<u8>, bool, Vec<u8>) = match behaviour {
@@ -305,7 +311,13 @@ fn endpoints(i: u64) -> (SocketAddr, SocketAddr) {
     }
 }
 
-fn frame(seg: &Segment, client: SocketAddr, server: SocketAddr, payload: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+fn frame(
+    seg: &Segment,
+    client: SocketAddr,
+    server: SocketAddr,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
     let (src, dst, smac, dmac) = if seg.from_client {
         (client, server, CLIENT_MAC, ROUTER_MAC)
     } else {
@@ -313,8 +325,12 @@ fn frame(seg: &Segment, client: SocketAddr, server: SocketAddr, payload: &[u8], 
     };
     let eth = PacketBuilder::ethernet2(smac, dmac);
     let ip = match (src.ip(), dst.ip()) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => eth.ipv4(s.octets(), d.octets(), if seg.from_client { 64 } else { 57 }),
-        (IpAddr::V6(s), IpAddr::V6(d)) => eth.ipv6(s.octets(), d.octets(), if seg.from_client { 64 } else { 57 }),
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            eth.ipv4(s.octets(), d.octets(), if seg.from_client { 64 } else { 57 })
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            eth.ipv6(s.octets(), d.octets(), if seg.from_client { 64 } else { 57 })
+        }
         _ => unreachable!("one family per connection"),
     };
     let mut tcp = ip.tcp(src.port(), dst.port(), seg.seq, 64240);
@@ -336,7 +352,11 @@ fn frame(seg: &Segment, client: SocketAddr, server: SocketAddr, payload: &[u8], 
 
 /// Writes a legacy pcap (Ethernet, microseconds) to `out` and returns the truth for every
 /// connection, in order of first SYN.
-pub fn generate(config: &GenConfig, out: &mut impl Write, mut truth: impl FnMut(&Truth)) -> io::Result<GenStats> {
+pub fn generate(
+    config: &GenConfig,
+    out: &mut impl Write,
+    mut truth: impl FnMut(&Truth),
+) -> io::Result<GenStats> {
     let mut header = Vec::with_capacity(24);
     header.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     header.extend_from_slice(&2u16.to_le_bytes());
@@ -355,7 +375,9 @@ pub fn generate(config: &GenConfig, out: &mut impl Write, mut truth: impl FnMut(
     let mut buf = Vec::with_capacity(2048);
     let mut cursor = 0usize;
     loop {
-        while active.len() < config.concurrent.max(1) && stats.packets + (active.len() as u64) * 8 < config.packets {
+        while active.len() < config.concurrent.max(1)
+            && stats.packets + (active.len() as u64) * 8 < config.packets
+        {
             let (client, server) = endpoints(next_conn);
             let behaviour = Behaviour::ALL[(next_conn % 7) as usize];
             let isn = (next_conn as u32).wrapping_mul(0x9e37_79b9).wrapping_add(12345);

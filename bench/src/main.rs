@@ -33,7 +33,8 @@ fn main() -> anyhow::Result<()> {
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut truth_out = match &args.truth {
         Some(path) => {
-            let mut w = BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?);
+            let mut w =
+                BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?);
             writeln!(w, "{}", Truth::CSV_HEADER)?;
             Some(w)
         }

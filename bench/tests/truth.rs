@@ -38,7 +38,8 @@ fn every_generated_connection_is_reported_as_generated() {
         generate(&config, &mut out, |t| truths.push(t.clone())).unwrap()
     };
     assert!(stats.packets >= 29_000, "{stats:?}");
-    let result = analyze_vantage(&VantageSpec { name: "synthetic".into(), files: vec![path.clone()] }).unwrap();
+    let result =
+        analyze_vantage(&VantageSpec { name: "synthetic".into(), files: vec![path.clone()] }).unwrap();
     assert_eq!(result.report.frames, stats.packets);
     assert_eq!(result.connections.len(), truths.len(), "one connection per generated one");
 

@@ -256,7 +256,10 @@ mod tests {
         PacketBuilder::ipv6([2; 16], [1; 16], 64).icmpv6_echo_request(1, 1).write(&mut echo6, b"x").unwrap();
         assert_eq!(run(&program, &echo6), 0);
         let mut udp = Vec::new();
-        PacketBuilder::ipv4([192, 0, 2, 1], [198, 51, 100, 1], 64).udp(61000, 53).write(&mut udp, b"q").unwrap();
+        PacketBuilder::ipv4([192, 0, 2, 1], [198, 51, 100, 1], 64)
+            .udp(61000, 53)
+            .write(&mut udp, b"q")
+            .unwrap();
         assert_eq!(run(&program, &udp), 0);
         let mut fragment = tcp4(61000, 80);
         fragment[6..8].copy_from_slice(&100u16.to_be_bytes());

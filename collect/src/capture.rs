@@ -61,7 +61,10 @@ impl Capture {
 
     /// One packet as the kernel filter passed it: (cut bytes, length on the wire, ifindex).
     /// None when the read timed out.
-    pub fn next_packet<'b>(&self, buf: &'b mut [MaybeUninit<u8>]) -> io::Result<Option<(&'b [u8], usize, i32)>> {
+    pub fn next_packet<'b>(
+        &self,
+        buf: &'b mut [MaybeUninit<u8>],
+    ) -> io::Result<Option<(&'b [u8], usize, i32)>> {
         // SAFETY: zeroed storage is a valid, empty address for recvmsg to fill.
         #[allow(unsafe_code)]
         let mut from = unsafe {
@@ -86,7 +89,8 @@ impl Capture {
         };
         // SAFETY: the control buffer was initialised with zeros and recvmsg wrote into it.
         #[allow(unsafe_code)]
-        let control: &[u8] = unsafe { std::slice::from_raw_parts(control.as_ptr().cast::<u8>(), control_len) };
+        let control: &[u8] =
+            unsafe { std::slice::from_raw_parts(control.as_ptr().cast::<u8>(), control_len) };
         // The kernel filter cut the packet; its length on the wire comes in PACKET_AUXDATA.
         let wire_len = auxdata_wire_len(control).map_or(copied, |len| len as usize);
         let mut storage = from.as_storage();

@@ -50,7 +50,8 @@ pub struct PcapngWriter {
 
 impl PcapngWriter {
     pub fn create(path: &Path, snaplen: u32) -> io::Result<Self> {
-        let mut writer = PcapngWriter { file: File::create(path)?, failed: None, snaplen, interfaces: Vec::new() };
+        let mut writer =
+            PcapngWriter { file: File::create(path)?, failed: None, snaplen, interfaces: Vec::new() };
         let os = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         let mut shb = SectionHeaderBlock {
             block_type: 0,

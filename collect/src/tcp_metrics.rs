@@ -49,9 +49,14 @@ pub struct TcpMetrics {
 impl TcpMetrics {
     /// Finds the family; fails where the kernel has no tcp_metrics (or no netlink).
     pub fn open() -> io::Result<TcpMetrics> {
-        let socket = Socket::new(Domain::from(libc::AF_NETLINK), Type::RAW, Some(Protocol::from(NETLINK_GENERIC)))?;
+        let socket =
+            Socket::new(Domain::from(libc::AF_NETLINK), Type::RAW, Some(Protocol::from(NETLINK_GENERIC)))?;
         socket.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
-        let mut metrics = TcpMetrics { socket: std::sync::Mutex::new(socket), family: GENL_ID_CTRL, sequence: AtomicU32::new(1) };
+        let mut metrics = TcpMetrics {
+            socket: std::sync::Mutex::new(socket),
+            family: GENL_ID_CTRL,
+            sequence: AtomicU32::new(1),
+        };
         let reply = metrics.request(CTRL_CMD_GETFAMILY, 0, &[(CTRL_ATTR_FAMILY_NAME, b"tcp_metrics\0")])?;
         let family = reply
             .and_then(|attrs| attribute(&attrs, CTRL_ATTR_FAMILY_ID).map(<[u8]>::to_vec))
@@ -65,7 +70,9 @@ impl TcpMetrics {
     pub fn get(&self, addr: IpAddr) -> io::Result<Option<TfoMetrics>> {
         let (kind, bytes) = address_attribute(addr);
         let Some(attrs) = self.request(TCP_METRICS_CMD_GET, 0, &[(kind, &bytes)])? else { return Ok(None) };
-        let u16_of = |kind| attribute(&attrs, kind).and_then(|v| Some(u16::from_ne_bytes(v.get(..2)?.try_into().ok()?)));
+        let u16_of = |kind| {
+            attribute(&attrs, kind).and_then(|v| Some(u16::from_ne_bytes(v.get(..2)?.try_into().ok()?)))
+        };
         Ok(Some(TfoMetrics {
             cookie: attribute(&attrs, TCP_METRICS_ATTR_FOPEN_COOKIE).map(<[u8]>::to_vec),
             mss: u16_of(TCP_METRICS_ATTR_FOPEN_MSS),
@@ -114,7 +121,9 @@ impl TcpMetrics {
                 }
                 match kind {
                     NLMSG_ERROR => {
-                        let code = payload.get(..4).map_or(0, |b| i32::from_ne_bytes(b.try_into().expect("4 bytes")));
+                        let code = payload
+                            .get(..4)
+                            .map_or(0, |b| i32::from_ne_bytes(b.try_into().expect("4 bytes")));
                         return match -code {
                             0 => Ok(Some(Vec::new())),
                             libc::ESRCH | libc::ENOENT => Ok(None),

@@ -42,16 +42,26 @@ pub fn check_kernel() -> Vec<Check> {
         Some(v) => add(
             "tfo client",
             Status::Fail,
-            format!("net.ipv4.tcp_fastopen = {v}: client bit off (collect --fix-sysctl turns it on for a run)"),
+            format!(
+                "net.ipv4.tcp_fastopen = {v}: client bit off (collect --fix-sysctl turns it on for a run)"
+            ),
         ),
-        None => add("tfo client", Status::Fail, "net.ipv4.tcp_fastopen cannot be read: no TFO in this kernel?".into()),
+        None => add(
+            "tfo client",
+            Status::Fail,
+            "net.ipv4.tcp_fastopen cannot be read: no TFO in this kernel?".into(),
+        ),
     }
     match kernel::sysctl("net.ipv4.tcp_fastopen_blackhole_timeout_sec") {
-        Some(0) => add("blackhole detection", Status::Ok, "off (tcp_fastopen_blackhole_timeout_sec = 0)".into()),
+        Some(0) => {
+            add("blackhole detection", Status::Ok, "off (tcp_fastopen_blackhole_timeout_sec = 0)".into())
+        }
         Some(v) => add(
             "blackhole detection",
             Status::Warn,
-            format!("on ({v} s): after repeated SYN-data losses the kernel pauses TFO; analyze marks such runs"),
+            format!(
+                "on ({v} s): after repeated SYN-data losses the kernel pauses TFO; analyze marks such runs"
+            ),
         ),
         None => add("blackhole detection", Status::Warn, "the sysctl is missing (an old kernel)".into()),
     }
@@ -69,18 +79,34 @@ pub fn check_kernel() -> Vec<Check> {
             format!("no tcp_metrics netlink family ({e}); collect falls back to `ip tcp_metrics delete`"),
         ),
         Ok(metrics) => match metrics.delete(unused) {
-            Ok(_) => add("cookie flush", Status::Ok, "tcp_metrics over generic netlink: cookies can be forgotten".into()),
-            Err(e) => add("cookie flush", Status::Fail, format!("tcp_metrics delete refused ({e}): needs CAP_NET_ADMIN")),
+            Ok(_) => add(
+                "cookie flush",
+                Status::Ok,
+                "tcp_metrics over generic netlink: cookies can be forgotten".into(),
+            ),
+            Err(e) => add(
+                "cookie flush",
+                Status::Fail,
+                format!("tcp_metrics delete refused ({e}): needs CAP_NET_ADMIN"),
+            ),
         },
     }
     match Capture::open(&(61000..=61099), 256) {
         Ok(_) => add("capture", Status::Ok, "AF_PACKET socket with the port-range filter opens".into()),
-        Err(e) => add("capture", Status::Fail, format!("cannot open the capture socket ({e}): needs CAP_NET_RAW")),
+        Err(e) => {
+            add("capture", Status::Fail, format!("cannot open the capture socket ({e}): needs CAP_NET_RAW"))
+        }
     }
     let netns = std::process::Command::new("ip").args(["netns", "list"]).output();
     match netns {
-        Ok(o) if o.status.success() => add("namespaces", Status::Ok, "`ip netns` works (for tfoscope lab)".into()),
-        _ => add("namespaces", Status::Warn, "`ip netns` does not run: tfoscope lab cannot build its network".into()),
+        Ok(o) if o.status.success() => {
+            add("namespaces", Status::Ok, "`ip netns` works (for tfoscope lab)".into())
+        }
+        _ => add(
+            "namespaces",
+            Status::Warn,
+            "`ip netns` does not run: tfoscope lab cannot build its network".into(),
+        ),
     }
     checks
 }

@@ -101,7 +101,10 @@ impl LabNet {
         net.exec(&r, &["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])?;
         // The client: TFO client on, no blackhole pause to spoil the next scenario. Server and
         // router (its proxies): TFO server side on.
-        net.exec(&c, &["sysctl", "-qw", "net.ipv4.tcp_fastopen=1", "net.ipv4.tcp_fastopen_blackhole_timeout_sec=0"])?;
+        net.exec(
+            &c,
+            &["sysctl", "-qw", "net.ipv4.tcp_fastopen=1", "net.ipv4.tcp_fastopen_blackhole_timeout_sec=0"],
+        )?;
         for ns in [&r, &s] {
             net.exec(ns, &["sysctl", "-qw", "net.ipv4.tcp_fastopen=3"])?;
         }
@@ -116,7 +119,12 @@ impl LabNet {
     }
 
     /// Starts a long-running server in a namespace and waits for it to print `ready`.
-    pub fn spawn_server(&mut self, ns: &str, program: &std::path::Path, args: &[String]) -> Result<(), LabError> {
+    pub fn spawn_server(
+        &mut self,
+        ns: &str,
+        program: &std::path::Path,
+        args: &[String],
+    ) -> Result<(), LabError> {
         let describe = format!("{} {}", program.display(), args.join(" "));
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns])
@@ -139,7 +147,10 @@ impl LabNet {
             let _ = child.kill();
             let output = child.wait_with_output().ok();
             let stderr = output.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_default();
-            return Err(LabError::Command { command: describe, detail: format!("did not start: {}", stderr.trim()) });
+            return Err(LabError::Command {
+                command: describe,
+                detail: format!("did not start: {}", stderr.trim()),
+            });
         }
         self.servers.push(child);
         Ok(())

@@ -67,7 +67,8 @@ pub fn run_lab(
     stop: &AtomicBool,
     mut progress: impl FnMut(&ScenarioResult),
 ) -> Result<Vec<ScenarioResult>, LabError> {
-    std::fs::create_dir_all(&config.out_dir).map_err(|e| LabError::Io(config.out_dir.display().to_string(), e))?;
+    std::fs::create_dir_all(&config.out_dir)
+        .map_err(|e| LabError::Io(config.out_dir.display().to_string(), e))?;
     let mut net = LabNet::create(&config.prefix)?;
     let (server, router) = listeners();
     let args = |specs: Vec<ListenerSpec>| -> Vec<String> {

@@ -49,7 +49,13 @@ pub fn describe_verdict(v: &TargetVerdict) -> String {
     )
 }
 
-fn describe(connectivity: &str, cookie: &str, syn_data: &str, signatures: Vec<&str>, middlebox: Option<bool>) -> String {
+fn describe(
+    connectivity: &str,
+    cookie: &str,
+    syn_data: &str,
+    signatures: Vec<&str>,
+    middlebox: Option<bool>,
+) -> String {
     let signatures = if signatures.is_empty() { "-".to_string() } else { signatures.join("+") };
     let middlebox = middlebox.map_or("null".to_string(), |m| m.to_string());
     format!("{connectivity}/{cookie}/{syn_data} {signatures} middlebox={middlebox}")
@@ -307,7 +313,10 @@ mod tests {
         for s in &scenarios {
             for rule in s.router {
                 assert!(rule.starts_with("iptables -w ") || rule.starts_with("ip6tables -w "), "{rule}");
-                for word in rule.split_whitespace().filter(|w| w.contains('.') && w.parse::<std::net::IpAddr>().is_ok()) {
+                for word in rule
+                    .split_whitespace()
+                    .filter(|w| w.contains('.') && w.parse::<std::net::IpAddr>().is_ok())
+                {
                     assert!(word.starts_with("198.51.100.") || word.starts_with("192.0.2."), "{rule}");
                 }
             }

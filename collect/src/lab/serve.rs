@@ -124,7 +124,8 @@ pub fn listen(addr: SocketAddr, tfo: bool) -> io::Result<TcpListener> {
 /// A self-signed certificate for lab.test: the collector records the verification failure,
 /// which is what a real self-signed origin gives too.
 fn tls_acceptor() -> Result<tokio_rustls::TlsAcceptor, String> {
-    let certified = rcgen::generate_simple_self_signed(vec!["lab.test".to_string()]).map_err(|e| e.to_string())?;
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["lab.test".to_string()]).map_err(|e| e.to_string())?;
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
