@@ -110,7 +110,7 @@ fn parquet_holds_the_schema_of_schemas_connections_json() {
 fn csv_joins_lists_with_semicolons_and_json_writes_one_object_per_row() {
     let out_dir = tempdir("formats");
     let capture = testdata().join("clean_http.pcap");
-    assert!(analyze(&["-o", out_dir.to_str().unwrap(), "--format", "csv"], &[capture.clone()])
+    assert!(analyze(&["-o", out_dir.to_str().unwrap(), "--format", "csv"], std::slice::from_ref(&capture))
         .status
         .success());
     let csv = fs::read_to_string(out_dir.join("connections.csv")).unwrap();

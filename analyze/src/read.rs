@@ -350,7 +350,9 @@ mod tests {
         out
     }
 
-    fn collect(bytes: &[u8]) -> (Vec<(u64, i64, Vec<u8>)>, Result<ReadReport, String>) {
+    type Frames = Vec<(u64, i64, Vec<u8>)>;
+
+    fn collect(bytes: &[u8]) -> (Frames, Result<ReadReport, String>) {
         let mut frames = Vec::new();
         let result = read_capture_from(Path::new("mem.pcap"), bytes, |event| {
             if let CaptureEvent::Frame(f) = event {
@@ -419,7 +421,7 @@ mod tests {
     /// A pcapng block: type, body, total length on both ends (little-endian).
     fn block(block_type: u32, body: &[u8]) -> Vec<u8> {
         let mut body = body.to_vec();
-        while body.len() % 4 != 0 {
+        while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         let len = (body.len() + 12) as u32;

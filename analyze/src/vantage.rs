@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::attempt::{AttemptRecord, CollectorRecord, RunRecord, ATTEMPT_PEN};
@@ -78,7 +78,7 @@ impl DecodeError {
 }
 
 /// The first frame's timestamp, to put rotated files in order.
-fn first_timestamp(path: &PathBuf) -> Result<Option<i64>, ReadError> {
+fn first_timestamp(path: &Path) -> Result<Option<i64>, ReadError> {
     let mut first = None;
     read::read_capture(path, |event| match event {
         CaptureEvent::Frame(frame) => {

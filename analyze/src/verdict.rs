@@ -590,18 +590,17 @@ fn judge_target(
                     ));
                 }
             }
-            Some(false) => {
+            Some(false)
                 if matches!(cookie, CookieResult::Received | CookieResult::ReceivedExpOnly)
-                    || syn_data == SynDataResult::Acked
-                {
-                    signatures.push(Signature::NegotiatedUnexpected);
-                    explanation.push(format!(
-                        "{} says the origin has no TFO, yet TFO was negotiated here",
-                        expectation.map_or("the expectation", |e| e.source.as_str())
-                    ));
-                }
+                    || syn_data == SynDataResult::Acked =>
+            {
+                signatures.push(Signature::NegotiatedUnexpected);
+                explanation.push(format!(
+                    "{} says the origin has no TFO, yet TFO was negotiated here",
+                    expectation.map_or("the expectation", |e| e.source.as_str())
+                ));
             }
-            None => {}
+            Some(false) | None => {}
         }
     }
 

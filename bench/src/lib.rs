@@ -299,8 +299,8 @@ fn endpoints(i: u64) -> (SocketAddr, SocketAddr) {
     // pairs repeat only with another ISN.
     let port = 1024 + (i % 60_000) as u16;
     let host = (i / 60_000) as u32;
-    let server_port = if i % 3 == 0 { 443 } else { 80 };
-    if (i / 7) % 2 == 0 {
+    let server_port = if i.is_multiple_of(3) { 443 } else { 80 };
+    if (i / 7).is_multiple_of(2) {
         let client = Ipv4Addr::new(192, 0, 2, 1 + (host % 250) as u8);
         let server = Ipv4Addr::new(198, 51, 100, 1 + (i % 200) as u8);
         (SocketAddr::new(IpAddr::V4(client), port), SocketAddr::new(IpAddr::V4(server), server_port))

@@ -189,7 +189,9 @@ fn offset_of(outer: &[u8], inner: &[u8]) -> usize {
 }
 
 fn parse_tcp(captured: &[u8], declared_len: usize) -> Result<TcpSegment<'_>, DecodeError> {
-    let fixed = |i| -> IResult<&[u8], (u16, u16, u32, u32, u8, u8, u16)> {
+    // Ports, seq, ack, data offset, flags, window.
+    type Fixed = (u16, u16, u32, u32, u8, u8, u16);
+    let fixed = |i| -> IResult<&[u8], Fixed> {
         let (i, src_port) = be_u16(i)?;
         let (i, dst_port) = be_u16(i)?;
         let (i, seq) = be_u32(i)?;

@@ -43,7 +43,7 @@ fn ts(tsval: u32, tsecr: u32) -> Vec<u8> {
 }
 fn with(mut a: Vec<u8>, b: &[u8]) -> Vec<u8> {
     a.extend_from_slice(b);
-    while a.len() % 4 != 0 {
+    while !a.len().is_multiple_of(4) {
         a.push(1);
     }
     a
