@@ -3,7 +3,6 @@
 //! Ethernet (with 802.1Q/802.1ad tags) is etherparse's; Linux cooked SLL and SLL2 and BSD
 //! null/loopback are read here, since etherparse has no SLL2 or null.
 
-use etherparse::{EtherType, LaxSlicedPacket};
 use pcap_parser::Linktype;
 
 use super::DecodeError;
@@ -43,26 +42,38 @@ pub fn is_supported(linktype: Linktype) -> bool {
 
 /// Slices a frame down to its network layer, leniently (etherparse's lax mode: a short IP
 /// payload is kept and marked incomplete rather than rejected).
-pub fn slice_frame(linktype: Linktype, frame: &[u8]) -> Result<LaxSlicedPacket<'_>, DecodeError> {
+/// The network-layer bytes of a frame (IPv4 or IPv6), past the link-layer header and any
+/// 802.1Q/802.1ad tags. Only the link layer is read here; the IP header is etherparse's.
+pub fn network_layer(linktype: Linktype, frame: &[u8]) -> Result<&[u8], DecodeError> {
     match linktype.0 {
-        LINKTYPE_ETHERNET => LaxSlicedPacket::from_ethernet(frame).map_err(|_| DecodeError::LinkTooShort),
-        LINKTYPE_RAW | LINKTYPE_RAW_12 | LINKTYPE_RAW_14 | LINKTYPE_IPV4 | LINKTYPE_IPV6 => from_ip(frame),
+        LINKTYPE_ETHERNET => {
+            let mut ether_type = be16(frame, 12).ok_or(DecodeError::LinkTooShort)?;
+            let mut at = 14;
+            // At most a few tags: 802.1Q, 802.1ad (QinQ) and the old 0x9100.
+            for _ in 0..4 {
+                if !matches!(ether_type, 0x8100 | 0x88a8 | 0x9100) {
+                    break;
+                }
+                ether_type = be16(frame, at + 2).ok_or(DecodeError::LinkTooShort)?;
+                at += 4;
+            }
+            ip_ether_type(ether_type, &frame[at..])
+        }
+        LINKTYPE_RAW | LINKTYPE_RAW_12 | LINKTYPE_RAW_14 | LINKTYPE_IPV4 | LINKTYPE_IPV6 => Ok(frame),
         LINKTYPE_LINUX_SLL => {
-            let header = frame.get(..SLL_HEADER_LEN).ok_or(DecodeError::LinkTooShort)?;
-            let ether_type = u16::from_be_bytes([header[14], header[15]]);
-            Ok(LaxSlicedPacket::from_ether_type(EtherType(ether_type), &frame[SLL_HEADER_LEN..]))
+            let ether_type = be16(frame, 14).ok_or(DecodeError::LinkTooShort)?;
+            ip_ether_type(ether_type, &frame[SLL_HEADER_LEN..])
         }
         LINKTYPE_LINUX_SLL2 => {
-            let header = frame.get(..SLL2_HEADER_LEN).ok_or(DecodeError::LinkTooShort)?;
-            let ether_type = u16::from_be_bytes([header[0], header[1]]);
-            Ok(LaxSlicedPacket::from_ether_type(EtherType(ether_type), &frame[SLL2_HEADER_LEN..]))
+            frame.get(..SLL2_HEADER_LEN).ok_or(DecodeError::LinkTooShort)?;
+            let ether_type = be16(frame, 0).ok_or(DecodeError::LinkTooShort)?;
+            ip_ether_type(ether_type, &frame[SLL2_HEADER_LEN..])
         }
         LINKTYPE_NULL | LINKTYPE_LOOP => {
             let header = frame.get(..NULL_HEADER_LEN).ok_or(DecodeError::LinkTooShort)?;
             let family = null_family(linktype.0, [header[0], header[1], header[2], header[3]]);
             match family {
-                // AF_INET everywhere; AF_INET6 is 10 on Linux, 24/28/30 on the BSDs and macOS.
-                2 | 10 | 24 | 28 | 30 => from_ip(&frame[NULL_HEADER_LEN..]),
+                2 | 10 | 24 | 28 | 30 => Ok(&frame[NULL_HEADER_LEN..]),
                 other => Err(DecodeError::NotIp { ether_type: other as u16 }),
             }
         }
@@ -70,8 +81,17 @@ pub fn slice_frame(linktype: Linktype, frame: &[u8]) -> Result<LaxSlicedPacket<'
     }
 }
 
-/// The null header's family is in the capturing host's byte order (LOOP: network order).
-/// A family is a small number, so the order that gives one is the right one.
+fn be16(frame: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]))
+}
+
+fn ip_ether_type(ether_type: u16, rest: &[u8]) -> Result<&[u8], DecodeError> {
+    match ether_type {
+        0x0800 | 0x86dd => Ok(rest),
+        other => Err(DecodeError::NotIp { ether_type: other }),
+    }
+}
+
 fn null_family(linktype: i32, bytes: [u8; 4]) -> u32 {
     let be = u32::from_be_bytes(bytes);
     if linktype == LINKTYPE_LOOP || be <= 0xffff {
@@ -81,9 +101,6 @@ fn null_family(linktype: i32, bytes: [u8; 4]) -> u32 {
     }
 }
 
-fn from_ip(data: &[u8]) -> Result<LaxSlicedPacket<'_>, DecodeError> {
-    LaxSlicedPacket::from_ip(data).map_err(|e| DecodeError::Ip(e.to_string()))
-}
 
 #[cfg(test)]
 mod tests {
@@ -121,19 +138,27 @@ mod tests {
         ];
         for (linktype, mut frame) in cases {
             frame.extend_from_slice(&IPV4_HEADER);
-            let sliced = slice_frame(Linktype(linktype), &frame).unwrap();
-            assert!(sliced.net.is_some(), "link type {linktype}");
+            let ip = network_layer(Linktype(linktype), &frame).unwrap();
+            assert_eq!(ip, &IPV4_HEADER[..], "link type {linktype}");
         }
     }
 
     #[test]
     fn short_link_headers_are_errors_not_panics() {
         for linktype in [LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NULL] {
-            assert_eq!(slice_frame(Linktype(linktype), &[0u8; 3]).unwrap_err(), DecodeError::LinkTooShort);
+            assert_eq!(network_layer(Linktype(linktype), &[0u8; 3]).unwrap_err(), DecodeError::LinkTooShort);
         }
-        assert!(matches!(slice_frame(Linktype(LINKTYPE_RAW), &[]), Err(DecodeError::Ip(_))));
+        let mut cut_tag = vec![0u8; 12];
+        cut_tag.extend_from_slice(&[0x81, 0x00, 0x00]);
+        assert_eq!(network_layer(Linktype(LINKTYPE_ETHERNET), &cut_tag).unwrap_err(), DecodeError::LinkTooShort);
+        let mut arp = vec![0u8; 12];
+        arp.extend_from_slice(&[0x08, 0x06, 0, 1]);
         assert_eq!(
-            slice_frame(Linktype(147), &[0u8; 40]).unwrap_err(),
+            network_layer(Linktype(LINKTYPE_ETHERNET), &arp).unwrap_err(),
+            DecodeError::NotIp { ether_type: 0x0806 }
+        );
+        assert_eq!(
+            network_layer(Linktype(147), &[0u8; 40]).unwrap_err(),
             DecodeError::UnsupportedLinktype(147)
         );
     }

@@ -11,7 +11,7 @@ pub mod options;
 
 use std::net::IpAddr;
 
-use etherparse::{LaxIpSlice, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{Icmpv4Slice, Icmpv6Slice, LaxIpSlice};
 use nom::number::complete::{be_u16, be_u32, be_u8};
 use nom::IResult;
 use pcap_parser::Linktype;
@@ -20,6 +20,8 @@ pub use options::{OptionError, OptionIter, OptionSummary, TcpOption, Tfo, TfoKin
 
 const TCP_HEADER_MIN: usize = 20;
 const IPPROTO_TCP: u8 = 6;
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_ICMPV6: u8 = 58;
 
 pub const TCP_FIN: u8 = 0x01;
 pub const TCP_SYN: u8 = 0x02;
@@ -117,19 +119,11 @@ pub enum Packet<'a> {
 
 /// Decodes one captured frame of the given link type.
 pub fn decode(linktype: Linktype, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
-    let sliced = link::slice_frame(linktype, frame)?;
-    decode_sliced(&sliced)
-}
-
-fn decode_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Packet<'a>, DecodeError> {
-    let Some(net) = &sliced.net else {
-        return Err(match &sliced.stop_err {
-            Some((e, _)) => DecodeError::Ip(e.to_string()),
-            None => DecodeError::NotIp { ether_type: 0 },
-        });
-    };
-    let (ip, payload, declared_len, fragment_offset) = match net {
-        LaxNetSlice::Ipv4(v4) => {
+    let network = link::network_layer(linktype, frame)?;
+    // Only the IP layer is sliced: TCP is ours (below), ICMP is sliced only when present.
+    let (net, _) = LaxIpSlice::from_slice(network).map_err(|e| DecodeError::Ip(e.to_string()))?;
+    let (ip, payload, declared_len, fragment_offset) = match &net {
+        LaxIpSlice::Ipv4(v4) => {
             let header = v4.header();
             let ip = IpInfo {
                 src: header.source_addr().into(),
@@ -143,7 +137,7 @@ fn decode_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Packet<'a>, DecodeE
                 .then(|| usize::from(header.total_len()).saturating_sub(headers_len));
             (ip, payload, declared, header.fragments_offset().value())
         }
-        LaxNetSlice::Ipv6(v6) => {
+        LaxIpSlice::Ipv6(v6) => {
             let header = v6.header();
             let ip = IpInfo {
                 src: header.source_addr().into(),
@@ -157,7 +151,6 @@ fn decode_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Packet<'a>, DecodeE
                 .then(|| (40 + usize::from(header.payload_length())).saturating_sub(headers_len));
             (ip, payload, declared, if v6.is_payload_fragmented() { 1 } else { 0 })
         }
-        LaxNetSlice::Arp(_) => return Err(DecodeError::NotIp { ether_type: 0x0806 }),
     };
     if fragment_offset != 0 {
         return Err(DecodeError::Fragment);
@@ -167,9 +160,15 @@ fn decode_sliced<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Packet<'a>, DecodeE
         let tcp = parse_tcp(payload.payload, declared_len)?;
         return Ok(Packet::Tcp { ip, tcp });
     }
-    let (version, icmp_type, code, body) = match &sliced.transport {
-        Some(TransportSlice::Icmpv4(icmp)) => (4, icmp.type_u8(), icmp.code_u8(), icmp.payload()),
-        Some(TransportSlice::Icmpv6(icmp)) => (6, icmp.type_u8(), icmp.code_u8(), icmp.payload()),
+    let (version, icmp_type, code, body) = match (&net, payload.ip_number.0) {
+        (LaxIpSlice::Ipv4(_), IPPROTO_ICMP) => match Icmpv4Slice::from_slice(payload.payload) {
+            Ok(icmp) => (4, icmp.type_u8(), icmp.code_u8(), icmp.payload()),
+            Err(_) => return Err(DecodeError::NotTcp),
+        },
+        (LaxIpSlice::Ipv6(_), IPPROTO_ICMPV6) => match Icmpv6Slice::from_slice(payload.payload) {
+            Ok(icmp) => (6, icmp.type_u8(), icmp.code_u8(), icmp.payload()),
+            Err(_) => return Err(DecodeError::NotTcp),
+        },
         _ => return Err(DecodeError::NotTcp),
     };
     let is_error = match version {
