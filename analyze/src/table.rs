@@ -209,9 +209,9 @@ pub fn write_connections_batched(
         .iter()
         .flat_map(|(vantage, conns)| conns.chunks(batch.max(1)).map(move |chunk| (*vantage, chunk)))
         .collect();
-    // Batches are built in parallel, a few per core at a time (so memory stays bounded), and
+    // Batches are built in parallel, one per core at a time (so memory stays bounded), and
     // written in order.
-    let at_once = rayon::current_num_threads() * 2;
+    let at_once = rayon::current_num_threads();
     for group in chunks.chunks(at_once) {
         let frames: Vec<Result<DataFrame, TableError>> =
             group.par_iter().map(|(vantage, chunk)| connections_frame(&[(vantage, chunk)])).collect();
