@@ -2,8 +2,8 @@
 # Runs each fuzz target for SECONDS (default 900) outside CI, seeded from testdata/ and the
 # public captures. Needs cargo-fuzz (`cargo install cargo-fuzz`); this machine has only a
 # stable toolchain, so RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its -Z flags (sanitizer, coverage).
-# A crash leaves fuzz/artifacts/TARGET/crash-*: copy it to fuzz/regressions/ (the normal test
-# suite replays every file there) and fix the cause.
+# A crash leaves fuzz/artifacts/TARGET/crash-*: fix the cause and keep the input as a test in
+# tests/hostile_captures.rs.
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]
 set -euo pipefail
