@@ -101,7 +101,6 @@ fn null_family(linktype: i32, bytes: [u8; 4]) -> u32 {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,7 +149,10 @@ mod tests {
         }
         let mut cut_tag = vec![0u8; 12];
         cut_tag.extend_from_slice(&[0x81, 0x00, 0x00]);
-        assert_eq!(network_layer(Linktype(LINKTYPE_ETHERNET), &cut_tag).unwrap_err(), DecodeError::LinkTooShort);
+        assert_eq!(
+            network_layer(Linktype(LINKTYPE_ETHERNET), &cut_tag).unwrap_err(),
+            DecodeError::LinkTooShort
+        );
         let mut arp = vec![0u8; 12];
         arp.extend_from_slice(&[0x08, 0x06, 0, 1]);
         assert_eq!(
