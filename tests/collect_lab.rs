@@ -55,6 +55,24 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Starts a collection, sends `signal` 1.5 s in, and returns its exit code and output.
+    fn collect_then_signal(&self, out: &Path, signal: &str, urls: &[&str]) -> (Option<i32>, String) {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &format!("{PREFIX}-c")])
+            .arg(env!("CARGO_BIN_EXE_tfoscope"))
+            .args(["collect", "--timeout", "2", "--concurrency", "1", "-o", out.to_str().unwrap()])
+            .args(urls)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
+        let output = child.wait_with_output().unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         drop(self.0.stdin.take());
@@ -250,20 +268,9 @@ fn collect_then_analyze_in_the_lab() {
 
     // 4. SIGINT mid-run: no new fetches, and the file is finished properly.
     let interrupted = dir.join("interrupted.pcapng");
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &format!("{PREFIX}-c")])
-        .arg(env!("CARGO_BIN_EXE_tfoscope"))
-        .args(["collect", "--timeout", "2", "--concurrency", "1", "-o", interrupted.to_str().unwrap()])
-        .args(["http://198.51.100.77/", "http://198.51.100.1/"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut text).unwrap();
+    let (code, text) =
+        lab.collect_then_signal(&interrupted, "-INT", &["http://198.51.100.77/", "http://198.51.100.1/"]);
+    assert_eq!(code, Some(130));
     assert!(text.contains("interrupted"), "{text}");
     tshark_opens(&interrupted);
     let (connections, _, summary) = analyze(&interrupted, &dir.join("interrupted"));
@@ -424,17 +431,9 @@ fn faults(lab: &Lab, dir: &Path) {
 
     // SIGTERM mid-run, as SIGINT: no new fetches, a finished file.
     let terminated = dir.join("terminated.pcapng");
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", &format!("{PREFIX}-c")])
-        .arg(env!("CARGO_BIN_EXE_tfoscope"))
-        .args(["collect", "--timeout", "2", "--concurrency", "1", "-o", terminated.to_str().unwrap()])
-        .args(["http://198.51.100.1:9002/", "http://198.51.100.1/"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let (code, _) =
+        lab.collect_then_signal(&terminated, "-TERM", &["http://198.51.100.1:9002/", "http://198.51.100.1/"]);
+    assert_eq!(code, Some(130));
     let (connections, _, summary) = analyze(&terminated, &dir.join("terminated"));
     assert!(!summary.contains("PARTIAL"), "{summary}");
     assert!(!connections.is_empty() && connections.len() < 6, "no new fetches after the signal");

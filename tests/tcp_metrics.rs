@@ -6,25 +6,11 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::process::Command;
 
 use socket2::{Domain, Socket, Type};
+use tfoscope_collect::sockopt::set_int;
 use tfoscope_collect::tcp_metrics::TcpMetrics;
-
-fn set_int(socket: &Socket, option: libc::c_int, value: libc::c_int) {
-    // SAFETY: a c_int option value that outlives the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            option,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "setsockopt {option}: {}", std::io::Error::last_os_error());
-}
 
 fn ip_tcp_metrics_show() -> String {
     let out = Command::new("ip").args(["tcp_metrics", "show", "127.0.0.1"]).output().unwrap();
@@ -53,12 +39,12 @@ fn reads_and_forgets_a_cached_cookie() {
 
     let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     listener.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into()).unwrap();
-    set_int(&listener, libc::TCP_FASTOPEN, 16);
+    set_int(&listener, libc::IPPROTO_TCP, libc::TCP_FASTOPEN, 16).unwrap();
     listener.listen(16).unwrap();
     let server: std::net::TcpListener = listener.into();
     let to = server.local_addr().unwrap();
     let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    set_int(&client, 30, 1); // TCP_FASTOPEN_CONNECT
+    set_int(&client, libc::IPPROTO_TCP, 30, 1).unwrap(); // TCP_FASTOPEN_CONNECT
     client.connect(&to.into()).unwrap();
     let mut client: std::net::TcpStream = client.into();
     client.write_all(b"hello").unwrap();

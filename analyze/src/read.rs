@@ -141,10 +141,11 @@ where
         Ok(bytes) => bytes,
         Err(source) => return Err(ReadError::Open { path: path.to_owned(), source }),
     };
-    let known_magic = peeked.len() >= 4
-        && [0x0a0d_0d0a, 0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1]
-            .iter()
-            .any(|m: &u32| peeked[..4] == m.to_be_bytes() || peeked[..4] == m.to_le_bytes());
+    // pcapng, then pcap µs and ns, each in both byte orders.
+    let known_magic = peeked.get(..4).is_some_and(|m| {
+        [0x0a0d_0d0a, 0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1u32]
+            .contains(&u32::from_be_bytes(m.try_into().expect("four bytes")))
+    });
     let mut reader = match create_reader(INITIAL_BUFFER, input) {
         Ok(reader) => reader,
         Err(PcapError::Eof) => return Err(ReadError::Empty { path: path.to_owned() }),

@@ -110,14 +110,6 @@ impl Expectations {
             .get(&(ip, port))
             .or_else(|| hosts.iter().find_map(|h| self.by_host.get(&(h.to_ascii_lowercase(), port))))
     }
-
-    pub fn len(&self) -> usize {
-        self.by_addr.len() + self.by_host.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -189,31 +189,19 @@ fn connection(
         payload_len: 0,
     });
     let server_next = server_isn.wrapping_add(1);
-    // The request: in the SYN when acked there, else after the handshake.
-    let mut c_seq = synack_ack;
+    // The handshake's last ACK carries the request, unless the SYN-ACK acked it already.
+    let request_len = if data_acked { 0 } else { DATA_LEN };
     let c_ts = answered_tsval + 1;
-    if !data_acked {
-        segs.push(Segment {
-            from_client: true,
-            seq: c_seq,
-            ack: Some(server_next),
-            syn: false,
-            fin: false,
-            options: data_options(c_ts, s_ts),
-            payload_len: DATA_LEN,
-        });
-        c_seq = c_seq.wrapping_add(DATA_LEN as u32);
-    } else {
-        segs.push(Segment {
-            from_client: true,
-            seq: c_seq,
-            ack: Some(server_next),
-            syn: false,
-            fin: false,
-            options: data_options(c_ts, s_ts),
-            payload_len: 0,
-        });
-    }
+    segs.push(Segment {
+        from_client: true,
+        seq: synack_ack,
+        ack: Some(server_next),
+        syn: false,
+        fin: false,
+        options: data_options(c_ts, s_ts),
+        payload_len: request_len,
+    });
+    let c_seq = synack_ack.wrapping_add(request_len as u32);
     let response = 300;
     segs.push(Segment {
         from_client: false,

@@ -41,21 +41,7 @@ impl Capture {
         socket.attach_filter(&bpf::to_socket_filter(&bpf::port_range_filter(ports, snaplen.max(1))))?;
         socket.set_read_timeout(Some(Duration::from_millis(50)))?;
         socket.set_recv_buffer_size(8 << 20)?;
-        let on: libc::c_int = 1;
-        // SAFETY: the option value is a c_int that outlives the call.
-        #[allow(unsafe_code)]
-        let rc = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_AUXDATA,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        crate::sockopt::set_int(&socket, libc::SOL_PACKET, libc::PACKET_AUXDATA, 1)?;
         Ok(Capture { socket })
     }
 

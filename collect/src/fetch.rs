@@ -77,21 +77,7 @@ fn open_socket(spec: &FetchSpec) -> io::Result<Socket> {
         if spec.addr.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
     socket.bind(&SocketAddr::new(unspecified, spec.local_port).into())?;
     if spec.mode.tfo() {
-        let one: libc::c_int = 1;
-        // SAFETY: a valid fd and a c_int option of the size given.
-        #[allow(unsafe_code)]
-        let rc = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                TCP_FASTOPEN_CONNECT,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        crate::sockopt::set_int(&socket, libc::IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 1)?;
     }
     socket.set_nonblocking(true)?;
     match socket.connect(&spec.addr.into()) {

@@ -8,5 +8,6 @@ pub mod kernel;
 pub mod lab;
 pub mod pcapng;
 pub mod run;
+pub mod sockopt;
 pub mod tcp_metrics;
 pub mod tls;

@@ -193,20 +193,14 @@ pub fn collect(config: &CollectConfig, stop: Arc<AtomicBool>) -> Result<CollectR
         let stats = captured.as_ref().copied().unwrap_or_default();
         w.record(&run_record("end"))
             .and_then(|()| w.statistics(now_ns(), stats.kernel_received, stats.kernel_dropped))
-            .map_err(|_| ())
     };
     if let Some(value) = restore {
         let _ = kernel::set_sysctl("net.ipv4.tcp_fastopen", value);
     }
-    // A failed write (a full disk) is the file's error, named with its path; the blocks
-    // before it are whole and analyse.
-    if let Some(source) = writer.lock().expect("writer").failed() {
-        return Err(output_err(source));
-    }
+    // A failed write (a full disk) fails every write after it the same way, so the end of the
+    // file names it, with the path; the blocks before it are whole and analyse.
+    finished.map_err(output_err)?;
     let stats = captured.map_err(CollectError::Capture)?;
-    if finished.is_err() {
-        return Err(output_err(std::io::Error::other("could not finish the file")));
-    }
     if stats.kernel_dropped > 0 {
         warnings.push(format!("the kernel dropped {} packets of the capture", stats.kernel_dropped));
     }

@@ -18,6 +18,8 @@ use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::sockopt::set_int;
+
 const TCP_FASTOPEN: libc::c_int = 23;
 /// linux/netfilter_ipv4.h SO_ORIGINAL_DST, and IP6T_SO_ORIGINAL_DST (the same number).
 const SO_ORIGINAL_DST: libc::c_int = 80;
@@ -83,25 +85,6 @@ impl ListenerSpec {
             arg.push_str(&format!(",body={}", self.body));
         }
         arg
-    }
-}
-
-fn set_int(fd: &impl AsRawFd, level: libc::c_int, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
-    // SAFETY: a c_int option value that outlives the call.
-    #[allow(unsafe_code)]
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            option,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 
