@@ -81,8 +81,13 @@ impl Drop for Lab {
 }
 
 fn analyze(capture: &Path, dir: &Path) -> (Vec<Value>, Vec<Value>, String) {
+    analyze_with(&[], capture, dir)
+}
+
+fn analyze_with(args: &[&str], capture: &Path, dir: &Path) -> (Vec<Value>, Vec<Value>, String) {
     let out = tfoscope()
         .args(["analyze", "--format", "json", "-o", dir.to_str().unwrap()])
+        .args(args)
         .arg(capture)
         .output()
         .unwrap();
@@ -242,6 +247,31 @@ fn collect_then_analyze_in_the_lab() {
     assert_eq!(r["signatures"], serde_json::json!(["syn_data_dropped"]));
     assert_eq!(r["middlebox"], true);
     assert_eq!(r["measurement_valid"], true);
+
+    // 3a. One name, two addresses (a CDN): the control reached lab.test over IPv4 on a clean
+    //     path; the measurement reaches it over IPv6 through a box that strips the TFO options.
+    //     The control speaks for the name, so the IPv6 address is judged against it too.
+    let control = dir.join("name-control.pcapng");
+    assert!(lab
+        .collect(&control, "2", &["--resolve", "lab.test:198.51.100.1", "http://lab.test/"])
+        .status
+        .success());
+    lab.router("ip6tables -w -t mangle -A PREROUTING -p tcp --syn -j TCPOPTSTRIP --strip-options 34,254");
+    let measured = dir.join("name-measured.pcapng");
+    assert!(lab
+        .collect(&measured, "2", &["--resolve", "lab.test:2001:db8:2::1", "http://lab.test/"])
+        .status
+        .success());
+    lab.router("ip6tables -w -t mangle -F PREROUTING");
+    let (_, targets, _) =
+        analyze_with(&["--control", control.to_str().unwrap()], &measured, &dir.join("name"));
+    let r = targets
+        .iter()
+        .find(|t| t["vantage"] == "name-measured" && t["server_ip"] == "2001:db8:2::1")
+        .unwrap_or_else(|| panic!("{targets:#?}"));
+    assert_eq!(r["expected_tfo"], true, "the control's verdict reached the other address: {r}");
+    assert_eq!(r["signatures"], serde_json::json!(["not_negotiated_expected"]), "{r}");
+    assert!(r["explanation"].as_str().unwrap().contains("for the name lab.test"), "{r}");
 
     // 3b. The kernel now remembers the lost SYN-data; measuring with its cache kept is spoiled.
     let kept = dir.join("kept.pcapng");
