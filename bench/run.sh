@@ -3,11 +3,13 @@
 #
 #   bench/run.sh [analyze|many|memory|collect|all] [WORKDIR]
 #
-# analyze: one core, a 1,000,000-packet synthetic capture, page-cached: tfoscope analyze
-#          (with the Parquet output) beside `tshark -T fields` extracting the TFO fields,
-#          `tcpdump -nn -r` and `cat F >/dev/null`; packets/s, MB/s and peak memory.
+# analyze: one core, 1,000,000-packet synthetic captures (web-like, ~750 MB; and one of small
+#          packets, heavy on connections), page-cached: tfoscope analyze (with the Parquet
+#          output) beside `tshark -T fields` extracting the TFO fields, `tcpdump -nn -r` and
+#          `cat F >/dev/null`; packets/s, MB/s and peak memory.
+#          Stage by stage: target/release/tfoscope-phases FILE, or TFOSCOPE_TIMINGS=1.
 # many:    16 captures of 250,000 packets, one vantage each, on 1 core and on all cores.
-# memory:  10,000,000 packets with about 1,250,000 connections: peak memory against the file.
+# memory:  10,000,000 packets with about 1,100,000 connections: peak memory against the file.
 # collect: (root) 1,000 targets in the lab, --concurrency 256, against 1,000 sequential
 #          `curl --tcp-fastopen` runs; capture drops.
 # Results go to stdout as Markdown table rows, as pasted into README.md.
@@ -39,28 +41,37 @@ row() {
 }
 
 gen() { # gen FILE PACKETS
-  [ -s "$1" ] || "$GEN" --packets "$2" -o "$1" 2>/dev/null
+  [ -s "$1" ] || "$GEN" --packets "$2" ${3:+--response-bytes "$3"} -o "$1" 2>/dev/null
 }
 
-bench_analyze() {
-  local f=$WORK/1m.pcap
-  gen "$f" 1000000
-  local bytes packets
+# analyze_one FILE: the four tools on one capture, one core each.
+analyze_one() {
+  local f=$1 packets=1000000 bytes conns
   bytes=$(stat -c %s "$f")
-  packets=1000000
   cat "$f" >/dev/null
-  echo "| tool (one core, $packets packets, $((bytes / 1000000)) MB, page-cached) | time | rate | throughput | peak memory |"
-  echo "|---|---|---|---|---|"
-  read -r _ s m < <(measure cat taskset -c 0 cat "$f")
-  row 'cat F >/dev/null' "$s" "$m" "$packets" "$bytes"
   rm -rf "$WORK/out1"
   read -r _ s m < <(measure tfoscope env POLARS_MAX_THREADS=1 RAYON_NUM_THREADS=1 taskset -c 0 "$TFO" analyze -o "$WORK/out1" "$f")
+  conns=$("$TFO" analyze -o "$WORK/out1" "$f" | grep -o '[0-9]* connections' | head -1)
+  echo "| tool (one core, $packets packets, $conns, $((bytes / 1000000)) MB, page-cached) | time | rate | throughput | peak memory |"
+  echo "|---|---|---|---|---|"
   row 'tfoscope analyze (Parquet out)' "$s" "$m" "$packets" "$bytes"
+  read -r _ s m < <(measure cat taskset -c 0 cat "$f")
+  row 'cat F >/dev/null' "$s" "$m" "$packets" "$bytes"
   read -r _ s m < <(measure tcpdump taskset -c 0 tcpdump -nn -r "$f")
   row 'tcpdump -nn -r F' "$s" "$m" "$packets" "$bytes"
   read -r _ s m < <(measure tshark taskset -c 0 tshark -n -r "$f" -T fields -e frame.number -e tcp.flags \
     -e tcp.options.tfo.request -e tcp.options.tfo.cookie -e tcp.len)
   row 'tshark -T fields (TFO fields)' "$s" "$m" "$packets" "$bytes"
+}
+
+# Web-like traffic (10,000-byte responses, ~750 bytes a packet), then a connection-heavy capture
+# of small packets (300-byte responses, 6 packets a connection).
+bench_analyze() {
+  gen "$WORK/web1m.pcap" 1000000
+  analyze_one "$WORK/web1m.pcap"
+  echo
+  gen "$WORK/small1m.pcap" 1000000 300
+  analyze_one "$WORK/small1m.pcap"
 }
 
 bench_many() {
@@ -83,11 +94,11 @@ bench_many() {
 
 bench_memory() {
   local f=$WORK/10m.pcap
-  gen "$f" 10000000
+  gen "$f" 10000000 3000
   local bytes
   bytes=$(stat -c %s "$f")
   cat "$f" >/dev/null
-  echo "| 10,000,000 packets, $((bytes / 1000000)) MB, ~1,250,000 connections | time | rate | throughput | peak memory |"
+  echo "| 10,000,000 packets, $((bytes / 1000000)) MB, ~1,100,000 connections | time | rate | throughput | peak memory |"
   echo "|---|---|---|---|---|"
   rm -rf "$WORK/out10"
   read -r _ s m < <(measure ten env POLARS_MAX_THREADS=1 taskset -c 0 "$TFO" analyze -o "$WORK/out10" "$f")

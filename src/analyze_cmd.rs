@@ -72,6 +72,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut controls: Vec<VantageResult> = Vec::new();
     let mut results: Vec<VantageResult> = Vec::new();
     let flow_config = FlowConfig { max_open: args.max_open.max(1), ..FlowConfig::default() };
+    let mut phases = Phases::from_env();
     for (i, result) in analyze_vantages_with(&all_specs, &flow_config).into_iter().enumerate() {
         match result {
             Ok(r) if i < control_specs.len() => controls.push(r),
@@ -95,6 +96,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if !args.controls.is_empty() && controls.len() < args.controls.len() {
         anyhow::bail!("a control capture could not be read: verdicts against it would be wrong");
     }
+    phases.mark("read and connections");
     let (verdicts, verdict_warnings) = judge_all(&results, &controls, expect.as_ref());
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let format = match args.format {
@@ -105,13 +107,16 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let everything: Vec<&VantageResult> = controls.iter().chain(&results).collect();
     let tables: Vec<(&str, &[Connection])> =
         everything.iter().map(|r| (r.name.as_str(), r.connections.as_slice())).collect();
+    phases.mark("verdicts");
     let written = table::write_connections(&tables, &args.out, format)?;
+    phases.mark("connections table");
     let mut targets = table::targets_frame(&verdicts)?;
     let written_targets = table::write_table(&mut targets, &args.out, "targets", format)?;
     let file_rows: Vec<table::FileRow> =
         everything.iter().flat_map(|r| table::FileRow::of_vantage(r)).chain(failed_rows).collect();
     let mut files = table::files_frame(&file_rows)?;
     table::write_table(&mut files, &args.out, "files", format)?;
+    phases.mark("targets and files tables");
     print_summary(&everything, &written);
     print_verdicts(&verdicts, &written_targets);
     for warning in verdict_warnings {
@@ -188,6 +193,26 @@ fn print_summary(results: &[&VantageResult], written: &Path) {
         }
         for warning in &r.report.warnings {
             println!("warning: {warning}");
+        }
+    }
+}
+
+/// `TFOSCOPE_TIMINGS=1`: how long each phase took, on stderr (for benchmarks).
+struct Phases {
+    last: Option<std::time::Instant>,
+}
+
+impl Phases {
+    fn from_env() -> Self {
+        let on = std::env::var_os("TFOSCOPE_TIMINGS").is_some_and(|v| v != "0");
+        Phases { last: on.then(std::time::Instant::now) }
+    }
+
+    fn mark(&mut self, phase: &str) {
+        if let Some(last) = self.last {
+            let now = std::time::Instant::now();
+            eprintln!("timing: {phase}: {:.3} s", (now - last).as_secs_f64());
+            self.last = Some(now);
         }
     }
 }

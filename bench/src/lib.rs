@@ -84,6 +84,8 @@ impl Truth {
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 1];
 const ROUTER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xfe];
 const DATA_LEN: usize = 100;
+/// Payload of a full-sized segment (Ethernet MTU, timestamps on).
+const MSS: usize = 1448;
 const COOKIE: [u8; 8] = [0xc0, 0x0c, 0x1e, 0x5a, 0x11, 0x22, 0x33, 0x44];
 
 /// One connection's packets, in order, before interleaving.
@@ -141,6 +143,7 @@ fn connection(
     server: SocketAddr,
     isn: u32,
     tsval: u32,
+    response_bytes: usize,
 ) -> (Vec<Segment>, Truth) {
     use Behaviour::*;
     let server_isn = isn.wrapping_mul(2654435761);
@@ -202,24 +205,47 @@ fn connection(
         payload_len: request_len,
     });
     let c_seq = synack_ack.wrapping_add(request_len as u32);
-    let response = 300;
-    segs.push(Segment {
-        from_client: false,
-        seq: server_next,
-        ack: Some(c_seq),
-        syn: false,
-        fin: true,
-        options: data_options(s_ts + 1, c_ts),
-        payload_len: response,
-    });
-    let server_fin_next = server_next.wrapping_add(response as u32 + 1);
+    // The response in full-sized segments, the last with the FIN; the client acks every second
+    // one, as a delayed-ACK stack does.
+    let mut server_seq = server_next;
+    let mut left = response_bytes.max(1);
+    let mut sent = 0u32;
+    let mut ts = s_ts + 1;
+    while left > 0 {
+        let len = left.min(MSS);
+        left -= len;
+        sent += 1;
+        segs.push(Segment {
+            from_client: false,
+            seq: server_seq,
+            ack: Some(c_seq),
+            syn: false,
+            fin: left == 0,
+            options: data_options(ts, c_ts),
+            payload_len: len,
+        });
+        server_seq = server_seq.wrapping_add(len as u32);
+        ts += 1;
+        if left > 0 && sent % 2 == 0 {
+            segs.push(Segment {
+                from_client: true,
+                seq: c_seq,
+                ack: Some(server_seq),
+                syn: false,
+                fin: false,
+                options: data_options(c_ts, ts - 1),
+                payload_len: 0,
+            });
+        }
+    }
+    let server_fin_next = server_seq.wrapping_add(1);
     segs.push(Segment {
         from_client: true,
         seq: c_seq,
         ack: Some(server_fin_next),
         syn: false,
         fin: true,
-        options: data_options(c_ts + 1, s_ts + 1),
+        options: data_options(c_ts + 1, ts - 1),
         payload_len: 0,
     });
     segs.push(Segment {
@@ -228,7 +254,7 @@ fn connection(
         ack: Some(c_seq.wrapping_add(1)),
         syn: false,
         fin: false,
-        options: data_options(s_ts + 2, c_ts + 1),
+        options: data_options(ts, c_ts + 1),
         payload_len: 0,
     });
     let truth = Truth {
@@ -272,6 +298,14 @@ pub struct GenConfig {
     pub concurrent: usize,
     /// Microseconds between packets.
     pub gap_us: u64,
+    /// Bytes of each HTTP response, sent in full-sized segments.
+    pub response_bytes: usize,
+}
+
+impl GenConfig {
+    /// A response of 10,000 bytes makes about 750 bytes per packet, 15 packets per
+    /// connection: web-like traffic. A small response makes a connection-heavy capture.
+    pub const WEB_RESPONSE: usize = 10_000;
 }
 
 /// Counts of what was written.
@@ -356,6 +390,9 @@ pub fn generate(
     out.write_all(&header)?;
 
     let payload = vec![b'x'; 1500];
+    // Packets of a connection, about: handshake, response, every second ACK, close.
+    let data_segments = config.response_bytes.max(1).div_ceil(MSS) as u64;
+    let per_conn = 5 + data_segments + data_segments / 2;
     let mut stats = GenStats { bytes: 24, ..GenStats::default() };
     let mut active: Vec<(std::vec::IntoIter<Segment>, SocketAddr, SocketAddr)> = Vec::new();
     let mut next_conn = 0u64;
@@ -364,12 +401,19 @@ pub fn generate(
     let mut cursor = 0usize;
     loop {
         while active.len() < config.concurrent.max(1)
-            && stats.packets + (active.len() as u64) * 8 < config.packets
+            && stats.packets + (active.len() as u64) * per_conn < config.packets
         {
             let (client, server) = endpoints(next_conn);
             let behaviour = Behaviour::ALL[(next_conn % 7) as usize];
             let isn = (next_conn as u32).wrapping_mul(0x9e37_79b9).wrapping_add(12345);
-            let (segs, t) = connection(behaviour, client, server, isn, 1_000_000 + next_conn as u32);
+            let (segs, t) = connection(
+                behaviour,
+                client,
+                server,
+                isn,
+                1_000_000 + next_conn as u32,
+                config.response_bytes,
+            );
             truth(&t);
             active.push((segs.into_iter(), client, server));
             next_conn += 1;

@@ -20,6 +20,10 @@ struct Args {
     /// Microseconds between packets.
     #[arg(long, default_value_t = 10)]
     gap_us: u64,
+    /// Bytes of each response (full-sized segments): 10,000 gives web-like traffic of about 750
+    /// bytes per packet; 300 a connection-heavy capture of small packets.
+    #[arg(long, default_value_t = GenConfig::WEB_RESPONSE)]
+    response_bytes: usize,
     /// The truth, one CSV row per connection.
     #[arg(long)]
     truth: Option<PathBuf>,
@@ -40,7 +44,12 @@ fn main() -> anyhow::Result<()> {
         }
         None => None,
     };
-    let config = GenConfig { packets: args.packets, concurrent: args.concurrent, gap_us: args.gap_us };
+    let config = GenConfig {
+        packets: args.packets,
+        concurrent: args.concurrent,
+        gap_us: args.gap_us,
+        response_bytes: args.response_bytes,
+    };
     let stats = generate(&config, &mut out, |t| {
         if let Some(w) = truth_out.as_mut() {
             let _ = writeln!(w, "{}", t.csv_row());

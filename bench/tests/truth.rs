@@ -27,12 +27,21 @@ fn observed(c: &Connection) -> Truth {
 }
 
 #[test]
-fn every_generated_connection_is_reported_as_generated() {
-    let dir = std::env::temp_dir().join(format!("tfoscope-truth-{}", std::process::id()));
+fn every_generated_connection_is_reported_as_generated_web_like() {
+    judged_as_generated(GenConfig::WEB_RESPONSE, "web");
+}
+
+#[test]
+fn every_generated_connection_is_reported_as_generated_connection_heavy() {
+    judged_as_generated(300, "small");
+}
+
+fn judged_as_generated(response_bytes: usize, name: &str) {
+    let dir = std::env::temp_dir().join(format!("tfoscope-truth-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("synthetic.pcap");
     let mut truths = Vec::new();
-    let config = GenConfig { packets: 30_000, concurrent: 64, gap_us: 10 };
+    let config = GenConfig { packets: 30_000, concurrent: 64, gap_us: 10, response_bytes };
     let stats = {
         let mut out = BufWriter::new(std::fs::File::create(&path).unwrap());
         generate(&config, &mut out, |t| truths.push(t.clone())).unwrap()
