@@ -8,9 +8,9 @@ use clap::{Args, ValueEnum};
 use tfoscope_analyze::expect::load_expectations;
 use tfoscope_analyze::flow::FlowConfig;
 use tfoscope_analyze::record::Connection;
-use tfoscope_analyze::table::{self, OutputFormat};
+use tfoscope_analyze::table::{self, OutputFormat, TableError, TableWriter};
 use tfoscope_analyze::verdict::{judge_all, TargetVerdict};
-use tfoscope_analyze::{analyze_vantages_with, VantageResult, VantageSpec};
+use tfoscope_analyze::{analyze_vantages_into, VantageResult, VantageSpec};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -52,6 +52,12 @@ fn vantage_name(path: &Path) -> String {
 }
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    // Like any Unix filter, `tfoscope analyze ... | head` ends quietly when the pipe closes
+    // (Rust ignores SIGPIPE, so printing would panic). Safe here: analyze writes no sockets.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let specs: Vec<VantageSpec> = match &args.vantage {
         Some(name) => vec![VantageSpec { name: name.clone(), files: args.captures.clone() }],
         None => args
@@ -72,8 +78,23 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut controls: Vec<VantageResult> = Vec::new();
     let mut results: Vec<VantageResult> = Vec::new();
     let flow_config = FlowConfig { max_open: args.max_open.max(1), ..FlowConfig::default() };
+    let format = match args.format {
+        Format::Parquet => OutputFormat::Parquet,
+        Format::Csv => OutputFormat::Csv,
+        Format::Json => OutputFormat::Json,
+    };
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let mut phases = Phases::from_env();
-    for (i, result) in analyze_vantages_with(&all_specs, &flow_config).into_iter().enumerate() {
+    // Connections are written as they finish, a batch at a time, by whichever vantage's thread
+    // finished them; the verdicts keep only a summary of each.
+    let connections_out = std::sync::Mutex::new(TableWriter::create(&args.out, "connections", format)?);
+    let write_batch = |vantage: &str, batch: Vec<Connection>| -> Result<(), TableError> {
+        let mut frame = table::connections_frame(&[(vantage, &batch)])?;
+        drop(batch);
+        connections_out.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).write(&mut frame)
+    };
+    let analyzed = analyze_vantages_into(&all_specs, &flow_config, &write_batch);
+    for (i, result) in analyzed.into_iter().enumerate() {
         match result {
             Ok(r) if i < control_specs.len() => controls.push(r),
             Ok(r) => results.push(r),
@@ -96,20 +117,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if !args.controls.is_empty() && controls.len() < args.controls.len() {
         anyhow::bail!("a control capture could not be read: verdicts against it would be wrong");
     }
-    phases.mark("read and connections");
+    let written = connections_out.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()).finish()?;
+    phases.mark("read, connections and their table");
     let (verdicts, verdict_warnings) = judge_all(&results, &controls, expect.as_ref());
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let format = match args.format {
-        Format::Parquet => OutputFormat::Parquet,
-        Format::Csv => OutputFormat::Csv,
-        Format::Json => OutputFormat::Json,
-    };
-    let everything: Vec<&VantageResult> = controls.iter().chain(&results).collect();
-    let tables: Vec<(&str, &[Connection])> =
-        everything.iter().map(|r| (r.name.as_str(), r.connections.as_slice())).collect();
     phases.mark("verdicts");
-    let written = table::write_connections(&tables, &args.out, format)?;
-    phases.mark("connections table");
+    let everything: Vec<&VantageResult> = controls.iter().chain(&results).collect();
     let mut targets = table::targets_frame(&verdicts)?;
     let written_targets = table::write_table(&mut targets, &args.out, "targets", format)?;
     let file_rows: Vec<table::FileRow> =
@@ -165,8 +177,8 @@ fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
 fn print_summary(results: &[&VantageResult], written: &Path) {
     let files: usize = results.iter().map(|r| r.report.files.len()).sum();
     let frames: u64 = results.iter().map(|r| r.report.frames).sum();
-    let conns: usize = results.iter().map(|r| r.connections.len()).sum();
-    let tfo: usize = results.iter().map(|r| r.connections.iter().filter(|c| c.tried_tfo()).count()).sum();
+    let conns: u64 = results.iter().map(|r| r.targets.connections()).sum();
+    let tfo: u64 = results.iter().map(|r| r.targets.tfo_connections()).sum();
     let width = results.iter().map(|r| r.name.len()).max().unwrap_or(0).max("vantage".len());
     println!(
         "{:<width$}  {:>5} {:>9} {:>11} {:>5}  complete",
@@ -178,8 +190,8 @@ fn print_summary(results: &[&VantageResult], written: &Path) {
             r.name,
             r.report.files.len(),
             r.report.frames,
-            r.connections.len(),
-            r.connections.iter().filter(|c| c.tried_tfo()).count(),
+            r.targets.connections(),
+            r.targets.tfo_connections(),
             if r.report.complete() { "yes" } else { "PARTIAL" }
         );
     }

@@ -289,3 +289,24 @@ fn connections_written_in_batches_equal_one_batch_in_every_format() {
         }
     }
 }
+
+#[test]
+fn a_closed_output_pipe_ends_analyze_quietly() {
+    use std::process::Stdio;
+    let dir = tempdir("closed-pipe");
+    let mut child = tfoscope()
+        .arg("analyze")
+        .arg("-o")
+        .arg(&dir)
+        .args(captures_in(&testdata()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // As `| head -0` would: nobody reads the summary.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(dir.join("connections.parquet").exists() && dir.join("targets.parquet").exists());
+}

@@ -13,11 +13,13 @@ pub mod expect;
 pub mod flow;
 pub mod read;
 pub mod record;
+pub mod summary;
 pub mod table;
 mod vantage;
 pub mod verdict;
 
 pub use vantage::{
-    analyze_vantage, analyze_vantage_with, analyze_vantages, analyze_vantages_with, AnalyzeError, FileReport,
-    VantageReport, VantageResult, VantageSpec,
+    analyze_vantage, analyze_vantage_into, analyze_vantage_with, analyze_vantages, analyze_vantages_into,
+    analyze_vantages_with, AnalyzeError, ConnectionSink, FileReport, VantageReport, VantageResult,
+    VantageSpec, SINK_BATCH,
 };

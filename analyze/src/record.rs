@@ -153,9 +153,9 @@ pub struct Connection {
     pub icmp: Option<Refusal>,
     pub outcome: Outcome,
     pub last_time_ns: i64,
-    /// Set when the capture carries the collector's attempt records (boxed: most captures
-    /// have none, and connections are moved around by the thousand).
-    pub attempt: Option<Box<AttemptLink>>,
+    /// Set when the capture carries the collector's attempt records (behind a pointer: most
+    /// captures have none; shared with the verdicts' summaries).
+    pub attempt: Option<Arc<AttemptLink>>,
 }
 
 impl Connection {

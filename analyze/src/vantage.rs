@@ -12,6 +12,8 @@ use crate::decode::{self, DecodeError};
 use crate::flow::{FlowConfig, FlowStats, FlowTable, PacketRef};
 use crate::read::{self, CaptureEvent, ReadError, ReadReport};
 use crate::record::{AttemptLink, Connection};
+use crate::summary::TargetConnections;
+use crate::table::TableError;
 
 #[derive(Debug, Clone)]
 pub struct VantageSpec {
@@ -51,8 +53,11 @@ impl VantageReport {
 #[derive(Debug)]
 pub struct VantageResult {
     pub name: String,
-    /// In first-SYN time order.
+    /// In first-SYN time order; empty when they went to a sink instead
+    /// ([`analyze_vantage_into`]).
     pub connections: Vec<Connection>,
+    /// What the verdicts need of every connection, by target.
+    pub targets: TargetConnections,
     pub report: VantageReport,
 }
 
@@ -60,7 +65,15 @@ pub struct VantageResult {
 pub enum AnalyzeError {
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error(transparent)]
+    Output(#[from] TableError),
 }
+
+/// Takes finished connections a batch at a time: (vantage name, batch in first-SYN order).
+pub type ConnectionSink<'a> = dyn FnMut(&str, Vec<Connection>) -> Result<(), TableError> + 'a;
+
+/// Connections handed to the sink at once.
+pub const SINK_BATCH: usize = 65_536;
 
 impl DecodeError {
     fn category(&self) -> &'static str {
@@ -96,6 +109,25 @@ pub fn analyze_vantage(spec: &VantageSpec) -> Result<VantageResult, AnalyzeError
 
 /// As [`analyze_vantage`], with the connection builder's limits set (e.g. `max_open`).
 pub fn analyze_vantage_with(spec: &VantageSpec, config: &FlowConfig) -> Result<VantageResult, AnalyzeError> {
+    let mut all = Vec::new();
+    let mut result = analyze_vantage_into(spec, config, &mut |_, batch| {
+        all.extend(batch);
+        Ok(())
+    })?;
+    // (time, frame) is unique within a stream, so an unstable sort is deterministic.
+    all.sort_unstable_by_key(|c| (c.first_syn().time_ns, c.first_syn().frame));
+    result.connections = all;
+    Ok(result)
+}
+
+/// Reads a vantage and hands its connections to `sink` in batches as they finish (each batch
+/// in first-SYN order), keeping only their summaries for the verdicts: memory follows the open
+/// connections, not the file. The result's `connections` is empty.
+pub fn analyze_vantage_into(
+    spec: &VantageSpec,
+    config: &FlowConfig,
+    sink: &mut ConnectionSink<'_>,
+) -> Result<VantageResult, AnalyzeError> {
     let mut files = spec.files.clone();
     if files.len() > 1 {
         let mut keyed = Vec::with_capacity(files.len());
@@ -108,6 +140,20 @@ pub fn analyze_vantage_with(spec: &VantageSpec, config: &FlowConfig) -> Result<V
 
     let mut report = VantageReport::default();
     let mut table = FlowTable::new(*config);
+    let mut targets = TargetConnections::default();
+    let mut sink_error: Option<TableError> = None;
+    // Attempt records precede the end of their connections in our captures (a record is
+    // written when its fetch ends; a connection is emitted seconds of capture time after it
+    // closes), so linking as connections finish sees every record that concerns them.
+    let mut emit = |batch: Vec<Connection>, attempts: &[AttemptRecord]| -> Result<(), TableError> {
+        let mut batch = batch;
+        link_attempts(&mut batch, attempts);
+        batch.sort_unstable_by_key(|c| (c.first_syn().time_ns, c.first_syn().frame));
+        for c in &batch {
+            targets.add(c);
+        }
+        sink(&spec.name, batch)
+    };
     for path in files {
         let capture: Arc<str> = Arc::from(path.display().to_string());
         let read = read::read_capture(&path, |event| {
@@ -126,6 +172,12 @@ pub fn analyze_vantage_with(spec: &VantageSpec, config: &FlowConfig) -> Result<V
                     Ok(packet) => {
                         let at = PacketRef { capture: &capture, frame: frame.number, ts_ns: frame.ts_ns };
                         table.push(at, &packet);
+                        if table.done_len() >= SINK_BATCH {
+                            if let Err(e) = emit(table.take_done(), &report.attempts) {
+                                sink_error = Some(e);
+                                return ControlFlow::Break(());
+                            }
+                        }
                     }
                     Err(DecodeError::UnsupportedLinktype(linktype)) => {
                         *report.skipped_linktypes.entry(linktype).or_default() += 1;
@@ -135,6 +187,9 @@ pub fn analyze_vantage_with(spec: &VantageSpec, config: &FlowConfig) -> Result<V
             }
             ControlFlow::Continue(())
         })?;
+        if let Some(e) = sink_error {
+            return Err(e.into());
+        }
         if let Some(stop) = &read.stop {
             report.warnings.push(format!("{}: partial: {stop}", path.display()));
         }
@@ -143,7 +198,7 @@ pub fn analyze_vantage_with(spec: &VantageSpec, config: &FlowConfig) -> Result<V
         }
         report.files.push(FileReport { path, read });
     }
-    let (mut connections, flow) = table.finish();
+    let (rest, flow) = table.finish();
     if flow.over_capacity > 0 {
         report.warnings.push(format!(
             "{}: {} connections not tracked: more than {} open at once (--max-open)",
@@ -151,10 +206,9 @@ pub fn analyze_vantage_with(spec: &VantageSpec, config: &FlowConfig) -> Result<V
         ));
     }
     report.flow = flow;
-    link_attempts(&mut connections, &report.attempts);
-    // (time, frame) is unique within a stream, so an unstable sort is deterministic.
-    connections.sort_unstable_by_key(|c| (c.first_syn().time_ns, c.first_syn().frame));
-    Ok(VantageResult { name: spec.name.clone(), connections, report })
+    emit(rest, &report.attempts)?;
+    targets.finish();
+    Ok(VantageResult { name: spec.name.clone(), connections: Vec::new(), targets, report })
 }
 
 /// Slack around an attempt's start and end within which its SYN must fall.
@@ -182,7 +236,7 @@ fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord]) {
             })
         });
         if let Some(a) = found {
-            conn.attempt = Some(Box::new(AttemptLink {
+            conn.attempt = Some(Arc::new(AttemptLink {
                 url: a.url.clone(),
                 host: a.host.clone(),
                 fetch: a.fetch.clone(),
@@ -208,4 +262,15 @@ pub fn analyze_vantages_with(
 ) -> Vec<Result<VantageResult, AnalyzeError>> {
     use rayon::prelude::*;
     specs.par_iter().map(|spec| analyze_vantage_with(spec, config)).collect()
+}
+
+/// As [`analyze_vantages_with`], each vantage's connections going to `sink` as they finish
+/// (from several threads at once).
+pub fn analyze_vantages_into(
+    specs: &[VantageSpec],
+    config: &FlowConfig,
+    sink: &(dyn Fn(&str, Vec<Connection>) -> Result<(), TableError> + Sync),
+) -> Vec<Result<VantageResult, AnalyzeError>> {
+    use rayon::prelude::*;
+    specs.par_iter().map(|spec| analyze_vantage_into(spec, config, &mut |v, batch| sink(v, batch))).collect()
 }

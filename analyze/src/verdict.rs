@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use crate::attempt::{AttemptRecord, RunRecord};
-use crate::decode::options::{KIND_EOL, KIND_EXPERIMENTAL, KIND_FASTOPEN, KIND_NOP};
+use crate::decode::options::KIND_FASTOPEN;
 use crate::record::{
-    string_enum, AttemptLink, Connection, DataAcked, Outcome, SynAck, SynAckAnswers, SynAckTfo, SynTfo,
+    string_enum, AttemptLink, Connection, DataAcked, Outcome, SynAckAnswers, SynAckTfo, SynTfo,
 };
+use crate::summary::{ConnSummary, SynAckSummary, TargetConnections};
 
 string_enum!(
     Connectivity {
@@ -151,38 +152,38 @@ struct RoundVerdict {
     evidence: Vec<String>,
 }
 
-fn answered(c: &Connection) -> bool {
+fn answered(c: &ConnSummary) -> bool {
     c.synack.is_some()
 }
 
-fn failed(c: &Connection) -> bool {
+fn failed(c: &ConnSummary) -> bool {
     c.synack.is_none() && c.outcome != Outcome::Incomplete
 }
 
 /// A refusal (RST, or an ICMP error other than a path-MTU one) that answered the first SYN.
-fn refused_first_syn(c: &Connection) -> Option<u64> {
+fn refused_first_syn(c: &ConnSummary) -> Option<u64> {
     c.reset.or(c.icmp).filter(|r| r.answers_first_syn && c.synack.is_none()).map(|r| r.frame)
 }
 
 /// The first SYN went unanswered: its retransmission got the SYN-ACK, or nothing ever came.
-fn first_syn_unanswered(c: &Connection) -> bool {
+fn first_syn_unanswered(c: &ConnSummary) -> bool {
     match &c.synack {
         Some(s) => s.answers == SynAckAnswers::RetransmittedSyn,
         None => c.reset.is_none() && c.icmp.is_none() && c.outcome == Outcome::Timeout,
     }
 }
 
-fn carries_data(c: &Connection) -> bool {
+fn carries_data(c: &ConnSummary) -> bool {
     c.tried_tfo() && c.first_syn().data_len > 0
 }
 
-fn is_cookie_request(c: &Connection) -> bool {
+fn is_cookie_request(c: &ConnSummary) -> bool {
     c.first_syn().tfo == SynTfo::CookieRequest
 }
 
 /// A SYN without data to this target was answered: a plain connection, a cookie request, or a
 /// plain retransmission of any SYN.
-fn syn_without_data_answered(round: &[&Connection]) -> Option<u64> {
+fn syn_without_data_answered(round: &[&ConnSummary]) -> Option<u64> {
     round
         .iter()
         .filter_map(|c| {
@@ -195,7 +196,7 @@ fn syn_without_data_answered(round: &[&Connection]) -> Option<u64> {
 
 /// A SYN without any TFO option was answered: a plain connection, or the kernel's plain
 /// retransmission of a TFO SYN.
-fn plain_syn_answered(round: &[&Connection]) -> Option<u64> {
+fn plain_syn_answered(round: &[&ConnSummary]) -> Option<u64> {
     round
         .iter()
         .filter_map(|c| {
@@ -205,10 +206,10 @@ fn plain_syn_answered(round: &[&Connection]) -> Option<u64> {
         .next()
 }
 
-fn judge_round(round: &[&Connection]) -> RoundVerdict {
+fn judge_round(round: &[&ConnSummary]) -> RoundVerdict {
     let mut evidence = Vec::new();
-    let tfo: Vec<&Connection> = round.iter().copied().filter(|c| c.tried_tfo()).collect();
-    let plain: Vec<&Connection> = round.iter().copied().filter(|c| !c.tried_tfo()).collect();
+    let tfo: Vec<&ConnSummary> = round.iter().copied().filter(|c| c.tried_tfo()).collect();
+    let plain: Vec<&ConnSummary> = round.iter().copied().filter(|c| !c.tried_tfo()).collect();
 
     let connectivity = if round.iter().all(|c| c.synack.is_none() && c.reset.is_none()) {
         Connectivity::Offline
@@ -222,7 +223,7 @@ fn judge_round(round: &[&Connection]) -> RoundVerdict {
         Connectivity::Works
     };
 
-    let cookies: Vec<&SynAck> =
+    let cookies: Vec<&SynAckSummary> =
         tfo.iter().filter_map(|c| c.synack.as_ref()).filter(|s| s.tfo == SynAckTfo::Cookie).collect();
     let cookie = if tfo.is_empty() {
         CookieResult::NotRequested
@@ -235,7 +236,7 @@ fn judge_round(round: &[&Connection]) -> RoundVerdict {
         CookieResult::ReceivedExpOnly
     } else {
         let answered_itself =
-            |c: &&Connection| c.synack.as_ref().is_some_and(|s| s.answers == SynAckAnswers::FirstSyn);
+            |c: &&ConnSummary| c.synack.as_ref().is_some_and(|s| s.answers == SynAckAnswers::FirstSyn);
         if let Some(c) = tfo.iter().find(|c| is_cookie_request(c) && answered_itself(c)) {
             let s = c.synack.as_ref().expect("answered");
             evidence.push(format!(
@@ -328,7 +329,7 @@ fn judge_round(round: &[&Connection]) -> RoundVerdict {
 /// How a TFO fetch's application result (HTTP status, size, certificate) differs from the
 /// baseline's in the same round, from the collector's records. Only fetches that both got a
 /// response are compared: a failed fetch is a connectivity matter.
-fn response_difference(round: &[&Connection]) -> Option<String> {
+fn response_difference(round: &[&ConnSummary]) -> Option<String> {
     let links: Vec<&AttemptLink> = round.iter().filter_map(|c| c.attempt.as_deref()).collect();
     let baseline = links.iter().find(|a| a.fetch == "plain" && a.status.is_some())?;
     links.iter().filter(|a| a.fetch != "plain" && a.status.is_some()).find_map(|a| {
@@ -347,7 +348,7 @@ fn response_difference(round: &[&Connection]) -> Option<String> {
 
 /// The kernel remembered SYN-data losses for the address before a TFO fetch, so it may have
 /// sent no data in its SYNs: the history, not this path, decided.
-fn cached_drops_spoiled(conns: &[&Connection]) -> Option<String> {
+fn cached_drops_spoiled(conns: &[&ConnSummary]) -> Option<String> {
     conns.iter().filter_map(|c| c.attempt.as_ref()).find_map(|a| {
         let drops = a.cached_syn_drops.filter(|d| *d > 0 && a.fetch != "plain")?;
         Some(format!(
@@ -366,16 +367,16 @@ fn push_once<T: PartialEq>(v: &mut Vec<T>, item: T) {
 
 /// A new round starts with a TFO connection that follows a plain one (the collector's order:
 /// cookie request, SYN-data, baseline).
-fn split_rounds<'a>(conns: &[&'a Connection]) -> Vec<Vec<&'a Connection>> {
+fn split_rounds<'a>(conns: &[&'a ConnSummary]) -> Vec<Vec<&'a ConnSummary>> {
     // The collector's records say which round each connection belongs to.
     if !conns.is_empty() && conns.iter().all(|c| c.attempt.is_some()) {
-        let mut by_round: BTreeMap<u32, Vec<&Connection>> = BTreeMap::new();
+        let mut by_round: BTreeMap<u32, Vec<&ConnSummary>> = BTreeMap::new();
         for c in conns {
             by_round.entry(c.attempt.as_ref().expect("checked").round).or_default().push(c);
         }
         return by_round.into_values().collect();
     }
-    let mut rounds: Vec<Vec<&Connection>> = Vec::new();
+    let mut rounds: Vec<Vec<&ConnSummary>> = Vec::new();
     for c in conns {
         let starts = match rounds.last().and_then(|r| r.last()) {
             None => true,
@@ -406,14 +407,8 @@ fn majority<T: Copy + PartialEq>(values: impl Iterator<Item = T>) -> T {
 
 /// Option kinds that say something about the stack that built a SYN-ACK (TFO and padding
 /// removed, since they differ by design between TFO and plain answers).
-fn fingerprint(s: &SynAck) -> (u8, Option<u16>, Vec<u8>) {
-    let kinds = s
-        .option_kinds
-        .iter()
-        .copied()
-        .filter(|k| ![KIND_NOP, KIND_EOL, KIND_FASTOPEN, KIND_EXPERIMENTAL].contains(k))
-        .collect();
-    (s.ttl, s.mss, kinds)
+fn fingerprint(s: &SynAckSummary) -> (u8, Option<u16>, &[u8]) {
+    (s.ttl, s.mss, s.stack_kinds.as_slice())
 }
 
 /// Judges every target seen from one vantage. `capture_drops`: the capturing kernel reported
@@ -424,25 +419,29 @@ pub fn judge_vantage(
     expectations: &Expectations,
     capture_drops: bool,
 ) -> Vec<TargetVerdict> {
-    judge_vantage_with_records(vantage, connections, expectations, capture_drops, &[], &[])
+    judge_vantage_with_records(
+        vantage,
+        &TargetConnections::of(connections),
+        expectations,
+        capture_drops,
+        &[],
+        &[],
+    )
 }
 
 pub fn judge_vantage_with_records(
     vantage: &str,
-    connections: &[Connection],
+    targets: &TargetConnections,
     expectations: &Expectations,
     capture_drops: bool,
     attempts: &[AttemptRecord],
     runs: &[RunRecord],
 ) -> Vec<TargetVerdict> {
-    let mut by_target: BTreeMap<(IpAddr, u16), Vec<&Connection>> = BTreeMap::new();
-    for c in connections {
-        by_target.entry((c.server.ip(), c.server.port())).or_default().push(c);
-    }
     let kernel_spoiled = blackhole_spoiled(runs);
-    let mut verdicts: Vec<TargetVerdict> = by_target
-        .into_iter()
-        .map(|((ip, port), conns)| {
+    let mut verdicts: Vec<TargetVerdict> = targets
+        .iter()
+        .map(|(&(ip, port), conns)| {
+            let conns: Vec<&ConnSummary> = conns.iter().collect();
             let mut hosts: Vec<&str> =
                 conns.iter().filter_map(|c| c.attempt.as_ref()).map(|a| a.host.as_str()).collect();
             hosts.sort_unstable();
@@ -538,7 +537,7 @@ fn judge_target(
     vantage: &str,
     ip: IpAddr,
     port: u16,
-    conns: &[&Connection],
+    conns: &[&ConnSummary],
     expectation: Option<&Expectation>,
     capture_drops: bool,
 ) -> TargetVerdict {
@@ -605,7 +604,7 @@ fn judge_target(
     }
 
     // SYN-ACKs that answered TFO SYNs against the baseline's, and all against the control's TTL.
-    let fingerprints = |tfo: bool| -> Vec<(u8, Option<u16>, Vec<u8>)> {
+    let fingerprints = |tfo: bool| -> Vec<(u8, Option<u16>, &[u8])> {
         conns
             .iter()
             .filter(|c| c.tried_tfo() == tfo)
@@ -763,11 +762,11 @@ pub fn expectations_from_controls(controls: &[TargetVerdict]) -> (Expectations, 
 }
 
 /// The SYN-ACK TTL a control saw for each target, when all its SYN-ACKs agree.
-pub fn control_ttls(connections: &[Connection]) -> HashMap<(IpAddr, u16), u8> {
+pub fn control_ttls(targets: &TargetConnections) -> HashMap<(IpAddr, u16), u8> {
     let mut ttls: HashMap<(IpAddr, u16), Option<u8>> = HashMap::new();
-    for c in connections {
-        if let Some(s) = &c.synack {
-            let entry = ttls.entry((c.server.ip(), c.server.port())).or_insert(Some(s.ttl));
+    for (key, conns) in targets.iter() {
+        for s in conns.iter().filter_map(|c| c.synack.as_ref()) {
+            let entry = ttls.entry(*key).or_insert(Some(s.ttl));
             if *entry != Some(s.ttl) {
                 *entry = None;
             }
@@ -782,10 +781,10 @@ pub fn control_ttls(connections: &[Connection]) -> HashMap<(IpAddr, u16), u8> {
 fn host_expectations(controls: &[crate::VantageResult], expectations: &mut Expectations) -> Vec<String> {
     let mut by_host: BTreeMap<(String, u16), Vec<Expectation>> = BTreeMap::new();
     for r in controls {
-        for c in &r.connections {
-            let Some(a) = &c.attempt else { continue };
-            if let Some(e) = expectations.get(&(c.server.ip(), c.server.port())) {
-                let votes = by_host.entry((a.host.to_ascii_lowercase(), c.server.port())).or_default();
+        for (key, conns) in r.targets.iter() {
+            let Some(e) = expectations.get(key) else { continue };
+            for a in conns.iter().filter_map(|c| c.attempt.as_ref()) {
+                let votes = by_host.entry((a.host.to_ascii_lowercase(), key.1)).or_default();
                 if !votes.contains(e) {
                     votes.push(e.clone());
                 }
@@ -824,7 +823,7 @@ pub fn judge_all(
         let drops = r.report.files.iter().any(|f| f.read.kernel_drops.unwrap_or(0) > 0);
         judge_vantage_with_records(
             &r.name,
-            &r.connections,
+            &r.targets,
             expectations,
             drops,
             &r.report.attempts,
@@ -835,7 +834,7 @@ pub fn judge_all(
     let control_verdicts: Vec<TargetVerdict> = controls.iter().flat_map(|r| judge_result(r, &none)).collect();
     let (mut expectations, mut warnings) = expectations_from_controls(&control_verdicts);
     for r in controls {
-        for (key, ttl) in control_ttls(&r.connections) {
+        for (key, ttl) in control_ttls(&r.targets) {
             if let Some(e) = expectations.get_mut(&key) {
                 e.control_ttl = match e.control_ttl {
                     Some(other) if other != ttl => None,
@@ -865,7 +864,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::record::{Refusal, SynTransmission};
+    use crate::record::{Refusal, SynAck, SynTransmission};
 
     const KIND: Option<u8> = Some(KIND_FASTOPEN);
 
@@ -984,7 +983,7 @@ mod tests {
         let mut conns = round(true, Some(SynAckAnswers::FirstSyn), base);
         for (c, fetch) in conns.iter_mut().zip(["tfo_cookie_request", "tfo_data", "plain"]) {
             let (status, cert) = if fetch == "plain" { (200, "a") } else { (tfo_status, tfo_cert) };
-            c.attempt = Some(Box::new(AttemptLink {
+            c.attempt = Some(Arc::new(AttemptLink {
                 url: "https://lab.test/".into(),
                 host: "lab.test".into(),
                 fetch: fetch.into(),
@@ -1031,13 +1030,13 @@ mod tests {
     fn syn_drops_cached_before_a_tfo_fetch__measurement_not_valid() {
         let mut conns = recorded_round(1, 100, 200, "a");
         assert!(judge(&conns, None).measurement_valid);
-        conns[1].attempt.as_mut().unwrap().cached_syn_drops = Some(2);
+        Arc::make_mut(conns[1].attempt.as_mut().unwrap()).cached_syn_drops = Some(2);
         let v = judge(&conns, None);
         assert!(!v.measurement_valid);
         assert!(v.explanation.contains("already remembered 2 SYN-data loss(es)"), "{}", v.explanation);
         // Drops remembered before the plain fetch change nothing about TFO's SYNs.
         let mut conns = recorded_round(1, 100, 200, "a");
-        conns[2].attempt.as_mut().unwrap().cached_syn_drops = Some(1);
+        Arc::make_mut(conns[2].attempt.as_mut().unwrap()).cached_syn_drops = Some(1);
         assert!(judge(&conns, None).measurement_valid);
     }
 
@@ -1071,7 +1070,14 @@ mod tests {
             record("http://198.51.100.99/", "198.51.100.99", "no_route"),
             record("http://198.51.100.1/", "198.51.100.1", "timeout"),
         ];
-        let verdicts = judge_vantage_with_records("v", &conns, &Expectations::new(), false, &records, &[]);
+        let verdicts = judge_vantage_with_records(
+            "v",
+            &TargetConnections::of(&conns),
+            &Expectations::new(),
+            false,
+            &records,
+            &[],
+        );
         assert_eq!(verdicts.len(), 2, "the address with packets is judged from them, once");
         let silent = verdicts.iter().find(|v| v.target == "http://198.51.100.99/").unwrap();
         assert_eq!(
@@ -1089,7 +1095,7 @@ mod tests {
         let mut measured = round(false, None, 200);
         for (c, fetch) in measured.iter_mut().zip(["tfo_cookie_request", "plain"]) {
             c.server = SocketAddr::new("198.51.100.9".parse().unwrap(), 80);
-            c.attempt = Some(Box::new(AttemptLink {
+            c.attempt = Some(Arc::new(AttemptLink {
                 url: "https://LAB.test/".into(),
                 host: "LAB.test".into(),
                 fetch: fetch.into(),
@@ -1103,6 +1109,7 @@ mod tests {
         }
         let vantage = |name: &str, connections: Vec<Connection>| crate::VantageResult {
             name: name.into(),
+            targets: TargetConnections::of(&connections),
             connections,
             report: Default::default(),
         };
@@ -1205,7 +1212,8 @@ mod tests {
     fn rounds_split_where_a_tfo_connection_follows_a_plain_one() {
         let mut conns = round(true, Some(SynAckAnswers::FirstSyn), 100);
         conns.extend(round(true, Some(SynAckAnswers::FirstSyn), 200));
-        let refs: Vec<&Connection> = conns.iter().collect();
+        let summaries: Vec<ConnSummary> = conns.iter().map(ConnSummary::of).collect();
+        let refs: Vec<&ConnSummary> = summaries.iter().collect();
         assert_eq!(split_rounds(&refs).iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3]);
     }
 

@@ -131,6 +131,11 @@ impl FlowTable {
         self.open.len()
     }
 
+    /// Connections emitted and not yet taken.
+    pub fn done_len(&self) -> usize {
+        self.done.len()
+    }
+
     /// Takes the connections emitted so far.
     pub fn take_done(&mut self) -> Vec<Connection> {
         std::mem::take(&mut self.done)
