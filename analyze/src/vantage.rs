@@ -72,6 +72,9 @@ pub enum AnalyzeError {
 /// Takes finished connections a batch at a time: (vantage name, batch in first-SYN order).
 pub type ConnectionSink<'a> = dyn FnMut(&str, Vec<Connection>) -> Result<(), TableError> + 'a;
 
+/// As [`ConnectionSink`], shared by the threads of several vantages.
+pub type SharedConnectionSink<'a> = dyn Fn(&str, Vec<Connection>) -> Result<(), TableError> + Sync + 'a;
+
 /// Connections handed to the sink at once.
 pub const SINK_BATCH: usize = 65_536;
 
@@ -269,7 +272,7 @@ pub fn analyze_vantages_with(
 pub fn analyze_vantages_into(
     specs: &[VantageSpec],
     config: &FlowConfig,
-    sink: &(dyn Fn(&str, Vec<Connection>) -> Result<(), TableError> + Sync),
+    sink: &SharedConnectionSink<'_>,
 ) -> Vec<Result<VantageResult, AnalyzeError>> {
     use rayon::prelude::*;
     specs.par_iter().map(|spec| analyze_vantage_into(spec, config, &mut |v, batch| sink(v, batch))).collect()

@@ -226,7 +226,7 @@ fn connection(
         });
         server_seq = server_seq.wrapping_add(len as u32);
         ts += 1;
-        if left > 0 && sent % 2 == 0 {
+        if left > 0 && sent.is_multiple_of(2) {
             segs.push(Segment {
                 from_client: true,
                 seq: c_seq,
