@@ -2,15 +2,15 @@
 //!
 //! The connections table takes whole [`Connection`]s a batch at a time and lets them go; the
 //! verdicts are made once every file has been read, so each connection leaves behind a
-//! [`ConnSummary`] (fixed size, no heap of its own) under its target. Memory then follows the
-//! open connections and the targets plus a small record per connection, not the file.
+//! [`ConnSummary`] (80 bytes, no heap of its own) under its target. Memory then follows the
+//! open connections and the targets plus this small record per connection, not the file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::decode::options::{KIND_EOL, KIND_EXPERIMENTAL, KIND_FASTOPEN, KIND_NOP};
-use crate::record::{AttemptLink, Connection, DataAcked, Outcome, SynAck, SynAckAnswers, SynAckTfo, SynTfo};
+use crate::record::{AttemptLink, Connection, DataAcked, Outcome, SynAckAnswers, SynAckTfo, SynTfo};
 
 /// The first SYN of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct FirstSyn {
 /// Option kinds of a SYN-ACK that say something about the stack that built it: TFO and
 /// padding removed, since they differ by design between TFO and plain answers. Every other
 /// option takes at least two bytes of the 40, so 20 kinds always fit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StackKinds {
     len: u8,
     kinds: [u8; 20],
@@ -44,10 +44,6 @@ impl StackKinds {
         }
         out
     }
-
-    pub fn as_slice(&self) -> &[u8] {
-        &self.kinds[..usize::from(self.len)]
-    }
 }
 
 /// The first SYN-ACK, as the verdicts see it.
@@ -59,21 +55,9 @@ pub struct SynAckSummary {
     pub tfo_kind: Option<u8>,
     pub ttl: u8,
     pub mss: Option<u16>,
-    pub stack_kinds: StackKinds,
-}
-
-impl SynAckSummary {
-    pub fn of(s: &SynAck) -> Self {
-        SynAckSummary {
-            frame: s.frame,
-            answers: s.answers,
-            tfo: s.tfo,
-            tfo_kind: s.tfo_kind,
-            ttl: s.ttl,
-            mss: s.mss,
-            stack_kinds: StackKinds::of(&s.option_kinds),
-        }
-    }
+    /// The [`StackKinds`], as a number: equal numbers, equal kinds (within one
+    /// [`TargetConnections`]).
+    pub stack_kinds: u32,
 }
 
 /// A RST or ICMP error that refused the connection before any SYN-ACK.
@@ -81,6 +65,8 @@ impl SynAckSummary {
 pub struct Refused {
     pub frame: u64,
     pub answers_first_syn: bool,
+    /// A TCP RST; else an ICMP error.
+    pub by_reset: bool,
 }
 
 /// One connection as the verdicts see it.
@@ -89,17 +75,21 @@ pub struct ConnSummary {
     pub first_syn: FirstSyn,
     pub synack: Option<SynAckSummary>,
     pub syn_data_acked: Option<DataAcked>,
-    pub reset: Option<Refused>,
-    pub icmp: Option<Refused>,
+    /// The RST if there was one, else the ICMP error.
+    pub refused: Option<Refused>,
     pub outcome: Outcome,
     pub attempt: Option<Arc<AttemptLink>>,
 }
 
 impl ConnSummary {
-    pub fn of(c: &Connection) -> Self {
+    /// `stack_kinds` numbers SYN-ACK option lists (see [`SynAckSummary::stack_kinds`]).
+    pub fn of(c: &Connection, stack_kinds: &mut impl FnMut(StackKinds) -> u32) -> Self {
         let first = c.first_syn();
-        let refused =
-            |r: &crate::record::Refusal| Refused { frame: r.frame, answers_first_syn: r.answers_first_syn };
+        let refused = |r: &crate::record::Refusal, by_reset| Refused {
+            frame: r.frame,
+            answers_first_syn: r.answers_first_syn,
+            by_reset,
+        };
         ConnSummary {
             first_syn: FirstSyn {
                 frame: first.frame,
@@ -107,13 +97,29 @@ impl ConnSummary {
                 tfo: first.tfo,
                 data_len: first.data_len,
             },
-            synack: c.synack.as_ref().map(SynAckSummary::of),
+            synack: c.synack.as_ref().map(|s| SynAckSummary {
+                frame: s.frame,
+                answers: s.answers,
+                tfo: s.tfo,
+                tfo_kind: s.tfo_kind,
+                ttl: s.ttl,
+                mss: s.mss,
+                stack_kinds: stack_kinds(StackKinds::of(&s.option_kinds)),
+            }),
             syn_data_acked: c.syn_data_acked,
-            reset: c.reset.as_ref().map(refused),
-            icmp: c.icmp.as_ref().map(refused),
+            refused: c
+                .reset
+                .as_ref()
+                .map(|r| refused(r, true))
+                .or(c.icmp.as_ref().map(|r| refused(r, false))),
             outcome: c.outcome,
             attempt: c.attempt.clone(),
         }
+    }
+
+    /// Refused by a TCP RST (an ICMP error aside).
+    pub fn reset(&self) -> bool {
+        self.refused.is_some_and(|r| r.by_reset)
     }
 
     pub fn first_syn(&self) -> &FirstSyn {
@@ -131,16 +137,28 @@ impl ConnSummary {
 #[derive(Debug, Clone, Default)]
 pub struct TargetConnections {
     by_target: BTreeMap<(IpAddr, u16), Vec<ConnSummary>>,
+    /// SYN-ACK option lists seen, numbered: a handful in any real capture.
+    stack_kinds: HashMap<StackKinds, u32>,
     connections: u64,
     tfo: u64,
 }
 
 impl TargetConnections {
     pub fn add(&mut self, c: &Connection) {
-        let summary = ConnSummary::of(c);
+        let known = &mut self.stack_kinds;
+        let summary = ConnSummary::of(c, &mut |kinds| {
+            let next = known.len() as u32;
+            *known.entry(kinds).or_insert(next)
+        });
         self.connections += 1;
         self.tfo += u64::from(summary.tried_tfo());
-        self.by_target.entry((c.server.ip(), c.server.port())).or_default().push(summary);
+        let conns = self.by_target.entry((c.server.ip(), c.server.port())).or_default();
+        if conns.len() == conns.capacity() {
+            // Grow by a quarter, not double: these lists are most of what a big capture leaves
+            // in memory, and doubling would leave up to half of them empty.
+            conns.reserve_exact((conns.len() / 4).max(8));
+        }
+        conns.push(summary);
     }
 
     pub fn of(connections: &[Connection]) -> Self {
@@ -170,5 +188,25 @@ impl TargetConnections {
     /// Connections whose first SYN carried a TFO option.
     pub fn tfo_connections(&self) -> u64 {
         self.tfo
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_stays_small() {
+        // The verdicts hold one per connection of the whole capture.
+        assert!(std::mem::size_of::<ConnSummary>() <= 80, "{}", std::mem::size_of::<ConnSummary>());
+    }
+
+    #[test]
+    fn stack_kinds_ignore_padding_and_tfo_and_keep_order() {
+        assert_eq!(StackKinds::of(&[2, 1, 4, 8, 34, 254, 0]), StackKinds::of(&[2, 4, 8]));
+        assert_ne!(StackKinds::of(&[2, 4, 8]), StackKinds::of(&[2, 8, 4]));
+        // 40 option bytes hold at most 20 kinds of two bytes or more; more never panic.
+        let many = [5u8; 40];
+        assert_eq!(StackKinds::of(&many).len, 20);
     }
 }

@@ -76,7 +76,7 @@ pub type ConnectionSink<'a> = dyn FnMut(&str, Vec<Connection>) -> Result<(), Tab
 pub type SharedConnectionSink<'a> = dyn Fn(&str, Vec<Connection>) -> Result<(), TableError> + Sync + 'a;
 
 /// Connections handed to the sink at once.
-pub const SINK_BATCH: usize = 65_536;
+pub const SINK_BATCH: usize = 16_384;
 
 impl DecodeError {
     fn category(&self) -> &'static str {

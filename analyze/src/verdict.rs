@@ -162,14 +162,14 @@ fn failed(c: &ConnSummary) -> bool {
 
 /// A refusal (RST, or an ICMP error other than a path-MTU one) that answered the first SYN.
 fn refused_first_syn(c: &ConnSummary) -> Option<u64> {
-    c.reset.or(c.icmp).filter(|r| r.answers_first_syn && c.synack.is_none()).map(|r| r.frame)
+    c.refused.filter(|r| r.answers_first_syn && c.synack.is_none()).map(|r| r.frame)
 }
 
 /// The first SYN went unanswered: its retransmission got the SYN-ACK, or nothing ever came.
 fn first_syn_unanswered(c: &ConnSummary) -> bool {
     match &c.synack {
         Some(s) => s.answers == SynAckAnswers::RetransmittedSyn,
-        None => c.reset.is_none() && c.icmp.is_none() && c.outcome == Outcome::Timeout,
+        None => c.refused.is_none() && c.outcome == Outcome::Timeout,
     }
 }
 
@@ -211,7 +211,7 @@ fn judge_round(round: &[&ConnSummary]) -> RoundVerdict {
     let tfo: Vec<&ConnSummary> = round.iter().copied().filter(|c| c.tried_tfo()).collect();
     let plain: Vec<&ConnSummary> = round.iter().copied().filter(|c| !c.tried_tfo()).collect();
 
-    let connectivity = if round.iter().all(|c| c.synack.is_none() && c.reset.is_none()) {
+    let connectivity = if round.iter().all(|c| c.synack.is_none() && !c.reset()) {
         Connectivity::Offline
     } else if round.iter().all(|c| c.synack.is_none()) {
         Connectivity::Closed
@@ -405,10 +405,10 @@ fn majority<T: Copy + PartialEq>(values: impl Iterator<Item = T>) -> T {
     best
 }
 
-/// Option kinds that say something about the stack that built a SYN-ACK (TFO and padding
-/// removed, since they differ by design between TFO and plain answers).
-fn fingerprint(s: &SynAckSummary) -> (u8, Option<u16>, &[u8]) {
-    (s.ttl, s.mss, s.stack_kinds.as_slice())
+/// What says something about the stack that built a SYN-ACK: TTL, MSS and the option kinds
+/// other than TFO and padding (numbered, see [`crate::summary::StackKinds`]).
+fn fingerprint(s: &SynAckSummary) -> (u8, Option<u16>, u32) {
+    (s.ttl, s.mss, s.stack_kinds)
 }
 
 /// Judges every target seen from one vantage. `capture_drops`: the capturing kernel reported
@@ -604,7 +604,7 @@ fn judge_target(
     }
 
     // SYN-ACKs that answered TFO SYNs against the baseline's, and all against the control's TTL.
-    let fingerprints = |tfo: bool| -> Vec<(u8, Option<u16>, &[u8])> {
+    let fingerprints = |tfo: bool| -> Vec<(u8, Option<u16>, u32)> {
         conns
             .iter()
             .filter(|c| c.tried_tfo() == tfo)
@@ -1212,7 +1212,7 @@ mod tests {
     fn rounds_split_where_a_tfo_connection_follows_a_plain_one() {
         let mut conns = round(true, Some(SynAckAnswers::FirstSyn), 100);
         conns.extend(round(true, Some(SynAckAnswers::FirstSyn), 200));
-        let summaries: Vec<ConnSummary> = conns.iter().map(ConnSummary::of).collect();
+        let summaries: Vec<ConnSummary> = conns.iter().map(|c| ConnSummary::of(c, &mut |_| 0)).collect();
         let refs: Vec<&ConnSummary> = summaries.iter().collect();
         assert_eq!(split_rounds(&refs).iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3]);
     }
