@@ -117,9 +117,7 @@ pub fn analyze_vantage_with(spec: &VantageSpec, config: &FlowConfig) -> Result<V
         all.extend(batch);
         Ok(())
     })?;
-    // (time, frame) is unique within a stream, so an unstable sort is deterministic.
-    all.sort_unstable_by_key(|c| (c.first_syn().time_ns, c.first_syn().frame));
-    result.connections = all;
+    result.connections = in_first_syn_order(all);
     Ok(result)
 }
 
@@ -149,9 +147,8 @@ pub fn analyze_vantage_into(
     // written when its fetch ends; a connection is emitted seconds of capture time after it
     // closes), so linking as connections finish sees every record that concerns them.
     let mut emit = |batch: Vec<Connection>, attempts: &[AttemptRecord]| -> Result<(), TableError> {
-        let mut batch = batch;
+        let mut batch = in_first_syn_order(batch);
         link_attempts(&mut batch, attempts);
-        batch.sort_unstable_by_key(|c| (c.first_syn().time_ns, c.first_syn().frame));
         for c in &batch {
             targets.add(c);
         }
@@ -212,6 +209,19 @@ pub fn analyze_vantage_into(
     emit(rest, &report.attempts)?;
     targets.finish();
     Ok(VantageResult { name: spec.name.clone(), connections: Vec::new(), targets, report })
+}
+
+/// Sorts by (first SYN time, frame), unique within a stream. Connections are large, so the
+/// order is found on small keys and each connection moved once.
+fn in_first_syn_order(batch: Vec<Connection>) -> Vec<Connection> {
+    let mut order: Vec<(i64, u64, usize)> =
+        batch.iter().enumerate().map(|(i, c)| (c.first_syn().time_ns, c.first_syn().frame, i)).collect();
+    order.sort_unstable();
+    if order.windows(2).all(|w| w[0].2 < w[1].2) {
+        return batch;
+    }
+    let mut slots: Vec<Option<Connection>> = batch.into_iter().map(Some).collect();
+    order.iter().filter_map(|&(_, _, i)| slots[i].take()).collect()
 }
 
 /// Slack around an attempt's start and end within which its SYN must fall.

@@ -69,14 +69,33 @@ pub struct PacketRef<'a> {
     pub ts_ns: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// One end of a connection as the table compares it: the address as a number (and its
+/// family, so an IPv4 address never equals an IPv6 one) and the port. Cheaper to order, compare
+/// and hash than `(IpAddr, u16)`, and smaller in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct End {
+    ip: u128,
+    v6: bool,
+    port: u16,
+}
+
+impl End {
+    fn new(ip: IpAddr, port: u16) -> End {
+        match ip {
+            IpAddr::V4(v4) => End { ip: u128::from(u32::from(v4)), v6: false, port },
+            IpAddr::V6(v6) => End { ip: u128::from(v6), v6: true, port },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key {
-    lo: (IpAddr, u16),
-    hi: (IpAddr, u16),
+    lo: End,
+    hi: End,
 }
 
 impl Key {
-    fn new(a: (IpAddr, u16), b: (IpAddr, u16)) -> Key {
+    fn new(a: End, b: End) -> Key {
         if a <= b {
             Key { lo: a, hi: b }
         } else {
@@ -85,8 +104,20 @@ impl Key {
     }
 }
 
+impl std::hash::Hash for Key {
+    // Two writes instead of one per field: this runs for every packet. Equal keys hash equal.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(self.lo.ip ^ self.hi.ip.rotate_left(64));
+        state.write_u64(
+            u64::from(self.lo.port) << 32 | u64::from(self.hi.port) << 8 | u64::from(self.lo.v6),
+        );
+    }
+}
+
 #[derive(Debug)]
 struct Open {
+    /// The client's end, to tell the direction of a segment without building addresses.
+    client: End,
     conn: Connection,
     fin_client: bool,
     fin_server: bool,
@@ -138,7 +169,8 @@ impl FlowTable {
 
     /// Takes the connections emitted so far.
     pub fn take_done(&mut self) -> Vec<Connection> {
-        std::mem::take(&mut self.done)
+        let capacity = self.done.capacity();
+        std::mem::replace(&mut self.done, Vec::with_capacity(capacity))
     }
 
     pub fn push(&mut self, at: PacketRef<'_>, packet: &Packet<'_>) {
@@ -182,11 +214,10 @@ impl FlowTable {
 
     fn push_tcp(&mut self, at: PacketRef<'_>, ip: &IpInfo, tcp: &TcpSegment<'_>) {
         self.stats.tcp_segments += 1;
-        let src = SocketAddr::new(ip.src, tcp.src_port);
-        let dst = SocketAddr::new(ip.dst, tcp.dst_port);
-        let key = Key::new((ip.src, tcp.src_port), (ip.dst, tcp.dst_port));
+        let src = End::new(ip.src, tcp.src_port);
+        let key = Key::new(src, End::new(ip.dst, tcp.dst_port));
         if tcp.has(TCP_SYN) && !tcp.has(TCP_ACK) {
-            self.push_syn(at, key, src, dst, tcp);
+            self.push_syn(at, key, ip, tcp);
             return;
         }
         let Some(open) = self.open.get_mut(&key) else {
@@ -194,7 +225,7 @@ impl FlowTable {
             return;
         };
         open.conn.last_time_ns = at.ts_ns;
-        let from_client = open.conn.client == src;
+        let from_client = open.client == src;
         let isn = open.conn.isn;
         let first_data_len = open.conn.syns[0].data_len;
         if tcp.has(TCP_SYN) {
@@ -231,14 +262,9 @@ impl FlowTable {
         }
     }
 
-    fn push_syn(
-        &mut self,
-        at: PacketRef<'_>,
-        key: Key,
-        src: SocketAddr,
-        dst: SocketAddr,
-        tcp: &TcpSegment<'_>,
-    ) {
+    fn push_syn(&mut self, at: PacketRef<'_>, key: Key, ip: &IpInfo, tcp: &TcpSegment<'_>) {
+        let src = SocketAddr::new(ip.src, tcp.src_port);
+        let dst = SocketAddr::new(ip.dst, tcp.dst_port);
         let summary = OptionSummary::of(tcp.options());
         let tsval = summary.timestamps.map(|(tsval, _)| tsval);
         let transmission = SynTransmission {
@@ -298,7 +324,9 @@ impl FlowTable {
             last_time_ns: at.ts_ns,
             attempt: None,
         };
-        self.open.insert(key, Box::new(Open { conn, fin_client: false, fin_server: false, closed: false }));
+        let client = End::new(src.ip(), src.port());
+        self.open
+            .insert(key, Box::new(Open { client, conn, fin_client: false, fin_server: false, closed: false }));
     }
 
     fn push_icmp(&mut self, at: PacketRef<'_>, error: &IcmpError) {
@@ -307,9 +335,10 @@ impl FlowTable {
             return;
         }
         let q = error.quoted;
-        let key = Key::new((q.src, q.src_port), (q.dst, q.dst_port));
+        let src = End::new(q.src, q.src_port);
+        let key = Key::new(src, End::new(q.dst, q.dst_port));
         let Some(open) = self.open.get_mut(&key) else { return };
-        let quotes_client = open.conn.client == SocketAddr::new(q.src, q.src_port) && q.seq == open.conn.isn;
+        let quotes_client = open.client == src && q.seq == open.conn.isn;
         if quotes_client && open.conn.synack.is_none() && open.conn.icmp.is_none() {
             open.conn.last_time_ns = at.ts_ns;
             open.conn.icmp = Some(Refusal {
