@@ -43,14 +43,14 @@ pub enum TableError {
     Build { table: &'static str, source: PolarsError },
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Appends `bytes` in lower-case hex; true, for use in a `formatted` column.
+fn hex_into(bytes: &[u8], out: &mut String) -> bool {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
-    s
+    true
 }
 
 /// The attempt the collector intended, or failing a record, what the first SYN implies.
@@ -85,7 +85,6 @@ fn u8_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = Option<&'a [u8]>
 
 /// One row per connection, in (vantage, first SYN time) order.
 pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame, TableError> {
-    use std::fmt::Write;
     let rows: Vec<(&str, &Connection)> =
         vantages.iter().flat_map(|(v, conns)| conns.iter().map(move |c| (*v, c))).collect();
     let col = |name: &str, s: Series| -> Column { s.with_name(name.into()).into() };
@@ -111,8 +110,16 @@ pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame
         }
         builder.finish().into_series().into()
     };
-    let opt_str = |name: &str, f: &dyn Fn(&Connection) -> Option<String>| -> Column {
-        col(name, Series::new("".into(), rows.iter().map(|(_, c)| f(c)).collect::<Vec<_>>()))
+    // Addresses repeat (one client, a few servers): each is formatted once per batch.
+    let ip_col = |name: &str, f: &dyn Fn(&Connection) -> std::net::IpAddr| -> Column {
+        let mut seen: std::collections::HashMap<std::net::IpAddr, String, foldhash::fast::RandomState> =
+            Default::default();
+        let mut builder = StringChunkedBuilder::new(name.into(), rows.len());
+        for (_, c) in &rows {
+            let ip = f(c);
+            builder.append_value(seen.entry(ip).or_insert_with(|| ip.to_string()));
+        }
+        builder.finish().into_series().into()
     };
     macro_rules! num {
         ($name:expr, $f:expr) => {
@@ -126,8 +133,8 @@ pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame
         str_col("capture", &|_, c| &c.capture),
         str_col("vantage", &|v, _| v),
         num!("ip_version", |c: &Connection| c.ip_version()),
-        formatted("client_ip", &|c, buf| write!(buf, "{}", c.client.ip()).is_ok()),
-        formatted("server_ip", &|c, buf| write!(buf, "{}", c.server.ip()).is_ok()),
+        ip_col("client_ip", &|c| c.client.ip()),
+        ip_col("server_ip", &|c| c.server.ip()),
         num!("client_port", |c: &Connection| c.client.port()),
         num!("server_port", |c: &Connection| c.server.port()),
         num!("client_isn", |c: &Connection| c.isn),
@@ -137,7 +144,7 @@ pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame
         str_col("syn_tfo", &|_, c| c.first_syn().tfo.as_str()),
         num!("syn_tfo_kind", |c: &Connection| c.syn_tfo_kind),
         num!("syn_tfo_duplicate", |c: &Connection| c.syn_tfo_duplicate),
-        opt_str("syn_cookie", &|c| c.syn_cookie.as_deref().map(hex)),
+        formatted("syn_cookie", &|c, buf| c.syn_cookie.as_deref().is_some_and(|b| hex_into(b, buf))),
         num!("syn_data_len", |c: &Connection| c.first_syn().data_len),
         opt_str_col("syn_options_error", &|c| c.syn_options_error.as_deref()),
         num!("retransmitted_syn_frame", |c: &Connection| c.syns.get(1).map(|s| s.frame)),
@@ -145,7 +152,9 @@ pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame
         opt_str_col("synack_answers", &|c| c.synack.as_ref().map(|s| s.answers.as_str())),
         opt_str_col("synack_tfo", &|c| c.synack.as_ref().map(|s| s.tfo.as_str())),
         num!("synack_tfo_kind", |c: &Connection| c.synack.as_ref().and_then(|s| s.tfo_kind)),
-        opt_str("synack_cookie", &|c| c.synack.as_ref().and_then(|s| s.cookie.as_deref().map(hex))),
+        formatted("synack_cookie", &|c, buf| {
+            c.synack.as_ref().and_then(|s| s.cookie.as_deref()).is_some_and(|b| hex_into(b, buf))
+        }),
         opt_str_col("syn_data_acked", &|c| c.syn_data_acked.map(|a| a.as_str())),
         num!("syn_data_resent", |c: &Connection| c.syn_data_resent),
         num!("synack_ttl", |c: &Connection| c.synack.as_ref().map(|s| s.ttl)),
