@@ -9,7 +9,8 @@
 #          `cat F >/dev/null`; packets/s, MB/s and peak memory.
 #          Stage by stage: target/release/tfoscope-phases FILE, or TFOSCOPE_TIMINGS=1.
 # many:    16 captures of 250,000 packets, one vantage each, on 1 core and on all cores.
-# memory:  10,000,000 packets with about 1,100,000 connections: peak memory against the file.
+# memory:  10,000,000 packets, once with about 1,100,000 connections (4.4 GB) and once web-like
+#          with 660,000 (7.6 GB): peak memory against file size and connections.
 # collect: (root) 1,000 targets in the lab, --concurrency 256, against 1,000 sequential
 #          `curl --tcp-fastopen` runs; capture drops.
 # Results go to stdout as Markdown table rows, as pasted into README.md.
@@ -92,17 +93,22 @@ bench_many() {
   row "tfoscope analyze, $(nproc) cores" "$s" "$m" 4000000 "$bytes"
 }
 
+# Peak memory against file size and connections: a file of many connections, and a bigger one
+# (web-like) with fewer.
 bench_memory() {
-  local f=$WORK/10m.pcap
-  gen "$f" 10000000 3000
-  local bytes
-  bytes=$(stat -c %s "$f")
-  cat "$f" >/dev/null
-  echo "| 10,000,000 packets, $((bytes / 1000000)) MB, ~1,100,000 connections | time | rate | throughput | peak memory |"
+  gen "$WORK/10m.pcap" 10000000 3000
+  gen "$WORK/10m-web.pcap" 10000000
+  echo "| 10,000,000 packets | file | connections | time | peak memory |"
   echo "|---|---|---|---|---|"
-  rm -rf "$WORK/out10"
-  read -r _ s m < <(measure ten env POLARS_MAX_THREADS=1 taskset -c 0 "$TFO" analyze -o "$WORK/out10" "$f")
-  row 'tfoscope analyze' "$s" "$m" 10000000 "$bytes"
+  local f bytes conns
+  for f in "$WORK/10m.pcap" "$WORK/10m-web.pcap"; do
+    bytes=$(stat -c %s "$f")
+    cat "$f" >/dev/null
+    rm -rf "$WORK/out10"
+    read -r _ s m < <(measure ten env POLARS_MAX_THREADS=1 RAYON_NUM_THREADS=1 taskset -c 0 "$TFO" analyze -o "$WORK/out10" "$f")
+    conns=$("$TFO" analyze -o "$WORK/out10" "$f" | grep -o '[0-9]* connections' | head -1)
+    echo "| $(basename "$f") (one core) | $((bytes / 1000000)) MB | $conns | $s s | $m MiB |"
+  done
 }
 
 bench_collect() {

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use tfoscope_analyze::expect::load_expectations;
 use tfoscope_analyze::flow::FlowConfig;
 use tfoscope_analyze::record::Connection;
-use tfoscope_analyze::table::{self, OutputFormat, TableError, TableWriter};
+use tfoscope_analyze::table::{self, OutputFormat, TableError};
 use tfoscope_analyze::verdict::{judge_all, TargetVerdict};
 use tfoscope_analyze::{analyze_vantages_into, VantageResult, VantageSpec};
 
@@ -85,13 +85,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     };
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let mut phases = Phases::from_env();
-    // Connections are written as they finish, a batch at a time, by whichever vantage's thread
-    // finished them; the verdicts keep only a summary of each.
-    let connections_out = std::sync::Mutex::new(TableWriter::create(&args.out, "connections", format)?);
+    // Connections are written as they finish, a batch at a time, beside the reading; the
+    // verdicts keep only a summary of each.
+    let connections_out = table::ConnectionsOutput::start(&args.out, format, all_specs.len() > 1)?;
     let write_batch = |vantage: &str, batch: Vec<Connection>| -> Result<(), TableError> {
-        let mut frame = table::connections_frame(&[(vantage, &batch)])?;
-        drop(batch);
-        connections_out.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).write(&mut frame)
+        connections_out.write(vantage, batch)
     };
     let analyzed = analyze_vantages_into(&all_specs, &flow_config, &write_batch);
     for (i, result) in analyzed.into_iter().enumerate() {
@@ -111,13 +109,14 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // The writer's own error (a full disk, say) explains the vantages' "writer stopped".
+    let written = connections_out.finish()?;
     if results.is_empty() {
         anyhow::bail!("no capture could be read");
     }
     if !args.controls.is_empty() && controls.len() < args.controls.len() {
         anyhow::bail!("a control capture could not be read: verdicts against it would be wrong");
     }
-    let written = connections_out.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()).finish()?;
     phases.mark("read, connections and their table");
     let (verdicts, verdict_warnings) = judge_all(&results, &controls, expect.as_ref());
     phases.mark("verdicts");

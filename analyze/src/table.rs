@@ -235,6 +235,81 @@ pub fn write_connections_batched(
     out.finish()
 }
 
+/// The connections table written beside the reading: batches of connections go through a
+/// small queue to a writer thread, so reading and table building overlap on two cores. With
+/// several vantages read at once, their threads build the frames themselves (in parallel) and
+/// the writer thread only encodes.
+pub struct ConnectionsOutput {
+    queue: Option<std::sync::mpsc::SyncSender<Batch>>,
+    writer: Option<std::thread::JoinHandle<Result<PathBuf, TableError>>>,
+    build_in_caller: bool,
+    path: PathBuf,
+}
+
+enum Batch {
+    Rows(String, Vec<Connection>),
+    Frame(DataFrame),
+}
+
+impl ConnectionsOutput {
+    pub fn start(dir: &Path, format: OutputFormat, build_in_caller: bool) -> Result<Self, TableError> {
+        let mut out = TableWriter::create(dir, "connections", format)?;
+        let path = out.path.clone();
+        // Two batches waiting at most: memory stays bounded when writing is the slower side.
+        let (queue, batches) = std::sync::mpsc::sync_channel::<Batch>(2);
+        let writer = std::thread::Builder::new()
+            .name("connections-writer".into())
+            .spawn(move || {
+                let mut wrote = false;
+                for batch in batches {
+                    let mut frame = match batch {
+                        Batch::Rows(vantage, rows) => connections_frame(&[(vantage.as_str(), &rows)])?,
+                        Batch::Frame(frame) => frame,
+                    };
+                    out.write(&mut frame)?;
+                    wrote = true;
+                }
+                if !wrote {
+                    // The schema still goes to the file.
+                    out.write(&mut connections_frame(&[])?)?;
+                }
+                out.finish()
+            })
+            .map_err(|source| TableError::Io { path: path.clone(), source })?;
+        Ok(ConnectionsOutput { queue: Some(queue), writer: Some(writer), build_in_caller, path })
+    }
+
+    /// Queues a batch (waits while two are queued). An error here means the writer has
+    /// stopped; [`ConnectionsOutput::finish`] tells why.
+    pub fn write(&self, vantage: &str, rows: Vec<Connection>) -> Result<(), TableError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let batch = if self.build_in_caller {
+            Batch::Frame(connections_frame(&[(vantage, &rows)])?)
+        } else {
+            Batch::Rows(vantage.to_string(), rows)
+        };
+        let stopped = || TableError::Io {
+            path: self.path.clone(),
+            source: std::io::Error::other("the connections table writer stopped"),
+        };
+        self.queue.as_ref().ok_or_else(stopped)?.send(batch).map_err(|_| stopped())
+    }
+
+    /// Waits for every queued batch to be written and closes the file.
+    pub fn finish(mut self) -> Result<PathBuf, TableError> {
+        self.queue.take();
+        let writer = self.writer.take().expect("joined once");
+        writer.join().unwrap_or_else(|_| {
+            Err(TableError::Io {
+                path: self.path.clone(),
+                source: std::io::Error::other("the connections table writer panicked"),
+            })
+        })
+    }
+}
+
 /// One table file being written, a DataFrame (a batch of rows) at a time.
 pub struct TableWriter {
     path: PathBuf,

@@ -108,9 +108,7 @@ impl std::hash::Hash for Key {
     // Two writes instead of one per field: this runs for every packet. Equal keys hash equal.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write_u128(self.lo.ip ^ self.hi.ip.rotate_left(64));
-        state.write_u64(
-            u64::from(self.lo.port) << 32 | u64::from(self.hi.port) << 8 | u64::from(self.lo.v6),
-        );
+        state.write_u64(u64::from(self.lo.port) << 32 | u64::from(self.hi.port) << 8 | u64::from(self.lo.v6));
     }
 }
 
@@ -325,8 +323,10 @@ impl FlowTable {
             attempt: None,
         };
         let client = End::new(src.ip(), src.port());
-        self.open
-            .insert(key, Box::new(Open { client, conn, fin_client: false, fin_server: false, closed: false }));
+        self.open.insert(
+            key,
+            Box::new(Open { client, conn, fin_client: false, fin_server: false, closed: false }),
+        );
     }
 
     fn push_icmp(&mut self, at: PacketRef<'_>, error: &IcmpError) {
