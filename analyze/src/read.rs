@@ -280,7 +280,10 @@ where
                 break;
             }
         };
-        reader.consume(consumed);
+        // pcap-parser's `consume` moves the unread half of its buffer down each time the read
+        // position passes the middle: every byte of the file copied once more. Without the
+        // shift, `refill` moves only the partial record left at the end.
+        reader.consume_noshift(consumed);
         if flow.is_break() {
             break;
         }
