@@ -12,8 +12,6 @@ pub mod options;
 use std::net::IpAddr;
 
 use etherparse::{Icmpv4Slice, Icmpv6Slice, LaxIpSlice};
-use nom::number::complete::{be_u16, be_u32, be_u8};
-use nom::IResult;
 use pcap_parser::Linktype;
 
 pub use options::{OptionError, OptionIter, OptionSummary, TcpOption, Tfo, TfoKind};
@@ -188,30 +186,30 @@ fn offset_of(outer: &[u8], inner: &[u8]) -> usize {
 }
 
 fn parse_tcp(captured: &[u8], declared_len: usize) -> Result<TcpSegment<'_>, DecodeError> {
-    // Ports, seq, ack, data offset, flags, window.
-    type Fixed = (u16, u16, u32, u32, u8, u8, u16);
-    let fixed = |i| -> IResult<&[u8], Fixed> {
-        let (i, src_port) = be_u16(i)?;
-        let (i, dst_port) = be_u16(i)?;
-        let (i, seq) = be_u32(i)?;
-        let (i, ack) = be_u32(i)?;
-        let (i, offset) = be_u8(i)?;
-        let (i, flags) = be_u8(i)?;
-        let (i, window) = be_u16(i)?;
-        Ok((i, (src_port, dst_port, seq, ack, offset >> 4, flags, window)))
-    };
-    let (_, (src_port, dst_port, seq, ack, data_offset, flags, window)) =
-        fixed(captured).map_err(|_| DecodeError::TcpTruncated { captured: captured.len() })?;
-    if captured.len() < TCP_HEADER_MIN {
+    // The fixed header read by offset, not through a parser: this runs for every packet.
+    let Some(fixed) = captured.get(..TCP_HEADER_MIN) else {
         return Err(DecodeError::TcpTruncated { captured: captured.len() });
-    }
+    };
+    let be16 = |at: usize| u16::from_be_bytes([fixed[at], fixed[at + 1]]);
+    let be32 = |at: usize| u32::from_be_bytes([fixed[at], fixed[at + 1], fixed[at + 2], fixed[at + 3]]);
+    let data_offset = fixed[12] >> 4;
     if data_offset < 5 {
         return Err(DecodeError::TcpBadDataOffset { data_offset });
     }
     let header_len = usize::from(data_offset) * 4;
     let captured_options = &captured[TCP_HEADER_MIN..captured.len().min(header_len)];
     let payload_len = u32::try_from(declared_len.saturating_sub(header_len)).unwrap_or(u32::MAX);
-    Ok(TcpSegment { src_port, dst_port, seq, ack, flags, window, header_len, captured_options, payload_len })
+    Ok(TcpSegment {
+        src_port: be16(0),
+        dst_port: be16(2),
+        seq: be32(4),
+        ack: be32(8),
+        flags: fixed[13],
+        window: be16(14),
+        header_len,
+        captured_options,
+        payload_len,
+    })
 }
 
 /// ICMP errors quote the IP header and at least 8 bytes of TCP: ports and sequence number.
