@@ -5,7 +5,7 @@
 //! [`ConnSummary`] (80 bytes, no heap of its own) under its target. Memory then follows the
 //! open connections and the targets plus this small record per connection, not the file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -134,11 +134,16 @@ impl ConnSummary {
 
 /// A vantage's connections as the verdicts see them: by target (server address and port), each
 /// target's in first-SYN order once [`TargetConnections::finish`] has run.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 #[derive(Debug, Clone, Default)]
 pub struct TargetConnections {
-    by_target: BTreeMap<(IpAddr, u16), Vec<ConnSummary>>,
+    /// Hashed while connections arrive (one lookup per connection), sorted by target once
+    /// they are all in.
+    by_target: FastMap<(IpAddr, u16), Vec<ConnSummary>>,
+    sorted: Vec<((IpAddr, u16), Vec<ConnSummary>)>,
     /// SYN-ACK option lists seen, numbered: a handful in any real capture.
-    stack_kinds: HashMap<StackKinds, u32>,
+    stack_kinds: FastMap<StackKinds, u32>,
     connections: u64,
     tfo: u64,
 }
@@ -170,15 +175,28 @@ impl TargetConnections {
         out
     }
 
-    /// Puts each target's connections in first-SYN order ((time, frame) is unique in a stream).
+    /// Puts the targets in order, and each target's connections in first-SYN order ((time,
+    /// frame) is unique in a stream). Connections added later start a new unsorted set.
     pub fn finish(&mut self) {
-        for conns in self.by_target.values_mut() {
+        let mut added: Vec<_> = self.by_target.drain().collect();
+        self.sorted.append(&mut added);
+        self.sorted.sort_unstable_by_key(|(target, _)| *target);
+        // Connections of one target added before and after an earlier finish: one list.
+        self.sorted.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1.append(&mut later.1);
+            }
+            same
+        });
+        for (_, conns) in &mut self.sorted {
             conns.sort_unstable_by_key(|c| (c.first_syn.time_ns, c.first_syn.frame));
         }
     }
 
+    /// Targets in order, as of the last [`TargetConnections::finish`].
     pub fn iter(&self) -> impl Iterator<Item = (&(IpAddr, u16), &Vec<ConnSummary>)> {
-        self.by_target.iter()
+        self.sorted.iter().map(|(target, conns)| (target, conns))
     }
 
     pub fn connections(&self) -> u64 {
@@ -194,6 +212,63 @@ impl TargetConnections {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn conn(server: &str, port: u16, time_ns: i64, frame: u64) -> Connection {
+        use crate::record::SynTransmission;
+        Connection {
+            capture: Arc::from("t"),
+            client: "192.0.2.1:40000".parse().unwrap(),
+            server: std::net::SocketAddr::new(server.parse().unwrap(), port),
+            isn: 1,
+            syns: vec![SynTransmission {
+                frame,
+                time_ns,
+                tfo: SynTfo::CookieRequest,
+                data_len: 0,
+                tsval: None,
+            }],
+            syn_count: 1,
+            syn_tfo_kind: Some(KIND_FASTOPEN),
+            syn_tfo_duplicate: false,
+            syn_cookie: None,
+            syn_options_error: None,
+            synack: None,
+            syn_data_acked: None,
+            syn_data_resent: false,
+            reset: None,
+            icmp: None,
+            outcome: Outcome::Timeout,
+            last_time_ns: time_ns,
+            attempt: None,
+        }
+    }
+
+    #[test]
+    fn targets_in_order_and_their_connections_by_first_syn_across_finishes() {
+        let mut targets = TargetConnections::default();
+        targets.add(&conn("198.51.100.2", 80, 30, 3));
+        targets.add(&conn("198.51.100.1", 443, 20, 2));
+        targets.add(&conn("198.51.100.2", 80, 10, 1));
+        targets.finish();
+        targets.add(&conn("198.51.100.2", 80, 5, 9));
+        targets.add(&conn("2001:db8::1", 80, 40, 4));
+        targets.finish();
+        let seen: Vec<(String, Vec<u64>)> = targets
+            .iter()
+            .map(|((ip, port), conns)| {
+                (format!("{ip}:{port}"), conns.iter().map(|c| c.first_syn.frame).collect())
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("198.51.100.1:443".to_string(), vec![2]),
+                ("198.51.100.2:80".to_string(), vec![9, 1, 3]),
+                ("2001:db8::1:80".to_string(), vec![4]),
+            ]
+        );
+        assert_eq!((targets.connections(), targets.tfo_connections()), (5, 5));
+    }
 
     #[test]
     fn a_summary_stays_small() {
