@@ -52,7 +52,7 @@ analyze_one() {
   cat "$f" >/dev/null
   rm -rf "$WORK/out1"
   read -r _ s m < <(measure tfoscope env POLARS_MAX_THREADS=1 RAYON_NUM_THREADS=1 taskset -c 0 "$TFO" analyze -o "$WORK/out1" "$f")
-  conns=$("$TFO" analyze -o "$WORK/out1" "$f" | grep -o '[0-9]* connections' | head -1)
+  conns=$("$TFO" analyze -o "$WORK/out1" "$f" | grep -o '[0-9][0-9]* connections' | head -1)
   echo "| tool (one core, $packets packets, $conns, $((bytes / 1000000)) MB, page-cached) | time | rate | throughput | peak memory |"
   echo "|---|---|---|---|---|"
   row 'tfoscope analyze (Parquet out)' "$s" "$m" "$packets" "$bytes"
@@ -106,7 +106,7 @@ bench_memory() {
     cat "$f" >/dev/null
     rm -rf "$WORK/out10"
     read -r _ s m < <(measure ten env POLARS_MAX_THREADS=1 RAYON_NUM_THREADS=1 taskset -c 0 "$TFO" analyze -o "$WORK/out10" "$f")
-    conns=$("$TFO" analyze -o "$WORK/out10" "$f" | grep -o '[0-9]* connections' | head -1)
+    conns=$("$TFO" analyze -o "$WORK/out10" "$f" | grep -o '[0-9][0-9]* connections' | head -1)
     echo "| $(basename "$f") (one core) | $((bytes / 1000000)) MB | $conns | $s s | $m MiB |"
   done
 }
