@@ -92,6 +92,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         connections_out.write(vantage, batch)
     };
     let analyzed = analyze_vantages_into(&all_specs, &flow_config, &write_batch);
+    // The writer's own error (a full disk, say) comes first: it explains every vantage's
+    // "writer stopped".
+    let written = connections_out.finish()?;
     for (i, result) in analyzed.into_iter().enumerate() {
         match result {
             Ok(r) if i < control_specs.len() => controls.push(r),
@@ -109,8 +112,6 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    // The writer's own error (a full disk, say) explains the vantages' "writer stopped".
-    let written = connections_out.finish()?;
     if results.is_empty() {
         anyhow::bail!("no capture could be read");
     }

@@ -310,3 +310,20 @@ fn a_closed_output_pipe_ends_analyze_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(dir.join("connections.parquet").exists() && dir.join("targets.parquet").exists());
 }
+
+#[test]
+fn a_table_that_cannot_be_written_is_an_error_naming_it() {
+    // /dev/full takes no byte: the connections table behind this link fails as a full disk.
+    let dir = tempdir("full-disk");
+    std::os::unix::fs::symlink("/dev/full", dir.join("connections.parquet")).unwrap();
+    let out = analyze(&["-o", dir.to_str().unwrap()], &captures_in(&testdata()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("connections.parquet: No space left on device")
+            && stderr.matches("No space left").count() == 1
+            && !stderr.contains("writer stopped"),
+        "{stderr}"
+    );
+}

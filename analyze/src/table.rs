@@ -35,12 +35,13 @@ impl OutputFormat {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: {source}")]
-    Polars { path: PathBuf, source: PolarsError },
-    #[error("building table {table}: {source}")]
-    Build { table: &'static str, source: PolarsError },
+    // The cause is in the message, not a `source`: printed as a chain it would come twice.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
+    #[error("{path}: {error}")]
+    Polars { path: PathBuf, error: PolarsError },
+    #[error("building table {table}: {error}")]
+    Build { table: &'static str, error: PolarsError },
 }
 
 /// Appends `bytes` in lower-case hex; true, for use in a `formatted` column.
@@ -128,7 +129,7 @@ pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame
     }
     let times = Series::new("".into(), rows.iter().map(|(_, c)| c.first_syn().time_ns).collect::<Vec<i64>>())
         .cast(&utc_ns())
-        .map_err(|source| TableError::Build { table: "connections", source })?;
+        .map_err(|error| TableError::Build { table: "connections", error })?;
     let columns = vec![
         str_col("capture", &|_, c| &c.capture),
         str_col("vantage", &|v, _| v),
@@ -178,7 +179,7 @@ pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame
         }),
         opt_str_col("app_result", &|c| c.attempt.as_ref().map(|a| a.app_result.as_str())),
     ];
-    DataFrame::new(rows.len(), columns).map_err(|source| TableError::Build { table: "connections", source })
+    DataFrame::new(rows.len(), columns).map_err(|error| TableError::Build { table: "connections", error })
 }
 
 /// Writes `df` as DIR/NAME.EXT in the chosen format and returns the path.
@@ -275,7 +276,7 @@ impl ConnectionsOutput {
                 }
                 out.finish()
             })
-            .map_err(|source| TableError::Io { path: path.clone(), source })?;
+            .map_err(|error| TableError::Io { path: path.clone(), error })?;
         Ok(ConnectionsOutput { queue: Some(queue), writer: Some(writer), build_in_caller, path })
     }
 
@@ -292,7 +293,7 @@ impl ConnectionsOutput {
         };
         let stopped = || TableError::Io {
             path: self.path.clone(),
-            source: std::io::Error::other("the connections table writer stopped"),
+            error: std::io::Error::other("the connections table writer stopped"),
         };
         self.queue.as_ref().ok_or_else(stopped)?.send(batch).map_err(|_| stopped())
     }
@@ -304,9 +305,52 @@ impl ConnectionsOutput {
         writer.join().unwrap_or_else(|_| {
             Err(TableError::Io {
                 path: self.path.clone(),
-                source: std::io::Error::other("the connections table writer panicked"),
+                error: std::io::Error::other("the connections table writer panicked"),
             })
         })
+    }
+}
+
+/// The first write error of a table file, shared between the file and its writer.
+#[derive(Debug, Clone, Default)]
+struct FirstError(std::sync::Arc<std::sync::Mutex<Option<std::io::Error>>>);
+
+impl FirstError {
+    /// The write error behind a polars error, if there was one (a full disk reads better than
+    /// polars' "Invalid thrift: transport error").
+    fn explain(&self, path: &Path, source: PolarsError) -> TableError {
+        match self.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(io) => TableError::Io { path: path.to_owned(), error: io },
+            None => TableError::Polars { path: path.to_owned(), error: source },
+        }
+    }
+}
+
+/// A table file that remembers its first write error.
+struct RecordingFile {
+    file: File,
+    first_error: FirstError,
+}
+
+impl RecordingFile {
+    fn record<T>(&self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result {
+            let mut first = self.first_error.0.lock().unwrap_or_else(|p| p.into_inner());
+            first.get_or_insert_with(|| std::io::Error::new(e.kind(), e.to_string()));
+        }
+        result
+    }
+}
+
+impl std::io::Write for RecordingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.file.write(buf);
+        self.record(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.file.flush();
+        self.record(result)
     }
 }
 
@@ -315,13 +359,15 @@ pub struct TableWriter {
     path: PathBuf,
     format: OutputFormat,
     /// None once the Parquet writer owns the file.
-    out: Option<BufWriter<File>>,
+    out: Option<BufWriter<RecordingFile>>,
+    /// The file's first write error, which polars would report only as a malformed file.
+    first_error: FirstError,
     parquet: Option<ParquetBatches>,
     batches: usize,
 }
 
 struct ParquetBatches {
-    writer: polars_parquet::write::FileWriter<BufWriter<File>>,
+    writer: polars_parquet::write::FileWriter<BufWriter<RecordingFile>>,
     options: polars_parquet::write::WriteOptions,
     parquet_schema: polars_parquet::write::SchemaDescriptor,
     encodings: polars_buffer::Buffer<Vec<polars_parquet::write::Encoding>>,
@@ -330,13 +376,16 @@ struct ParquetBatches {
 impl TableWriter {
     pub fn create(dir: &Path, name: &str, format: OutputFormat) -> Result<Self, TableError> {
         let path = dir.join(format!("{name}.{}", format.extension()));
-        let file = File::create(&path).map_err(|source| TableError::Io { path: path.clone(), source })?;
-        Ok(TableWriter { path, format, out: Some(BufWriter::new(file)), parquet: None, batches: 0 })
+        let file = File::create(&path).map_err(|error| TableError::Io { path: path.clone(), error })?;
+        let first_error = FirstError::default();
+        let out = BufWriter::new(RecordingFile { file, first_error: first_error.clone() });
+        Ok(TableWriter { path, format, out: Some(out), first_error, parquet: None, batches: 0 })
     }
 
     pub fn write(&mut self, df: &mut DataFrame) -> Result<(), TableError> {
         let path = self.path.clone();
-        let polars_err = |source| TableError::Polars { path: path.clone(), source };
+        let first_error = self.first_error.clone();
+        let polars_err = |source| first_error.explain(&path, source);
         match (self.format, self.out.as_mut()) {
             (OutputFormat::Parquet, _) => {
                 if self.parquet.is_none() {
@@ -367,9 +416,9 @@ impl TableWriter {
     pub fn finish(mut self) -> Result<PathBuf, TableError> {
         use std::io::Write;
         let path = self.path.clone();
-        let io_err = |source| TableError::Io { path: path.clone(), source };
+        let io_err = |error| TableError::Io { path: path.clone(), error };
         if let Some(mut batches) = self.parquet.take() {
-            batches.writer.end(None).map_err(|source| TableError::Polars { path: path.clone(), source })?;
+            batches.writer.end(None).map_err(|source| self.first_error.explain(&path, source))?;
             batches.writer.into_inner().flush().map_err(io_err)?;
         }
         if let Some(mut out) = self.out.take() {
@@ -382,7 +431,7 @@ impl TableWriter {
 /// Parquet with the Arrow types every reader knows (large_string, large_list) rather than
 /// polars' newest (string_view), so pandas, pyarrow and DuckDB read every column.
 impl ParquetBatches {
-    fn start(df: &DataFrame, out: BufWriter<File>) -> PolarsResult<Self> {
+    fn start(df: &DataFrame, out: BufWriter<RecordingFile>) -> PolarsResult<Self> {
         use polars_parquet::write::{
             to_parquet_schema, CompressionOptions, Encoding, FileWriter, StatisticsOptions, Version,
             WriteOptions, ZstdLevel,
@@ -484,7 +533,7 @@ pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError
         field!("explanation", |v: &TargetVerdict| v.explanation.clone()),
         str_lists("conditions", verdicts.iter().map(|v| v.conditions.clone())),
     ];
-    DataFrame::new(verdicts.len(), columns).map_err(|source| TableError::Build { table: "targets", source })
+    DataFrame::new(verdicts.len(), columns).map_err(|error| TableError::Build { table: "targets", error })
 }
 
 /// One capture file as read: whether to the end, and if not where and why it stopped; or why
@@ -555,5 +604,5 @@ pub fn files_frame(rows: &[FileRow]) -> Result<DataFrame, TableError> {
         field!("error", |r: &FileRow| r.error.clone()),
         str_lists("warnings", rows.iter().map(|r| r.warnings.iter().map(String::as_str).collect())),
     ];
-    DataFrame::new(rows.len(), columns).map_err(|source| TableError::Build { table: "files", source })
+    DataFrame::new(rows.len(), columns).map_err(|error| TableError::Build { table: "files", error })
 }
