@@ -221,7 +221,9 @@ fn in_first_syn_order(batch: Vec<Connection>) -> Vec<Connection> {
         return batch;
     }
     let mut slots: Vec<Option<Connection>> = batch.into_iter().map(Some).collect();
-    order.iter().filter_map(|&(_, _, i)| slots[i].take()).collect()
+    let mut sorted = Vec::with_capacity(slots.len());
+    sorted.extend(order.iter().filter_map(|&(_, _, i)| slots[i].take()));
+    sorted
 }
 
 /// Slack around an attempt's start and end within which its SYN must fall.

@@ -220,7 +220,7 @@ fn parse_option(input: &[u8]) -> IResult<&[u8], TcpOption<'_>> {
 
 /// Everything the connection builder needs from one segment's options, gathered in one walk
 /// without allocating.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OptionSummary<'a> {
     /// The first TFO option seen.
     pub tfo: Option<(TfoKind, Tfo<'a>)>,
@@ -230,6 +230,23 @@ pub struct OptionSummary<'a> {
     pub mss: Option<u16>,
     /// Why the walk stopped early, if it did.
     pub error: Option<OptionError>,
+    /// The kinds of the options before any error, in order (40 option bytes hold at most 40).
+    kinds: [u8; 40],
+    kinds_len: u8,
+}
+
+impl Default for OptionSummary<'_> {
+    fn default() -> Self {
+        OptionSummary {
+            tfo: None,
+            tfo_duplicate: false,
+            timestamps: None,
+            mss: None,
+            error: None,
+            kinds: [0; 40],
+            kinds_len: 0,
+        }
+    }
 }
 
 impl<'a> OptionSummary<'a> {
@@ -238,6 +255,10 @@ impl<'a> OptionSummary<'a> {
         for option in options {
             match option {
                 Ok(option) => {
+                    if let Some(slot) = summary.kinds.get_mut(usize::from(summary.kinds_len)) {
+                        *slot = option.kind();
+                        summary.kinds_len += 1;
+                    }
                     if let Some(tfo) = option.tfo() {
                         if summary.tfo.is_some() {
                             summary.tfo_duplicate = true;
@@ -260,6 +281,11 @@ impl<'a> OptionSummary<'a> {
     pub fn truncated(&self) -> bool {
         matches!(self.error, Some(OptionError::Truncated { .. }))
     }
+
+    /// The option kinds in order, up to the first malformed option.
+    pub fn kinds(&self) -> &[u8] {
+        &self.kinds[..usize::from(self.kinds_len)]
+    }
 }
 
 #[cfg(test)]
@@ -268,6 +294,18 @@ mod tests {
 
     fn walk(bytes: &[u8]) -> Vec<Result<TcpOption<'_>, OptionError>> {
         OptionIter::new(bytes, bytes.len()).collect()
+    }
+
+    #[test]
+    fn summary_kinds_in_order_up_to_the_first_broken_option() {
+        // MSS, NOP, then an option of length 0: the walk stops there.
+        let bytes = [2, 4, 5, 180, 1, 8, 0, 0, 0, 0];
+        let summary = OptionSummary::of(OptionIter::new(&bytes, bytes.len()));
+        assert_eq!(summary.kinds(), &[2, 1]);
+        assert!(matches!(summary.error, Some(OptionError::BadLength { offset: 5, .. })));
+        // Forty NOPs fill the option space: all forty kept.
+        let nops = [1u8; 40];
+        assert_eq!(OptionSummary::of(OptionIter::new(&nops, 40)).kinds(), &nops[..]);
     }
 
     #[test]

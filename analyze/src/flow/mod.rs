@@ -386,7 +386,7 @@ fn synack(at: PacketRef<'_>, ip: &IpInfo, tcp: &TcpSegment<'_>, conn: &Connectio
         ttl: ip.ttl,
         window: tcp.window,
         mss: summary.mss,
-        option_kinds: tcp.options().map_while(Result::ok).map(|o| o.kind()).collect(),
+        option_kinds: summary.kinds().to_vec(),
     }
 }
 
