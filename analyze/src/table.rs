@@ -238,24 +238,35 @@ pub fn write_connections_batched(
 
 /// The connections table written beside the reading: batches of connections go through a
 /// small queue to a writer thread, so reading and table building overlap on two cores. With
-/// several vantages read at once, their threads build the frames themselves (in parallel) and
-/// the writer thread only encodes.
+/// several vantages read at once, their threads build and encode the row groups themselves (in
+/// parallel) and the writer thread only writes them out.
 pub struct ConnectionsOutput {
     queue: Option<std::sync::mpsc::SyncSender<Batch>>,
     writer: Option<std::thread::JoinHandle<Result<PathBuf, TableError>>>,
     build_in_caller: bool,
+    /// For Parquet: callers that build their frames encode them too.
+    layout: Option<ParquetLayout>,
     path: PathBuf,
 }
 
 enum Batch {
     Rows(String, Vec<Connection>),
     Frame(DataFrame),
+    Encoded(EncodedRows),
 }
 
 impl ConnectionsOutput {
     pub fn start(dir: &Path, format: OutputFormat, build_in_caller: bool) -> Result<Self, TableError> {
         let mut out = TableWriter::create(dir, "connections", format)?;
         let path = out.path.clone();
+        let layout = match format {
+            OutputFormat::Parquet => Some(
+                ParquetLayout::of(&connections_frame(&[])?)
+                    .map_err(|error| TableError::Build { table: "connections", error })?,
+            ),
+            _ => None,
+        };
+        let writer_layout = layout.clone();
         // Two batches waiting at most: memory stays bounded when writing is the slower side.
         let (queue, batches) = std::sync::mpsc::sync_channel::<Batch>(2);
         let writer = std::thread::Builder::new()
@@ -266,6 +277,12 @@ impl ConnectionsOutput {
                     let mut frame = match batch {
                         Batch::Rows(vantage, rows) => connections_frame(&[(vantage.as_str(), &rows)])?,
                         Batch::Frame(frame) => frame,
+                        Batch::Encoded(rows) => {
+                            let layout = writer_layout.as_ref().expect("encoded only for Parquet");
+                            out.write_encoded(layout, rows)?;
+                            wrote = true;
+                            continue;
+                        }
                     };
                     out.write(&mut frame)?;
                     wrote = true;
@@ -277,7 +294,7 @@ impl ConnectionsOutput {
                 out.finish()
             })
             .map_err(|error| TableError::Io { path: path.clone(), error })?;
-        Ok(ConnectionsOutput { queue: Some(queue), writer: Some(writer), build_in_caller, path })
+        Ok(ConnectionsOutput { queue: Some(queue), writer: Some(writer), build_in_caller, layout, path })
     }
 
     /// Queues a batch (waits while two are queued). An error here means the writer has
@@ -286,10 +303,18 @@ impl ConnectionsOutput {
         if rows.is_empty() {
             return Ok(());
         }
-        let batch = if self.build_in_caller {
-            Batch::Frame(connections_frame(&[(vantage, &rows)])?)
-        } else {
-            Batch::Rows(vantage.to_string(), rows)
+        let batch = match (self.build_in_caller, &self.layout) {
+            (true, Some(layout)) => {
+                let mut frame = connections_frame(&[(vantage, &rows)])?;
+                drop(rows);
+                Batch::Encoded(
+                    layout
+                        .encode(&mut frame)
+                        .map_err(|error| TableError::Build { table: "connections", error })?,
+                )
+            }
+            (true, None) => Batch::Frame(connections_frame(&[(vantage, &rows)])?),
+            (false, _) => Batch::Rows(vantage.to_string(), rows),
         };
         let stopped = || TableError::Io {
             path: self.path.clone(),
@@ -368,9 +393,71 @@ pub struct TableWriter {
 
 struct ParquetBatches {
     writer: polars_parquet::write::FileWriter<BufWriter<RecordingFile>>,
-    options: polars_parquet::write::WriteOptions,
+    layout: ParquetLayout,
+}
+
+/// How a table's rows become Parquet: the Arrow types every reader knows (large_string,
+/// large_list) rather than polars' newest (string_view), so pandas, pyarrow and DuckDB read
+/// every column; plain encoding, zstd, statistics. Encoding needs only this, so a batch can be
+/// encoded on any thread and written on another.
+#[derive(Debug, Clone)]
+pub struct ParquetLayout {
+    schema: polars::prelude::ArrowSchema,
     parquet_schema: polars_parquet::write::SchemaDescriptor,
-    encodings: polars_buffer::Buffer<Vec<polars_parquet::write::Encoding>>,
+    options: polars_parquet::write::WriteOptions,
+    encodings: Vec<Vec<polars_parquet::write::Encoding>>,
+}
+
+/// Rows encoded and compressed, ready to be written: (rows, pages of each leaf column) per row
+/// group.
+pub struct EncodedRows(Vec<(u64, Vec<Vec<polars_parquet::write::CompressedPage>>)>);
+
+impl ParquetLayout {
+    pub fn of(df: &DataFrame) -> PolarsResult<Self> {
+        use polars_parquet::write::{
+            to_parquet_schema, CompressionOptions, Encoding, StatisticsOptions, Version, WriteOptions,
+            ZstdLevel,
+        };
+        let schema = df.schema().to_arrow(CompatLevel::oldest());
+        let parquet_schema = to_parquet_schema(&schema)?;
+        let options = WriteOptions {
+            statistics: StatisticsOptions::default(),
+            version: Version::V2,
+            // Level 1: as small as the default level here, and its much smaller context is
+            // cheaper to set up for each of the many pages (measured: 5% of all instructions).
+            compression: CompressionOptions::Zstd(ZstdLevel::try_new(1).ok()),
+            data_page_size: None,
+        };
+        // One leaf per column: no structs here, and a list has one leaf.
+        let encodings = schema.iter_values().map(|_| vec![Encoding::Plain]).collect();
+        Ok(ParquetLayout { schema, parquet_schema, options, encodings })
+    }
+
+    /// Encodes and compresses `df` (one row group per chunk).
+    pub fn encode(&self, df: &mut DataFrame) -> PolarsResult<EncodedRows> {
+        use polars_parquet::write::{array_to_columns, compress};
+        df.rechunk_mut();
+        let mut groups = Vec::new();
+        for batch in df.iter_chunks(CompatLevel::oldest(), false) {
+            let rows = batch.len() as u64;
+            if rows == 0 {
+                continue;
+            }
+            let mut columns = Vec::with_capacity(self.encodings.len());
+            for ((array, type_), encoding) in
+                batch.into_arrays().into_iter().zip(self.parquet_schema.fields()).zip(&self.encodings)
+            {
+                for pages in array_to_columns(array, type_.clone(), self.options, encoding)? {
+                    let compressed = pages
+                        .map(|page| Ok(compress(page?, Vec::new(), self.options.compression)?))
+                        .collect::<PolarsResult<Vec<_>>>()?;
+                    columns.push(compressed);
+                }
+            }
+            groups.push((rows, columns));
+        }
+        Ok(EncodedRows(groups))
+    }
 }
 
 impl TableWriter {
@@ -388,11 +475,12 @@ impl TableWriter {
         let polars_err = |source| first_error.explain(&path, source);
         match (self.format, self.out.as_mut()) {
             (OutputFormat::Parquet, _) => {
-                if self.parquet.is_none() {
-                    let out = self.out.take().expect("the file, until Parquet takes it");
-                    self.parquet = Some(ParquetBatches::start(df, out).map_err(polars_err)?);
-                }
-                self.parquet.as_mut().expect("started").write(df).map_err(polars_err)?;
+                let layout = match &self.parquet {
+                    Some(batches) => batches.layout.clone(),
+                    None => ParquetLayout::of(df).map_err(polars_err)?,
+                };
+                let encoded = layout.encode(df).map_err(polars_err)?;
+                return self.write_encoded(&layout, encoded);
             }
             (OutputFormat::Csv, Some(out)) => {
                 let mut text = lists_joined(df).map_err(polars_err)?;
@@ -413,6 +501,21 @@ impl TableWriter {
         Ok(())
     }
 
+    /// Writes rows encoded by [`ParquetLayout::encode`] (Parquet only).
+    pub fn write_encoded(&mut self, layout: &ParquetLayout, rows: EncodedRows) -> Result<(), TableError> {
+        let path = self.path.clone();
+        if self.parquet.is_none() {
+            let out = self.out.take().expect("the file, until Parquet takes it");
+            let batches =
+                ParquetBatches::start(layout.clone(), out).map_err(|e| self.first_error.explain(&path, e))?;
+            self.parquet = Some(batches);
+        }
+        let batches = self.parquet.as_mut().expect("started");
+        batches.write(rows).map_err(|e| self.first_error.explain(&path, e))?;
+        self.batches += 1;
+        Ok(())
+    }
+
     pub fn finish(mut self) -> Result<PathBuf, TableError> {
         use std::io::Write;
         let path = self.path.clone();
@@ -428,52 +531,26 @@ impl TableWriter {
     }
 }
 
-/// Parquet with the Arrow types every reader knows (large_string, large_list) rather than
-/// polars' newest (string_view), so pandas, pyarrow and DuckDB read every column.
 impl ParquetBatches {
-    fn start(df: &DataFrame, out: BufWriter<RecordingFile>) -> PolarsResult<Self> {
-        use polars_parquet::write::{
-            to_parquet_schema, CompressionOptions, Encoding, FileWriter, StatisticsOptions, Version,
-            WriteOptions, ZstdLevel,
-        };
-        let schema = df.schema().to_arrow(CompatLevel::oldest());
-        let parquet_schema = to_parquet_schema(&schema)?;
-        let options = WriteOptions {
-            statistics: StatisticsOptions::default(),
-            version: Version::V2,
-            // Level 1: as small as the default level here, and its much smaller context is
-            // cheaper to set up for each of the many pages (measured: 5% of all instructions).
-            compression: CompressionOptions::Zstd(ZstdLevel::try_new(1).ok()),
-            data_page_size: None,
-        };
-        // One leaf per column: no structs here, and a list has one leaf.
-        let encodings: polars_buffer::Buffer<Vec<Encoding>> =
-            schema.iter_values().map(|_| vec![Encoding::Plain]).collect::<Vec<_>>().into();
-        let writer = FileWriter::try_new(out, schema, options)?;
-        Ok(ParquetBatches { writer, options, parquet_schema, encodings })
+    fn start(layout: ParquetLayout, out: BufWriter<RecordingFile>) -> PolarsResult<Self> {
+        let writer = polars_parquet::write::FileWriter::try_new(out, layout.schema.clone(), layout.options)?;
+        Ok(ParquetBatches { writer, layout })
     }
 
-    fn write(&mut self, df: &mut DataFrame) -> PolarsResult<()> {
-        use polars_parquet::write::row_group_iter;
-        df.rechunk_mut();
-        for batch in df.iter_chunks(CompatLevel::oldest(), false) {
-            let rows = batch.len() as u64;
-            if rows == 0 {
-                continue;
-            }
-            let group = row_group_iter(
-                batch,
-                self.encodings.clone(),
-                self.parquet_schema.fields().to_vec(),
-                self.options,
-            );
-            self.writer.write(rows, group)?;
+    fn write(&mut self, rows: EncodedRows) -> PolarsResult<()> {
+        use polars_parquet::write::{fallible_streaming_iterator, DynIter, DynStreamingIterator};
+        for (count, columns) in &rows.0 {
+            let group = DynIter::new(columns.iter().map(|pages| {
+                Ok(DynStreamingIterator::new(fallible_streaming_iterator::convert(
+                    pages.iter().map(PolarsResult::Ok),
+                )))
+            }));
+            self.writer.write(*count, group)?;
         }
         Ok(())
     }
 }
 
-/// CSV has no lists: each list becomes its items joined with `;` (an empty list, "").
 fn lists_joined(df: &DataFrame) -> PolarsResult<DataFrame> {
     let mut columns = Vec::with_capacity(df.width());
     for column in df.columns() {
