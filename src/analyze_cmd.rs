@@ -42,6 +42,10 @@ pub struct AnalyzeArgs {
     /// reported, not tracked (bounds memory on hostile captures, e.g. a SYN flood).
     #[arg(long, default_value_t = 2_000_000)]
     max_open: usize,
+    /// Connections per batch of the connections table (a Parquet row group); fewer hold less
+    /// in memory.
+    #[arg(long, default_value_t = FlowConfig::default().batch)]
+    batch_rows: usize,
     /// pcap or pcapng files.
     #[arg(required = true, value_name = "CAPTURE")]
     captures: Vec<PathBuf>,
@@ -77,7 +81,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut failed_rows: Vec<table::FileRow> = Vec::new();
     let mut controls: Vec<VantageResult> = Vec::new();
     let mut results: Vec<VantageResult> = Vec::new();
-    let flow_config = FlowConfig { max_open: args.max_open.max(1), ..FlowConfig::default() };
+    let flow_config =
+        FlowConfig { max_open: args.max_open.max(1), batch: args.batch_rows.max(1), ..FlowConfig::default() };
     let format = match args.format {
         Format::Parquet => OutputFormat::Parquet,
         Format::Csv => OutputFormat::Csv,

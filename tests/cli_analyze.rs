@@ -327,3 +327,30 @@ fn a_table_that_cannot_be_written_is_an_error_naming_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn connections_streamed_one_at_a_time_give_the_same_tables() {
+    // All lab captures as one vantage, its connections handed on one by one (a row group
+    // each), against the default batches: the same rows and the same verdicts.
+    let captures = captures_in(&testdata());
+    let (one, many) = (tempdir("stream-default"), tempdir("stream-one-by-one"));
+    let run = |dir: &Path, extra: &[&str]| {
+        let mut args = vec!["-o", dir.to_str().unwrap(), "--vantage", "lab"];
+        args.extend_from_slice(extra);
+        assert!(analyze(&args, &captures).status.success());
+    };
+    run(&one, &[]);
+    run(&many, &["--batch-rows", "1"]);
+    let sorted = |df: DataFrame| {
+        df.sort(["capture", "first_syn_frame"], SortMultipleOptions::default()).unwrap()
+    };
+    let (a, b) = (
+        sorted(read_parquet(&one.join("connections.parquet"))),
+        sorted(read_parquet(&many.join("connections.parquet"))),
+    );
+    assert!(a.height() > 20, "{}", a.height());
+    assert!(a.equals_missing(&b), "{a}\n{b}");
+    let (ta, tb) =
+        (read_parquet(&one.join("targets.parquet")), read_parquet(&many.join("targets.parquet")));
+    assert!(ta.height() > 1 && ta.equals_missing(&tb), "{ta}\n{tb}");
+}

@@ -75,9 +75,6 @@ pub type ConnectionSink<'a> = dyn FnMut(&str, Vec<Connection>) -> Result<(), Tab
 /// As [`ConnectionSink`], shared by the threads of several vantages.
 pub type SharedConnectionSink<'a> = dyn Fn(&str, Vec<Connection>) -> Result<(), TableError> + Sync + 'a;
 
-/// Connections handed to the sink at once.
-pub const SINK_BATCH: usize = 16_384;
-
 impl DecodeError {
     fn category(&self) -> &'static str {
         match self {
@@ -172,7 +169,7 @@ pub fn analyze_vantage_into(
                     Ok(packet) => {
                         let at = PacketRef { capture: &capture, frame: frame.number, ts_ns: frame.ts_ns };
                         table.push(at, &packet);
-                        if table.done_len() >= SINK_BATCH {
+                        if table.done_len() >= config.batch.max(1) {
                             if let Err(e) = emit(table.take_done(), &report.attempts) {
                                 sink_error = Some(e);
                                 return ControlFlow::Break(());

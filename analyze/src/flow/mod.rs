@@ -35,6 +35,8 @@ pub struct FlowConfig {
     pub max_syns_kept: usize,
     /// Open connections tracked at once; beyond, new connections are counted, not tracked.
     pub max_open: usize,
+    /// Finished connections handed on at once (a batch of the connections table).
+    pub batch: usize,
 }
 
 impl Default for FlowConfig {
@@ -45,6 +47,7 @@ impl Default for FlowConfig {
             timeout_evidence_ns: 3 * NS_PER_SEC,
             max_syns_kept: 8,
             max_open: 2_000_000,
+            batch: 16_384,
         }
     }
 }
