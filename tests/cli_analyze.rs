@@ -341,16 +341,14 @@ fn connections_streamed_one_at_a_time_give_the_same_tables() {
     };
     run(&one, &[]);
     run(&many, &["--batch-rows", "1"]);
-    let sorted = |df: DataFrame| {
-        df.sort(["capture", "first_syn_frame"], SortMultipleOptions::default()).unwrap()
-    };
+    let sorted =
+        |df: DataFrame| df.sort(["capture", "first_syn_frame"], SortMultipleOptions::default()).unwrap();
     let (a, b) = (
         sorted(read_parquet(&one.join("connections.parquet"))),
         sorted(read_parquet(&many.join("connections.parquet"))),
     );
     assert!(a.height() > 20, "{}", a.height());
     assert!(a.equals_missing(&b), "{a}\n{b}");
-    let (ta, tb) =
-        (read_parquet(&one.join("targets.parquet")), read_parquet(&many.join("targets.parquet")));
+    let (ta, tb) = (read_parquet(&one.join("targets.parquet")), read_parquet(&many.join("targets.parquet")));
     assert!(ta.height() > 1 && ta.equals_missing(&tb), "{ta}\n{tb}");
 }

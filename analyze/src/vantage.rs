@@ -143,9 +143,10 @@ pub fn analyze_vantage_into(
     // Attempt records precede the end of their connections in our captures (a record is
     // written when its fetch ends; a connection is emitted seconds of capture time after it
     // closes), so linking as connections finish sees every record that concerns them.
-    let mut emit = |batch: Vec<Connection>, attempts: &[AttemptRecord]| -> Result<(), TableError> {
+    let mut attempt_index = AttemptIndex::default();
+    let mut emit = |batch: Vec<Connection>, attempts: &[AttemptRecord], index: &AttemptIndex| {
         let mut batch = in_first_syn_order(batch);
-        link_attempts(&mut batch, attempts);
+        link_attempts(&mut batch, attempts, index);
         for c in &batch {
             targets.add(c);
         }
@@ -156,7 +157,10 @@ pub fn analyze_vantage_into(
         let read = read::read_capture(&path, |event| {
             if let CaptureEvent::Custom { pen: ATTEMPT_PEN, data, offset } = event {
                 match CollectorRecord::from_json(data) {
-                    Some(CollectorRecord::Attempt(a)) => report.attempts.push(a),
+                    Some(CollectorRecord::Attempt(a)) => {
+                        report.attempts.push(a);
+                        attempt_index.add(&report.attempts);
+                    }
                     Some(CollectorRecord::Run(r)) => report.runs.push(r),
                     None => report
                         .warnings
@@ -170,7 +174,7 @@ pub fn analyze_vantage_into(
                         let at = PacketRef { capture: &capture, frame: frame.number, ts_ns: frame.ts_ns };
                         table.push(at, &packet);
                         if table.done_len() >= config.batch.max(1) {
-                            if let Err(e) = emit(table.take_done(), &report.attempts) {
+                            if let Err(e) = emit(table.take_done(), &report.attempts, &attempt_index) {
                                 sink_error = Some(e);
                                 return ControlFlow::Break(());
                             }
@@ -203,7 +207,7 @@ pub fn analyze_vantage_into(
         ));
     }
     report.flow = flow;
-    emit(rest, &report.attempts)?;
+    emit(rest, &report.attempts, &attempt_index)?;
     targets.finish();
     Ok(VantageResult { name: spec.name.clone(), connections: Vec::new(), targets, report })
 }
@@ -228,19 +232,30 @@ const ATTEMPT_SLACK_NS: i64 = 2_000_000_000;
 
 /// Ties each connection to the collector's record of the fetch that made it: same server,
 /// same local port, first SYN within the fetch's time.
-fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord]) {
+/// The collector's records by local port, built up as the records stream by, so linking a
+/// batch costs the batch, not every record again.
+#[derive(Debug, Default)]
+struct AttemptIndex {
+    by_port: std::collections::HashMap<u16, Vec<usize>>,
+}
+
+impl AttemptIndex {
+    fn add(&mut self, attempts: &[AttemptRecord]) {
+        if let Some(a) = attempts.last().filter(|a| a.local_port != 0) {
+            self.by_port.entry(a.local_port).or_default().push(attempts.len() - 1);
+        }
+    }
+}
+
+fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord], index: &AttemptIndex) {
     if attempts.is_empty() {
         return;
-    }
-    let mut by_port: std::collections::HashMap<u16, Vec<&AttemptRecord>> = std::collections::HashMap::new();
-    for a in attempts.iter().filter(|a| a.local_port != 0) {
-        by_port.entry(a.local_port).or_default().push(a);
     }
     for conn in connections {
         let t = conn.first_syn().time_ns;
         let server_ip = conn.server.ip().to_string();
-        let found = by_port.get(&conn.client.port()).and_then(|candidates| {
-            candidates.iter().find(|a| {
+        let found = index.by_port.get(&conn.client.port()).and_then(|candidates| {
+            candidates.iter().map(|&i| &attempts[i]).find(|a| {
                 a.server_ip == server_ip
                     && a.server_port == conn.server.port()
                     && t >= a.start_ns - ATTEMPT_SLACK_NS
