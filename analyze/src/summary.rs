@@ -132,10 +132,10 @@ impl ConnSummary {
     }
 }
 
-/// A vantage's connections as the verdicts see them: by target (server address and port), each
-/// target's in first-SYN order once [`TargetConnections::finish`] has run.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// A vantage's connections as the verdicts see them: by target (server address and port), each
+/// target's in first-SYN order once [`TargetConnections::finish`] has run.
 #[derive(Debug, Clone, Default)]
 pub struct TargetConnections {
     /// Hashed while connections arrive (one lookup per connection), sorted by target once
@@ -176,7 +176,7 @@ impl TargetConnections {
     }
 
     /// Puts the targets in order, and each target's connections in first-SYN order ((time,
-    /// frame) is unique in a stream). Connections added later start a new unsorted set.
+    /// frame) is unique in a stream). May run again after more connections are added.
     pub fn finish(&mut self) {
         let mut added: Vec<_> = self.by_target.drain().collect();
         self.sorted.append(&mut added);
