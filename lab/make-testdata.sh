@@ -39,13 +39,18 @@ teardown() {
     fi
     rm -rf "/etc/netns/$ns"
   done
+  for link in "$P-cr" "$P-rs"; do ip link del "$link" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
 setup() {
-  teardown_stale() { for ns in "$C" "$R" "$S"; do ip netns del "$ns" 2>/dev/null || true; done; }
+  teardown_stale() {
+    for ns in "$C" "$R" "$S"; do ip netns del "$ns" 2>/dev/null || true; done
+    # A run killed between creating a veth pair and moving it leaves it in this namespace.
+    for link in "$P-cr" "$P-rs"; do ip link del "$link" 2>/dev/null || true; done
+  }
   teardown_stale
   for ns in "$C" "$R" "$S"; do
     ip netns add "$ns"; ip -n "$ns" link set lo up

@@ -16,6 +16,11 @@ fn lab_script_reproduces_the_field_notes() {
         return;
     }
     let out = tempdir("lab");
+    // What a run killed mid-setup leaves behind: a stale namespace and a veth pair not yet
+    // moved out of this namespace. The script clears both first.
+    let _ = Command::new("ip").args(["netns", "add", "tft-r"]).status();
+    let _ =
+        Command::new("ip").args(["link", "add", "tft-cr", "type", "veth", "peer", "name", "tft-rc"]).status();
     let status = Command::new("bash")
         .arg(root().join("lab/make-testdata.sh"))
         .arg(&out)
@@ -24,6 +29,8 @@ fn lab_script_reproduces_the_field_notes() {
         .status()
         .unwrap();
     assert!(status.success(), "lab script failed");
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&links.stdout).contains("tft-"), "the lab left interfaces behind");
     let conns = |name: &str| {
         let path = out.join(name);
         check_against_tshark(&path);

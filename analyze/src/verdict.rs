@@ -141,6 +141,22 @@ impl TargetVerdict {
     }
 }
 
+/// Clauses naming the decisive frames, written only when asked for: a target's explanation
+/// tells one round's story, and formatting every round's would cost more than judging it.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Evidence {
+    wanted: bool,
+    clauses: Vec<String>,
+}
+
+impl Evidence {
+    fn say(&mut self, clause: impl FnOnce() -> String) {
+        if self.wanted {
+            self.clauses.push(clause());
+        }
+    }
+}
+
 /// The judgement of one measurement round (cookie request, SYN-data, baseline).
 #[derive(Debug, Clone, PartialEq)]
 struct RoundVerdict {
@@ -148,8 +164,7 @@ struct RoundVerdict {
     cookie: CookieResult,
     syn_data: SynDataResult,
     signatures: Vec<Signature>,
-    /// Clauses naming the decisive frames.
-    evidence: Vec<String>,
+    evidence: Evidence,
 }
 
 fn answered(c: &ConnSummary) -> bool {
@@ -206,8 +221,8 @@ fn plain_syn_answered(round: &[&ConnSummary]) -> Option<u64> {
         .next()
 }
 
-fn judge_round(round: &[&ConnSummary]) -> RoundVerdict {
-    let mut evidence = Vec::new();
+fn judge_round(round: &[&ConnSummary], with_evidence: bool) -> RoundVerdict {
+    let mut evidence = Evidence { wanted: with_evidence, clauses: Vec::new() };
     let tfo: Vec<&ConnSummary> = round.iter().copied().filter(|c| c.tried_tfo()).collect();
     let plain: Vec<&ConnSummary> = round.iter().copied().filter(|c| !c.tried_tfo()).collect();
 
@@ -228,22 +243,24 @@ fn judge_round(round: &[&ConnSummary]) -> RoundVerdict {
     let cookie = if tfo.is_empty() {
         CookieResult::NotRequested
     } else if let Some(s) = cookies.iter().find(|s| s.tfo_kind == Some(KIND_FASTOPEN)) {
-        evidence.push(format!("a cookie came in SYN-ACK frame {}", s.frame));
+        evidence.say(|| format!("a cookie came in SYN-ACK frame {}", s.frame));
         CookieResult::Received
     } else if let Some(s) = cookies.first() {
         evidence
-            .push(format!("a cookie came only in the experimental option 254 (SYN-ACK frame {})", s.frame));
+            .say(|| format!("a cookie came only in the experimental option 254 (SYN-ACK frame {})", s.frame));
         CookieResult::ReceivedExpOnly
     } else {
         let answered_itself =
             |c: &&ConnSummary| c.synack.as_ref().is_some_and(|s| s.answers == SynAckAnswers::FirstSyn);
         if let Some(c) = tfo.iter().find(|c| is_cookie_request(c) && answered_itself(c)) {
             let s = c.synack.as_ref().expect("answered");
-            evidence.push(format!(
-                "the cookie request in frame {} was answered without a cookie (SYN-ACK frame {})",
-                c.first_syn().frame,
-                s.frame
-            ));
+            evidence.say(|| {
+                format!(
+                    "the cookie request in frame {} was answered without a cookie (SYN-ACK frame {})",
+                    c.first_syn().frame,
+                    s.frame
+                )
+            });
         }
         CookieResult::NotReceived
     };
@@ -259,19 +276,23 @@ fn judge_round(round: &[&ConnSummary]) -> RoundVerdict {
                 c.synack.as_ref().filter(|s| s.answers == SynAckAnswers::RetransmittedSyn).map(|s| s.frame);
             if let Some(answer) = own.or(plain_answer) {
                 push_once(&mut signatures, Signature::OptionDropped);
-                evidence.push(format!(
+                evidence.say(|| {
+                    format!(
                     "the TFO SYN in frame {} got no answer while a plain SYN did (SYN-ACK frame {answer})",
                     c.first_syn().frame
-                ));
+                )
+                });
             }
         } else if let Some(frame) = refused_first_syn(c) {
             if let Some(base) = plain.iter().find(|p| answered(p)) {
                 push_once(&mut signatures, Signature::OptionReset);
-                evidence.push(format!(
+                evidence.say(|| {
+                    format!(
                     "frame {frame} refused the TFO SYN in frame {} while the baseline connected (frame {})",
                     c.first_syn().frame,
                     base.synack.as_ref().expect("answered").frame
-                ));
+                )
+                });
             }
         }
     }
@@ -283,7 +304,7 @@ fn judge_round(round: &[&ConnSummary]) -> RoundVerdict {
             if let Some(by) = refused_first_syn(c) {
                 if let Some(answer) = no_data_answer {
                     push_once(&mut signatures, Signature::SynDataReset);
-                    evidence.push(format!(
+                    evidence.say(|| format!(
                         "frame {by} refused the SYN-data in frame {frame} while a SYN without data was answered (frame {answer})"
                     ));
                 }
@@ -296,7 +317,7 @@ fn judge_round(round: &[&ConnSummary]) -> RoundVerdict {
                     .map(|s| s.frame);
                 if let Some(answer) = own.or(no_data_answer) {
                     push_once(&mut signatures, Signature::SynDataDropped);
-                    evidence.push(format!(
+                    evidence.say(|| format!(
                         "the SYN-data in frame {frame} got no answer while a SYN without data did (frame {answer})"
                     ));
                 }
@@ -305,12 +326,12 @@ fn judge_round(round: &[&ConnSummary]) -> RoundVerdict {
                 match (&c.synack, c.syn_data_acked) {
                     (Some(s), Some(DataAcked::Acked | DataAcked::Partial)) => {
                         evidence
-                            .push(format!("SYN-ACK frame {} acked the data of SYN frame {frame}", s.frame));
+                            .say(|| format!("SYN-ACK frame {} acked the data of SYN frame {frame}", s.frame));
                         SynDataResult::Acked
                     }
                     (Some(s), _) => {
                         evidence
-                            .push(format!("SYN-ACK frame {} acked only the SYN of frame {frame}", s.frame));
+                            .say(|| format!("SYN-ACK frame {} acked only the SYN of frame {frame}", s.frame));
                         SynDataResult::NotAcked
                     }
                     // A refusal after a retransmission, or a capture that ended too soon.
@@ -321,7 +342,7 @@ fn judge_round(round: &[&ConnSummary]) -> RoundVerdict {
     };
     if let Some(difference) = response_difference(round) {
         push_once(&mut signatures, Signature::ResponseDiffers);
-        evidence.push(difference);
+        evidence.say(|| difference);
     }
     RoundVerdict { connectivity, cookie, syn_data, signatures, evidence }
 }
@@ -542,7 +563,7 @@ fn judge_target(
     capture_drops: bool,
 ) -> TargetVerdict {
     let rounds = split_rounds(conns);
-    let judged: Vec<RoundVerdict> = rounds.iter().map(|r| judge_round(r)).collect();
+    let judged: Vec<RoundVerdict> = rounds.iter().map(|r| judge_round(r, false)).collect();
     let n = judged.len();
     let connectivity = majority(judged.iter().map(|r| r.connectivity));
     let cookie = majority(judged.iter().map(|r| r.cookie));
@@ -560,8 +581,8 @@ fn judge_target(
         }
     }
     // The first round that agrees with the majority tells its story.
-    if let Some(r) = judged.iter().find(|r| r.connectivity == connectivity && r.cookie == cookie) {
-        explanation.extend(r.evidence.iter().cloned());
+    if let Some(i) = judged.iter().position(|r| r.connectivity == connectivity && r.cookie == cookie) {
+        explanation.extend(judge_round(&rounds[i], true).evidence.clauses);
     }
 
     let no_exchange =
