@@ -51,8 +51,40 @@ pub struct AnalyzeArgs {
     captures: Vec<PathBuf>,
 }
 
+/// The file's name without its extensions: `a.pcap` and `a.pcap.gz` are both vantage `a`.
 fn vantage_name(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+    let Some(name) = path.file_name().map(|s| s.to_string_lossy().into_owned()) else {
+        return path.display().to_string();
+    };
+    let mut stem = name.as_str();
+    for extension in [".gz", ".zst", ".pcapng", ".pcap", ".cap"] {
+        stem = stem.strip_suffix(extension).filter(|s| !s.is_empty()).unwrap_or(stem);
+    }
+    if stem == name {
+        // Another extension: the last one goes, as before.
+        return path.file_stem().map_or(name.clone(), |s| s.to_string_lossy().into_owned());
+    }
+    stem.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vantage_names_drop_capture_and_compression_extensions() {
+        for (path, name) in [
+            ("dir/a.pcap", "a"),
+            ("a.pcapng.zst", "a"),
+            ("a.pcap.gz", "a"),
+            ("a.b.cap", "a.b"),
+            ("rotated.pcap3", "rotated"),
+            ("plain", "plain"),
+            (".pcap", ".pcap"),
+        ] {
+            assert_eq!(vantage_name(Path::new(path)), name, "{path}");
+        }
+    }
 }
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {

@@ -353,3 +353,80 @@ fn unknown_pcapng_blocks_are_skipped_and_counted() {
     assert_eq!(r.report.files[0].read.skipped_blocks, 1);
     assert_eq!(r.connections.len(), 3);
 }
+
+/// The connections of a capture as (client, ISN, first-SYN TFO, outcome), in order.
+fn digest(r: &VantageResult) -> Vec<String> {
+    r.connections
+        .iter()
+        .map(|c| format!("{} {} {} {}", c.client, c.isn, c.first_syn().tfo, c.outcome))
+        .collect()
+}
+
+#[test]
+fn gzip_and_zstd_captures_read_as_the_plain_file() {
+    use std::io::Write;
+    let dir = tempdir("compressed");
+    for name in
+        ["clean_http.pcap", "syndata_dropped.pcap", "clean_ipv6_nanosecond.pcap", "clean_https.pcapng"]
+    {
+        let plain = fs::read(testdata().join(name)).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&plain).unwrap();
+        let gz = gz.finish().unwrap();
+        let zst = zstd::encode_all(plain.as_slice(), 3).unwrap();
+        let expected = analyze_bytes(&dir, name, &plain).unwrap();
+        assert!(!expected.connections.is_empty());
+        for (suffix, bytes) in [("gz", &gz), ("zst", &zst)] {
+            let got = analyze_bytes(&dir, &format!("{name}.{suffix}"), bytes).unwrap();
+            assert_eq!(digest(&got), digest(&expected), "{name}.{suffix}");
+            assert_eq!(got.report.frames, expected.report.frames);
+            assert!(got.report.complete(), "{name}.{suffix}: {:?}", got.report.warnings);
+        }
+    }
+}
+
+#[test]
+fn a_compressed_capture_cut_off_or_damaged_keeps_what_came_before() {
+    use std::io::Write;
+    let dir = tempdir("compressed-cut");
+    // Big enough for several compressed blocks (zstd's are up to 128 KiB): 20,000 SYNs in raw
+    // IPv4 (link type 101), each a new connection.
+    let mut plain = pcap_header(101, 65535);
+    for i in 0..20_000u32 {
+        let syn = raw_syn(1 + (i / 60_000) as u8, 1024 + (i % 60_000) as u16, i);
+        pcap_record(&mut plain, 1_700_000_000 + i / 1000, (i % 1000) * 1000, &syn, 40);
+    }
+    let whole = analyze_bytes(&dir, "whole.pcap", &plain).unwrap();
+    assert_eq!(whole.report.frames, 20_000);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&plain).unwrap();
+    let gz = gz.finish().unwrap();
+    // With its checksum, as the zstd tool writes by default: damage is then detectable.
+    let mut zst = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+    zst.include_checksum(true).unwrap();
+    zst.write_all(&plain).unwrap();
+    let zst = zst.finish().unwrap();
+    for (suffix, bytes) in [("gz", &gz), ("zst", &zst)] {
+        // Cut off mid-write: partial, some frames kept, never more than the whole file.
+        for cut in [bytes.len() / 2, bytes.len() - 3] {
+            let r = analyze_bytes(&dir, &format!("cut.pcap.{suffix}"), &bytes[..cut]).unwrap();
+            assert!(!r.report.complete(), "{suffix} cut at {cut} not marked partial");
+            assert!(r.report.frames > 0 && r.report.frames <= whole.report.frames, "{suffix} cut at {cut}");
+            assert!(r.report.warnings.iter().any(|w| w.contains("partial")), "{:?}", r.report.warnings);
+        }
+        // Damaged in the middle: partial with the decompressor's reason, or an error naming
+        // the file; never a panic.
+        let mut damaged = bytes.clone();
+        let mid = damaged.len() / 2;
+        for b in &mut damaged[mid..mid + 8] {
+            *b ^= 0x5a;
+        }
+        match analyze_bytes(&dir, &format!("damaged.pcap.{suffix}"), &damaged) {
+            Ok(r) => assert!(!r.report.complete(), "{suffix}: damage not noticed"),
+            Err(e) => assert!(e.contains("damaged.pcap"), "{e}"),
+        }
+        // Only the first few bytes: a clear error, not "empty file".
+        let e = analyze_bytes(&dir, &format!("stub.pcap.{suffix}"), &bytes[..6]).unwrap_err();
+        assert!(e.contains("compressed stream") && e.contains("stub.pcap"), "{e}");
+    }
+}

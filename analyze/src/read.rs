@@ -120,12 +120,86 @@ struct Interface {
 
 /// Streams one capture file, calling `on_event` for each frame and custom block.
 /// `on_event` may stop the walk early with `ControlFlow::Break`.
+///
+/// A gzip- or zstd-compressed capture (`.pcap.gz`, `.pcapng.zst`, told by its magic, not its
+/// name) is decompressed as it streams; offsets in a [`ReadStop`] then count decompressed bytes,
+/// and a compressed stream cut off mid-write ends as a partial result like any other.
 pub fn read_capture<F>(path: &Path, on_event: F) -> Result<ReadReport, ReadError>
 where
     F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
 {
-    let file = File::open(path).map_err(|source| ReadError::Open { path: path.to_owned(), source })?;
-    read_capture_from(path, BufReader::with_capacity(1 << 16, file), on_event)
+    let open_err = |source| ReadError::Open { path: path.to_owned(), source };
+    let file = File::open(path).map_err(open_err)?;
+    let mut input = BufReader::with_capacity(1 << 16, file);
+    let magic = input.fill_buf().map_err(open_err)?;
+    if magic.starts_with(&GZIP_MAGIC) {
+        read_compressed(path, flate2::bufread::MultiGzDecoder::new(input), on_event)
+    } else if magic.starts_with(&ZSTD_MAGIC) {
+        let decoder = zstd::stream::read::Decoder::with_buffer(input).map_err(open_err)?;
+        read_compressed(path, decoder, on_event)
+    } else {
+        read_capture_from(path, input, on_event)
+    }
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// A decompressor whose failure (a stream cut off mid-write, or damaged) ends the input where
+/// it happened, remembered, so the records before it are kept and the file is marked partial
+/// with the decompressor's reason (pcap-parser would only say "read error").
+struct Decompressed<R> {
+    inner: R,
+    delivered: u64,
+    failure: std::sync::Arc<std::sync::Mutex<Option<(u64, std::io::Error)>>>,
+}
+
+impl<R: Read> Read for Decompressed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.delivered += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some((self.delivered, e));
+                Ok(0)
+            }
+        }
+    }
+}
+
+fn read_compressed<R, F>(path: &Path, decoder: R, on_event: F) -> Result<ReadReport, ReadError>
+where
+    R: Read + Send,
+    F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
+{
+    let failure = std::sync::Arc::default();
+    let input = Decompressed { inner: decoder, delivered: 0, failure: std::sync::Arc::clone(&failure) };
+    let result = read_capture_from(path, input, on_event);
+    let failure = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let mut report = match (result, &failure) {
+        // Too little came out to hold a capture header: say why, not "empty".
+        (Err(_), Some((_, e))) => {
+            return Err(ReadError::BadHeader {
+                path: path.to_owned(),
+                detail: format!("compressed stream: {e}"),
+            })
+        }
+        (result, _) => result?,
+    };
+    if let Some((offset, e)) = failure {
+        let reason = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            StopReason::Truncated
+        } else {
+            StopReason::Corrupt(format!("compressed stream: {e}"))
+        };
+        // Where the records stopped, if before the damage; else where the damage begins.
+        let offset = report.stop.as_ref().map_or(offset, |s| s.offset.min(offset));
+        report.stop = Some(ReadStop { offset, reason });
+    }
+    Ok(report)
 }
 
 /// As [`read_capture`], from any reader; `path` only names the source in errors.
