@@ -67,26 +67,6 @@ fn vantage_name(path: &Path) -> String {
     stem.to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vantage_names_drop_capture_and_compression_extensions() {
-        for (path, name) in [
-            ("dir/a.pcap", "a"),
-            ("a.pcapng.zst", "a"),
-            ("a.pcap.gz", "a"),
-            ("a.b.cap", "a.b"),
-            ("rotated.pcap3", "rotated"),
-            ("plain", "plain"),
-            (".pcap", ".pcap"),
-        ] {
-            assert_eq!(vantage_name(Path::new(path)), name, "{path}");
-        }
-    }
-}
-
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     // Like any Unix filter, `tfoscope analyze ... | head` ends quietly when the pipe closes
     // (Rust ignores SIGPIPE, so printing would panic). Safe here: analyze writes no sockets.
@@ -262,6 +242,26 @@ impl Phases {
             let now = std::time::Instant::now();
             eprintln!("timing: {phase}: {:.3} s", (now - last).as_secs_f64());
             self.last = Some(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vantage_names_drop_capture_and_compression_extensions() {
+        for (path, name) in [
+            ("dir/a.pcap", "a"),
+            ("a.pcapng.zst", "a"),
+            ("a.pcap.gz", "a"),
+            ("a.b.cap", "a.b"),
+            ("rotated.pcap3", "rotated"),
+            ("plain", "plain"),
+            (".pcap", ".pcap"),
+        ] {
+            assert_eq!(vantage_name(Path::new(path)), name, "{path}");
         }
     }
 }
