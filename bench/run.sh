@@ -73,6 +73,20 @@ bench_analyze() {
   echo
   gen "$WORK/small1m.pcap" 1000000 300
   analyze_one "$WORK/small1m.pcap"
+  echo
+  # Archives: the web-like file compressed, read and decompressed as it streams.
+  local f=$WORK/web1m.pcap packets=1000000 bytes
+  bytes=$(stat -c %s "$f")
+  echo "| archive (one core) | time | rate | throughput | peak memory |"
+  echo "|---|---|---|---|---|"
+  [ -s "$f.gz" ] || gzip -6 -c "$f" >"$f.gz"
+  if command -v zstd >/dev/null; then [ -s "$f.zst" ] || zstd -q -3 "$f" -o "$f.zst"; fi
+  for archive in "$f.gz" "$f.zst"; do
+    [ -s "$archive" ] || continue
+    rm -rf "$WORK/outz"
+    read -r _ s m < <(measure archive env POLARS_MAX_THREADS=1 RAYON_NUM_THREADS=1 taskset -c 0 "$TFO" analyze -o "$WORK/outz" "$archive")
+    row "tfoscope analyze $(basename "$archive") ($(( $(stat -c %s "$archive") / 1000000 )) MB)" "$s" "$m" "$packets" "$bytes"
+  done
 }
 
 bench_many() {
