@@ -259,7 +259,7 @@ fn unsupported_link_types_are_counted_not_fatal() {
 
 #[test]
 fn connections_written_in_batches_equal_one_batch_in_every_format() {
-    use tfoscope_analyze::table::{write_connections_batched, OutputFormat};
+    use tfoscope_analyze::table::{ConnectionsOutput, OutputFormat};
     use tfoscope_analyze::{analyze_vantage, VantageSpec};
     let results: Vec<_> = ["clean_http.pcap", "clean_https.pcapng", "option_dropped.pcap"]
         .iter()
@@ -268,24 +268,35 @@ fn connections_written_in_batches_equal_one_batch_in_every_format() {
                 .unwrap()
         })
         .collect();
-    let tables: Vec<(&str, &[tfoscope_analyze::record::Connection])> =
-        results.iter().map(|r| (r.name.as_str(), r.connections.as_slice())).collect();
-    let rows: usize = tables.iter().map(|(_, c)| c.len()).sum();
+    let rows: usize = results.iter().map(|r| r.connections.len()).sum();
     assert!(rows >= 9);
+    // Through the writer the CLI uses, batches built on its thread and (as with several
+    // vantages) by the caller.
+    let write = |dir: &Path, format, batch: usize, build_in_caller| {
+        let out = ConnectionsOutput::start(dir, format, build_in_caller).unwrap();
+        for r in &results {
+            for chunk in r.connections.chunks(batch) {
+                out.write(&r.name, chunk.to_vec()).unwrap();
+            }
+        }
+        out.finish().unwrap()
+    };
     for format in [OutputFormat::Parquet, OutputFormat::Csv, OutputFormat::Json] {
-        let (one, many) = (tempdir("batch-one"), tempdir("batch-many"));
-        let whole = write_connections_batched(&tables, &one, format, 1_000).unwrap();
-        let batched = write_connections_batched(&tables, &many, format, 2).unwrap();
-        if format == OutputFormat::Parquet {
-            let (a, b) = (read_parquet(&whole), read_parquet(&batched));
-            assert_eq!(a.height(), rows);
-            assert!(a.equals_missing(&b), "the same table, in row groups of two");
-        } else {
-            assert_eq!(
-                fs::read_to_string(&whole).unwrap(),
-                fs::read_to_string(&batched).unwrap(),
-                "{format:?}"
-            );
+        for build_in_caller in [false, true] {
+            let (one, many) = (tempdir("batch-one"), tempdir("batch-many"));
+            let whole = write(&one, format, 1_000, build_in_caller);
+            let batched = write(&many, format, 2, build_in_caller);
+            if format == OutputFormat::Parquet {
+                let (a, b) = (read_parquet(&whole), read_parquet(&batched));
+                assert_eq!(a.height(), rows);
+                assert!(a.equals_missing(&b), "the same table, in row groups of two");
+            } else {
+                assert_eq!(
+                    fs::read_to_string(&whole).unwrap(),
+                    fs::read_to_string(&batched).unwrap(),
+                    "{format:?}"
+                );
+            }
         }
     }
 }

@@ -62,7 +62,7 @@ pub struct CacheState {
     pub syn_drops: u16,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AppResult {
     pub status: Option<u16>,
     pub size: Option<u64>,

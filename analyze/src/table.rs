@@ -194,48 +194,6 @@ pub fn write_table(
     out.finish()
 }
 
-/// Rows of connections per batch: the table is built and written a batch at a time, so the
-/// whole DataFrame never sits in memory.
-pub const CONNECTION_BATCH: usize = 100_000;
-
-/// Writes the connections table in batches (one Parquet row group each).
-pub fn write_connections(
-    vantages: &[(&str, &[Connection])],
-    dir: &Path,
-    format: OutputFormat,
-) -> Result<PathBuf, TableError> {
-    write_connections_batched(vantages, dir, format, CONNECTION_BATCH)
-}
-
-pub fn write_connections_batched(
-    vantages: &[(&str, &[Connection])],
-    dir: &Path,
-    format: OutputFormat,
-    batch: usize,
-) -> Result<PathBuf, TableError> {
-    use rayon::prelude::*;
-    let mut out = TableWriter::create(dir, "connections", format)?;
-    let chunks: Vec<(&str, &[Connection])> = vantages
-        .iter()
-        .flat_map(|(vantage, conns)| conns.chunks(batch.max(1)).map(move |chunk| (*vantage, chunk)))
-        .collect();
-    // Batches are built in parallel, one per core at a time (so memory stays bounded), and
-    // written in order.
-    let at_once = rayon::current_num_threads();
-    for group in chunks.chunks(at_once) {
-        let frames: Vec<Result<DataFrame, TableError>> =
-            group.par_iter().map(|(vantage, chunk)| connections_frame(&[(vantage, chunk)])).collect();
-        for frame in frames {
-            out.write(&mut frame?)?;
-        }
-    }
-    if chunks.is_empty() {
-        // The schema still goes to the file.
-        out.write(&mut connections_frame(&[])?)?;
-    }
-    out.finish()
-}
-
 /// The connections table written beside the reading: batches of connections go through a
 /// small queue to a writer thread, so reading and table building overlap on two cores. With
 /// several vantages read at once, their threads build and encode the row groups themselves (in
@@ -475,12 +433,13 @@ impl TableWriter {
         let polars_err = |source| first_error.explain(&path, source);
         match (self.format, self.out.as_mut()) {
             (OutputFormat::Parquet, _) => {
-                let layout = match &self.parquet {
-                    Some(batches) => batches.layout.clone(),
-                    None => ParquetLayout::of(df).map_err(polars_err)?,
-                };
-                let encoded = layout.encode(df).map_err(polars_err)?;
-                return self.write_encoded(&layout, encoded);
+                if self.parquet.is_none() {
+                    let layout = ParquetLayout::of(df).map_err(polars_err)?;
+                    self.start_parquet(&layout)?;
+                }
+                let encoded =
+                    self.parquet.as_ref().expect("started").layout.encode(df).map_err(polars_err)?;
+                return self.write_rows(encoded);
             }
             (OutputFormat::Csv, Some(out)) => {
                 let mut text = lists_joined(df).map_err(polars_err)?;
@@ -503,16 +462,27 @@ impl TableWriter {
 
     /// Writes rows encoded by [`ParquetLayout::encode`] (Parquet only).
     pub fn write_encoded(&mut self, layout: &ParquetLayout, rows: EncodedRows) -> Result<(), TableError> {
-        let path = self.path.clone();
         if self.parquet.is_none() {
-            let out = self.out.take().expect("the file, until Parquet takes it");
-            let batches =
-                ParquetBatches::start(layout.clone(), out).map_err(|e| self.first_error.explain(&path, e))?;
-            self.parquet = Some(batches);
+            self.start_parquet(layout)?;
         }
+        self.write_rows(rows)
+    }
+
+    /// Encoded rows to the started Parquet writer.
+    fn write_rows(&mut self, rows: EncodedRows) -> Result<(), TableError> {
+        let path = self.path.clone();
         let batches = self.parquet.as_mut().expect("started");
         batches.write(rows).map_err(|e| self.first_error.explain(&path, e))?;
         self.batches += 1;
+        Ok(())
+    }
+
+    /// The Parquet writer takes the file, with the layout's schema.
+    fn start_parquet(&mut self, layout: &ParquetLayout) -> Result<(), TableError> {
+        let out = self.out.take().expect("the file, until Parquet takes it");
+        let batches = ParquetBatches::start(layout.clone(), out)
+            .map_err(|e| self.first_error.explain(&self.path, e))?;
+        self.parquet = Some(batches);
         Ok(())
     }
 

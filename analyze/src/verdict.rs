@@ -1078,13 +1078,7 @@ mod tests {
             fastopen_client_fail: None,
             cookie_flushed: None,
             cache_before: None,
-            result: AppResult {
-                status: None,
-                size: None,
-                cert_sha256: None,
-                cert_error: None,
-                error: Some(error.into()),
-            },
+            result: AppResult { error: Some(error.into()), ..AppResult::default() },
         };
         let conns = round(true, Some(SynAckAnswers::FirstSyn), 100);
         let records = [

@@ -216,7 +216,7 @@ pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
     let mut outcome = FetchOutcome {
         start_ns,
         end_ns: start_ns,
-        result: AppResult { status: None, size: None, cert_sha256: None, cert_error: None, error: None },
+        result: AppResult::default(),
         syn_data_acked: None,
         fastopen_client_fail: None,
     };

@@ -266,13 +266,7 @@ async fn run_fetches(
                 fastopen_client_fail: None,
                 cookie_flushed: None,
                 cache_before: None,
-                result: AppResult {
-                    status: None,
-                    size: None,
-                    cert_sha256: None,
-                    cert_error: None,
-                    error: Some("dns_error".into()),
-                },
+                result: AppResult { error: Some("dns_error".into()), ..AppResult::default() },
             };
             let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));
             results.push(TargetResult {
