@@ -6,6 +6,18 @@ mod lab_cmd;
 
 use std::process::ExitCode;
 
+// mimalloc, not glibc's malloc: analyze allocates a record per connection on the reading thread
+// and frees it on the table's writer thread, which glibc's arenas handle poorly (measured: 20-30%
+// of analyze's time on one core).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_delay` in mimalloc 3's `mimalloc.h` (the Rust bindings name no constant for
+/// it). Freed memory goes back to the system after this many milliseconds instead of 1,000:
+/// with the default, analyze's peak memory rose by a third over glibc's; with 1 it is lower than
+/// glibc's, at no cost in speed (measured on the benchmark captures).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -36,6 +48,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // SAFETY: sets a plain integer option; mimalloc reads it when it next purges.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1) };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze_cmd::run(args),
@@ -49,5 +63,22 @@ fn main() -> ExitCode {
             eprintln!("tfoscope: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The option number is mimalloc's, not ours: if a mimalloc update renumbered its options,
+    /// this would be setting some other option. Purge delay is the one whose default is 1,000 ms.
+    #[test]
+    fn purge_delay_option_is_the_one_set() {
+        // SAFETY: reads a plain integer option.
+        let default = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(default, 1000, "mimalloc option {MI_OPTION_PURGE_DELAY} is not purge_delay");
+        // SAFETY: sets a plain integer option, as main does.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1) };
+        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) }, 1);
     }
 }
