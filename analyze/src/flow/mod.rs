@@ -72,12 +72,13 @@ pub struct PacketRef<'a> {
     pub ts_ns: i64,
 }
 
-/// One end of a connection as the table compares it: the address as a number (and its
-/// family, so an IPv4 address never equals an IPv6 one) and the port. Cheaper to order, compare
-/// and hash than `(IpAddr, u16)`, and smaller in the table.
+/// One end of a connection as the table compares it: the address as numbers (and its family,
+/// so an IPv4 address never equals an IPv6 one) and the port. Cheaper to order, compare and hash
+/// than `(IpAddr, u16)`, and 20 bytes, not 32 as a `u128` would make it: the table is probed for
+/// every packet, and fewer cache lines per entry is what makes it fast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct End {
-    ip: u128,
+    ip: [u32; 4],
     v6: bool,
     port: u16,
 }
@@ -85,9 +86,16 @@ struct End {
 impl End {
     fn new(ip: IpAddr, port: u16) -> End {
         match ip {
-            IpAddr::V4(v4) => End { ip: u128::from(u32::from(v4)), v6: false, port },
-            IpAddr::V6(v6) => End { ip: u128::from(v6), v6: true, port },
+            IpAddr::V4(v4) => End { ip: [0, 0, 0, u32::from(v4)], v6: false, port },
+            IpAddr::V6(v6) => {
+                let n = u128::from(v6);
+                End { ip: [(n >> 96) as u32, (n >> 64) as u32, (n >> 32) as u32, n as u32], v6: true, port }
+            }
         }
+    }
+
+    fn ip_bits(&self) -> u128 {
+        self.ip.iter().fold(0u128, |acc, &part| acc << 32 | u128::from(part))
     }
 }
 
@@ -98,11 +106,12 @@ struct Key {
 }
 
 impl Key {
-    fn new(a: End, b: End) -> Key {
-        if a <= b {
-            Key { lo: a, hi: b }
+    /// The key of a segment from `src` to `dst`, and whether `src` is the key's `lo` end.
+    fn new(src: End, dst: End) -> (Key, bool) {
+        if src <= dst {
+            (Key { lo: src, hi: dst }, true)
         } else {
-            Key { lo: b, hi: a }
+            (Key { lo: dst, hi: src }, false)
         }
     }
 }
@@ -110,16 +119,25 @@ impl Key {
 impl std::hash::Hash for Key {
     // Two writes instead of one per field: this runs for every packet. Equal keys hash equal.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u128(self.lo.ip ^ self.hi.ip.rotate_left(64));
+        state.write_u128(self.lo.ip_bits() ^ self.hi.ip_bits().rotate_left(64));
         state.write_u64(u64::from(self.lo.port) << 32 | u64::from(self.hi.port) << 8 | u64::from(self.lo.v6));
     }
 }
 
+/// An open connection: what every packet reads or writes, inline in the table, so that a data
+/// segment touches the table's entry and nothing else; the record being built, boxed, touched
+/// only by the packets that change it (SYN, SYN-ACK, RST, ICMP).
 #[derive(Debug)]
 struct Open {
-    /// The client's end, to tell the direction of a segment without building addresses.
-    client: End,
-    conn: Connection,
+    conn: Box<Connection>,
+    last_time_ns: i64,
+    isn: u32,
+    /// Payload bytes of the first SYN.
+    first_data_len: u32,
+    /// Whether the client is the key's `lo` end: tells a segment's direction.
+    client_is_lo: bool,
+    /// A SYN-ACK has been seen.
+    answered: bool,
     fin_client: bool,
     fin_server: bool,
     closed: bool,
@@ -128,8 +146,7 @@ struct Open {
 #[derive(Debug)]
 pub struct FlowTable {
     config: FlowConfig,
-    /// Boxed, so growing the table moves pointers, not connections.
-    open: FastMap<Key, Box<Open>>,
+    open: FastMap<Key, Open>,
     done: Vec<Connection>,
     now_ns: i64,
     last_sweep_ns: i64,
@@ -201,7 +218,7 @@ impl FlowTable {
             .open
             .iter()
             .filter(|(_, o)| {
-                let quiet = now.saturating_sub(o.conn.last_time_ns);
+                let quiet = now.saturating_sub(o.last_time_ns);
                 quiet >= config.idle_ns || (o.closed && quiet >= config.closed_grace_ns)
             })
             .map(|(k, _)| *k)
@@ -215,27 +232,26 @@ impl FlowTable {
 
     fn push_tcp(&mut self, at: PacketRef<'_>, ip: &IpInfo, tcp: &TcpSegment<'_>) {
         self.stats.tcp_segments += 1;
-        let src = End::new(ip.src, tcp.src_port);
-        let key = Key::new(src, End::new(ip.dst, tcp.dst_port));
+        let (key, src_is_lo) = Key::new(End::new(ip.src, tcp.src_port), End::new(ip.dst, tcp.dst_port));
         if tcp.has(TCP_SYN) && !tcp.has(TCP_ACK) {
-            self.push_syn(at, key, ip, tcp);
+            self.push_syn(at, key, src_is_lo, ip, tcp);
             return;
         }
         let Some(open) = self.open.get_mut(&key) else {
             self.stats.untracked_segments += 1;
             return;
         };
-        open.conn.last_time_ns = at.ts_ns;
-        let from_client = open.client == src;
-        let isn = open.conn.isn;
-        let first_data_len = open.conn.syns[0].data_len;
+        open.last_time_ns = at.ts_ns;
+        let from_client = open.client_is_lo == src_is_lo;
+        let (isn, first_data_len) = (open.isn, open.first_data_len);
         if tcp.has(TCP_SYN) {
-            if !from_client && open.conn.synack.is_none() {
+            if !from_client && !open.answered {
                 open.conn.synack = Some(synack(at, ip, tcp, &open.conn));
+                open.answered = true;
             }
         } else if tcp.has(TCP_RST) {
             open.closed = true;
-            if !from_client && open.conn.synack.is_none() && open.conn.reset.is_none() {
+            if !from_client && !open.answered && open.conn.reset.is_none() {
                 let covers_data =
                     first_data_len > 0 && tcp.ack == isn.wrapping_add(1).wrapping_add(first_data_len);
                 open.conn.reset = Some(Refusal {
@@ -248,7 +264,7 @@ impl FlowTable {
         } else if from_client
             && first_data_len > 0
             && tcp.payload_len > 0
-            && open.conn.synack.is_some()
+            && open.answered
             && tcp.seq == isn.wrapping_add(1)
         {
             open.conn.syn_data_resent = true;
@@ -263,7 +279,7 @@ impl FlowTable {
         }
     }
 
-    fn push_syn(&mut self, at: PacketRef<'_>, key: Key, ip: &IpInfo, tcp: &TcpSegment<'_>) {
+    fn push_syn(&mut self, at: PacketRef<'_>, key: Key, src_is_lo: bool, ip: &IpInfo, tcp: &TcpSegment<'_>) {
         let src = SocketAddr::new(ip.src, tcp.src_port);
         let dst = SocketAddr::new(ip.dst, tcp.dst_port);
         let summary = OptionSummary::of(tcp.options());
@@ -276,7 +292,7 @@ impl FlowTable {
             tsval,
         };
         if let Some(open) = self.open.get_mut(&key) {
-            if open.conn.client == src && open.conn.isn == tcp.seq {
+            if open.client_is_lo == src_is_lo && open.isn == tcp.seq {
                 let last = open.conn.syns.last().expect("a connection has its first SYN");
                 if tsval.is_some()
                     && last.tsval == tsval
@@ -286,7 +302,7 @@ impl FlowTable {
                     return;
                 }
                 open.conn.syn_count += 1;
-                open.conn.last_time_ns = at.ts_ns;
+                open.last_time_ns = at.ts_ns;
                 if open.conn.syns.len() < self.config.max_syns_kept {
                     open.conn.syns.push(transmission);
                 }
@@ -305,7 +321,7 @@ impl FlowTable {
             Some((kind, _)) => (Some(kind.kind()), None),
             None => (None, None),
         };
-        let conn = Connection {
+        let conn = Box::new(Connection {
             capture: at.capture.clone(),
             client: src,
             server: dst,
@@ -324,11 +340,20 @@ impl FlowTable {
             outcome: Outcome::Incomplete,
             last_time_ns: at.ts_ns,
             attempt: None,
-        };
-        let client = End::new(src.ip(), src.port());
+        });
         self.open.insert(
             key,
-            Box::new(Open { client, conn, fin_client: false, fin_server: false, closed: false }),
+            Open {
+                conn,
+                last_time_ns: at.ts_ns,
+                isn: tcp.seq,
+                first_data_len: tcp.payload_len,
+                client_is_lo: src_is_lo,
+                answered: false,
+                fin_client: false,
+                fin_server: false,
+                closed: false,
+            },
         );
     }
 
@@ -338,12 +363,11 @@ impl FlowTable {
             return;
         }
         let q = error.quoted;
-        let src = End::new(q.src, q.src_port);
-        let key = Key::new(src, End::new(q.dst, q.dst_port));
+        let (key, src_is_lo) = Key::new(End::new(q.src, q.src_port), End::new(q.dst, q.dst_port));
         let Some(open) = self.open.get_mut(&key) else { return };
-        let quotes_client = open.client == src && q.seq == open.conn.isn;
-        if quotes_client && open.conn.synack.is_none() && open.conn.icmp.is_none() {
-            open.conn.last_time_ns = at.ts_ns;
+        let quotes_client = open.client_is_lo == src_is_lo && q.seq == open.isn;
+        if quotes_client && !open.answered && open.conn.icmp.is_none() {
+            open.last_time_ns = at.ts_ns;
             open.conn.icmp = Some(Refusal {
                 frame: at.frame,
                 time_ns: at.ts_ns,
@@ -421,8 +445,9 @@ fn syn_data_acked(isn: u32, data_len: u32, ack: u32) -> DataAcked {
     }
 }
 
-fn finalize(open: Box<Open>, end_ns: i64, config: &FlowConfig) -> Connection {
-    let mut conn = open.conn;
+fn finalize(open: Open, end_ns: i64, config: &FlowConfig) -> Connection {
+    let mut conn = *open.conn;
+    conn.last_time_ns = open.last_time_ns;
     let first_data_len = conn.syns[0].data_len;
     conn.syn_data_acked = match &conn.synack {
         Some(s) if first_data_len > 0 => Some(syn_data_acked(conn.isn, first_data_len, s.ack)),
