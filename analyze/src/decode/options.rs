@@ -148,6 +148,7 @@ impl<'a> OptionIter<'a> {
 impl<'a> Iterator for OptionIter<'a> {
     type Item = Result<TcpOption<'a>, OptionError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done || self.offset >= self.declared_len {
             return None;
@@ -195,6 +196,7 @@ impl<'a> Iterator for OptionIter<'a> {
 }
 
 /// Parses one option of length >= 2 whose bytes are all present.
+#[inline]
 fn parse_option(input: &[u8]) -> IResult<&[u8], TcpOption<'_>> {
     let (input, kind) = be_u8(input)?;
     let (input, len) = be_u8(input)?;
