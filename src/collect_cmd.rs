@@ -12,6 +12,8 @@ use anyhow::{bail, Context};
 use clap::Args;
 use tfoscope_collect::run::{collect, parse_target, CollectConfig, Exclusions};
 
+use crate::report_out::{outln, ReportOut};
+
 #[derive(Debug, Args)]
 pub struct CollectArgs {
     /// Output pcapng (packets and a record of every attempt).
@@ -131,30 +133,33 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
         signal_hook_flag(signal, stop.clone());
     }
     let report = collect(&config, stop.clone())?;
+    let interrupted = report.interrupted || stop.load(Ordering::Relaxed);
+    let mut out = ReportOut::default();
     for result in &report.results {
         if result.fetches.is_empty() {
-            println!("{} excluded", result.url);
+            outln!(out, "{} excluded", result.url);
             continue;
         }
         let addr = result.addr.map_or("unresolved".to_string(), |a| a.to_string());
         let fetches: Vec<String> =
             result.fetches.iter().map(|(m, r)| format!("{} {r}", m.as_str())).collect();
-        println!("{} {addr}: {}", result.url, fetches.join(", "));
+        outln!(out, "{} {addr}: {}", result.url, fetches.join(", "));
     }
-    println!(
+    outln!(
+        out,
         "{} packets captured ({} dropped by the kernel) -> {}",
         report.capture.kept,
         report.capture.kernel_dropped,
         args.out.display()
     );
     for warning in &report.warnings {
-        println!("warning: {warning}");
+        outln!(out, "warning: {warning}");
     }
-    if report.interrupted || stop.load(Ordering::Relaxed) {
-        println!("interrupted: the file holds what was collected until then");
-        return Ok(ExitCode::from(130));
+    if interrupted {
+        outln!(out, "interrupted: the file holds what was collected until then");
     }
-    Ok(ExitCode::SUCCESS)
+    out.finish().context("printing the report")?;
+    Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
 
 /// Sets `flag` when `signal` arrives (a plain handler flipping an atomic).

@@ -14,6 +14,7 @@ use tfoscope_collect::lab::scenario;
 use tfoscope_collect::lab::serve::{serve, ListenerSpec};
 
 use crate::collect_cmd::signal_hook_flag;
+use crate::report_out::{outln, ReportOut};
 
 #[derive(Debug, Args)]
 pub struct LabArgs {
@@ -48,18 +49,22 @@ pub struct LabServeArgs {
 pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
     if args.check_kernel {
         let checks = check_kernel();
+        let mut out = ReportOut::default();
         for c in &checks {
-            println!("{:<5} {:<20} {}", c.status.as_str(), c.name, c.detail);
+            outln!(out, "{:<5} {:<20} {}", c.status.as_str(), c.name, c.detail);
         }
+        out.finish()?;
         let failed = checks.iter().any(|c| c.status == Status::Fail);
         return Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS });
     }
     let all = scenario::all();
     if args.list {
+        let mut out = ReportOut::default();
         for s in &all {
             let control = if s.control { " (with a control run)" } else { "" };
-            println!("{:<28} {}{control}: {}", s.name, s.url, s.about);
+            outln!(out, "{:<28} {}{control}: {}", s.name, s.url, s.about);
         }
+        out.finish()?;
         return Ok(ExitCode::SUCCESS);
     }
     let chosen: Vec<scenario::Scenario> = if args.scenarios.is_empty() {
@@ -95,27 +100,36 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
         signal_hook_flag(signal, stop.clone());
     }
     let width = chosen.iter().map(|s| s.expected.describe().len()).max().unwrap_or(8);
-    println!("{:<28} {:<6} {:<width$} found", "scenario", "result", "expected");
+    let mut out = ReportOut::default();
+    outln!(out, "{:<28} {:<6} {:<width$} found", "scenario", "result", "expected");
     let outcome = run_lab(&config, &chosen, &stop, |r| {
         let found = if r.pass { "as expected" } else { r.found.as_str() };
-        println!("{:<28} {:<6} {:<width$} {found}", r.name, if r.pass { "pass" } else { "FAIL" }, r.expected);
+        outln!(
+            out,
+            "{:<28} {:<6} {:<width$} {found}",
+            r.name,
+            if r.pass { "pass" } else { "FAIL" },
+            r.expected
+        );
         if !r.pass {
-            println!("    {}", r.explanation);
+            outln!(out, "    {}", r.explanation);
         }
     });
     if temporary {
         let _ = std::fs::remove_dir_all(&out_dir);
     }
     if stop.load(Ordering::Relaxed) {
-        println!("interrupted: the lab was removed");
+        outln!(out, "interrupted: the lab was removed");
+        out.finish()?;
         return Ok(ExitCode::from(130));
     }
     let results = outcome?;
     let failed = results.iter().filter(|r| !r.pass).count();
-    println!("{} of {} scenarios judged as expected", results.len() - failed, results.len());
+    outln!(out, "{} of {} scenarios judged as expected", results.len() - failed, results.len());
     if let Some(dir) = &args.keep {
-        println!("captures kept in {}", dir.display());
+        outln!(out, "captures kept in {}", dir.display());
     }
+    out.finish()?;
     Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 

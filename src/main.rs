@@ -3,6 +3,7 @@
 mod analyze_cmd;
 mod collect_cmd;
 mod lab_cmd;
+mod report_out;
 
 use std::process::ExitCode;
 

@@ -323,6 +323,24 @@ fn a_closed_output_pipe_ends_analyze_quietly() {
 }
 
 #[test]
+fn lab_reports_survive_a_closed_pipe() {
+    // collect and lab cannot die of SIGPIPE as analyze does (they hold namespaces and
+    // captures): a reader that went away drops their remaining lines, nothing more. The
+    // collector's own case runs in tests/collect_lab.rs, which has the namespaces.
+    for args in [&["lab", "--list"][..], &["lab", "--check-kernel"]] {
+        let out = tfoscope().args(args).stdout(closed_pipe()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        assert_ne!(out.status.code(), Some(101), "{args:?}");
+    }
+    // Any other write error is still one.
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = tfoscope().args(["lab", "--list"]).stdout(full).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("No space left on device"));
+}
+
+#[test]
 fn a_table_that_cannot_be_written_is_an_error_naming_it() {
     // /dev/full takes no byte: the connections table behind this link fails as a full disk.
     let dir = tempdir("full-disk");

@@ -363,6 +363,22 @@ fn collect_then_analyze_in_the_lab() {
         "only the IPv6 origin was fetched"
     );
 
+    // 6b. Its report to a reader that went away (`collect ... | head`): no panic, the capture
+    // whole.
+    let piped = dir.join("closed-pipe.pcapng");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &format!("{PREFIX}-c")])
+        .arg(env!("CARGO_BIN_EXE_tfoscope"))
+        .args(["collect", "--timeout", "2", "-o", piped.to_str().unwrap(), "http://198.51.100.1/"])
+        .stdout(closed_pipe())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !stderr.contains("panicked"), "{:?}: {stderr}", out.status);
+    let (connections, _, _) = analyze(&piped, &dir.join("closed-pipe"));
+    assert_eq!(connections.len(), 3, "the three fetches, captured and linked to their records");
+    assert!(connections.iter().all(|c| c["attempt_source"] == "record"));
+
     // 7. Without privileges: a message naming the capability, and no half-run.
     let unprivileged = dir.join("unprivileged.pcapng");
     let out = Command::new("ip")

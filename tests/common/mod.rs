@@ -163,3 +163,16 @@ pub fn check_against_tshark(path: &Path) -> usize {
     assert_eq!(our_syns, tshark_syns, "{ctx}: SYN transmissions");
     result.connections.len()
 }
+
+/// The write end of a pipe whose reader has already gone (as `| head` leaves it once done):
+/// every write to it fails with EPIPE, whenever the writer gets to it.
+pub fn closed_pipe() -> std::fs::File {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe fills two fds, each then owned by exactly one File.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    let (reader, writer) =
+        unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) };
+    drop(reader);
+    writer
+}
