@@ -290,6 +290,13 @@ fn connections_written_in_batches_equal_one_batch_in_every_format() {
                 let (a, b) = (read_parquet(&whole), read_parquet(&batched));
                 assert_eq!(a.height(), rows);
                 assert!(a.equals_missing(&b), "the same table, in row groups of two");
+                // The Parquet file is encoded from Arrow arrays built for it, not from the
+                // DataFrame the library returns: both hold the same values and types.
+                let vantages: Vec<(&str, &[_])> =
+                    results.iter().map(|r| (r.name.as_str(), r.connections.as_slice())).collect();
+                let frame = tfoscope_analyze::table::connections_frame(&vantages).unwrap();
+                assert_eq!(a.schema(), frame.schema());
+                assert!(a.equals_missing(&frame), "Parquet holds what connections_frame holds");
             } else {
                 assert_eq!(
                     fs::read_to_string(&whole).unwrap(),

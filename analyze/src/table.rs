@@ -64,122 +64,161 @@ pub fn inferred_attempt(conn: &Connection) -> Option<&'static str> {
     }
 }
 
-fn utc_ns() -> DataType {
-    DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
+/// Arrow arrays of the classic types (the Parquet layout's: large_string, large_list), built
+/// straight from the records. Polars' own strings are views, which the Parquet layout would
+/// convert back, value by value.
+mod arrays {
+    use polars::prelude::{ArrayRef, PolarsResult};
+    use polars_arrow::array::{BooleanArray, ListArray, MutableUtf8Array, PrimitiveArray, Utf8Array};
+    use polars_arrow::bitmap::Bitmap;
+    use polars_arrow::datatypes::{ArrowDataType, Field, TimeUnit};
+    use polars_arrow::offset::OffsetsBuffer;
+    use polars_arrow::types::NativeType;
+
+    pub fn values<T: NativeType>(values: impl Iterator<Item = T>) -> ArrayRef {
+        Box::new(PrimitiveArray::from_vec(values.collect()))
+    }
+
+    pub fn options<T: NativeType>(values: impl Iterator<Item = Option<T>>) -> ArrayRef {
+        Box::new(values.collect::<PrimitiveArray<T>>())
+    }
+
+    pub fn flags(values: impl Iterator<Item = bool>) -> ArrayRef {
+        Box::new(BooleanArray::from_slice(values.collect::<Vec<bool>>()))
+    }
+
+    pub fn utc_ns(values: impl Iterator<Item = i64>) -> ArrayRef {
+        let dtype = ArrowDataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+        Box::new(PrimitiveArray::from_vec(values.collect()).to(dtype))
+    }
+
+    pub fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
+        Box::new(Utf8Array::<i64>::from_iter_values(values))
+    }
+
+    pub fn optional_strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+        Box::new(values.collect::<Utf8Array<i64>>())
+    }
+
+    /// Strings written into one reused buffer by `f`; false for a null.
+    pub fn formatted<T>(rows: &[T], mut f: impl FnMut(&T, &mut String) -> bool) -> ArrayRef {
+        let mut out = MutableUtf8Array::<i64>::with_capacity(rows.len());
+        let mut buf = String::with_capacity(64);
+        for row in rows {
+            buf.clear();
+            out.push(f(row, &mut buf).then_some(buf.as_str()));
+        }
+        let out: Utf8Array<i64> = out.into();
+        Box::new(out)
+    }
+
+    pub fn u8_lists<'a>(rows: impl ExactSizeIterator<Item = Option<&'a [u8]>>) -> PolarsResult<ArrayRef> {
+        let mut offsets = Vec::with_capacity(rows.len() + 1);
+        let mut validity = Vec::with_capacity(rows.len());
+        let mut items = Vec::with_capacity(rows.len() * 8);
+        offsets.push(0i64);
+        for row in rows {
+            validity.push(row.is_some());
+            items.extend_from_slice(row.unwrap_or_default());
+            offsets.push(items.len() as i64);
+        }
+        let item = Field::new("item".into(), ArrowDataType::UInt8, true);
+        let validity = validity.contains(&false).then(|| Bitmap::from_iter(validity));
+        Ok(Box::new(ListArray::<i64>::try_new(
+            ArrowDataType::LargeList(Box::new(item)),
+            OffsetsBuffer::try_from(offsets)?,
+            Box::new(PrimitiveArray::from_vec(items)),
+            validity,
+        )?))
+    }
 }
 
-fn u8_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = Option<&'a [u8]>>) -> Column {
-    let mut builder = ListPrimitiveChunkedBuilder::<UInt8Type>::new(
-        name.into(),
-        rows.len(),
-        rows.len() * 8,
-        DataType::UInt8,
-    );
-    for row in rows {
-        match row {
-            Some(values) => builder.append_slice(values),
-            None => builder.append_null(),
+/// The connections table's columns, one row per connection, in the order given: the output
+/// contract (schemas/connections.json), built as the Arrow arrays the Parquet file stores.
+pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Vec<(&'static str, ArrayRef)>> {
+    use arrays::*;
+    let rows: Vec<(&str, &Connection)> =
+        vantages.iter().flat_map(|(v, conns)| conns.iter().map(move |c| (*v, c))).collect();
+    let conns = || rows.iter().map(|(_, c)| *c);
+    let synacks = || conns().map(|c| c.synack.as_ref());
+    // Addresses repeat (one client, a few servers): each is formatted once per batch.
+    let ips = |f: &dyn Fn(&Connection) -> std::net::IpAddr| -> ArrayRef {
+        let mut seen: std::collections::HashMap<std::net::IpAddr, String, foldhash::fast::RandomState> =
+            Default::default();
+        let mut text: Vec<&str> = Vec::with_capacity(rows.len());
+        for (_, c) in &rows {
+            let ip = f(c);
+            seen.entry(ip).or_insert_with(|| ip.to_string());
         }
-    }
-    builder.finish().into_series().into()
+        text.extend(rows.iter().map(|(_, c)| seen[&f(c)].as_str()));
+        strings(text.into_iter())
+    };
+    let hex = |f: &dyn Fn(&Connection) -> Option<&[u8]>| -> ArrayRef {
+        formatted(&rows, |(_, c), buf| f(c).is_some_and(|b| hex_into(b, buf)))
+    };
+    Ok(vec![
+        ("capture", strings(conns().map(|c| &*c.capture))),
+        ("vantage", strings(rows.iter().map(|(v, _)| *v))),
+        ("ip_version", values(conns().map(|c| c.ip_version()))),
+        ("client_ip", ips(&|c| c.client.ip())),
+        ("server_ip", ips(&|c| c.server.ip())),
+        ("client_port", values(conns().map(|c| c.client.port()))),
+        ("server_port", values(conns().map(|c| c.server.port()))),
+        ("client_isn", values(conns().map(|c| c.isn))),
+        ("first_syn_time", utc_ns(conns().map(|c| c.first_syn().time_ns))),
+        ("first_syn_frame", values(conns().map(|c| c.first_syn().frame))),
+        ("syn_count", values(conns().map(|c| c.syn_count))),
+        ("syn_tfo", strings(conns().map(|c| c.first_syn().tfo.as_str()))),
+        ("syn_tfo_kind", options(conns().map(|c| c.syn_tfo_kind))),
+        ("syn_tfo_duplicate", flags(conns().map(|c| c.syn_tfo_duplicate))),
+        ("syn_cookie", hex(&|c| c.syn_cookie.as_deref())),
+        ("syn_data_len", values(conns().map(|c| c.first_syn().data_len))),
+        ("syn_options_error", optional_strings(conns().map(|c| c.syn_options_error.as_deref()))),
+        ("retransmitted_syn_frame", options(conns().map(|c| c.syns.get(1).map(|s| s.frame)))),
+        ("synack_frame", options(synacks().map(|s| s.map(|s| s.frame)))),
+        ("synack_answers", optional_strings(synacks().map(|s| s.map(|s| s.answers.as_str())))),
+        ("synack_tfo", optional_strings(synacks().map(|s| s.map(|s| s.tfo.as_str())))),
+        ("synack_tfo_kind", options(synacks().map(|s| s.and_then(|s| s.tfo_kind)))),
+        ("synack_cookie", hex(&|c| c.synack.as_ref().and_then(|s| s.cookie.as_deref()))),
+        ("syn_data_acked", optional_strings(conns().map(|c| c.syn_data_acked.map(|a| a.as_str())))),
+        ("syn_data_resent", flags(conns().map(|c| c.syn_data_resent))),
+        ("synack_ttl", options(synacks().map(|s| s.map(|s| s.ttl)))),
+        ("synack_window", options(synacks().map(|s| s.map(|s| s.window)))),
+        ("synack_mss", options(synacks().map(|s| s.and_then(|s| s.mss)))),
+        ("synack_options", u8_lists(synacks().map(|s| s.map(|s| s.option_kinds.as_slice())))?),
+        ("reset_frame", options(conns().map(|c| c.reset.map(|r| r.frame)))),
+        ("icmp_frame", options(conns().map(|c| c.icmp.map(|r| r.frame)))),
+        ("outcome", strings(conns().map(|c| c.outcome.as_str()))),
+        ("connect_ms", options(conns().map(|c| c.connect_ms()))),
+        (
+            "attempt",
+            optional_strings(conns().map(|c| match &c.attempt {
+                Some(a) => Some(a.fetch.as_str()),
+                None => inferred_attempt(c),
+            })),
+        ),
+        (
+            "attempt_source",
+            optional_strings(conns().map(|c| match &c.attempt {
+                Some(_) => Some("record"),
+                None => inferred_attempt(c).map(|_| "inferred"),
+            })),
+        ),
+        ("app_result", optional_strings(conns().map(|c| c.attempt.as_ref().map(|a| a.app_result.as_str())))),
+    ])
 }
 
 /// One row per connection, in (vantage, first SYN time) order.
 pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame, TableError> {
-    let rows: Vec<(&str, &Connection)> =
-        vantages.iter().flat_map(|(v, conns)| conns.iter().map(move |c| (*v, c))).collect();
-    let col = |name: &str, s: Series| -> Column { s.with_name(name.into()).into() };
-    // Borrowed strings where the value exists already (enum names, captures, vantages): no
-    // allocation per row.
-    let str_col = |name: &str, f: &dyn for<'a> Fn(&'a str, &'a Connection) -> &'a str| -> Column {
-        col(name, Series::new("".into(), rows.iter().map(|(v, c)| f(v, c)).collect::<Vec<&str>>()))
-    };
-    let opt_str_col = |name: &str, f: &dyn Fn(&Connection) -> Option<&str>| -> Column {
-        col(name, Series::new("".into(), rows.iter().map(|(_, c)| f(c)).collect::<Vec<Option<&str>>>()))
-    };
-    // Formatted values go through one reused buffer.
-    let formatted = |name: &str, f: &dyn Fn(&Connection, &mut String) -> bool| -> Column {
-        let mut builder = StringChunkedBuilder::new(name.into(), rows.len());
-        let mut buf = String::with_capacity(64);
-        for (_, c) in &rows {
-            buf.clear();
-            if f(c, &mut buf) {
-                builder.append_value(&buf);
-            } else {
-                builder.append_null();
-            }
-        }
-        builder.finish().into_series().into()
-    };
-    // Addresses repeat (one client, a few servers): each is formatted once per batch.
-    let ip_col = |name: &str, f: &dyn Fn(&Connection) -> std::net::IpAddr| -> Column {
-        let mut seen: std::collections::HashMap<std::net::IpAddr, String, foldhash::fast::RandomState> =
-            Default::default();
-        let mut builder = StringChunkedBuilder::new(name.into(), rows.len());
-        for (_, c) in &rows {
-            let ip = f(c);
-            builder.append_value(seen.entry(ip).or_insert_with(|| ip.to_string()));
-        }
-        builder.finish().into_series().into()
-    };
-    macro_rules! num {
-        ($name:expr, $f:expr) => {
-            col($name, Series::new("".into(), rows.iter().map(|(_, c)| $f(c)).collect::<Vec<_>>()))
-        };
-    }
-    let times = Series::new("".into(), rows.iter().map(|(_, c)| c.first_syn().time_ns).collect::<Vec<i64>>())
-        .cast(&utc_ns())
-        .map_err(|error| TableError::Build { table: "connections", error })?;
-    let columns = vec![
-        str_col("capture", &|_, c| &c.capture),
-        str_col("vantage", &|v, _| v),
-        num!("ip_version", |c: &Connection| c.ip_version()),
-        ip_col("client_ip", &|c| c.client.ip()),
-        ip_col("server_ip", &|c| c.server.ip()),
-        num!("client_port", |c: &Connection| c.client.port()),
-        num!("server_port", |c: &Connection| c.server.port()),
-        num!("client_isn", |c: &Connection| c.isn),
-        col("first_syn_time", times),
-        num!("first_syn_frame", |c: &Connection| c.first_syn().frame),
-        num!("syn_count", |c: &Connection| c.syn_count),
-        str_col("syn_tfo", &|_, c| c.first_syn().tfo.as_str()),
-        num!("syn_tfo_kind", |c: &Connection| c.syn_tfo_kind),
-        num!("syn_tfo_duplicate", |c: &Connection| c.syn_tfo_duplicate),
-        formatted("syn_cookie", &|c, buf| c.syn_cookie.as_deref().is_some_and(|b| hex_into(b, buf))),
-        num!("syn_data_len", |c: &Connection| c.first_syn().data_len),
-        opt_str_col("syn_options_error", &|c| c.syn_options_error.as_deref()),
-        num!("retransmitted_syn_frame", |c: &Connection| c.syns.get(1).map(|s| s.frame)),
-        num!("synack_frame", |c: &Connection| c.synack.as_ref().map(|s| s.frame)),
-        opt_str_col("synack_answers", &|c| c.synack.as_ref().map(|s| s.answers.as_str())),
-        opt_str_col("synack_tfo", &|c| c.synack.as_ref().map(|s| s.tfo.as_str())),
-        num!("synack_tfo_kind", |c: &Connection| c.synack.as_ref().and_then(|s| s.tfo_kind)),
-        formatted("synack_cookie", &|c, buf| {
-            c.synack.as_ref().and_then(|s| s.cookie.as_deref()).is_some_and(|b| hex_into(b, buf))
-        }),
-        opt_str_col("syn_data_acked", &|c| c.syn_data_acked.map(|a| a.as_str())),
-        num!("syn_data_resent", |c: &Connection| c.syn_data_resent),
-        num!("synack_ttl", |c: &Connection| c.synack.as_ref().map(|s| s.ttl)),
-        num!("synack_window", |c: &Connection| c.synack.as_ref().map(|s| s.window)),
-        num!("synack_mss", |c: &Connection| c.synack.as_ref().and_then(|s| s.mss)),
-        u8_lists(
-            "synack_options",
-            rows.iter().map(|(_, c)| c.synack.as_ref().map(|s| s.option_kinds.as_slice())),
-        ),
-        num!("reset_frame", |c: &Connection| c.reset.map(|r| r.frame)),
-        num!("icmp_frame", |c: &Connection| c.icmp.map(|r| r.frame)),
-        str_col("outcome", &|_, c| c.outcome.as_str()),
-        num!("connect_ms", |c: &Connection| c.connect_ms()),
-        opt_str_col("attempt", &|c| match &c.attempt {
-            Some(a) => Some(a.fetch.as_str()),
-            None => inferred_attempt(c),
-        }),
-        opt_str_col("attempt_source", &|c| match &c.attempt {
-            Some(_) => Some("record"),
-            None => inferred_attempt(c).map(|_| "inferred"),
-        }),
-        opt_str_col("app_result", &|c| c.attempt.as_ref().map(|a| a.app_result.as_str())),
-    ];
-    DataFrame::new(rows.len(), columns).map_err(|error| TableError::Build { table: "connections", error })
+    let build = |error| TableError::Build { table: "connections", error };
+    let rows = vantages.iter().map(|(_, c)| c.len()).sum();
+    let columns = connection_columns(vantages)
+        .map_err(build)?
+        .into_iter()
+        .map(|(name, array)| Ok(Series::from_arrow(name.into(), array)?.into()))
+        .collect::<PolarsResult<Vec<Column>>>()
+        .map_err(build)?;
+    DataFrame::new(rows, columns).map_err(build)
 }
 
 /// Writes `df` as DIR/NAME.EXT in the chosen format and returns the path.
@@ -232,15 +271,22 @@ impl ConnectionsOutput {
             .spawn(move || {
                 let mut wrote = false;
                 for batch in batches {
-                    let mut frame = match batch {
-                        Batch::Rows(vantage, rows) => connections_frame(&[(vantage.as_str(), &rows)])?,
-                        Batch::Frame(frame) => frame,
-                        Batch::Encoded(rows) => {
-                            let layout = writer_layout.as_ref().expect("encoded only for Parquet");
+                    let mut frame = match (batch, &writer_layout) {
+                        (Batch::Rows(vantage, rows), Some(layout)) => {
+                            let encoded = encode_connections(layout, &vantage, &rows)?;
+                            drop(rows);
+                            out.write_encoded(layout, encoded)?;
+                            wrote = true;
+                            continue;
+                        }
+                        (Batch::Encoded(rows), Some(layout)) => {
                             out.write_encoded(layout, rows)?;
                             wrote = true;
                             continue;
                         }
+                        (Batch::Rows(vantage, rows), _) => connections_frame(&[(vantage.as_str(), &rows)])?,
+                        (Batch::Frame(frame), _) => frame,
+                        (Batch::Encoded(_), None) => unreachable!("encoded only for Parquet"),
                     };
                     out.write(&mut frame)?;
                     wrote = true;
@@ -262,15 +308,7 @@ impl ConnectionsOutput {
             return Ok(());
         }
         let batch = match (self.build_in_caller, &self.layout) {
-            (true, Some(layout)) => {
-                let mut frame = connections_frame(&[(vantage, &rows)])?;
-                drop(rows);
-                Batch::Encoded(
-                    layout
-                        .encode(&mut frame)
-                        .map_err(|error| TableError::Build { table: "connections", error })?,
-                )
-            }
+            (true, Some(layout)) => Batch::Encoded(encode_connections(layout, vantage, &rows)?),
             (true, None) => Batch::Frame(connections_frame(&[(vantage, &rows)])?),
             (false, _) => Batch::Rows(vantage.to_string(), rows),
         };
@@ -292,6 +330,17 @@ impl ConnectionsOutput {
             })
         })
     }
+}
+
+/// Connections straight to Parquet row groups: their Arrow columns, encoded and compressed.
+fn encode_connections(
+    layout: &ParquetLayout,
+    vantage: &str,
+    rows: &[Connection],
+) -> Result<EncodedRows, TableError> {
+    let build = |error| TableError::Build { table: "connections", error };
+    let columns = connection_columns(&[(vantage, rows)]).map_err(build)?;
+    layout.encode_columns(rows.len(), columns.into_iter().map(|(_, array)| array).collect()).map_err(build)
 }
 
 /// The first write error of a table file, shared between the file and its writer.
@@ -393,28 +442,42 @@ impl ParquetLayout {
 
     /// Encodes and compresses `df` (one row group per chunk).
     pub fn encode(&self, df: &mut DataFrame) -> PolarsResult<EncodedRows> {
-        use polars_parquet::write::{array_to_columns, compress};
         df.rechunk_mut();
         let mut groups = Vec::new();
         for batch in df.iter_chunks(CompatLevel::oldest(), false) {
-            let rows = batch.len() as u64;
-            if rows == 0 {
-                continue;
+            if let Some(group) = self.row_group(batch.len(), batch.into_arrays())? {
+                groups.push(group);
             }
-            let mut columns = Vec::with_capacity(self.encodings.len());
-            for ((array, type_), encoding) in
-                batch.into_arrays().into_iter().zip(self.parquet_schema.fields()).zip(&self.encodings)
-            {
-                for pages in array_to_columns(array, type_.clone(), self.options, encoding)? {
-                    let compressed = pages
-                        .map(|page| Ok(compress(page?, Vec::new(), self.options.compression)?))
-                        .collect::<PolarsResult<Vec<_>>>()?;
-                    columns.push(compressed);
-                }
-            }
-            groups.push((rows, columns));
         }
         Ok(EncodedRows(groups))
+    }
+
+    /// Encodes and compresses columns of the layout's types, in its order, as one row group.
+    pub fn encode_columns(&self, rows: usize, columns: Vec<ArrayRef>) -> PolarsResult<EncodedRows> {
+        Ok(EncodedRows(self.row_group(rows, columns)?.into_iter().collect()))
+    }
+
+    fn row_group(
+        &self,
+        rows: usize,
+        arrays: Vec<ArrayRef>,
+    ) -> PolarsResult<Option<(u64, Vec<Vec<polars_parquet::write::CompressedPage>>)>> {
+        use polars_parquet::write::{array_to_columns, compress};
+        if rows == 0 {
+            return Ok(None);
+        }
+        let mut columns = Vec::with_capacity(self.encodings.len());
+        for ((array, type_), encoding) in
+            arrays.into_iter().zip(self.parquet_schema.fields()).zip(&self.encodings)
+        {
+            for pages in array_to_columns(array, type_.clone(), self.options, encoding)? {
+                let compressed = pages
+                    .map(|page| Ok(compress(page?, Vec::new(), self.options.compression)?))
+                    .collect::<PolarsResult<Vec<_>>>()?;
+                columns.push(compressed);
+            }
+        }
+        Ok(Some((rows as u64, columns)))
     }
 }
 
