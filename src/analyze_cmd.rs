@@ -12,6 +12,8 @@ use tfoscope_analyze::table::{self, OutputFormat, TableError};
 use tfoscope_analyze::verdict::{judge_all, TargetVerdict};
 use tfoscope_analyze::{analyze_vantages_into, VantageResult, VantageSpec};
 
+use crate::capture_args::{self, CaptureFile};
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
     Parquet,
@@ -31,8 +33,8 @@ pub struct AnalyzeArgs {
     /// Table format.
     #[arg(long, value_enum, default_value_t = Format::Parquet)]
     format: Format,
-    /// A capture from a path known to be clean (e.g. next to the server): its targets set the
-    /// expectation (cookie there: TFO expected). Repeatable.
+    /// A capture (or a folder of them) from a path known to be clean (e.g. next to the
+    /// server): its targets set the expectation (cookie there: TFO expected). Repeatable.
     #[arg(long = "control", value_name = "CAPTURE")]
     controls: Vec<PathBuf>,
     /// CSV or Parquet with server_ip, server_port, expected_tfo; wins over --control.
@@ -46,25 +48,14 @@ pub struct AnalyzeArgs {
     /// in memory.
     #[arg(long, default_value_t = FlowConfig::default().batch)]
     batch_rows: usize,
-    /// pcap or pcapng files.
+    /// pcap or pcapng files (plain, .gz or .zst), or folders of them (read at any depth; each
+    /// file a vantage named by its path in the folder).
     #[arg(required = true, value_name = "CAPTURE")]
     captures: Vec<PathBuf>,
 }
 
-/// The file's name without its extensions: `a.pcap` and `a.pcap.gz` are both vantage `a`.
-fn vantage_name(path: &Path) -> String {
-    let Some(name) = path.file_name().map(|s| s.to_string_lossy().into_owned()) else {
-        return path.display().to_string();
-    };
-    let mut stem = name.as_str();
-    for extension in [".gz", ".zst", ".pcapng", ".pcap", ".cap"] {
-        stem = stem.strip_suffix(extension).filter(|s| !s.is_empty()).unwrap_or(stem);
-    }
-    if stem == name {
-        // Another extension: the last one goes, as before.
-        return path.file_stem().map_or(name.clone(), |s| s.to_string_lossy().into_owned());
-    }
-    stem.to_string()
+fn each_its_own(file: &CaptureFile) -> VantageSpec {
+    VantageSpec { name: file.vantage.clone(), files: vec![file.path.clone()] }
 }
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
@@ -74,20 +65,20 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    let captures = capture_args::expand(&args.captures)?;
+    let control_files = capture_args::expand(&args.controls)?;
+    for (dir, skipped) in captures.skipped.iter().chain(&control_files.skipped) {
+        println!("{}: {skipped} files that are not captures skipped", dir.display());
+    }
     let specs: Vec<VantageSpec> = match &args.vantage {
-        Some(name) => vec![VantageSpec { name: name.clone(), files: args.captures.clone() }],
-        None => args
-            .captures
-            .iter()
-            .map(|path| VantageSpec { name: vantage_name(path), files: vec![path.clone()] })
-            .collect(),
+        Some(name) => vec![VantageSpec {
+            name: name.clone(),
+            files: captures.files.iter().map(|f| f.path.clone()).collect(),
+        }],
+        None => captures.files.iter().map(each_its_own).collect(),
     };
     let expect = args.expect.as_deref().map(load_expectations).transpose()?;
-    let control_specs: Vec<VantageSpec> = args
-        .controls
-        .iter()
-        .map(|path| VantageSpec { name: vantage_name(path), files: vec![path.clone()] })
-        .collect();
+    let control_specs: Vec<VantageSpec> = control_files.files.iter().map(each_its_own).collect();
     let all_specs: Vec<VantageSpec> = control_specs.iter().chain(&specs).cloned().collect();
     let mut failed = 0;
     let mut failed_rows: Vec<table::FileRow> = Vec::new();
@@ -242,26 +233,6 @@ impl Phases {
             let now = std::time::Instant::now();
             eprintln!("timing: {phase}: {:.3} s", (now - last).as_secs_f64());
             self.last = Some(now);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vantage_names_drop_capture_and_compression_extensions() {
-        for (path, name) in [
-            ("dir/a.pcap", "a"),
-            ("a.pcapng.zst", "a"),
-            ("a.pcap.gz", "a"),
-            ("a.b.cap", "a.b"),
-            ("rotated.pcap3", "rotated"),
-            ("plain", "plain"),
-            (".pcap", ".pcap"),
-        ] {
-            assert_eq!(vantage_name(Path::new(path)), name, "{path}");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `tfoscope` command line: thin, it parses arguments, runs the stages and prints a summary.
 
 mod analyze_cmd;
+mod capture_args;
 mod collect_cmd;
 mod lab_cmd;
 mod report_out;

@@ -388,3 +388,72 @@ fn connections_streamed_one_at_a_time_give_the_same_tables() {
     let (ta, tb) = (read_parquet(&one.join("targets.parquet")), read_parquet(&many.join("targets.parquet")));
     assert!(ta.height() > 1 && ta.equals_missing(&tb), "{ta}\n{tb}");
 }
+
+#[test]
+fn a_folder_stands_for_the_captures_in_it() {
+    use std::io::Write;
+    let dir = tempdir("folder-in");
+    let month = dir.join("2026-11");
+    fs::create_dir_all(&month).unwrap();
+    fs::copy(testdata().join("clean_https.pcapng"), dir.join("clean_https.pcapng")).unwrap();
+    fs::copy(testdata().join("clean_http.pcap"), month.join("clean_http.pcap")).unwrap();
+    // Told by its first bytes, not its name: a compressed capture with no capture extension.
+    let mut gz = flate2::write::GzEncoder::new(
+        fs::File::create(month.join("eth0-0400.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(&fs::read(testdata().join("option_dropped.pcap")).unwrap()).unwrap();
+    gz.finish().unwrap();
+    // Named as a capture but damaged: reported in the files table, not skipped.
+    fs::write(dir.join("broken.pcap"), b"not a capture at all").unwrap();
+    // Neither: skipped and counted. Hidden: passed over.
+    fs::write(dir.join("README.md"), "captures of November\n").unwrap();
+    fs::write(month.join("notes.txt"), "eth0 only\n").unwrap();
+    fs::copy(testdata().join("port_closed.pcap"), dir.join(".partial.pcap")).unwrap();
+
+    let out_dir = tempdir("folder-out");
+    let out = analyze(&["-o", out_dir.to_str().unwrap()], std::slice::from_ref(&dir));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2 files that are not captures skipped"), "{stdout}");
+    let files = read_parquet(&out_dir.join("files.parquet"));
+    let strings = |df: &DataFrame, name: &str| -> Vec<Option<String>> {
+        df.column(name).unwrap().str().unwrap().iter().map(|s| s.map(str::to_string)).collect()
+    };
+    let vantages: Vec<String> = strings(&files, "vantage").into_iter().flatten().collect();
+    let mut names = vantages.clone();
+    names.sort();
+    assert_eq!(names, ["2026-11/clean_http", "2026-11/eth0-0400", "broken", "clean_https"]);
+    for (vantage, error) in vantages.iter().zip(strings(&files, "error")) {
+        assert_eq!(error.is_some(), vantage == "broken", "{vantage}: {error:?}");
+    }
+
+    // The same connections as the three captures given one by one.
+    let one_by_one = tempdir("folder-files-out");
+    analyze(
+        &["-o", one_by_one.to_str().unwrap()],
+        &[month.join("clean_http.pcap"), month.join("eth0-0400.gz"), dir.join("clean_https.pcapng")],
+    );
+    let (a, b) = (
+        read_parquet(&out_dir.join("connections.parquet")),
+        read_parquet(&one_by_one.join("connections.parquet")),
+    );
+    assert!(a.height() >= 3);
+    let sorted = |df: &DataFrame| {
+        df.drop("vantage").unwrap().sort(["first_syn_time", "client_port"], Default::default()).unwrap()
+    };
+    assert!(sorted(&a).drop("capture").unwrap().equals_missing(&sorted(&b).drop("capture").unwrap()));
+
+    // With --vantage, the folder is one stream (rotated files, read in time order).
+    let one = tempdir("folder-one-out");
+    analyze(&["--vantage", "router", "-o", one.to_str().unwrap()], std::slice::from_ref(&month));
+    let files = read_parquet(&one.join("files.parquet"));
+    assert_eq!(files.height(), 2);
+    assert!(strings(&files, "vantage").iter().all(|v| v.as_deref() == Some("router")));
+
+    // A folder without captures is an error that says so.
+    let empty = tempdir("folder-empty");
+    fs::write(empty.join("README.md"), "nothing yet\n").unwrap();
+    let out = analyze(&["-o", tempdir("folder-empty-out").to_str().unwrap()], &[empty]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no captures in this folder (1 other files)"));
+}

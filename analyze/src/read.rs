@@ -142,6 +142,32 @@ where
     }
 }
 
+/// Whether `bytes` begin as a pcapng or pcap (µs or ns, either byte order) file does.
+fn has_capture_magic(bytes: &[u8]) -> bool {
+    bytes.get(..4).is_some_and(|m| {
+        [0x0a0d_0d0a, 0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1u32]
+            .contains(&u32::from_be_bytes([m[0], m[1], m[2], m[3]]))
+    })
+}
+
+/// Whether the file begins as a capture does, plain or gzip/zstd-compressed (its first
+/// decompressed bytes then tell). For picking the captures out of a folder; the file's name plays
+/// no part.
+pub fn looks_like_capture(path: &Path) -> std::io::Result<bool> {
+    let mut input = BufReader::with_capacity(1 << 12, File::open(path)?);
+    let magic = input.fill_buf()?;
+    let mut head = [0u8; 4];
+    let read_head = |reader: &mut dyn Read, head: &mut [u8; 4]| reader.read_exact(head).is_ok();
+    Ok(if magic.starts_with(&GZIP_MAGIC) {
+        read_head(&mut flate2::bufread::MultiGzDecoder::new(input), &mut head) && has_capture_magic(&head)
+    } else if magic.starts_with(&ZSTD_MAGIC) {
+        let mut decoder = zstd::stream::read::Decoder::with_buffer(input)?;
+        read_head(&mut decoder, &mut head) && has_capture_magic(&head)
+    } else {
+        has_capture_magic(magic)
+    })
+}
+
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
@@ -216,10 +242,7 @@ where
         Err(source) => return Err(ReadError::Open { path: path.to_owned(), source }),
     };
     // pcapng, then pcap µs and ns, each in both byte orders.
-    let known_magic = peeked.get(..4).is_some_and(|m| {
-        [0x0a0d_0d0a, 0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1u32]
-            .contains(&u32::from_be_bytes(m.try_into().expect("four bytes")))
-    });
+    let known_magic = has_capture_magic(peeked);
     let mut reader = match create_reader(INITIAL_BUFFER, input) {
         Ok(reader) => reader,
         Err(PcapError::Eof) => return Err(ReadError::Empty { path: path.to_owned() }),

@@ -1,0 +1,139 @@
+//! The capture arguments of `analyze`: files as given, and folders standing for the captures in
+//! them (archives are kept in folders, often by date, and reprocessed whole).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use tfoscope_analyze::read::looks_like_capture;
+
+/// One capture file to read, and the vantage it is named after when each file is its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureFile {
+    pub path: PathBuf,
+    pub vantage: String,
+}
+
+/// What a folder held besides captures.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    pub files: Vec<CaptureFile>,
+    /// Per folder given: files in it that are not captures (skipped, and said so).
+    pub skipped: Vec<(PathBuf, usize)>,
+}
+
+/// A file stays as given. A folder becomes the capture files under it, at any depth, in path
+/// order: those that begin as a capture does (plain, gzip or zstd) and those named as one
+/// (`.pcap`, `.pcapng`, `.cap`, compressed or not), so a damaged capture is reported, not
+/// skipped. Hidden entries are passed over, and linked folders are not followed (no loops). A
+/// file's vantage is its path under the folder without the capture extensions
+/// (`2026-11/eth0.pcap.gz` → `2026-11/eth0`).
+pub fn expand(args: &[PathBuf]) -> anyhow::Result<Expanded> {
+    let mut out = Expanded::default();
+    for arg in args {
+        if !arg.is_dir() {
+            out.files.push(CaptureFile { path: arg.clone(), vantage: vantage_name(arg) });
+            continue;
+        }
+        let mut found = Vec::new();
+        let mut skipped = 0;
+        walk(arg, &mut found, &mut skipped)?;
+        if found.is_empty() {
+            anyhow::bail!("{}: no captures in this folder ({skipped} other files)", arg.display());
+        }
+        found.sort();
+        for path in found {
+            let under = path.strip_prefix(arg).unwrap_or(&path);
+            let vantage = match under.parent().filter(|p| !p.as_os_str().is_empty()) {
+                Some(parent) => format!("{}/{}", parent.display(), vantage_name(under)),
+                None => vantage_name(under),
+            };
+            out.files.push(CaptureFile { path, vantage });
+        }
+        if skipped > 0 {
+            out.skipped.push((arg.clone(), skipped));
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, found: &mut Vec<PathBuf>, skipped: &mut usize) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("{}: cannot list", dir.display()))?;
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let kind = entry.file_type().with_context(|| format!("{}: cannot stat", path.display()))?;
+        if kind.is_dir() {
+            walk(&path, found, skipped)?;
+        } else if path.is_file() {
+            // An unreadable file is kept: reading it reports why, in the files table.
+            if named_as_capture(&path) || looks_like_capture(&path).unwrap_or(true) {
+                found.push(path);
+            } else {
+                *skipped += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+const CAPTURE_EXTENSIONS: [&str; 3] = [".pcapng", ".pcap", ".cap"];
+const COMPRESSION_EXTENSIONS: [&str; 2] = [".gz", ".zst"];
+
+fn named_as_capture(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = COMPRESSION_EXTENSIONS.iter().find_map(|e| name.strip_suffix(e)).unwrap_or(&name);
+    CAPTURE_EXTENSIONS.iter().any(|e| name.ends_with(e))
+}
+
+/// The file's name without its extensions: `a.pcap` and `a.pcap.gz` are both vantage `a`.
+pub fn vantage_name(path: &Path) -> String {
+    let Some(name) = path.file_name().map(|s| s.to_string_lossy().into_owned()) else {
+        return path.display().to_string();
+    };
+    let mut stem = name.as_str();
+    for extension in COMPRESSION_EXTENSIONS.iter().chain(&CAPTURE_EXTENSIONS) {
+        stem = stem.strip_suffix(extension).filter(|s| !s.is_empty()).unwrap_or(stem);
+    }
+    if stem == name {
+        // Another extension: the last one goes, as before.
+        return path.file_stem().map_or(name.clone(), |s| s.to_string_lossy().into_owned());
+    }
+    stem.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vantage_names_drop_capture_and_compression_extensions() {
+        for (path, name) in [
+            ("dir/a.pcap", "a"),
+            ("a.pcapng.zst", "a"),
+            ("a.pcap.gz", "a"),
+            ("a.b.cap", "a.b"),
+            ("rotated.pcap3", "rotated"),
+            ("plain", "plain"),
+            (".pcap", ".pcap"),
+        ] {
+            assert_eq!(vantage_name(Path::new(path)), name, "{path}");
+        }
+    }
+
+    #[test]
+    fn capture_names_with_and_without_compression() {
+        for (name, capture) in [
+            ("a.pcap", true),
+            ("a.pcapng.gz", true),
+            ("b.cap.zst", true),
+            ("a.pcap.out.txt", false),
+            ("README.md", false),
+            ("a.gz", false),
+        ] {
+            assert_eq!(named_as_capture(Path::new(name)), capture, "{name}");
+        }
+    }
+}
