@@ -123,6 +123,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if results.is_empty() {
         anyhow::bail!("no capture could be read");
     }
+    // Files lost from a stream of several: the rest of it is analysed, the exit code says so.
+    for (_, error) in results.iter().chain(&controls).flat_map(|r| &r.report.unreadable) {
+        eprintln!("tfoscope analyze: {error}");
+        failed += 1;
+    }
     if !args.controls.is_empty() && controls.len() < args.controls.len() {
         anyhow::bail!("a control capture could not be read: verdicts against it would be wrong");
     }

@@ -443,12 +443,22 @@ fn a_folder_stands_for_the_captures_in_it() {
     };
     assert!(sorted(&a).drop("capture").unwrap().equals_missing(&sorted(&b).drop("capture").unwrap()));
 
-    // With --vantage, the folder is one stream (rotated files, read in time order).
+    // With --vantage, the folder is one stream (rotated files, read in time order). A file of
+    // it cut short before its first record loses that file, not the stream.
+    let pcap = fs::read(testdata().join("port_closed.pcap")).unwrap();
+    fs::write(month.join("cut.pcap"), &pcap[..10]).unwrap();
     let one = tempdir("folder-one-out");
-    analyze(&["--vantage", "router", "-o", one.to_str().unwrap()], std::slice::from_ref(&month));
+    let out = analyze(&["--vantage", "router", "-o", one.to_str().unwrap()], std::slice::from_ref(&month));
+    assert_eq!(out.status.code(), Some(1), "a file lost: not a clean run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cut.pcap: file header cut short"));
     let files = read_parquet(&one.join("files.parquet"));
-    assert_eq!(files.height(), 2);
+    assert_eq!(files.height(), 3);
     assert!(strings(&files, "vantage").iter().all(|v| v.as_deref() == Some("router")));
+    let errors: Vec<Option<String>> = strings(&files, "error");
+    assert_eq!(errors.iter().filter(|e| e.is_some()).count(), 1, "{errors:?}");
+    let in_month =
+        b.column("vantage").unwrap().str().unwrap().iter().filter(|v| *v != Some("clean_https")).count();
+    assert_eq!(read_parquet(&one.join("connections.parquet")).height(), in_month);
 
     // A folder without captures is an error that says so.
     let empty = tempdir("folder-empty");

@@ -689,6 +689,13 @@ impl FileRow {
                 error: None,
                 warnings: result.report.warnings.clone(),
             })
+            .chain(result.report.unreadable.iter().map(|(path, error)| FileRow {
+                vantage: result.name.clone(),
+                capture: path.display().to_string(),
+                error: Some(error.clone()),
+                warnings: result.report.warnings.clone(),
+                ..FileRow::default()
+            }))
             .collect()
     }
 }

@@ -38,15 +38,18 @@ pub struct VantageReport {
     pub flow: FlowStats,
     /// Things a reader of the results must know (partial files, kernel drops, ...).
     pub warnings: Vec<String>,
+    /// Files of a vantage of several that could not be read at all (not a capture, cannot be
+    /// opened): (file, why). The vantage is what the other files hold.
+    pub unreadable: Vec<(PathBuf, String)>,
     /// The collector's records, when the capture is one of ours.
     pub attempts: Vec<AttemptRecord>,
     pub runs: Vec<RunRecord>,
 }
 
 impl VantageReport {
-    /// False when some file could not be read to its end.
+    /// False when some file could not be read to its end, or at all.
     pub fn complete(&self) -> bool {
-        self.files.iter().all(|f| f.read.stop.is_none())
+        self.unreadable.is_empty() && self.files.iter().all(|f| f.read.stop.is_none())
     }
 }
 
@@ -126,17 +129,32 @@ pub fn analyze_vantage_into(
     config: &FlowConfig,
     sink: &mut ConnectionSink<'_>,
 ) -> Result<VantageResult, AnalyzeError> {
+    let mut report = VantageReport::default();
     let mut files = spec.files.clone();
     if files.len() > 1 {
+        // One bad file of a rotated stream loses that file, not the stream: it is reported, the
+        // rest are read. (A file of its own that cannot be read is an error, as before.)
         let mut keyed = Vec::with_capacity(files.len());
+        let mut first_error = None;
         for path in files {
-            keyed.push((first_timestamp(&path)?, path));
+            match first_timestamp(&path) {
+                Ok(ts) => keyed.push((ts, path)),
+                Err(e) => {
+                    report.warnings.push(format!("{e}: skipped, the rest of the vantage is read"));
+                    report.unreadable.push((path, e.to_string()));
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if keyed.is_empty() {
+            if let Some(e) = first_error {
+                return Err(e.into());
+            }
         }
         keyed.sort_by_key(|(ts, _)| ts.unwrap_or(i64::MAX));
         files = keyed.into_iter().map(|(_, p)| p).collect();
     }
 
-    let mut report = VantageReport::default();
     let mut table = FlowTable::new(*config);
     let mut targets = TargetConnections::default();
     let mut sink_error: Option<TableError> = None;
