@@ -145,6 +145,45 @@ impl<'a> OptionIter<'a> {
     }
 }
 
+/// What the walk finds at one offset, before any option's body is read.
+enum Step {
+    EndOfList,
+    Nop,
+    /// An option of this kind whose `len` bytes are all present.
+    Option {
+        kind: u8,
+        len: usize,
+    },
+    /// The walk ends here.
+    Stop(OptionError),
+}
+
+/// One step of the walk: the bounds and length checks both the iterator and the summary obey.
+#[inline]
+fn step(captured: &[u8], declared_len: usize, offset: usize) -> Step {
+    let rest = &captured[offset.min(captured.len())..];
+    let truncated = captured.len() < declared_len;
+    match *rest {
+        [] => Step::Stop(OptionError::Truncated { offset }),
+        // Everything after EOL is padding.
+        [KIND_EOL, ..] => Step::EndOfList,
+        [KIND_NOP, ..] => Step::Nop,
+        [_] if truncated => Step::Stop(OptionError::Truncated { offset }),
+        [kind] => Step::Stop(OptionError::Overrun { offset, kind, len: 0 }),
+        [kind, len, ..] if len < 2 => Step::Stop(OptionError::BadLength { offset, kind, len }),
+        [kind, len, ..] => {
+            let n = usize::from(len);
+            if offset + n > declared_len {
+                Step::Stop(OptionError::Overrun { offset, kind, len })
+            } else if n > rest.len() {
+                Step::Stop(OptionError::Truncated { offset })
+            } else {
+                Step::Option { kind, len: n }
+            }
+        }
+    }
+}
+
 impl<'a> Iterator for OptionIter<'a> {
     type Item = Result<TcpOption<'a>, OptionError>;
 
@@ -154,44 +193,27 @@ impl<'a> Iterator for OptionIter<'a> {
             return None;
         }
         let offset = self.offset;
-        let rest = &self.captured[offset.min(self.captured.len())..];
-        let truncated = self.captured.len() < self.declared_len;
-        let step = match rest {
-            [] => Err(OptionError::Truncated { offset }),
-            [KIND_EOL, ..] => {
-                // Everything after EOL is padding.
+        let error = match step(self.captured, self.declared_len, offset) {
+            Step::EndOfList => {
                 self.done = true;
                 return Some(Ok(TcpOption::EndOfList));
             }
-            [KIND_NOP, ..] => Ok((1, TcpOption::Nop)),
-            [_] if truncated => Err(OptionError::Truncated { offset }),
-            [kind] => Err(OptionError::Overrun { offset, kind: *kind, len: 0 }),
-            [kind, len, ..] if *len < 2 => Err(OptionError::BadLength { offset, kind: *kind, len: *len }),
-            [kind, len, ..] => {
-                let len_usize = usize::from(*len);
-                if offset + len_usize > self.declared_len {
-                    Err(OptionError::Overrun { offset, kind: *kind, len: *len })
-                } else if len_usize > rest.len() {
-                    Err(OptionError::Truncated { offset })
-                } else {
-                    match parse_option(rest) {
-                        Ok((_, option)) => Ok((len_usize, option)),
-                        // Unreachable given the checks above, but the walk must not panic.
-                        Err(_) => Err(OptionError::Overrun { offset, kind: *kind, len: *len }),
-                    }
+            Step::Nop => {
+                self.offset += 1;
+                return Some(Ok(TcpOption::Nop));
+            }
+            Step::Option { kind, len } => match parse_option(&self.captured[offset..offset + len]) {
+                Ok((_, option)) => {
+                    self.offset += len;
+                    return Some(Ok(option));
                 }
-            }
+                // Unreachable given the checks of `step`, but the walk must not panic.
+                Err(_) => OptionError::Overrun { offset, kind, len: len as u8 },
+            },
+            Step::Stop(error) => error,
         };
-        match step {
-            Ok((advance, option)) => {
-                self.offset += advance;
-                Some(Ok(option))
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        self.done = true;
+        Some(Err(error))
     }
 }
 
@@ -259,57 +281,31 @@ impl<'a> OptionSummary<'a> {
     pub fn of(options: OptionIter<'a>) -> Self {
         let mut summary = OptionSummary::default();
         let OptionIter { captured, declared_len, mut offset, done } = options;
-        if done {
-            return summary;
-        }
-        let truncated = captured.len() < declared_len;
-        while offset < declared_len {
-            let rest = &captured[offset.min(captured.len())..];
-            let (kind, len) = match *rest {
-                [] => {
-                    summary.error = Some(OptionError::Truncated { offset });
-                    break;
-                }
-                [KIND_EOL, ..] => {
+        while !done && offset < declared_len {
+            match step(captured, declared_len, offset) {
+                Step::EndOfList => {
                     summary.push_kind(KIND_EOL);
                     break;
                 }
-                [KIND_NOP, ..] => {
+                Step::Nop => {
                     summary.push_kind(KIND_NOP);
                     offset += 1;
-                    continue;
                 }
-                [_] if truncated => {
-                    summary.error = Some(OptionError::Truncated { offset });
+                Step::Option { kind, len } => {
+                    summary.push_kind(kind);
+                    // Only the options the summary reads are parsed.
+                    if matches!(kind, KIND_MSS | KIND_TIMESTAMPS | KIND_FASTOPEN | KIND_EXPERIMENTAL) {
+                        if let Ok((_, option)) = parse_option(&captured[offset..offset + len]) {
+                            summary.note(option);
+                        }
+                    }
+                    offset += len;
+                }
+                Step::Stop(error) => {
+                    summary.error = Some(error);
                     break;
                 }
-                [kind] => {
-                    summary.error = Some(OptionError::Overrun { offset, kind, len: 0 });
-                    break;
-                }
-                [kind, len, ..] if len < 2 => {
-                    summary.error = Some(OptionError::BadLength { offset, kind, len });
-                    break;
-                }
-                [kind, len, ..] => (kind, len),
-            };
-            let len_usize = usize::from(len);
-            if offset + len_usize > declared_len {
-                summary.error = Some(OptionError::Overrun { offset, kind, len });
-                break;
             }
-            if len_usize > rest.len() {
-                summary.error = Some(OptionError::Truncated { offset });
-                break;
-            }
-            summary.push_kind(kind);
-            // Only the options the summary reads are parsed.
-            if matches!(kind, KIND_MSS | KIND_TIMESTAMPS | KIND_FASTOPEN | KIND_EXPERIMENTAL) {
-                if let Ok((_, option)) = parse_option(&rest[..len_usize]) {
-                    summary.note(option);
-                }
-            }
-            offset += len_usize;
         }
         summary
     }
