@@ -1,10 +1,11 @@
 //! The capture arguments of `analyze`: files as given, and folders standing for the captures in
 //! them (archives are kept in folders, often by date, and reprocessed whole).
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use tfoscope_analyze::read::looks_like_capture;
+use tfoscope_analyze::read::{read_capture, ReadError};
 
 /// One capture file to read, and the vantage it is named after when each file is its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,7 +14,7 @@ pub struct CaptureFile {
     pub vantage: String,
 }
 
-/// What a folder held besides captures.
+/// The capture files the arguments stand for, and what their folders held besides.
 #[derive(Debug, Default)]
 pub struct Expanded {
     pub files: Vec<CaptureFile>,
@@ -22,9 +23,9 @@ pub struct Expanded {
 }
 
 /// A file stays as given. A folder becomes the capture files under it, at any depth, in path
-/// order: those that begin as a capture does (plain, gzip or zstd) and those named as one
-/// (`.pcap`, `.pcapng`, `.cap`, compressed or not), so a damaged capture is reported, not
-/// skipped. Hidden entries are passed over, and linked folders are not followed (no loops). A
+/// order: those whose header the reader takes (plain, gzip or zstd, whatever their name) and
+/// those named as a capture (`.pcap`, `.pcapng`, `.cap`, compressed or not), so a damaged
+/// capture is reported, not skipped. Hidden entries are passed over, and linked folders are not followed (no loops). A
 /// file's vantage is its path under the folder without the capture extensions
 /// (`2026-11/eth0.pcap.gz` → `2026-11/eth0`).
 pub fn expand(args: &[PathBuf]) -> anyhow::Result<Expanded> {
@@ -68,8 +69,7 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, skipped: &mut usize) -> anyhow::Re
         if kind.is_dir() {
             walk(&path, found, skipped)?;
         } else if path.is_file() {
-            // An unreadable file is kept: reading it reports why, in the files table.
-            if named_as_capture(&path) || looks_like_capture(&path).unwrap_or(true) {
+            if named_as_capture(&path) || reads_as_capture(&path) {
                 found.push(path);
             } else {
                 *skipped += 1;
@@ -77,6 +77,17 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, skipped: &mut usize) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+/// Whether the reader takes the file's header for a capture's: the reader's own test, so a
+/// folder holds exactly what `analyze` can read.
+fn reads_as_capture(path: &Path) -> bool {
+    match read_capture(path, |_| ControlFlow::Break(())) {
+        Ok(_) => true,
+        // A file that cannot be opened is kept: reading it reports why, in the files table.
+        Err(ReadError::Open { .. }) => true,
+        Err(_) => false,
+    }
 }
 
 const CAPTURE_EXTENSIONS: [&str; 3] = [".pcapng", ".pcap", ".cap"];

@@ -460,6 +460,14 @@ fn a_folder_stands_for_the_captures_in_it() {
         b.column("vantage").unwrap().str().unwrap().iter().filter(|v| *v != Some("clean_https")).count();
     assert_eq!(read_parquet(&one.join("connections.parquet")).height(), in_month);
 
+    // A control folder stands for each control file in it: one unreadable is a control lost.
+    let out = analyze(
+        &["--control", dir.to_str().unwrap(), "-o", tempdir("folder-control-out").to_str().unwrap()],
+        &[testdata().join("option_dropped.pcap")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a control capture could not be read"));
+
     // A folder without captures is an error that says so.
     let empty = tempdir("folder-empty");
     fs::write(empty.join("README.md"), "nothing yet\n").unwrap();

@@ -150,24 +150,6 @@ fn has_capture_magic(bytes: &[u8]) -> bool {
     })
 }
 
-/// Whether the file begins as a capture does, plain or gzip/zstd-compressed (its first
-/// decompressed bytes then tell). For picking the captures out of a folder; the file's name plays
-/// no part.
-pub fn looks_like_capture(path: &Path) -> std::io::Result<bool> {
-    let mut input = BufReader::with_capacity(1 << 12, File::open(path)?);
-    let magic = input.fill_buf()?;
-    let mut head = [0u8; 4];
-    let read_head = |reader: &mut dyn Read, head: &mut [u8; 4]| reader.read_exact(head).is_ok();
-    Ok(if magic.starts_with(&GZIP_MAGIC) {
-        read_head(&mut flate2::bufread::MultiGzDecoder::new(input), &mut head) && has_capture_magic(&head)
-    } else if magic.starts_with(&ZSTD_MAGIC) {
-        let mut decoder = zstd::stream::read::Decoder::with_buffer(input)?;
-        read_head(&mut decoder, &mut head) && has_capture_magic(&head)
-    } else {
-        has_capture_magic(magic)
-    })
-}
-
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 

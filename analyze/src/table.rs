@@ -145,13 +145,11 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
     let ips = |f: &dyn Fn(&Connection) -> std::net::IpAddr| -> ArrayRef {
         let mut seen: std::collections::HashMap<std::net::IpAddr, String, foldhash::fast::RandomState> =
             Default::default();
-        let mut text: Vec<&str> = Vec::with_capacity(rows.len());
-        for (_, c) in &rows {
+        formatted(&rows, |(_, c), buf| {
             let ip = f(c);
-            seen.entry(ip).or_insert_with(|| ip.to_string());
-        }
-        text.extend(rows.iter().map(|(_, c)| seen[&f(c)].as_str()));
-        strings(text.into_iter())
+            buf.push_str(seen.entry(ip).or_insert_with(|| ip.to_string()));
+            true
+        })
     };
     let hex = |f: &dyn Fn(&Connection) -> Option<&[u8]>| -> ArrayRef {
         formatted(&rows, |(_, c), buf| f(c).is_some_and(|b| hex_into(b, buf)))
@@ -271,24 +269,17 @@ impl ConnectionsOutput {
             .spawn(move || {
                 let mut wrote = false;
                 for batch in batches {
-                    let mut frame = match (batch, &writer_layout) {
+                    match (batch, &writer_layout) {
                         (Batch::Rows(vantage, rows), Some(layout)) => {
-                            let encoded = encode_connections(layout, &vantage, &rows)?;
-                            drop(rows);
-                            out.write_encoded(layout, encoded)?;
-                            wrote = true;
-                            continue;
+                            out.write_encoded(layout, encode_connections(layout, &vantage, &rows)?)?
                         }
-                        (Batch::Encoded(rows), Some(layout)) => {
-                            out.write_encoded(layout, rows)?;
-                            wrote = true;
-                            continue;
+                        (Batch::Encoded(rows), Some(layout)) => out.write_encoded(layout, rows)?,
+                        (Batch::Rows(vantage, rows), None) => {
+                            out.write(&mut connections_frame(&[(vantage.as_str(), &rows)])?)?
                         }
-                        (Batch::Rows(vantage, rows), _) => connections_frame(&[(vantage.as_str(), &rows)])?,
-                        (Batch::Frame(frame), _) => frame,
+                        (Batch::Frame(mut frame), _) => out.write(&mut frame)?,
                         (Batch::Encoded(_), None) => unreachable!("encoded only for Parquet"),
-                    };
-                    out.write(&mut frame)?;
+                    }
                     wrote = true;
                 }
                 if !wrote {
