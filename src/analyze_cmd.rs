@@ -10,7 +10,7 @@ use tfoscope_analyze::flow::FlowConfig;
 use tfoscope_analyze::record::Connection;
 use tfoscope_analyze::table::{self, OutputFormat, TableError};
 use tfoscope_analyze::verdict::{judge_all, TargetVerdict};
-use tfoscope_analyze::{analyze_vantages_into, VantageResult, VantageSpec};
+use tfoscope_analyze::{analyze_vantages_reporting, VantageResult, VantageSpec};
 
 use crate::capture_args::{self, CaptureFile};
 
@@ -58,6 +58,22 @@ fn each_its_own(file: &CaptureFile) -> VantageSpec {
     VantageSpec { name: file.vantage.clone(), files: vec![file.path.clone()] }
 }
 
+/// The capture bytes read against their total, with rate and time left: a terabyte of archives
+/// takes a while. On stderr when it is a terminal; pipes and logs get nothing (indicatif hides
+/// a bar drawn to no terminal).
+fn reading_progress(specs: &[VantageSpec]) -> indicatif::ProgressBar {
+    let total: u64 =
+        specs.iter().flat_map(|s| &s.files).filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {binary_bytes}/{binary_total_bytes} of captures read, {binary_bytes_per_sec}, {eta} left",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     // Like any Unix filter, `tfoscope analyze ... | head` ends quietly when the pipe closes
     // (Rust ignores SIGPIPE, so printing would panic). Safe here: analyze writes no sockets.
@@ -99,7 +115,10 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let write_batch = |vantage: &str, batch: Vec<Connection>| -> Result<(), TableError> {
         connections_out.write(vantage, batch)
     };
-    let analyzed = analyze_vantages_into(&all_specs, &flow_config, &write_batch);
+    let progress = reading_progress(&all_specs);
+    let analyzed =
+        analyze_vantages_reporting(&all_specs, &flow_config, &|bytes| progress.inc(bytes), &write_batch);
+    progress.finish_and_clear();
     // The writer's own error (a full disk, say) comes first: it explains every vantage's
     // "writer stopped".
     let written = connections_out.finish()?;

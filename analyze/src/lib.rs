@@ -20,6 +20,6 @@ pub mod verdict;
 
 pub use vantage::{
     analyze_vantage, analyze_vantage_into, analyze_vantage_with, analyze_vantages, analyze_vantages_into,
-    analyze_vantages_with, AnalyzeError, ConnectionSink, FileReport, SharedConnectionSink, VantageReport,
-    VantageResult, VantageSpec,
+    analyze_vantages_reporting, analyze_vantages_with, AnalyzeError, ConnectionSink, FileReport, Progress,
+    SharedConnectionSink, VantageReport, VantageResult, VantageSpec,
 };

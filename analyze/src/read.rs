@@ -128,8 +128,18 @@ pub fn read_capture<F>(path: &Path, on_event: F) -> Result<ReadReport, ReadError
 where
     F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
 {
+    read_capture_counting(path, |_| {}, on_event)
+}
+
+/// As [`read_capture`], telling `on_bytes` how many bytes of the file each read took from it
+/// (compressed bytes, for a compressed capture): progress against the file's size.
+pub fn read_capture_counting<P, F>(path: &Path, on_bytes: P, on_event: F) -> Result<ReadReport, ReadError>
+where
+    P: FnMut(u64) + Send,
+    F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
+{
     let open_err = |source| ReadError::Open { path: path.to_owned(), source };
-    let file = File::open(path).map_err(open_err)?;
+    let file = Counted { inner: File::open(path).map_err(open_err)?, on_bytes };
     let mut input = BufReader::with_capacity(1 << 16, file);
     let magic = input.fill_buf().map_err(open_err)?;
     if magic.starts_with(&GZIP_MAGIC) {
@@ -148,6 +158,20 @@ fn has_capture_magic(bytes: &[u8]) -> bool {
         [0x0a0d_0d0a, 0xa1b2_c3d4, 0xd4c3_b2a1, 0xa1b2_3c4d, 0x4d3c_b2a1u32]
             .contains(&u32::from_be_bytes([m[0], m[1], m[2], m[3]]))
     })
+}
+
+/// A reader that tells how many bytes each read returned.
+struct Counted<R, P> {
+    inner: R,
+    on_bytes: P,
+}
+
+impl<R: Read, P: FnMut(u64)> Read for Counted<R, P> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.on_bytes)(n as u64);
+        Ok(n)
+    }
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];

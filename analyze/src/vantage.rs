@@ -75,6 +75,9 @@ pub enum AnalyzeError {
 /// Takes finished connections a batch at a time: (vantage name, batch in first-SYN order).
 pub type ConnectionSink<'a> = dyn FnMut(&str, Vec<Connection>) -> Result<(), TableError> + 'a;
 
+/// Told how many more bytes of capture files were read, from the threads of several vantages.
+pub type Progress<'a> = dyn Fn(u64) + Sync + 'a;
+
 /// As [`ConnectionSink`], shared by the threads of several vantages.
 pub type SharedConnectionSink<'a> = dyn Fn(&str, Vec<Connection>) -> Result<(), TableError> + Sync + 'a;
 
@@ -130,6 +133,15 @@ pub fn analyze_vantage_into(
     config: &FlowConfig,
     sink: &mut ConnectionSink<'_>,
 ) -> Result<VantageResult, AnalyzeError> {
+    analyze_vantage_reporting(spec, config, &|_| {}, sink)
+}
+
+fn analyze_vantage_reporting(
+    spec: &VantageSpec,
+    config: &FlowConfig,
+    progress: &Progress<'_>,
+    sink: &mut ConnectionSink<'_>,
+) -> Result<VantageResult, AnalyzeError> {
     let mut report = VantageReport::default();
     let mut files = spec.files.clone();
     if files.len() > 1 {
@@ -173,7 +185,7 @@ pub fn analyze_vantage_into(
     };
     for path in files {
         let capture: Arc<str> = Arc::from(path.display().to_string());
-        let read = read::read_capture(&path, |event| {
+        let read = read::read_capture_counting(&path, progress, |event| {
             if let CaptureEvent::Custom { pen: ATTEMPT_PEN, data, offset } = event {
                 match CollectorRecord::from_json(data) {
                     Some(CollectorRecord::Attempt(a)) => {
@@ -326,13 +338,29 @@ pub fn analyze_vantages_into(
     config: &FlowConfig,
     sink: &SharedConnectionSink<'_>,
 ) -> Vec<Result<VantageResult, AnalyzeError>> {
+    analyze_vantages_reporting(specs, config, &|_| {}, sink)
+}
+
+/// As [`analyze_vantages_into`], telling `progress` the bytes of capture files read as the
+/// reading goes (compressed bytes for compressed captures, so the sum ends at the files'
+/// sizes).
+pub fn analyze_vantages_reporting(
+    specs: &[VantageSpec],
+    config: &FlowConfig,
+    progress: &Progress<'_>,
+    sink: &SharedConnectionSink<'_>,
+) -> Vec<Result<VantageResult, AnalyzeError>> {
     use rayon::prelude::*;
-    specs.par_iter().map(|spec| analyze_vantage_into(spec, config, &mut |v, batch| sink(v, batch))).collect()
+    specs
+        .par_iter()
+        .map(|spec| analyze_vantage_reporting(spec, config, progress, &mut |v, batch| sink(v, batch)))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::in_first_syn_order;
+    use super::{in_first_syn_order, VantageSpec};
+    use crate::flow::FlowConfig;
     use crate::record::{Connection, Outcome, SynTfo, SynTransmission};
     use proptest::prelude::*;
     use std::net::SocketAddr;
@@ -360,6 +388,40 @@ mod tests {
             last_time_ns: 0,
             attempt: None,
         }
+    }
+
+    /// Progress counts the bytes taken from each file, compressed ones included, once each:
+    /// the sum ends at the files' total size.
+    #[test]
+    fn progress_ends_at_the_files_size() {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
+        let dir = std::env::temp_dir().join(format!("tfoscope-progress-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let plain = std::fs::read(testdata.join("syndata_dropped.pcap")).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&plain).unwrap();
+        std::fs::write(dir.join("c.pcap.gz"), gz.finish().unwrap()).unwrap();
+        std::fs::write(dir.join("c.pcap.zst"), zstd::encode_all(plain.as_slice(), 3).unwrap()).unwrap();
+        let files = [testdata.join("clean_https.pcapng"), dir.join("c.pcap.gz"), dir.join("c.pcap.zst")];
+        let specs: Vec<VantageSpec> = files
+            .iter()
+            .map(|f| VantageSpec { name: f.display().to_string(), files: vec![f.clone()] })
+            .collect();
+        let read = AtomicU64::new(0);
+        let results = super::analyze_vantages_reporting(
+            &specs,
+            &FlowConfig::default(),
+            &|n| {
+                read.fetch_add(n, Ordering::Relaxed);
+            },
+            &|_, _| Ok(()),
+        );
+        assert!(results.iter().all(|r| r.as_ref().is_ok_and(|r| r.report.frames > 0)));
+        let total: u64 = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+        assert_eq!(read.into_inner(), total);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     proptest! {
