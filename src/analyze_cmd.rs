@@ -61,15 +61,23 @@ fn each_its_own(file: &CaptureFile) -> VantageSpec {
 /// The capture bytes read against their total, with rate and time left: a terabyte of archives
 /// takes a while. On stderr when it is a terminal; pipes and logs get nothing (indicatif hides
 /// a bar drawn to no terminal).
+/// A pipe (`/dev/stdin`) has no size: then the bytes and rate only.
 fn reading_progress(specs: &[VantageSpec]) -> indicatif::ProgressBar {
-    let total: u64 =
-        specs.iter().flat_map(|s| &s.files).filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
+    let sizes: Option<Vec<u64>> = specs
+        .iter()
+        .flat_map(|s| &s.files)
+        .map(|f| std::fs::metadata(f).ok().filter(|m| m.is_file()).map(|m| m.len()))
+        .collect();
+    let (bar, template) = match sizes {
+        Some(sizes) => (
+            indicatif::ProgressBar::new(sizes.iter().sum()),
             "{bar:40} {binary_bytes}/{binary_total_bytes} of captures read, {binary_bytes_per_sec}, {eta} left",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        ),
+        None => (indicatif::ProgressBar::no_length(), "{binary_bytes} of captures read, {binary_bytes_per_sec}"),
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar
 }
