@@ -119,7 +119,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut phases = Phases::from_env();
     // Connections are written as they finish, a batch at a time, beside the reading; the
     // verdicts keep only a summary of each.
-    let connections_out = table::ConnectionsOutput::start(&args.out, format, all_specs.len() > 1)?;
+    let connections_out =
+        table::ConnectionsOutput::start(&args.out, format, all_specs.len() > 1, flow_config.batch)?;
     let write_batch = |vantage: &str, batch: Vec<Connection>| -> Result<(), TableError> {
         connections_out.write(vantage, batch)
     };

@@ -273,7 +273,7 @@ fn connections_written_in_batches_equal_one_batch_in_every_format() {
     // Through the writer the CLI uses, batches built on its thread and (as with several
     // vantages) by the caller.
     let write = |dir: &Path, format, batch: usize, build_in_caller| {
-        let out = ConnectionsOutput::start(dir, format, build_in_caller).unwrap();
+        let out = ConnectionsOutput::start(dir, format, build_in_caller, batch).unwrap();
         for r in &results {
             for chunk in r.connections.chunks(batch) {
                 out.write(&r.name, chunk.to_vec()).unwrap();
@@ -289,23 +289,81 @@ fn connections_written_in_batches_equal_one_batch_in_every_format() {
             if format == OutputFormat::Parquet {
                 let (a, b) = (read_parquet(&whole), read_parquet(&batched));
                 assert_eq!(a.height(), rows);
+                // Built by the callers, full batches are written as they come and the short
+                // ones gathered: the rows of several vantages in another order.
+                let ordered = |df: DataFrame| match build_in_caller {
+                    true => df.sort(["vantage", "first_syn_frame"], Default::default()).unwrap(),
+                    false => df,
+                };
+                let (a, b) = (ordered(a), ordered(b));
                 assert!(a.equals_missing(&b), "the same table, in row groups of two");
                 // The Parquet file is encoded from Arrow arrays built for it, not from the
                 // DataFrame the library returns: both hold the same values and types.
                 let vantages: Vec<(&str, &[_])> =
                     results.iter().map(|r| (r.name.as_str(), r.connections.as_slice())).collect();
-                let frame = tfoscope_analyze::table::connections_frame(&vantages).unwrap();
+                let frame = ordered(tfoscope_analyze::table::connections_frame(&vantages).unwrap());
                 assert_eq!(a.schema(), frame.schema());
                 assert!(a.equals_missing(&frame), "Parquet holds what connections_frame holds");
             } else {
-                assert_eq!(
-                    fs::read_to_string(&whole).unwrap(),
-                    fs::read_to_string(&batched).unwrap(),
-                    "{format:?}"
-                );
+                let lines = |path: &Path| {
+                    let text = fs::read_to_string(path).unwrap();
+                    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+                    if build_in_caller {
+                        lines.sort();
+                    }
+                    lines
+                };
+                assert_eq!(lines(&whole), lines(&batched), "{format:?}");
             }
         }
     }
+}
+
+#[test]
+fn the_last_connections_of_many_small_captures_share_row_groups() {
+    // A folder of small captures: each vantage ends with a batch of a few connections. They are
+    // gathered into row groups of up to --batch-rows, not written one row group each.
+    let dir = tempdir("gathered");
+    let captures = dir.join("captures");
+    fs::create_dir_all(&captures).unwrap();
+    let names = ["clean_http.pcap", "clean_https.pcapng", "option_dropped.pcap", "syndata_dropped.pcap"];
+    for i in 0..60 {
+        let name = names[i % names.len()];
+        fs::copy(testdata().join(name), captures.join(format!("{i:02}-{name}"))).unwrap();
+    }
+    let row_groups = |out: &Path| {
+        let mut file = fs::File::open(out.join("connections.parquet")).unwrap();
+        let meta = polars_parquet::read::read_metadata(&mut file).unwrap();
+        (meta.row_groups.len(), meta.num_rows)
+    };
+    let run = |out: &Path, batch_rows: &str| {
+        let status = tfoscope()
+            .args(["analyze", "--batch-rows", batch_rows, "-o"])
+            .arg(out)
+            .arg(&captures)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        read_parquet(&out.join("connections.parquet"))
+    };
+    let one = run(&dir.join("out-one"), "16384");
+    let (groups, rows) = row_groups(&dir.join("out-one"));
+    assert_eq!(rows, one.height());
+    assert!(rows >= 60 * 3, "{rows}");
+    assert_eq!(groups, 1, "{rows} rows from 60 captures in {groups} row groups");
+    // Every capture's connections are there, under its vantage.
+    let vantages = one.column("vantage").unwrap().as_materialized_series().n_unique().unwrap();
+    assert_eq!(vantages, 60);
+    // Smaller row groups: gathered up to the size asked for, the same rows.
+    let small = run(&dir.join("out-small"), "20");
+    let (groups, _) = row_groups(&dir.join("out-small"));
+    assert!(groups > 1 && groups <= rows / 20 + 1, "{groups} row groups of about 20 for {rows} rows");
+    let key = ["vantage", "first_syn_frame"];
+    let sorted = |df: &polars::prelude::DataFrame| {
+        df.sort(key, polars::prelude::SortMultipleOptions::default()).unwrap()
+    };
+    assert!(sorted(&one).equals_missing(&sorted(&small)));
 }
 
 #[test]
