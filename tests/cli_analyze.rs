@@ -289,12 +289,10 @@ fn connections_written_in_batches_equal_one_batch_in_every_format() {
             if format == OutputFormat::Parquet {
                 let (a, b) = (read_parquet(&whole), read_parquet(&batched));
                 assert_eq!(a.height(), rows);
-                // Built by the callers, full batches are written as they come and the short
-                // ones gathered: the rows of several vantages in another order.
-                let ordered = |df: DataFrame| match build_in_caller {
-                    true => df.sort(["vantage", "first_syn_frame"], Default::default()).unwrap(),
-                    false => df,
-                };
+                // Full batches are written as they come and the short ones gathered into row
+                // groups of their own: the rows of several vantages in another order.
+                let ordered =
+                    |df: DataFrame| df.sort(["vantage", "first_syn_frame"], Default::default()).unwrap();
                 let (a, b) = (ordered(a), ordered(b));
                 assert!(a.equals_missing(&b), "the same table, in row groups of two");
                 // The Parquet file is encoded from Arrow arrays built for it, not from the
@@ -308,9 +306,7 @@ fn connections_written_in_batches_equal_one_batch_in_every_format() {
                 let lines = |path: &Path| {
                     let text = fs::read_to_string(path).unwrap();
                     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-                    if build_in_caller {
-                        lines.sort();
-                    }
+                    lines.sort();
                     lines
                 };
                 assert_eq!(lines(&whole), lines(&batched), "{format:?}");

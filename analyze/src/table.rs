@@ -235,22 +235,24 @@ pub fn write_table(
 /// small queue to a writer thread, so reading and table building overlap on two cores. With
 /// several vantages read at once, their threads build and encode the row groups themselves (in
 /// parallel) and the writer thread only writes them out. Batches smaller than a row group (the
-/// last connections of each capture) are gathered by the writer into row groups of their own:
-/// a folder of a thousand small captures makes a few row groups, not a thousand (whose footer
-/// alone outweighed the rows: 17 MB for 6,000 rows from 2,000 files).
+/// last connections of each capture) are gathered into row groups of their own, built by the
+/// caller whose batch fills one: a folder of a thousand small captures makes a few row groups,
+/// not a thousand (whose footer alone outweighed the rows: 17 MB for 6,000 rows from 2,000
+/// files).
 pub struct ConnectionsOutput {
     queue: Option<std::sync::mpsc::SyncSender<Batch>>,
     writer: Option<std::thread::JoinHandle<Result<PathBuf, TableError>>>,
     build_in_caller: bool,
     /// Rows a row group gathers before it is written (but the last).
     row_group_rows: usize,
+    gathered: std::sync::Mutex<Gathered>,
     /// For Parquet: callers that build their frames encode them too.
     layout: Option<ParquetLayout>,
     path: PathBuf,
 }
 
 enum Batch {
-    Rows(String, Vec<Connection>),
+    Rows(Gathered),
     Frame(DataFrame),
     Encoded(EncodedRows),
 }
@@ -281,23 +283,18 @@ impl ConnectionsOutput {
             .name("connections-writer".into())
             .spawn(move || {
                 let mut wrote = false;
-                let mut gathered = Gathered::default();
                 for batch in batches {
                     match (batch, &writer_layout) {
-                        (Batch::Rows(vantage, rows), _) => {
-                            gathered.rows += rows.len();
-                            gathered.parts.push((vantage, rows));
-                            if gathered.rows >= row_group_rows {
-                                gathered.write_to(&mut out, writer_layout.as_ref())?;
-                            }
+                        (Batch::Rows(rows), Some(layout)) => {
+                            out.write_encoded(layout, rows.encode(layout)?)?
                         }
+                        (Batch::Rows(rows), None) => out.write(&mut rows.frame()?)?,
                         (Batch::Encoded(rows), Some(layout)) => out.write_encoded(layout, rows)?,
                         (Batch::Frame(mut frame), _) => out.write(&mut frame)?,
                         (Batch::Encoded(_), None) => unreachable!("encoded only for Parquet"),
                     }
                     wrote = true;
                 }
-                gathered.write_to(&mut out, writer_layout.as_ref())?;
                 if !wrote {
                     // The schema still goes to the file.
                     out.write(&mut connections_frame(&[])?)?;
@@ -310,22 +307,38 @@ impl ConnectionsOutput {
             writer: Some(writer),
             build_in_caller,
             row_group_rows,
+            gathered: Default::default(),
             layout,
             path,
         })
     }
 
-    /// Queues a batch (waits while two are queued). An error here means the writer has
-    /// stopped; [`ConnectionsOutput::finish`] tells why.
+    /// Queues a batch (waits while two are queued), or gathers it with others if it is smaller
+    /// than a row group. An error here means the writer has stopped;
+    /// [`ConnectionsOutput::finish`] tells why.
     pub fn write(&self, vantage: &str, rows: Vec<Connection>) -> Result<(), TableError> {
         if rows.is_empty() {
             return Ok(());
         }
-        let build_here = self.build_in_caller && rows.len() >= self.row_group_rows;
-        let batch = match (build_here, &self.layout) {
-            (true, Some(layout)) => Batch::Encoded(encode_connections(layout, &[(vantage, &rows)])?),
-            (true, None) => Batch::Frame(connections_frame(&[(vantage, &rows)])?),
-            (false, _) => Batch::Rows(vantage.to_string(), rows),
+        let mut group = Gathered::default();
+        if rows.len() >= self.row_group_rows {
+            group.add(vantage, rows);
+        } else {
+            let mut gathered = self.gathered.lock().unwrap_or_else(|p| p.into_inner());
+            gathered.add(vantage, rows);
+            if gathered.rows < self.row_group_rows {
+                return Ok(());
+            }
+            std::mem::swap(&mut group, &mut gathered);
+        }
+        self.send(group)
+    }
+
+    fn send(&self, group: Gathered) -> Result<(), TableError> {
+        let batch = match (self.build_in_caller, &self.layout) {
+            (true, Some(layout)) => Batch::Encoded(group.encode(layout)?),
+            (true, None) => Batch::Frame(group.frame()?),
+            (false, _) => Batch::Rows(group),
         };
         let stopped = || TableError::Io {
             path: self.path.clone(),
@@ -334,16 +347,23 @@ impl ConnectionsOutput {
         self.queue.as_ref().ok_or_else(stopped)?.send(batch).map_err(|_| stopped())
     }
 
-    /// Waits for every queued batch to be written and closes the file.
+    /// Writes what is still gathered, waits for every queued batch to be written and closes
+    /// the file.
     pub fn finish(mut self) -> Result<PathBuf, TableError> {
+        let rest = std::mem::take(&mut *self.gathered.lock().unwrap_or_else(|p| p.into_inner()));
+        let sent = if rest.rows > 0 { self.send(rest) } else { Ok(()) };
         self.queue.take();
         let writer = self.writer.take().expect("joined once");
-        writer.join().unwrap_or_else(|_| {
+        let written = writer.join().unwrap_or_else(|_| {
             Err(TableError::Io {
                 path: self.path.clone(),
                 error: std::io::Error::other("the connections table writer panicked"),
             })
-        })
+        });
+        // The writer's own error first: it explains a "writer stopped" from the send.
+        let path = written?;
+        sent?;
+        Ok(path)
     }
 }
 
@@ -358,7 +378,7 @@ fn encode_connections(
     layout.encode_columns(rows, columns.into_iter().map(|(_, array)| array).collect()).map_err(build)
 }
 
-/// Batches the writer holds until they make a row group, in the order they came.
+/// Batches that make one row group together, in the order they came.
 #[derive(Default)]
 struct Gathered {
     parts: Vec<(String, Vec<Connection>)>,
@@ -366,20 +386,21 @@ struct Gathered {
 }
 
 impl Gathered {
-    /// Writes what is gathered, if anything, as one row group (one frame for CSV and JSON).
-    fn write_to(&mut self, out: &mut TableWriter, layout: Option<&ParquetLayout>) -> Result<(), TableError> {
-        if self.parts.is_empty() {
-            return Ok(());
-        }
-        let vantages: Vec<(&str, &[Connection])> =
-            self.parts.iter().map(|(vantage, rows)| (vantage.as_str(), rows.as_slice())).collect();
-        match layout {
-            Some(layout) => out.write_encoded(layout, encode_connections(layout, &vantages)?)?,
-            None => out.write(&mut connections_frame(&vantages)?)?,
-        }
-        self.parts.clear();
-        self.rows = 0;
-        Ok(())
+    fn add(&mut self, vantage: &str, rows: Vec<Connection>) {
+        self.rows += rows.len();
+        self.parts.push((vantage.to_string(), rows));
+    }
+
+    fn vantages(&self) -> Vec<(&str, &[Connection])> {
+        self.parts.iter().map(|(vantage, rows)| (vantage.as_str(), rows.as_slice())).collect()
+    }
+
+    fn encode(&self, layout: &ParquetLayout) -> Result<EncodedRows, TableError> {
+        encode_connections(layout, &self.vantages())
+    }
+
+    fn frame(&self) -> Result<DataFrame, TableError> {
+        connections_frame(&self.vantages())
     }
 }
 
