@@ -108,8 +108,14 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut failed_rows: Vec<table::FileRow> = Vec::new();
     let mut controls: Vec<VantageResult> = Vec::new();
     let mut results: Vec<VantageResult> = Vec::new();
-    let flow_config =
-        FlowConfig { max_open: args.max_open.max(1), batch: args.batch_rows.max(1), ..FlowConfig::default() };
+    // Vantages are read in parallel, one a core; a core left over reads ahead for them.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let flow_config = FlowConfig {
+        max_open: args.max_open.max(1),
+        batch: args.batch_rows.max(1),
+        read_ahead: all_specs.len() < cores,
+        ..FlowConfig::default()
+    };
     let format = match args.format {
         Format::Parquet => OutputFormat::Parquet,
         Format::Csv => OutputFormat::Csv,

@@ -128,12 +128,27 @@ pub fn read_capture<F>(path: &Path, on_event: F) -> Result<ReadReport, ReadError
 where
     F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
 {
-    read_capture_counting(path, |_| {}, on_event)
+    read_capture_with(path, ReadOptions::default(), |_| {}, on_event)
+}
+
+/// How [`read_capture_with`] reads a file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read (and decompress) the file on a thread of its own, ahead of the parsing: the
+    /// kernel's copy of the file, a third of the reading's time, then overlaps the parsing.
+    /// Faster with a core to spare (measured: a sixth on two cores), slower without (the bytes
+    /// are copied once more).
+    pub read_ahead: bool,
 }
 
 /// As [`read_capture`], telling `on_bytes` how many bytes of the file each read took from it
 /// (compressed bytes, for a compressed capture): progress against the file's size.
-pub fn read_capture_counting<P, F>(path: &Path, on_bytes: P, on_event: F) -> Result<ReadReport, ReadError>
+pub fn read_capture_with<P, F>(
+    path: &Path,
+    options: ReadOptions,
+    on_bytes: P,
+    on_event: F,
+) -> Result<ReadReport, ReadError>
 where
     P: FnMut(u64) + Send,
     F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
@@ -143,12 +158,112 @@ where
     let mut input = BufReader::with_capacity(1 << 16, file);
     let magic = input.fill_buf().map_err(open_err)?;
     if magic.starts_with(&GZIP_MAGIC) {
-        read_compressed(path, flate2::bufread::MultiGzDecoder::new(input), on_event)
+        read_compressed(path, flate2::bufread::MultiGzDecoder::new(input), options, on_event)
     } else if magic.starts_with(&ZSTD_MAGIC) {
         let decoder = zstd::stream::read::Decoder::with_buffer(input).map_err(open_err)?;
-        read_compressed(path, decoder, on_event)
+        read_compressed(path, decoder, options, on_event)
     } else {
+        read_records(path, input, options, on_event)
+    }
+}
+
+/// [`read_capture_from`], the input read ahead if asked.
+fn read_records<R, F>(
+    path: &Path,
+    input: R,
+    options: ReadOptions,
+    on_event: F,
+) -> Result<ReadReport, ReadError>
+where
+    R: Read + Send,
+    F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
+{
+    if !options.read_ahead {
+        return read_capture_from(path, input, on_event);
+    }
+    // The reading thread ends with the scope: when the records are read, or when the parser
+    // stops early and drops its end of the channel.
+    std::thread::scope(|scope| {
+        let input = ReadAhead::start(scope, input)
+            .map_err(|source| ReadError::Open { path: path.to_owned(), source })?;
         read_capture_from(path, input, on_event)
+    })
+}
+
+/// A reader fed by a thread that reads its input ahead, a chunk at a time.
+struct ReadAhead {
+    chunks: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    /// Chunks read out, back to the thread to be filled again.
+    spent: std::sync::mpsc::SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl ReadAhead {
+    const CHUNK: usize = 256 << 10;
+    /// Chunks read ahead at most.
+    const AHEAD: usize = 4;
+
+    fn start<'scope, R: Read + Send + 'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        mut input: R,
+    ) -> std::io::Result<Self> {
+        let (send, chunks) = std::sync::mpsc::sync_channel(Self::AHEAD);
+        let (spent, reuse) = std::sync::mpsc::sync_channel::<Vec<u8>>(Self::AHEAD + 2);
+        std::thread::Builder::new().name("read-ahead".into()).spawn_scoped(scope, move || loop {
+            let mut chunk = reuse.try_recv().unwrap_or_default();
+            chunk.resize(Self::CHUNK, 0);
+            let (filled, error) = fill(&mut input, &mut chunk);
+            chunk.truncate(filled);
+            let end = filled < Self::CHUNK;
+            // Sends fail once the parser is gone: the thread ends there.
+            if filled > 0 && send.send(Ok(chunk)).is_err() {
+                return;
+            }
+            if let Some(e) = error {
+                let _ = send.send(Err(e));
+                return;
+            }
+            if end {
+                return;
+            }
+        })?;
+        Ok(ReadAhead { chunks, spent, current: Vec::new(), at: 0 })
+    }
+}
+
+/// Reads until `buf` is full, the input ends or fails: (bytes read, the failure).
+fn fill(input: &mut impl Read, buf: &mut [u8]) -> (usize, Option<std::io::Error>) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (filled, Some(e)),
+        }
+    }
+    (filled, None)
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.current.len() {
+            match self.chunks.recv() {
+                Ok(Ok(chunk)) => {
+                    let spent = std::mem::replace(&mut self.current, chunk);
+                    let _ = self.spent.try_send(spent);
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The thread is done: the input ended.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
@@ -202,14 +317,19 @@ impl<R: Read> Read for Decompressed<R> {
     }
 }
 
-fn read_compressed<R, F>(path: &Path, decoder: R, on_event: F) -> Result<ReadReport, ReadError>
+fn read_compressed<R, F>(
+    path: &Path,
+    decoder: R,
+    options: ReadOptions,
+    on_event: F,
+) -> Result<ReadReport, ReadError>
 where
     R: Read + Send,
     F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
 {
     let failure = std::sync::Arc::default();
     let input = Decompressed { inner: decoder, delivered: 0, failure: std::sync::Arc::clone(&failure) };
-    let result = read_capture_from(path, input, on_event);
+    let result = read_records(path, input, options, on_event);
     let failure = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
     let mut report = match (result, &failure) {
         // Too little came out to hold a capture header: say why, not "empty".
@@ -468,6 +588,88 @@ mod tests {
             ControlFlow::Continue(())
         });
         (frames, result.map_err(|e| e.to_string()))
+    }
+
+    /// A capture spanning many read-ahead chunks, written plain, gzip and zstd, whole and cut.
+    fn read_ahead_inputs(dir: &Path) -> Vec<std::path::PathBuf> {
+        use std::io::Write;
+        let payloads: Vec<Vec<u8>> = (0..20_000u32).map(|i| i.to_le_bytes().repeat(25)).collect();
+        let records: Vec<(u32, u32, &[u8])> =
+            payloads.iter().enumerate().map(|(i, p)| (i as u32, 0, p.as_slice())).collect();
+        let plain = legacy_pcap(false, false, &records);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&plain).unwrap();
+        let gz = gz.finish().unwrap();
+        let zst = zstd::encode_all(plain.as_slice(), 1).unwrap();
+        let files = [
+            ("whole.pcap", &plain[..]),
+            ("cut.pcap", &plain[..plain.len() - 50]),
+            ("whole.pcap.gz", &gz[..]),
+            ("cut.pcap.gz", &gz[..gz.len() / 2]),
+            ("whole.pcap.zst", &zst[..]),
+        ];
+        files
+            .iter()
+            .map(|(name, bytes)| {
+                let path = dir.join(name);
+                std::fs::write(&path, bytes).unwrap();
+                path
+            })
+            .collect()
+    }
+
+    #[test]
+    fn read_ahead_reads_what_reading_in_turn_does() {
+        let dir = std::env::temp_dir().join(format!("tfoscope-read-ahead-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for path in read_ahead_inputs(&dir) {
+            let read = |read_ahead: bool| {
+                let (mut frames, mut bytes) = (Vec::new(), 0u64);
+                let report = read_capture_with(
+                    &path,
+                    ReadOptions { read_ahead },
+                    |n| bytes += n,
+                    |event| {
+                        if let CaptureEvent::Frame(f) = event {
+                            frames.push((f.number, f.ts_ns, f.offset, f.data.to_vec()));
+                        }
+                        ControlFlow::Continue(())
+                    },
+                )
+                .unwrap();
+                (frames, format!("{report:?}"), bytes)
+            };
+            let (in_turn, ahead) = (read(false), read(true));
+            assert!(in_turn.0.len() > 5_000, "{}: {} frames", path.display(), in_turn.0.len());
+            assert_eq!(in_turn, ahead, "{}", path.display());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn read_ahead_stops_with_the_parser() {
+        // Stopped at the first frame, the read-ahead thread ends with it, the file unread.
+        let dir = std::env::temp_dir().join(format!("tfoscope-read-ahead-stop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for path in read_ahead_inputs(&dir) {
+            let mut frames = 0;
+            let options = ReadOptions { read_ahead: true };
+            let report = read_capture_with(
+                &path,
+                options,
+                |_| {},
+                |event| match event {
+                    CaptureEvent::Frame(_) => {
+                        frames += 1;
+                        ControlFlow::Break(())
+                    }
+                    _ => ControlFlow::Continue(()),
+                },
+            )
+            .unwrap();
+            assert_eq!((frames, report.frames), (1, 1), "{}", path.display());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

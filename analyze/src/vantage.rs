@@ -185,7 +185,8 @@ fn analyze_vantage_reporting(
     };
     for path in files {
         let capture: Arc<str> = Arc::from(path.display().to_string());
-        let read = read::read_capture_counting(&path, progress, |event| {
+        let options = read::ReadOptions { read_ahead: config.read_ahead };
+        let read = read::read_capture_with(&path, options, progress, |event| {
             if let CaptureEvent::Custom { pen: ATTEMPT_PEN, data, offset } = event {
                 match CollectorRecord::from_json(data) {
                     Some(CollectorRecord::Attempt(a)) => {
