@@ -6,7 +6,8 @@
 # analyze: one core, 1,000,000-packet synthetic captures (web-like, ~750 MB; and one of small
 #          packets, heavy on connections), page-cached: tfoscope analyze (with the Parquet
 #          output) beside `tshark -T fields` extracting the TFO fields, `tcpdump -nn -r` and
-#          `cat F >/dev/null`; packets/s, MB/s and peak memory.
+#          `cat F >/dev/null`; packets/s, MB/s and peak memory. tfoscope also on all cores
+#          (the file read ahead by a second thread).
 #          Stage by stage: target/release/tfoscope-phases FILE, or TFOSCOPE_TIMINGS=1.
 # many:    16 captures of 250,000 packets, one vantage each, on 1 core and on all cores.
 # memory:  10,000,000 packets, once with about 1,100,000 connections (4.4 GB) and once web-like
@@ -66,6 +67,10 @@ analyze_one() {
   echo "| tool (one core, $packets packets, $conns, $((bytes / 1000000)) MB, page-cached) | time | rate | throughput | peak memory |"
   echo "|---|---|---|---|---|"
   row 'tfoscope analyze (Parquet out)' "$s" "$m" "$packets" "$bytes"
+  # The same on every core: the file is read ahead by a second thread.
+  rm -rf "$WORK/out1"
+  read -r _ s m < <(measure tfoscope "$TFO" analyze -o "$WORK/out1" "$f")
+  row "tfoscope analyze, all $(nproc) cores" "$s" "$m" "$packets" "$bytes"
   read -r _ s m < <(measure cat taskset -c 0 cat "$f")
   row 'cat F >/dev/null' "$s" "$m" "$packets" "$bytes"
   read -r _ s m < <(REPS=1 measure tcpdump taskset -c 0 tcpdump -nn -r "$f")
