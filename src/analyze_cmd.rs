@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tfoscope_analyze::expect::load_expectations;
 use tfoscope_analyze::flow::FlowConfig;
+use tfoscope_analyze::read::ReadOptions;
 use tfoscope_analyze::record::Connection;
 use tfoscope_analyze::table::{self, OutputFormat, TableError};
 use tfoscope_analyze::verdict::{judge_all, TargetVerdict};
@@ -60,8 +61,7 @@ fn each_its_own(file: &CaptureFile) -> VantageSpec {
 
 /// The capture bytes read against their total, with rate and time left: a terabyte of archives
 /// takes a while. On stderr when it is a terminal; pipes and logs get nothing (indicatif hides
-/// a bar drawn to no terminal).
-/// A pipe (`/dev/stdin`) has no size: then the bytes and rate only.
+/// a bar drawn to no terminal). A pipe (`/dev/stdin`) has no size: then bytes and rate only.
 fn reading_progress(specs: &[VantageSpec]) -> indicatif::ProgressBar {
     let sizes: Option<Vec<u64>> = specs
         .iter()
@@ -108,14 +108,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut failed_rows: Vec<table::FileRow> = Vec::new();
     let mut controls: Vec<VantageResult> = Vec::new();
     let mut results: Vec<VantageResult> = Vec::new();
+    let flow_config =
+        FlowConfig { max_open: args.max_open.max(1), batch: args.batch_rows.max(1), ..FlowConfig::default() };
     // Vantages are read in parallel, one a core; a core left over reads ahead for them.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let flow_config = FlowConfig {
-        max_open: args.max_open.max(1),
-        batch: args.batch_rows.max(1),
-        read_ahead: all_specs.len() < cores,
-        ..FlowConfig::default()
-    };
+    let read_options = ReadOptions { read_ahead: all_specs.len() < cores };
     let format = match args.format {
         Format::Parquet => OutputFormat::Parquet,
         Format::Csv => OutputFormat::Csv,
@@ -131,8 +128,13 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         connections_out.write(vantage, batch)
     };
     let progress = reading_progress(&all_specs);
-    let analyzed =
-        analyze_vantages_reporting(&all_specs, &flow_config, &|bytes| progress.inc(bytes), &write_batch);
+    let analyzed = analyze_vantages_reporting(
+        &all_specs,
+        &flow_config,
+        read_options,
+        &|bytes| progress.inc(bytes),
+        &write_batch,
+    );
     progress.finish_and_clear();
     // The writer's own error (a full disk, say) comes first: it explains every vantage's
     // "writer stopped".

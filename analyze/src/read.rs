@@ -212,17 +212,17 @@ impl ReadAhead {
         let (spent, reuse) = std::sync::mpsc::sync_channel::<Vec<u8>>(Self::AHEAD + 2);
         std::thread::Builder::new().name("read-ahead".into()).spawn_scoped(scope, move || loop {
             let mut chunk = reuse.try_recv().unwrap_or_default();
-            chunk.resize(Self::CHUNK, 0);
-            let (filled, error) = fill(&mut input, &mut chunk);
-            chunk.truncate(filled);
-            let end = filled < Self::CHUNK;
+            chunk.clear();
+            chunk.reserve(Self::CHUNK);
+            // Up to a chunk; on an error, what was read before it stays in `chunk`.
+            let read = (&mut input).take(Self::CHUNK as u64).read_to_end(&mut chunk);
+            let end = read.is_err() || chunk.len() < Self::CHUNK;
             // Sends fail once the parser is gone: the thread ends there.
-            if filled > 0 && send.send(Ok(chunk)).is_err() {
+            if !chunk.is_empty() && send.send(Ok(chunk)).is_err() {
                 return;
             }
-            if let Some(e) = error {
+            if let Err(e) = read {
                 let _ = send.send(Err(e));
-                return;
             }
             if end {
                 return;
@@ -230,20 +230,6 @@ impl ReadAhead {
         })?;
         Ok(ReadAhead { chunks, spent, current: Vec::new(), at: 0 })
     }
-}
-
-/// Reads until `buf` is full, the input ends or fails: (bytes read, the failure).
-fn fill(input: &mut impl Read, buf: &mut [u8]) -> (usize, Option<std::io::Error>) {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return (filled, Some(e)),
-        }
-    }
-    (filled, None)
 }
 
 impl Read for ReadAhead {

@@ -180,3 +180,37 @@ impl Connection {
         self.synack.as_ref().map(|s| (s.time_ns - self.first_syn().time_ns) as f64 / 1e6)
     }
 }
+
+#[cfg(test)]
+impl Connection {
+    /// A connection of one SYN, at `time_ns` in frame `frame`, that nothing answered (a
+    /// timeout): the start other tests' connections are built from.
+    pub(crate) fn unanswered(
+        client: SocketAddr,
+        server: SocketAddr,
+        time_ns: i64,
+        frame: u64,
+        tfo: SynTfo,
+    ) -> Self {
+        Connection {
+            capture: Arc::from("t"),
+            client,
+            server,
+            isn: 1,
+            syns: vec![SynTransmission { frame, time_ns, tfo, data_len: 0, tsval: None }],
+            syn_count: 1,
+            syn_tfo_kind: (tfo != SynTfo::None).then_some(crate::decode::options::KIND_FASTOPEN),
+            syn_tfo_duplicate: false,
+            syn_cookie: None,
+            syn_options_error: None,
+            synack: None,
+            syn_data_acked: None,
+            syn_data_resent: false,
+            reset: None,
+            icmp: None,
+            outcome: Outcome::Timeout,
+            last_time_ns: time_ns,
+            attempt: None,
+        }
+    }
+}

@@ -214,33 +214,14 @@ mod tests {
     use super::*;
 
     fn conn(server: &str, port: u16, time_ns: i64, frame: u64) -> Connection {
-        use crate::record::SynTransmission;
-        Connection {
-            capture: Arc::from("t"),
-            client: "192.0.2.1:40000".parse().unwrap(),
-            server: std::net::SocketAddr::new(server.parse().unwrap(), port),
-            isn: 1,
-            syns: vec![SynTransmission {
-                frame,
-                time_ns,
-                tfo: SynTfo::CookieRequest,
-                data_len: 0,
-                tsval: None,
-            }],
-            syn_count: 1,
-            syn_tfo_kind: Some(KIND_FASTOPEN),
-            syn_tfo_duplicate: false,
-            syn_cookie: None,
-            syn_options_error: None,
-            synack: None,
-            syn_data_acked: None,
-            syn_data_resent: false,
-            reset: None,
-            icmp: None,
-            outcome: Outcome::Timeout,
-            last_time_ns: time_ns,
-            attempt: None,
-        }
+        let server = std::net::SocketAddr::new(server.parse().unwrap(), port);
+        Connection::unanswered(
+            "192.0.2.1:40000".parse().unwrap(),
+            server,
+            time_ns,
+            frame,
+            SynTfo::CookieRequest,
+        )
     }
 
     #[test]

@@ -367,17 +367,6 @@ impl ConnectionsOutput {
     }
 }
 
-/// Connections straight to Parquet row groups: their Arrow columns, encoded and compressed.
-fn encode_connections(
-    layout: &ParquetLayout,
-    vantages: &[(&str, &[Connection])],
-) -> Result<EncodedRows, TableError> {
-    let build = |error| TableError::Build { table: "connections", error };
-    let rows = vantages.iter().map(|(_, rows)| rows.len()).sum();
-    let columns = connection_columns(vantages).map_err(build)?;
-    layout.encode_columns(rows, columns.into_iter().map(|(_, array)| array).collect()).map_err(build)
-}
-
 /// Batches that make one row group together, in the order they came.
 #[derive(Default)]
 struct Gathered {
@@ -395,8 +384,11 @@ impl Gathered {
         self.parts.iter().map(|(vantage, rows)| (vantage.as_str(), rows.as_slice())).collect()
     }
 
+    /// Straight to a Parquet row group: the Arrow columns, encoded and compressed.
     fn encode(&self, layout: &ParquetLayout) -> Result<EncodedRows, TableError> {
-        encode_connections(layout, &self.vantages())
+        let build = |error| TableError::Build { table: "connections", error };
+        let columns = connection_columns(&self.vantages()).map_err(build)?;
+        layout.encode_columns(self.rows, columns.into_iter().map(|(_, array)| array).collect()).map_err(build)
     }
 
     fn frame(&self) -> Result<DataFrame, TableError> {

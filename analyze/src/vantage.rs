@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::attempt::{AttemptRecord, CollectorRecord, RunRecord, ATTEMPT_PEN};
 use crate::decode::{self, DecodeError};
 use crate::flow::{FlowConfig, FlowStats, FlowTable, PacketRef};
-use crate::read::{self, CaptureEvent, ReadError, ReadReport};
+use crate::read::{self, CaptureEvent, ReadError, ReadOptions, ReadReport};
 use crate::record::{AttemptLink, Connection};
 use crate::summary::TargetConnections;
 use crate::table::TableError;
@@ -133,12 +133,13 @@ pub fn analyze_vantage_into(
     config: &FlowConfig,
     sink: &mut ConnectionSink<'_>,
 ) -> Result<VantageResult, AnalyzeError> {
-    analyze_vantage_reporting(spec, config, &|_| {}, sink)
+    analyze_vantage_reporting(spec, config, ReadOptions::default(), &|_| {}, sink)
 }
 
 fn analyze_vantage_reporting(
     spec: &VantageSpec,
     config: &FlowConfig,
+    read_options: ReadOptions,
     progress: &Progress<'_>,
     sink: &mut ConnectionSink<'_>,
 ) -> Result<VantageResult, AnalyzeError> {
@@ -185,8 +186,7 @@ fn analyze_vantage_reporting(
     };
     for path in files {
         let capture: Arc<str> = Arc::from(path.display().to_string());
-        let options = read::ReadOptions { read_ahead: config.read_ahead };
-        let read = read::read_capture_with(&path, options, progress, |event| {
+        let read = read::read_capture_with(&path, read_options, progress, |event| {
             if let CaptureEvent::Custom { pen: ATTEMPT_PEN, data, offset } = event {
                 match CollectorRecord::from_json(data) {
                     Some(CollectorRecord::Attempt(a)) => {
@@ -339,56 +339,42 @@ pub fn analyze_vantages_into(
     config: &FlowConfig,
     sink: &SharedConnectionSink<'_>,
 ) -> Vec<Result<VantageResult, AnalyzeError>> {
-    analyze_vantages_reporting(specs, config, &|_| {}, sink)
+    analyze_vantages_reporting(specs, config, ReadOptions::default(), &|_| {}, sink)
 }
 
-/// As [`analyze_vantages_into`], telling `progress` the bytes of capture files read as the
-/// reading goes (compressed bytes for compressed captures, so the sum ends at the files'
-/// sizes).
+/// As [`analyze_vantages_into`], the files read as `read_options` says, telling `progress` the
+/// bytes of capture files read as the reading goes (compressed bytes for compressed captures,
+/// so the sum ends at the files' sizes).
 pub fn analyze_vantages_reporting(
     specs: &[VantageSpec],
     config: &FlowConfig,
+    read_options: ReadOptions,
     progress: &Progress<'_>,
     sink: &SharedConnectionSink<'_>,
 ) -> Vec<Result<VantageResult, AnalyzeError>> {
     use rayon::prelude::*;
     specs
         .par_iter()
-        .map(|spec| analyze_vantage_reporting(spec, config, progress, &mut |v, batch| sink(v, batch)))
+        .map(|spec| {
+            analyze_vantage_reporting(spec, config, read_options, progress, &mut |v, batch| sink(v, batch))
+        })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{in_first_syn_order, VantageSpec};
+    use super::{in_first_syn_order, ReadOptions, VantageSpec};
     use crate::flow::FlowConfig;
-    use crate::record::{Connection, Outcome, SynTfo, SynTransmission};
+    use crate::record::{Connection, SynTfo};
     use proptest::prelude::*;
     use std::net::SocketAddr;
-    use std::sync::Arc;
 
-    /// A connection whose first SYN is at (time, frame); `id` tells it from the others.
+    /// A connection whose first SYN is at (time, frame); `id` (its client port) tells it from
+    /// the others.
     fn connection(id: u16, time_ns: i64, frame: u64) -> Connection {
-        Connection {
-            capture: Arc::from("t"),
-            client: SocketAddr::new("192.0.2.1".parse().unwrap(), id),
-            server: SocketAddr::new("198.51.100.1".parse().unwrap(), 80),
-            isn: u32::from(id),
-            syns: vec![SynTransmission { frame, time_ns, tfo: SynTfo::None, data_len: 0, tsval: None }],
-            syn_count: 1,
-            syn_tfo_kind: None,
-            syn_tfo_duplicate: false,
-            syn_cookie: None,
-            syn_options_error: None,
-            synack: None,
-            syn_data_acked: None,
-            syn_data_resent: false,
-            reset: None,
-            icmp: None,
-            outcome: Outcome::Timeout,
-            last_time_ns: 0,
-            attempt: None,
-        }
+        let client = SocketAddr::new("192.0.2.1".parse().unwrap(), id);
+        let server = SocketAddr::new("198.51.100.1".parse().unwrap(), 80);
+        Connection::unanswered(client, server, time_ns, frame, SynTfo::None)
     }
 
     /// Progress counts the bytes taken from each file, compressed ones included, once each:
@@ -414,6 +400,7 @@ mod tests {
         let results = super::analyze_vantages_reporting(
             &specs,
             &FlowConfig::default(),
+            ReadOptions::default(),
             &|n| {
                 read.fetch_add(n, Ordering::Relaxed);
             },

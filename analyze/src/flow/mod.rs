@@ -37,9 +37,6 @@ pub struct FlowConfig {
     pub max_open: usize,
     /// Finished connections handed on at once (a batch of the connections table).
     pub batch: usize,
-    /// Each capture file read ahead on a thread of its own ([`crate::read::ReadOptions`]):
-    /// worth it when a core is free of the vantages read at once.
-    pub read_ahead: bool,
 }
 
 impl Default for FlowConfig {
@@ -51,7 +48,6 @@ impl Default for FlowConfig {
             max_syns_kept: 8,
             max_open: 2_000_000,
             batch: 16_384,
-            read_ahead: false,
         }
     }
 }
