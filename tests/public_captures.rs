@@ -118,7 +118,7 @@ fn attempt_schema_names_every_field_the_collector_writes() {
         host: "198.51.100.1".into(),
         server_ip: "198.51.100.1".into(),
         server_port: 80,
-        fetch: "plain".into(),
+        fetch: tfoscope_analyze::attempt::FetchKind::Plain,
         round: 1,
         local_port: 42000,
         start_ns: 1,

@@ -16,13 +16,56 @@ pub enum CollectorRecord {
     Attempt(AttemptRecord),
 }
 
+/// Which of a target's fetches an attempt was: what the collector intended, whatever the
+/// kernel then put on the wire. Serialised as `tfo_cookie_request`, `tfo_data`, `plain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchKind {
+    /// TFO with the kernel's cookie cache emptied: the SYN asks for a cookie.
+    TfoCookieRequest,
+    /// TFO again: the SYN carries the request and the cookie just granted.
+    TfoData,
+    /// Without TFO: the baseline.
+    Plain,
+}
+
+impl FetchKind {
+    /// The order the collector makes them in, per target and round.
+    pub const ALL: [FetchKind; 3] = [FetchKind::TfoCookieRequest, FetchKind::TfoData, FetchKind::Plain];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FetchKind::TfoCookieRequest => "tfo_cookie_request",
+            FetchKind::TfoData => "tfo_data",
+            FetchKind::Plain => "plain",
+        }
+    }
+
+    pub fn tfo(self) -> bool {
+        self != FetchKind::Plain
+    }
+}
+
+impl std::fmt::Display for FetchKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// When a run record was written. Serialised as `start`, `end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunPhase {
+    Start,
+    End,
+}
+
 /// Kernel state around the run, so a reader can tell a spoiled measurement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub tool: String,
     pub version: String,
-    /// "start" or "end".
-    pub phase: String,
+    pub phase: RunPhase,
     pub tcp_fastopen: Option<i64>,
     pub tcp_fastopen_blackhole_timeout_sec: Option<i64>,
     /// TcpExt TFO counters (`TCPFastOpen*`) at this phase.
@@ -35,8 +78,7 @@ pub struct AttemptRecord {
     pub host: String,
     pub server_ip: String,
     pub server_port: u16,
-    /// `tfo_cookie_request`, `tfo_data` or `plain`: what the collector intended.
-    pub fetch: String,
+    pub fetch: FetchKind,
     pub round: u32,
     pub local_port: u16,
     pub start_ns: i64,
@@ -87,6 +129,12 @@ impl AppResult {
 }
 
 impl CollectorRecord {
+    /// A record of this version reads back as itself (kinds and phases as their strings).
+    #[cfg(test)]
+    fn round_trip(&self) -> Option<CollectorRecord> {
+        CollectorRecord::from_json(&self.to_json())
+    }
+
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("records serialise")
     }
@@ -95,5 +143,35 @@ impl CollectorRecord {
         // Custom blocks are padded to 32 bits with zeros.
         let end = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
         serde_json::from_slice(&bytes[..end]).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_phases_keep_their_strings() {
+        let kinds: Vec<String> = FetchKind::ALL.iter().map(|k| serde_json::to_string(k).unwrap()).collect();
+        assert_eq!(kinds, ["\"tfo_cookie_request\"", "\"tfo_data\"", "\"plain\""]);
+        for k in FetchKind::ALL {
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.as_str()));
+        }
+        let run = CollectorRecord::Run(RunRecord {
+            tool: "tfoscope".into(),
+            version: "0".into(),
+            phase: RunPhase::End,
+            tcp_fastopen: Some(1),
+            tcp_fastopen_blackhole_timeout_sec: None,
+            counters: Default::default(),
+        });
+        assert!(String::from_utf8(run.to_json()).unwrap().contains("\"phase\":\"end\""));
+        assert_eq!(run.round_trip(), Some(run));
+        // A record from an older capture, written when these were plain strings, reads the same.
+        let old = br#"{"record":"attempt","url":"http://a/","host":"a","server_ip":"192.0.2.1","server_port":80,"fetch":"tfo_data","round":1,"local_port":40000,"start_ns":0,"end_ns":1,"syn_data_acked":null,"fastopen_client_fail":null,"cookie_flushed":null,"result":{"status":200,"size":1,"cert_sha256":null,"error":null}}"#;
+        match CollectorRecord::from_json(old) {
+            Some(CollectorRecord::Attempt(a)) => assert_eq!(a.fetch, FetchKind::TfoData),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -120,8 +120,7 @@ pub struct Refusal {
 pub struct AttemptLink {
     pub url: String,
     pub host: String,
-    /// `tfo_cookie_request`, `tfo_data` or `plain`.
-    pub fetch: String,
+    pub fetch: crate::attempt::FetchKind,
     pub round: u32,
     pub app_result: String,
     pub status: Option<u16>,

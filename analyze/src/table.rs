@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+use crate::attempt::FetchKind;
 use crate::read::CaptureFormat;
 use crate::record::{Connection, SynTfo};
 use crate::verdict::TargetVerdict;
@@ -55,11 +56,11 @@ fn hex_into(bytes: &[u8], out: &mut String) -> bool {
 }
 
 /// The attempt the collector intended, or failing a record, what the first SYN implies.
-pub fn inferred_attempt(conn: &Connection) -> Option<&'static str> {
+pub fn inferred_attempt(conn: &Connection) -> Option<FetchKind> {
     match conn.first_syn().tfo {
-        SynTfo::CookieRequest => Some("tfo_cookie_request"),
-        SynTfo::Cookie => Some("tfo_data"),
-        SynTfo::None => Some("plain"),
+        SynTfo::CookieRequest => Some(FetchKind::TfoCookieRequest),
+        SynTfo::Cookie => Some(FetchKind::TfoData),
+        SynTfo::None => Some(FetchKind::Plain),
         SynTfo::Malformed | SynTfo::Truncated => None,
     }
 }
@@ -192,7 +193,7 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
             "attempt",
             optional_strings(conns().map(|c| match &c.attempt {
                 Some(a) => Some(a.fetch.as_str()),
-                None => inferred_attempt(c),
+                None => inferred_attempt(c).map(FetchKind::as_str),
             })),
         ),
         (

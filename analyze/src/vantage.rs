@@ -307,7 +307,7 @@ fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord], ind
             conn.attempt = Some(Arc::new(AttemptLink {
                 url: a.url.clone(),
                 host: a.host.clone(),
-                fetch: a.fetch.clone(),
+                fetch: a.fetch,
                 round: a.round,
                 app_result: a.result.summary(),
                 status: a.result.status,

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use socket2::{Domain, Protocol, Socket, Type};
-use tfoscope_analyze::attempt::AppResult;
+use tfoscope_analyze::attempt::{AppResult, FetchKind};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -23,33 +23,12 @@ use tokio::net::TcpStream;
 const TCP_FASTOPEN_CONNECT: libc::c_int = 30;
 const TCPI_OPT_SYN_DATA: u8 = 32;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FetchMode {
-    TfoCookieRequest,
-    TfoData,
-    Plain,
-}
-
-impl FetchMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FetchMode::TfoCookieRequest => "tfo_cookie_request",
-            FetchMode::TfoData => "tfo_data",
-            FetchMode::Plain => "plain",
-        }
-    }
-
-    pub fn tfo(self) -> bool {
-        self != FetchMode::Plain
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct FetchSpec {
     pub addr: SocketAddr,
     pub host: String,
     pub path: String,
-    pub mode: FetchMode,
+    pub mode: FetchKind,
     pub local_port: u16,
     pub timeout: Duration,
     pub user_agent: String,

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tfoscope_analyze::attempt::{AppResult, AttemptRecord, CollectorRecord, RunRecord};
+use tfoscope_analyze::attempt::{AppResult, AttemptRecord, CollectorRecord, FetchKind, RunPhase, RunRecord};
 
 use crate::capture::{Capture, CaptureStats};
-use crate::fetch::{fetch, now_ns, FetchMode, FetchSpec};
+use crate::fetch::{fetch, now_ns, FetchSpec};
 use crate::kernel;
 use crate::pcapng::PcapngWriter;
 
@@ -125,7 +125,7 @@ pub enum CollectError {
 pub struct TargetResult {
     pub url: String,
     pub addr: Option<IpAddr>,
-    pub fetches: Vec<(FetchMode, String)>,
+    pub fetches: Vec<(FetchKind, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -136,11 +136,11 @@ pub struct CollectReport {
     pub interrupted: bool,
 }
 
-fn run_record(phase: &str) -> CollectorRecord {
+fn run_record(phase: RunPhase) -> CollectorRecord {
     CollectorRecord::Run(RunRecord {
         tool: "tfoscope".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        phase: phase.into(),
+        phase,
         tcp_fastopen: kernel::sysctl("net.ipv4.tcp_fastopen"),
         tcp_fastopen_blackhole_timeout_sec: kernel::sysctl("net.ipv4.tcp_fastopen_blackhole_timeout_sec"),
         counters: kernel::tfo_counters(),
@@ -171,7 +171,7 @@ pub fn collect(config: &CollectConfig, stop: Arc<AtomicBool>) -> Result<CollectR
         .map_err(|source| CollectError::Output { path: config.out.clone(), source })?;
     let writer = Arc::new(Mutex::new(writer));
     let output_err = |source| CollectError::Output { path: config.out.clone(), source };
-    writer.lock().expect("writer").record(&run_record("start")).map_err(output_err)?;
+    writer.lock().expect("writer").record(&run_record(RunPhase::Start)).map_err(output_err)?;
 
     let capture_stop = Arc::new(AtomicBool::new(false));
     let capture_thread = {
@@ -191,7 +191,7 @@ pub fn collect(config: &CollectConfig, stop: Arc<AtomicBool>) -> Result<CollectR
     let finished = {
         let mut w = writer.lock().expect("writer");
         let stats = captured.as_ref().copied().unwrap_or_default();
-        w.record(&run_record("end"))
+        w.record(&run_record(RunPhase::End))
             .and_then(|()| w.statistics(now_ns(), stats.kernel_received, stats.kernel_dropped))
     };
     if let Some(value) = restore {
@@ -257,7 +257,7 @@ async fn run_fetches(
                 host: target.host.clone(),
                 server_ip: String::new(),
                 server_port: target.port,
-                fetch: FetchMode::Plain.as_str().into(),
+                fetch: FetchKind::Plain,
                 round: 0,
                 local_port: 0,
                 start_ns: now_ns(),
@@ -272,7 +272,7 @@ async fn run_fetches(
             results.push(TargetResult {
                 url: target.url.clone(),
                 addr: None,
-                fetches: vec![(FetchMode::Plain, "dns_error".into())],
+                fetches: vec![(FetchKind::Plain, "dns_error".into())],
             });
         }
         for addr in addrs {
@@ -305,7 +305,7 @@ async fn run_fetches(
                 let mut last_start: Option<tokio::time::Instant> = None;
                 for target in targets {
                     let mut fetches = Vec::new();
-                    for mode in [FetchMode::TfoCookieRequest, FetchMode::TfoData, FetchMode::Plain] {
+                    for mode in FetchKind::ALL {
                         // No new fetches after a signal, nor once the file cannot be written.
                         if stop.load(Ordering::Relaxed) || writer.lock().expect("writer").failed().is_some() {
                             break;
@@ -315,7 +315,7 @@ async fn run_fetches(
                             tokio::time::sleep_until(last + pace).await;
                         }
                         last_start = Some(tokio::time::Instant::now());
-                        let cookie_flushed = (mode == FetchMode::TfoCookieRequest && !keep_cookies)
+                        let cookie_flushed = (mode == FetchKind::TfoCookieRequest && !keep_cookies)
                             .then(|| cookie_cache.forget(addr).is_ok());
                         let cache_before = cookie_cache.state(addr);
                         let span = u32::from(ports.end() - ports.start()) + 1;
@@ -338,7 +338,7 @@ async fn run_fetches(
                             host: target.host.clone(),
                             server_ip: addr.to_string(),
                             server_port: target.port,
-                            fetch: mode.as_str().into(),
+                            fetch: mode,
                             round,
                             local_port,
                             start_ns: outcome.start_ns,

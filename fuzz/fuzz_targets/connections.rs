@@ -10,7 +10,8 @@ use libfuzzer_sys::fuzz_target;
 use tfoscope_analyze::decode::decode;
 use tfoscope_analyze::flow::{FlowConfig, FlowTable, PacketRef};
 use tfoscope_analyze::read::{read_capture_from, CaptureEvent};
-use tfoscope_analyze::verdict::{judge_vantage, Expectations};
+use tfoscope_analyze::expect::Expectations;
+use tfoscope_analyze::verdict::judge_vantage;
 
 fuzz_target!(|data: &[u8]| {
     let capture: Arc<str> = Arc::from("fuzz");

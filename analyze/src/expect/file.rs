@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::verdict::{Expectation, Expectations};
+use super::{Expectation, Expectations};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExpectError {

@@ -1,0 +1,85 @@
+//! What decided a verdict, as data: the frames and values each fact and rule rests on. The
+//! sentences are written from it in one place, [`super::explain`].
+
+use std::net::IpAddr;
+
+use super::{CookieResult, Signature};
+use crate::attempt::FetchKind;
+
+/// One piece of evidence. Frames are frame numbers in the capture (Wireshark's).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Evidence<'a> {
+    /// A signature held in `holding` of the target's `rounds` rounds (said when there are
+    /// several).
+    HeldInRounds { signature: Signature, holding: usize, rounds: usize },
+
+    // What a round shows (facts).
+    /// A kind-34 cookie came in this SYN-ACK.
+    CookieGranted { synack: u64 },
+    /// The only cookie came in the experimental option 254.
+    CookieExperimentalOnly { synack: u64 },
+    /// The cookie request was answered, without a cookie.
+    CookieRequestAnsweredWithout { syn: u64, synack: u64 },
+    /// The SYN-ACK acknowledged the SYN's data.
+    SynDataAcked { syn: u64, synack: u64 },
+    /// The SYN-ACK acknowledged only the SYN, not its data.
+    SynDataNotAcked { syn: u64, synack: u64 },
+
+    // The round rules' signatures.
+    /// A TFO SYN went unanswered while a plain SYN (its own retransmission, or another) was.
+    OptionDropped { syn: u64, plain_synack: u64 },
+    /// A refusal answered the TFO SYN while the baseline connected.
+    OptionReset { refusal: u64, syn: u64, baseline_synack: u64 },
+    /// A refusal answered the SYN-data while a SYN without data was answered.
+    SynDataReset { refusal: u64, syn: u64, no_data_synack: u64 },
+    /// The SYN-data went unanswered while a SYN without data was answered.
+    SynDataDropped { syn: u64, no_data_synack: u64 },
+    /// A TFO fetch's application result differs from the baseline's (collector records).
+    ResponseDiffers { fetch: FetchKind, difference: ResponseDifference<'a> },
+
+    // Against what was expected of the origin.
+    /// The expectation says TFO, and the cookie was not received (or only in the old form).
+    NotNegotiatedExpected { source: &'a str, cookie: CookieResult },
+    /// The expectation says no TFO, and TFO was negotiated.
+    NegotiatedUnexpected { source: &'a str },
+
+    // The SYN-ACKs' fingerprints.
+    /// The SYN-ACKs to TFO SYNs differ from the baseline's.
+    SynAcksDifferFromBaseline { tfo_ttl: u8, baseline_ttl: u8 },
+    /// A SYN-ACK's TTL differs from the control's.
+    TtlDiffersFromControl { ttl: u8, control_ttl: u8 },
+
+    // Why a measurement is not valid or not complete.
+    /// TCP options were cut by the snap length.
+    OptionsTruncated,
+    /// The capturing kernel dropped packets.
+    CaptureDrops,
+    /// The kernel remembered SYN-data losses for the address before a TFO fetch.
+    CachedSynDrops { fetch: FetchKind, round: u32, drops: u16 },
+    /// The kernel's blackhole detection paused TFO during the run.
+    Blackhole,
+}
+
+/// How a TFO fetch's response differed from the baseline's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseDifference<'a> {
+    /// Another status (or error kind), each as the `app_result` column shows it.
+    Status {
+        got: &'a str,
+        baseline: &'a str,
+    },
+    Certificate,
+    Size {
+        got: u64,
+        baseline: u64,
+    },
+}
+
+/// A target known only from the collector's records: no packet to judge.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoPackets<'a> {
+    /// The name did not resolve.
+    Unresolved { host: &'a str },
+    /// Fetches to the address failed before any packet reached the wire; their error kinds.
+    NeverOnTheWire { ip: IpAddr, errors: Vec<&'a str> },
+}

@@ -1,0 +1,160 @@
+//! The one place verdicts become English: each piece of [`Evidence`] has its clause, and a
+//! target's explanation is its facts followed by its evidence in a fixed order. Every number
+//! in a sentence is a field of the evidence it renders.
+
+use super::evidence::{Evidence, NoPackets, ResponseDifference};
+use super::{Connectivity, CookieResult, SynDataResult};
+
+/// The explanation of a judged target: "works, cookie received, SYN data acked: clause;
+/// clause."
+pub fn sentence(
+    connectivity: Connectivity,
+    cookie: CookieResult,
+    syn_data: SynDataResult,
+    evidence: &[Evidence<'_>],
+) -> String {
+    let mut ordered: Vec<&Evidence<'_>> = evidence.iter().collect();
+    ordered.sort_by_key(|e| rank(e));
+    let mut out = format!("{connectivity}, cookie {cookie}, SYN data {syn_data}");
+    for (i, e) in ordered.iter().enumerate() {
+        out.push_str(if i == 0 { ": " } else { "; " });
+        out.push_str(&clause(e));
+    }
+    out.push('.');
+    out
+}
+
+/// The explanation of a target known only from the collector's records.
+pub fn no_packets(why: &NoPackets<'_>) -> String {
+    match why {
+        NoPackets::Unresolved { host } => format!("{host} did not resolve: no TFO exchange took place."),
+        NoPackets::NeverOnTheWire { ip, errors } => format!(
+            "no packet to {ip} was captured: the fetches failed before reaching the wire ({}).",
+            if errors.is_empty() { "no error recorded".to_string() } else { errors.join(", ") }
+        ),
+    }
+}
+
+/// Where a clause stands in the sentence: how the rounds voted, the round's story (cookie,
+/// option, SYN data, response), the origin's expectation, the SYN-ACKs, then validity.
+fn rank(e: &Evidence<'_>) -> u8 {
+    match e {
+        Evidence::HeldInRounds { .. } => 0,
+        Evidence::CookieGranted { .. }
+        | Evidence::CookieExperimentalOnly { .. }
+        | Evidence::CookieRequestAnsweredWithout { .. } => 1,
+        Evidence::OptionDropped { .. } | Evidence::OptionReset { .. } => 2,
+        Evidence::SynDataAcked { .. }
+        | Evidence::SynDataNotAcked { .. }
+        | Evidence::SynDataReset { .. }
+        | Evidence::SynDataDropped { .. } => 3,
+        Evidence::ResponseDiffers { .. } => 4,
+        Evidence::NotNegotiatedExpected { .. } | Evidence::NegotiatedUnexpected { .. } => 5,
+        Evidence::SynAcksDifferFromBaseline { .. } => 6,
+        Evidence::TtlDiffersFromControl { .. } => 7,
+        Evidence::OptionsTruncated => 8,
+        Evidence::CaptureDrops => 9,
+        Evidence::CachedSynDrops { .. } => 10,
+        Evidence::Blackhole => 11,
+    }
+}
+
+/// Words as people read them: `not_received` as "not received".
+fn spaced(word: &str) -> String {
+    word.replace('_', " ")
+}
+
+pub fn clause(e: &Evidence<'_>) -> String {
+    match e {
+        Evidence::HeldInRounds { signature, holding, rounds } => {
+            format!("{signature} in {holding} of {rounds} rounds")
+        }
+        Evidence::CookieGranted { synack } => format!("a cookie came in SYN-ACK frame {synack}"),
+        Evidence::CookieExperimentalOnly { synack } => {
+            format!("a cookie came only in the experimental option 254 (SYN-ACK frame {synack})")
+        }
+        Evidence::CookieRequestAnsweredWithout { syn, synack } => format!(
+            "the cookie request in frame {syn} was answered without a cookie (SYN-ACK frame {synack})"
+        ),
+        Evidence::SynDataAcked { syn, synack } => format!("SYN-ACK frame {synack} acked the data of SYN frame {syn}"),
+        Evidence::SynDataNotAcked { syn, synack } => {
+            format!("SYN-ACK frame {synack} acked only the SYN of frame {syn}")
+        }
+        Evidence::OptionDropped { syn, plain_synack } => format!(
+            "the TFO SYN in frame {syn} got no answer while a plain SYN did (SYN-ACK frame {plain_synack})"
+        ),
+        Evidence::OptionReset { refusal, syn, baseline_synack } => format!(
+            "frame {refusal} refused the TFO SYN in frame {syn} while the baseline connected (frame {baseline_synack})"
+        ),
+        Evidence::SynDataReset { refusal, syn, no_data_synack } => format!(
+            "frame {refusal} refused the SYN-data in frame {syn} while a SYN without data was answered (frame {no_data_synack})"
+        ),
+        Evidence::SynDataDropped { syn, no_data_synack } => format!(
+            "the SYN-data in frame {syn} got no answer while a SYN without data did (frame {no_data_synack})"
+        ),
+        Evidence::ResponseDiffers { fetch, difference } => {
+            let what = match difference {
+                ResponseDifference::Status { got, baseline } => {
+                    format!("status {got} where the baseline got {baseline}")
+                }
+                ResponseDifference::Certificate => "another certificate than the baseline's".to_string(),
+                ResponseDifference::Size { got, baseline } => {
+                    format!("{got} bytes where the baseline got {baseline}")
+                }
+            };
+            format!("the {} fetch got {what}", spaced(fetch.as_str()))
+        }
+        Evidence::NotNegotiatedExpected { source, cookie } => {
+            format!("{source} says the origin does TFO, yet the cookie was {}", spaced(cookie.as_str()))
+        }
+        Evidence::NegotiatedUnexpected { source } => {
+            format!("{source} says the origin has no TFO, yet TFO was negotiated here")
+        }
+        Evidence::SynAcksDifferFromBaseline { tfo_ttl, baseline_ttl } => {
+            format!("the SYN-ACKs to TFO SYNs differ from the baseline's (TTL {tfo_ttl} vs {baseline_ttl})")
+        }
+        Evidence::TtlDiffersFromControl { ttl, control_ttl } => {
+            format!("SYN-ACK TTL {ttl} where the control saw {control_ttl}: something nearer answered")
+        }
+        Evidence::OptionsTruncated => "TCP options were cut by the snap length, so TFO cannot be judged".to_string(),
+        Evidence::CaptureDrops => {
+            "the capturing kernel dropped packets, so this measurement is not valid".to_string()
+        }
+        Evidence::CachedSynDrops { fetch, round, drops } => format!(
+            "before the {} fetch (round {round}) the kernel already remembered {drops} SYN-data loss(es) for this address, so this measurement is not valid",
+            spaced(fetch.as_str())
+        ),
+        Evidence::Blackhole => {
+            "the kernel's TFO blackhole detection paused TFO during the run, so this measurement is not valid"
+                .to_string()
+        }
+    }
+}
+
+/// PATHspider's TFO plugin vocabulary, so results compare with its.
+pub fn conditions(
+    connectivity: Connectivity,
+    cookie: CookieResult,
+    syn_data: SynDataResult,
+) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    out.extend(match connectivity {
+        Connectivity::Works => Some("tfo.connectivity.works"),
+        Connectivity::TfoBroken => Some("tfo.connectivity.broken"),
+        Connectivity::Offline | Connectivity::Closed => Some("tfo.connectivity.offline"),
+        Connectivity::Transient => Some("tfo.connectivity.transient"),
+        Connectivity::Unresolved => None,
+    });
+    out.extend(match cookie {
+        CookieResult::Received | CookieResult::ReceivedExpOnly => Some("tfo.cookie.received"),
+        CookieResult::NotReceived => Some("tfo.cookie.not_received"),
+        CookieResult::NotRequested => None,
+    });
+    out.extend(match syn_data {
+        SynDataResult::Acked => Some("tfo.syndata.acked"),
+        SynDataResult::NotAcked => Some("tfo.syndata.not_acked"),
+        SynDataResult::Dropped | SynDataResult::Reset => Some("tfo.syndata.failed"),
+        SynDataResult::NotAttempted => None,
+    });
+    out
+}

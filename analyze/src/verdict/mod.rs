@@ -1,0 +1,107 @@
+//! Connections to one verdict per target (vantage, server address, server port).
+//!
+//! Pure functions over typed records, no I/O, in stages:
+//! [`rounds`] (a target's connections into measurement rounds) → [`facts`] (what each round
+//! shows: connectivity, cookie, SYN data) and [`rules`] (the signatures, one table a reader
+//! holds against ../shared/TFO-FIELD-NOTES.md row by row) → [`target`] (the rounds' majority,
+//! expectations, SYN-ACK fingerprints) → [`explain`] (the one place the English is written,
+//! from the [`Evidence`] the rules return). [`vantage`] runs them over a vantage and judges
+//! measured vantages against controls.
+//!
+//! A SYN-ACK whose answered SYN is `ambiguous` never supports a signature.
+
+mod evidence;
+mod explain;
+mod facts;
+mod rounds;
+mod rules;
+mod target;
+mod vantage;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::IpAddr;
+
+use crate::record::string_enum;
+
+pub use evidence::{Evidence, ResponseDifference};
+pub use rules::{RoundRule, TargetRule, ROUND_RULES, TARGET_RULES};
+pub use vantage::{judge_all, judge_vantage, judge_vantage_with_records};
+
+string_enum!(
+    Connectivity {
+        Works => "works",
+        TfoBroken => "tfo_broken",
+        Offline => "offline",
+        Closed => "closed",
+        Transient => "transient",
+        Unresolved => "unresolved",
+    }
+);
+
+string_enum!(
+    CookieResult {
+        Received => "received",
+        ReceivedExpOnly => "received_exp_only",
+        NotReceived => "not_received",
+        NotRequested => "not_requested",
+    }
+);
+
+string_enum!(
+    SynDataResult {
+        Acked => "acked",
+        NotAcked => "not_acked",
+        Dropped => "dropped",
+        Reset => "reset",
+        NotAttempted => "not_attempted",
+    }
+);
+
+string_enum!(
+    Signature {
+        OptionDropped => "option_dropped",
+        OptionReset => "option_reset",
+        SynDataDropped => "syn_data_dropped",
+        SynDataReset => "syn_data_reset",
+        NotNegotiatedExpected => "not_negotiated_expected",
+        NegotiatedUnexpected => "negotiated_unexpected",
+        ResponseDiffers => "response_differs",
+    }
+);
+
+string_enum!(
+    Untested {
+        SynData => "syn_data",
+        Negotiation => "negotiation",
+    }
+);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetVerdict {
+    pub vantage: String,
+    pub target: String,
+    /// None only for a name that did not resolve.
+    pub server_ip: Option<IpAddr>,
+    pub server_port: u16,
+    pub connections: u32,
+    pub rounds: u32,
+    pub connectivity: Connectivity,
+    pub cookie: CookieResult,
+    pub syn_data: SynDataResult,
+    pub signatures: Vec<Signature>,
+    pub untested: Vec<Untested>,
+    pub middlebox: Option<bool>,
+    pub expected_tfo: Option<bool>,
+    pub synack_differs: Option<bool>,
+    pub measurement_valid: bool,
+    pub explanation: String,
+    pub conditions: Vec<&'static str>,
+}
+
+impl TargetVerdict {
+    pub fn ip_version(&self) -> Option<u8> {
+        self.server_ip.map(|ip| if ip.is_ipv4() { 4 } else { 6 })
+    }
+}

@@ -1,0 +1,149 @@
+//! The signatures, as two tables of pure rules: [`ROUND_RULES`] over one measurement round,
+//! [`TARGET_RULES`] over a target's facts and what is expected of its origin. Each row names
+//! the row of ../shared/TFO-FIELD-NOTES.md ("The three signatures, as seen in the lab") it
+//! encodes, and returns the evidence it rests on, or nothing when it does not hold.
+
+use super::evidence::{Evidence, ResponseDifference};
+use super::facts::{first_syn_unanswered, own_retransmission_answered, refused_first_syn, Round};
+use super::{CookieResult, Signature, SynDataResult};
+use crate::attempt::FetchKind;
+use crate::expect::Expectation;
+use crate::record::AttemptLink;
+
+/// A rule over one round: the evidence of every connection that shows the signature.
+pub type RoundRuleFn = for<'r, 'a> fn(&Round<'r, 'a>) -> Vec<Evidence<'a>>;
+
+pub struct RoundRule {
+    pub signature: Signature,
+    /// The row of the field notes: middlebox action, then what the client's capture shows.
+    pub field_notes: &'static str,
+    pub holds: RoundRuleFn,
+}
+
+#[rustfmt::skip]
+pub const ROUND_RULES: [RoundRule; 5] = [
+    RoundRule { signature: Signature::OptionDropped,   holds: option_dropped,
+        field_notes: "1 | drop SYN with option 34/254 | TFO SYN unanswered, plain retransmission answered ~1 s later" },
+    RoundRule { signature: Signature::OptionReset,     holds: option_reset,
+        field_notes: "1 | RST to SYN with option | RST answering the TFO SYN; plain fetch works" },
+    RoundRule { signature: Signature::SynDataDropped,  holds: syn_data_dropped,
+        field_notes: "2 | drop SYN with payload | SYN-data unanswered, plain SYN retransmission answered" },
+    RoundRule { signature: Signature::SynDataReset,    holds: syn_data_reset,
+        field_notes: "2 | RST to SYN with payload | RST answering the SYN-data" },
+    RoundRule { signature: Signature::ResponseDiffers, holds: response_differs,
+        field_notes: "collector records | a box answers TFO fetches itself | status, certificate or size differ from the baseline's" },
+];
+
+/// What a target shows once its rounds are counted: the input of [`TARGET_RULES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetFacts {
+    pub cookie: CookieResult,
+    pub syn_data: SynDataResult,
+}
+
+pub type TargetRuleFn = for<'a> fn(TargetFacts, &'a Expectation) -> Option<Evidence<'a>>;
+
+pub struct TargetRule {
+    pub signature: Signature,
+    pub field_notes: &'static str,
+    pub holds: TargetRuleFn,
+}
+
+#[rustfmt::skip]
+pub const TARGET_RULES: [TargetRule; 2] = [
+    TargetRule { signature: Signature::NotNegotiatedExpected, holds: not_negotiated_expected,
+        field_notes: "3 | strip option 34/254, or a transparent proxy without TFO | cookie request answered without a cookie while the control gets one" },
+    TargetRule { signature: Signature::NegotiatedUnexpected,  holds: negotiated_unexpected,
+        field_notes: "3 | transparent proxy with TFO, origin without | cookie received and SYN data acked while the control says no TFO" },
+];
+
+/// A cookie request unanswered, while a plain SYN (its own retransmission first) was answered.
+fn option_dropped<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
+    let plain = round.plain_syn_answered();
+    round
+        .cookie_requests()
+        .filter(|c| first_syn_unanswered(c))
+        .filter_map(|c| {
+            let plain_synack = own_retransmission_answered(c).or(plain)?;
+            Some(Evidence::OptionDropped { syn: c.first_syn().frame, plain_synack })
+        })
+        .collect()
+}
+
+/// A cookie request refused while a baseline connection of the round connected.
+fn option_reset<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
+    let Some(baseline_synack) = round.baseline_answered() else { return Vec::new() };
+    round
+        .cookie_requests()
+        .filter_map(|c| {
+            let refusal = refused_first_syn(c)?;
+            Some(Evidence::OptionReset { refusal, syn: c.first_syn().frame, baseline_synack })
+        })
+        .collect()
+}
+
+/// The SYN-data unanswered, while a SYN without data (its own retransmission first) was.
+fn syn_data_dropped<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
+    let Some(c) = round.syn_data() else { return Vec::new() };
+    if refused_first_syn(c).is_some() || !first_syn_unanswered(c) {
+        return Vec::new();
+    }
+    own_retransmission_answered(c)
+        .or(round.syn_without_data_answered())
+        .map(|no_data_synack| Evidence::SynDataDropped { syn: c.first_syn().frame, no_data_synack })
+        .into_iter()
+        .collect()
+}
+
+/// The SYN-data refused, while a SYN without data was answered.
+fn syn_data_reset<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
+    let Some(c) = round.syn_data() else { return Vec::new() };
+    let (Some(refusal), Some(no_data_synack)) = (refused_first_syn(c), round.syn_without_data_answered())
+    else {
+        return Vec::new();
+    };
+    vec![Evidence::SynDataReset { refusal, syn: c.first_syn().frame, no_data_synack }]
+}
+
+/// A TFO fetch's application result (HTTP status, certificate, size) differs from the
+/// baseline's in the same round, from the collector's records. Only fetches that both got a
+/// response are compared: a failed fetch is a connectivity matter.
+fn response_differs<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
+    let links: Vec<&'a AttemptLink> = round.all.iter().filter_map(|c| c.attempt.as_deref()).collect();
+    let Some(baseline) = links.iter().find(|a| a.fetch == FetchKind::Plain && a.status.is_some()) else {
+        return Vec::new();
+    };
+    links
+        .iter()
+        .filter(|a| a.fetch.tfo() && a.status.is_some())
+        .find_map(|a| {
+            let difference = if a.status != baseline.status {
+                ResponseDifference::Status { got: &a.app_result, baseline: &baseline.app_result }
+            } else if a.cert_sha256 != baseline.cert_sha256 {
+                ResponseDifference::Certificate
+            } else if a.size != baseline.size {
+                ResponseDifference::Size { got: a.size.unwrap_or(0), baseline: baseline.size.unwrap_or(0) }
+            } else {
+                return None;
+            };
+            Some(Evidence::ResponseDiffers { fetch: a.fetch, difference })
+        })
+        .into_iter()
+        .collect()
+}
+
+/// TFO expected of the origin, and no cookie (or only the experimental form, where the
+/// control got the RFC form: a downgrade on the path).
+fn not_negotiated_expected(facts: TargetFacts, e: &Expectation) -> Option<Evidence<'_>> {
+    let downgraded = facts.cookie == CookieResult::ReceivedExpOnly && e.control_rfc_cookie;
+    (e.expected_tfo == Some(true) && (facts.cookie == CookieResult::NotReceived || downgraded))
+        .then_some(Evidence::NotNegotiatedExpected { source: &e.source, cookie: facts.cookie })
+}
+
+/// No TFO expected of the origin, and a cookie, or SYN data acked.
+fn negotiated_unexpected(facts: TargetFacts, e: &Expectation) -> Option<Evidence<'_>> {
+    let negotiated = matches!(facts.cookie, CookieResult::Received | CookieResult::ReceivedExpOnly)
+        || facts.syn_data == SynDataResult::Acked;
+    (e.expected_tfo == Some(false) && negotiated)
+        .then_some(Evidence::NegotiatedUnexpected { source: &e.source })
+}

@@ -1,0 +1,182 @@
+//! Every target of a vantage judged, and measured vantages judged against control vantages.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+
+use super::evidence::NoPackets;
+use super::target::{judge_target, TargetContext};
+use super::{explain, Connectivity, CookieResult, SynDataResult, TargetVerdict, Untested};
+use crate::attempt::{AttemptRecord, RunPhase, RunRecord};
+use crate::expect::{ControlVote, Expectations};
+use crate::record::Connection;
+use crate::summary::{ConnSummary, TargetConnections};
+
+/// Judges every target seen from one vantage. `capture_drops`: the capturing kernel reported
+/// dropped packets, which spoils the measurement.
+pub fn judge_vantage(
+    vantage: &str,
+    connections: &[Connection],
+    expectations: &Expectations,
+    capture_drops: bool,
+) -> Vec<TargetVerdict> {
+    judge_vantage_with_records(
+        vantage,
+        &TargetConnections::of(connections),
+        expectations,
+        capture_drops,
+        &[],
+        &[],
+    )
+}
+
+/// As [`judge_vantage`], with the collector's records (`attempts`, `runs`), if any.
+pub fn judge_vantage_with_records(
+    vantage: &str,
+    targets: &TargetConnections,
+    expectations: &Expectations,
+    capture_drops: bool,
+    attempts: &[AttemptRecord],
+    runs: &[RunRecord],
+) -> Vec<TargetVerdict> {
+    let blackhole = blackhole_during(runs);
+    let mut verdicts: Vec<TargetVerdict> = targets
+        .iter()
+        .map(|(&(ip, port), conns)| {
+            let conns: Vec<&ConnSummary> = conns.iter().collect();
+            let mut hosts: Vec<&str> =
+                conns.iter().filter_map(|c| c.attempt.as_ref()).map(|a| a.host.as_str()).collect();
+            hosts.sort_unstable();
+            hosts.dedup();
+            let cx = TargetContext {
+                vantage,
+                expectation: expectations.for_target(ip, port, &hosts),
+                capture_drops,
+                blackhole,
+            };
+            judge_target(ip, port, &conns, &cx)
+        })
+        .collect();
+    // Names that did not resolve have no packets, only a record.
+    let mut unresolved: Vec<&AttemptRecord> = attempts
+        .iter()
+        .filter(|a| a.server_ip.is_empty() && a.result.error.as_deref() == Some("dns_error"))
+        .collect();
+    unresolved.dedup_by(|a, b| a.url == b.url);
+    for a in unresolved {
+        let why = NoPackets::Unresolved { host: &a.host };
+        verdicts.push(without_packets(vantage, a, None, Connectivity::Unresolved, &why));
+    }
+    // Addresses fetched without a packet on the wire (no route from the client, say): the
+    // records are all there is.
+    let judged: HashSet<(IpAddr, u16)> =
+        verdicts.iter().filter_map(|v| v.server_ip.map(|ip| (ip, v.server_port))).collect();
+    let mut silent: BTreeMap<(IpAddr, u16), Vec<&AttemptRecord>> = BTreeMap::new();
+    for a in attempts {
+        if let Ok(ip) = a.server_ip.parse::<IpAddr>() {
+            if !judged.contains(&(ip, a.server_port)) {
+                silent.entry((ip, a.server_port)).or_default().push(a);
+            }
+        }
+    }
+    for ((ip, _), records) in silent {
+        let mut errors: Vec<&str> = records.iter().filter_map(|a| a.result.error.as_deref()).collect();
+        errors.sort_unstable();
+        errors.dedup();
+        let why = NoPackets::NeverOnTheWire { ip, errors };
+        verdicts.push(without_packets(vantage, records[0], Some(ip), Connectivity::Offline, &why));
+    }
+    verdicts
+}
+
+/// A row for a target known only from the collector's records.
+fn without_packets(
+    vantage: &str,
+    a: &AttemptRecord,
+    server_ip: Option<IpAddr>,
+    connectivity: Connectivity,
+    why: &NoPackets<'_>,
+) -> TargetVerdict {
+    TargetVerdict {
+        vantage: vantage.to_string(),
+        target: a.url.clone(),
+        server_ip,
+        server_port: a.server_port,
+        connections: 0,
+        rounds: 0,
+        connectivity,
+        cookie: CookieResult::NotRequested,
+        syn_data: SynDataResult::NotAttempted,
+        signatures: vec![],
+        untested: vec![Untested::SynData, Untested::Negotiation],
+        middlebox: None,
+        expected_tfo: None,
+        synack_differs: None,
+        measurement_valid: true,
+        explanation: explain::no_packets(why),
+        conditions: vec![],
+    }
+}
+
+/// The kernel paused active TFO during the run (TCPFastOpenBlackhole grew between the run's
+/// start and end records).
+fn blackhole_during(runs: &[RunRecord]) -> bool {
+    let start = runs.iter().find(|r| r.phase == RunPhase::Start);
+    let end = runs.iter().rev().find(|r| r.phase == RunPhase::End);
+    let (Some(start), Some(end)) = (start, end) else { return false };
+    let key = "TCPFastOpenBlackhole";
+    end.counters.get(key).copied().unwrap_or(0) > start.counters.get(key).copied().unwrap_or(0)
+}
+
+/// What a control's verdict says of the origin: TFO when its cookie request got a cookie, no
+/// TFO when it got none; nothing where no exchange took place.
+fn control_vote(v: &TargetVerdict) -> Option<ControlVote<'_>> {
+    let tfo = match v.cookie {
+        CookieResult::Received | CookieResult::ReceivedExpOnly => true,
+        CookieResult::NotReceived => false,
+        CookieResult::NotRequested => return None,
+    };
+    if matches!(v.connectivity, Connectivity::Offline | Connectivity::Closed) {
+        return None;
+    }
+    Some(ControlVote {
+        vantage: &v.vantage,
+        target: &v.target,
+        server: (v.server_ip?, v.server_port),
+        tfo,
+        rfc_cookie: v.cookie == CookieResult::Received,
+    })
+}
+
+/// Judges the measured vantages against the expectations: `expect` (from `--expect`) wins over
+/// what the control vantages say. Control vantages get rows of their own, judged without
+/// expectations. Returns the verdicts (controls first) and warnings.
+pub fn judge_all(
+    measured: &[crate::VantageResult],
+    controls: &[crate::VantageResult],
+    expect: Option<&Expectations>,
+) -> (Vec<TargetVerdict>, Vec<String>) {
+    let judge_result = |r: &crate::VantageResult, expectations: &Expectations| {
+        let drops = r.report.files.iter().any(|f| f.read.kernel_drops.unwrap_or(0) > 0);
+        judge_vantage_with_records(
+            &r.name,
+            &r.targets,
+            expectations,
+            drops,
+            &r.report.attempts,
+            &r.report.runs,
+        )
+    };
+    let none = Expectations::new();
+    let control_verdicts: Vec<TargetVerdict> = controls.iter().flat_map(|r| judge_result(r, &none)).collect();
+    let control_targets: Vec<&TargetConnections> = controls.iter().map(|r| &r.targets).collect();
+    let (expectations, warnings) = Expectations::from_controls(
+        control_verdicts.iter().filter_map(control_vote),
+        &control_targets,
+        expect,
+    );
+    let mut verdicts = control_verdicts;
+    for r in measured {
+        verdicts.extend(judge_result(r, &expectations));
+    }
+    (verdicts, warnings)
+}
