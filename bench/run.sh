@@ -145,7 +145,7 @@ bench_collect() {
   local P=tfb
   # The shell lab, held up while we work; 1,000 addresses served by one listener through an
   # AnyIP route (2001:db8:3::/64 is local to the server).
-  coproc LAB { TFO_LAB_PREFIX=$P bash lab/make-testdata.sh --hold; }
+  coproc LAB { TFO_LAB_PREFIX=$P TFOSCOPE="$TFO" bash lab/scripts/make-testdata.sh --hold; }
   read -r ready <&"${LAB[0]}"
   [ "$ready" = ready ] || { echo "lab did not come up"; return 1; }
   ip -n $P-s -6 route add local 2001:db8:3::/64 dev lo

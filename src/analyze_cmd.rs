@@ -10,8 +10,8 @@ use tfoscope_analyze::flow::FlowConfig;
 use tfoscope_analyze::read::ReadOptions;
 use tfoscope_analyze::record::Connection;
 use tfoscope_analyze::table::{self, OutputFormat, TableError};
-use tfoscope_analyze::verdict::{judge_all, TargetVerdict};
-use tfoscope_analyze::{analyze_vantages_reporting, VantageResult, VantageSpec};
+use tfoscope_analyze::verdict::TargetVerdict;
+use tfoscope_analyze::{analyze, AnalyzeOptions, Connections, Inputs, VantageResult, VantageSpec};
 
 use crate::capture_args::{self, CaptureFile};
 
@@ -62,7 +62,7 @@ fn each_its_own(file: &CaptureFile) -> VantageSpec {
 /// The capture bytes read against their total, with rate and time left: a terabyte of archives
 /// takes a while. On stderr when it is a terminal; pipes and logs get nothing (indicatif hides
 /// a bar drawn to no terminal). A pipe (`/dev/stdin`) has no size: then bytes and rate only.
-fn reading_progress(specs: &[VantageSpec]) -> indicatif::ProgressBar {
+fn reading_progress(specs: &[&VantageSpec]) -> indicatif::ProgressBar {
     let sizes: Option<Vec<u64>> = specs
         .iter()
         .flat_map(|s| &s.files)
@@ -102,17 +102,12 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         None => captures.files.iter().map(each_its_own).collect(),
     };
     let expect = args.expect.as_deref().map(load_expectations).transpose()?;
-    let control_specs: Vec<VantageSpec> = control_files.files.iter().map(each_its_own).collect();
-    let all_specs: Vec<VantageSpec> = control_specs.iter().chain(&specs).cloned().collect();
-    let mut failed = 0;
-    let mut failed_rows: Vec<table::FileRow> = Vec::new();
-    let mut controls: Vec<VantageResult> = Vec::new();
-    let mut results: Vec<VantageResult> = Vec::new();
-    let flow_config =
+    let inputs = Inputs { measured: specs, controls: control_files.files.iter().map(each_its_own).collect() };
+    let vantages = inputs.measured.len() + inputs.controls.len();
+    let flow =
         FlowConfig { max_open: args.max_open.max(1), batch: args.batch_rows.max(1), ..FlowConfig::default() };
     // Vantages are read in parallel, one a core; a core left over reads ahead for them.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let read_options = ReadOptions { read_ahead: all_specs.len() < cores };
     let format = match args.format {
         Format::Parquet => OutputFormat::Parquet,
         Format::Csv => OutputFormat::Csv,
@@ -122,69 +117,48 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut phases = Phases::from_env();
     // Connections are written as they finish, a batch at a time, beside the reading; the
     // verdicts keep only a summary of each.
-    let connections_out =
-        table::ConnectionsOutput::start(&args.out, format, all_specs.len() > 1, flow_config.batch)?;
+    let connections_out = table::ConnectionsOutput::start(&args.out, format, vantages > 1, flow.batch)?;
     let write_batch = |vantage: &str, batch: Vec<Connection>| -> Result<(), TableError> {
         connections_out.write(vantage, batch)
     };
+    let all_specs: Vec<&VantageSpec> = inputs.controls.iter().chain(&inputs.measured).collect();
     let progress = reading_progress(&all_specs);
-    let analyzed = analyze_vantages_reporting(
-        &all_specs,
-        &flow_config,
-        read_options,
-        &|bytes| progress.inc(bytes),
-        &write_batch,
-    );
+    let count_bytes = |bytes| progress.inc(bytes);
+    let options = AnalyzeOptions {
+        flow,
+        read: ReadOptions { read_ahead: vantages < cores },
+        progress: &count_bytes,
+        expect: expect.as_ref(),
+        connections: Connections::Sink(&write_batch),
+    };
+    let analysis = analyze(&inputs, &options);
     progress.finish_and_clear();
     // The writer's own error (a full disk, say) comes first: it explains every vantage's
     // "writer stopped".
     let written = connections_out.finish()?;
-    for (i, result) in analyzed.into_iter().enumerate() {
-        match result {
-            Ok(r) if i < control_specs.len() => controls.push(r),
-            Ok(r) => results.push(r),
-            Err(e) => {
-                eprintln!("tfoscope analyze: {e}");
-                failed += 1;
-                let spec = &all_specs[i];
-                failed_rows.extend(spec.files.iter().map(|path| table::FileRow {
-                    vantage: spec.name.clone(),
-                    capture: path.display().to_string(),
-                    error: Some(e.to_string()),
-                    ..Default::default()
-                }));
-            }
-        }
+    phases.mark("read, connections, their table and the verdicts");
+    let errors = analysis.errors();
+    for error in &errors {
+        eprintln!("tfoscope analyze: {error}");
     }
-    if results.is_empty() {
+    if analysis.measured.is_empty() {
         anyhow::bail!("no capture could be read");
     }
-    // Files lost from a stream of several: the rest of it is analysed, the exit code says so.
-    for (_, error) in results.iter().chain(&controls).flat_map(|r| &r.report.unreadable) {
-        eprintln!("tfoscope analyze: {error}");
-        failed += 1;
-    }
-    // One result per control file (a control folder stands for several).
-    if controls.len() < control_specs.len() {
+    if analysis.control_failed() {
         anyhow::bail!("a control capture could not be read: verdicts against it would be wrong");
     }
-    phases.mark("read, connections and their table");
-    let (verdicts, verdict_warnings) = judge_all(&results, &controls, expect.as_ref());
-    phases.mark("verdicts");
-    let everything: Vec<&VantageResult> = controls.iter().chain(&results).collect();
-    let mut targets = table::targets_frame(&verdicts)?;
+    let mut targets = table::targets_frame(&analysis.verdicts)?;
     let written_targets = table::write_table(&mut targets, &args.out, "targets", format)?;
-    let file_rows: Vec<table::FileRow> =
-        everything.iter().flat_map(|r| table::FileRow::of_vantage(r)).chain(failed_rows).collect();
-    let mut files = table::files_frame(&file_rows)?;
+    let mut files = table::files_frame(&analysis.file_rows())?;
     table::write_table(&mut files, &args.out, "files", format)?;
     phases.mark("targets and files tables");
+    let everything: Vec<&VantageResult> = analysis.vantages().collect();
     print_summary(&everything, &written);
-    print_verdicts(&verdicts, &written_targets);
-    for warning in verdict_warnings {
+    print_verdicts(&analysis.verdicts, &written_targets);
+    for warning in &analysis.warnings {
         println!("warning: {warning}");
     }
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// The target as a person reads it: a URL gets the address it was measured at.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use tfoscope_collect::run::{collect, parse_target, CollectConfig, Exclusions};
+use tfoscope_collect::run::{collect, parse_target, CollectConfig, CollectProgress, Exclusions};
 
 use crate::report_out::{outln, ReportOut};
 
@@ -132,7 +132,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
     for signal in [libc::SIGINT, libc::SIGTERM] {
         signal_hook_flag(signal, stop.clone());
     }
-    let report = collect(&config, stop.clone())?;
+    let report = collect(&config, stop.clone(), Arc::new(progress_bar()))?;
     let interrupted = report.interrupted || stop.load(Ordering::Relaxed);
     let mut out = ReportOut::default();
     for result in &report.results {
@@ -160,6 +160,29 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
     }
     out.finish().context("printing the report")?;
     Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
+
+/// Targets done of the total, and how many had failures, on stderr when it is a terminal
+/// (indicatif hides a bar drawn to no terminal).
+fn progress_bar() -> impl Fn(CollectProgress) + Send + Sync {
+    let bar = indicatif::ProgressBar::hidden();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} targets, {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let failures = std::sync::atomic::AtomicU64::new(0);
+    move |event| match event {
+        CollectProgress::Started { targets } => {
+            bar.set_length(targets);
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        CollectProgress::TargetDone { failed } => {
+            let failures = failures.fetch_add(u64::from(failed), Ordering::Relaxed) + u64::from(failed);
+            bar.inc(1);
+            bar.set_message(format!("{failures} with failures"));
+        }
+        CollectProgress::Finished => bar.finish_and_clear(),
+    }
 }
 
 /// Sets `flag` when `signal` arrives (a plain handler flipping an atomic).

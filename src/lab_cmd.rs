@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use tfoscope_collect::lab::doctor::{check_kernel, Status};
-use tfoscope_collect::lab::run::{run_lab, LabConfig};
-use tfoscope_collect::lab::scenario;
-use tfoscope_collect::lab::serve::{serve, ListenerSpec};
+use tfoscope_lab::doctor::{check_kernel, Status};
+use tfoscope_lab::run::{run_lab, LabConfig};
+use tfoscope_lab::scenario;
+use tfoscope_lab::serve::{serve, ListenerSpec};
 
 use crate::collect_cmd::signal_hook_flag;
 use crate::report_out::{outln, ReportOut};

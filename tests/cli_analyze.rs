@@ -91,7 +91,7 @@ fn assert_matches_schema(df: &DataFrame, doc: &serde_json::Value) {
 fn parquet_holds_the_schema_of_schemas_connections_json() {
     let out_dir = tempdir("schema");
     let mut captures = captures_in(&testdata());
-    captures.extend(captures_in(&shared_captures()));
+    captures.extend(shared_captures().map(|dir| captures_in(&dir)).unwrap_or_default());
     let out = analyze(&["-o", out_dir.to_str().unwrap()], &captures);
     assert!(out.status.success());
     for table in ["connections", "targets", "files"] {
@@ -260,11 +260,12 @@ fn unsupported_link_types_are_counted_not_fatal() {
 #[test]
 fn connections_written_in_batches_equal_one_batch_in_every_format() {
     use tfoscope_analyze::table::{ConnectionsOutput, OutputFormat};
-    use tfoscope_analyze::{analyze_vantage, VantageSpec};
+    use tfoscope_analyze::{analyze, AnalyzeOptions, Inputs};
     let results: Vec<_> = ["clean_http.pcap", "clean_https.pcapng", "option_dropped.pcap"]
         .iter()
         .map(|name| {
-            analyze_vantage(&VantageSpec { name: name.to_string(), files: vec![testdata().join(name)] })
+            analyze(&Inputs::file(*name, testdata().join(name)), &AnalyzeOptions::in_memory())
+                .into_single()
                 .unwrap()
         })
         .collect();

@@ -20,7 +20,8 @@ struct Lab(Child);
 impl Lab {
     fn up() -> Lab {
         let mut child = Command::new("bash")
-            .arg(root().join("lab/make-testdata.sh"))
+            .arg(root().join("lab/scripts/make-testdata.sh"))
+            .env("TFOSCOPE", env!("CARGO_BIN_EXE_tfoscope"))
             .arg("--hold")
             .env("TFO_LAB_PREFIX", PREFIX)
             .stdin(Stdio::piped())
@@ -202,10 +203,11 @@ fn collect_then_analyze_in_the_lab() {
     assert_eq!(row(&targets, "https://198.51.100.1:8080/")["cookie"], "not_received");
     // The lab's certificate is self-signed: the fetch goes on, the failure and the
     // certificate's fingerprint are recorded.
-    let records = tfoscope_analyze::analyze_vantage(&tfoscope_analyze::VantageSpec {
-        name: "first".into(),
-        files: vec![first.clone()],
-    })
+    let records = tfoscope_analyze::analyze(
+        &tfoscope_analyze::Inputs::file("first", first.clone()),
+        &tfoscope_analyze::AnalyzeOptions::in_memory(),
+    )
+    .into_single()
     .unwrap()
     .report
     .attempts;

@@ -8,17 +8,18 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use tfoscope_analyze::flow::FlowConfig;
-use tfoscope_analyze::{analyze_vantage, analyze_vantage_with, VantageResult, VantageSpec};
+use tfoscope_analyze::{analyze, AnalyzeError, AnalyzeOptions, Inputs, VantageResult};
 
-fn spec(path: &Path) -> VantageSpec {
-    VantageSpec { name: "hostile".into(), files: vec![path.to_path_buf()] }
+fn analyze_file(path: &Path, flow: FlowConfig) -> Result<VantageResult, AnalyzeError> {
+    analyze(&Inputs::file("hostile", path), &AnalyzeOptions { flow, ..AnalyzeOptions::in_memory() })
+        .into_single()
 }
 
 /// Analyzes `bytes` as a file; the analysis must return (an error is fine), not panic.
 fn analyze_bytes(dir: &Path, name: &str, bytes: &[u8]) -> Result<VantageResult, String> {
     let path = dir.join(name);
     fs::write(&path, bytes).unwrap();
-    let outcome = std::panic::catch_unwind(|| analyze_vantage(&spec(&path)));
+    let outcome = std::panic::catch_unwind(|| analyze_file(&path, FlowConfig::default()));
     match outcome {
         Ok(result) => result.map_err(|e| e.to_string()),
         Err(_) => panic!("analyze panicked on {name} ({} bytes)", bytes.len()),
@@ -299,7 +300,7 @@ fn a_million_syns_to_one_target_stay_within_the_connection_cap() {
         }
     }
     let config = FlowConfig { max_open: 10_000, ..FlowConfig::default() };
-    let r = analyze_vantage_with(&spec(&path), &config).unwrap();
+    let r = analyze_file(&path, config).unwrap();
     assert_eq!(r.report.frames, 1_100_000);
     assert!(r.connections.len() <= 10_000, "tracked connections are capped: {}", r.connections.len());
     assert!(r.report.flow.over_capacity >= 990_000, "{:?}", r.report.flow);

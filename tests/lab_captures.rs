@@ -8,7 +8,7 @@ use std::process::Command;
 
 use common::*;
 use tfoscope_analyze::record::{DataAcked, Outcome, SynAckAnswers, SynAckTfo, SynTfo};
-use tfoscope_analyze::{analyze_vantage, VantageSpec};
+use tfoscope_analyze::{analyze, AnalyzeOptions, Inputs};
 
 #[test]
 fn lab_script_reproduces_the_field_notes() {
@@ -22,7 +22,8 @@ fn lab_script_reproduces_the_field_notes() {
     let _ =
         Command::new("ip").args(["link", "add", "tft-cr", "type", "veth", "peer", "name", "tft-rc"]).status();
     let status = Command::new("bash")
-        .arg(root().join("lab/make-testdata.sh"))
+        .arg(root().join("lab/scripts/make-testdata.sh"))
+        .env("TFOSCOPE", env!("CARGO_BIN_EXE_tfoscope"))
         .arg(&out)
         .args(["clean_http", "option_dropped", "syndata_reset", "option_stripped"])
         .env("TFO_LAB_PREFIX", "tft")
@@ -34,7 +35,7 @@ fn lab_script_reproduces_the_field_notes() {
     let conns = |name: &str| {
         let path = out.join(name);
         check_against_tshark(&path);
-        analyze_vantage(&VantageSpec { name: name.into(), files: vec![path] }).unwrap().connections
+        analyze(&Inputs::file(name, path), &AnalyzeOptions::in_memory()).into_single().unwrap().connections
     };
 
     let clean = conns("clean_http.pcap");

@@ -5,19 +5,20 @@ mod common;
 
 use common::*;
 use tfoscope_analyze::record::{Connection, DataAcked, Outcome, SynAckTfo, SynTfo};
-use tfoscope_analyze::{analyze_vantage, VantageSpec};
+use tfoscope_analyze::{analyze, AnalyzeOptions, Inputs};
 
-fn connections(name: &str) -> Vec<Connection> {
-    let path = shared_captures().join(name);
-    let result = analyze_vantage(&VantageSpec { name: name.into(), files: vec![path] }).unwrap();
+/// The connections of a public capture; None (the test skipped, loudly) without ../shared.
+fn connections(name: &str) -> Option<Vec<Connection>> {
+    let path = shared_captures()?.join(name);
+    let result = analyze(&Inputs::file(name, path), &AnalyzeOptions::in_memory()).into_single().unwrap();
     assert!(result.report.complete(), "{name}: {:?}", result.report.warnings);
-    result.connections
+    Some(result.connections)
 }
 
 #[test]
 fn pathspider_kind_255_is_not_tfo() {
     for name in ["pathspider__tfo_cookie_request_b.pcap", "pathspider__tfo_data_on_syn_b.pcap"] {
-        let conns = connections(name);
+        let Some(conns) = connections(name) else { return };
         assert_eq!(conns.len(), 1, "{name}");
         assert_eq!(conns[0].first_syn().tfo, SynTfo::None, "{name}");
         assert_eq!(conns[0].synack.as_ref().unwrap().tfo, SynAckTfo::None, "{name}");
@@ -27,7 +28,7 @@ fn pathspider_kind_255_is_not_tfo() {
 
 #[test]
 fn pathspider_kind_34_of_length_4_is_malformed() {
-    let conns = connections("pathspider__tfo_cookie_request_official.pcap");
+    let Some(conns) = connections("pathspider__tfo_cookie_request_official.pcap") else { return };
     assert_eq!(conns.len(), 1);
     let c = &conns[0];
     assert_eq!(c.first_syn().tfo, SynTfo::Malformed);
@@ -42,7 +43,7 @@ fn pathspider_kind_34_of_length_4_is_malformed() {
 
 #[test]
 fn pathspider_official_data_on_syn_is_a_ten_byte_cookie_with_acked_data() {
-    let conns = connections("pathspider__tfo_data_on_syn_official.pcap");
+    let Some(conns) = connections("pathspider__tfo_data_on_syn_official.pcap") else { return };
     let c = &conns[0];
     assert_eq!(c.first_syn().tfo, SynTfo::Cookie);
     assert_eq!(c.syn_cookie.as_ref().unwrap().len(), 10);
@@ -53,14 +54,14 @@ fn pathspider_official_data_on_syn_is_a_ten_byte_cookie_with_acked_data() {
 
 #[test]
 fn pathspider_experimental_option_with_bad_checksums() {
-    let conns = connections("pathspider__tfo_cookie_request.pcap");
+    let Some(conns) = connections("pathspider__tfo_cookie_request.pcap") else { return };
     assert_eq!(conns[0].first_syn().tfo, SynTfo::CookieRequest);
     assert_eq!(conns[0].syn_tfo_kind, Some(254));
     let synack = conns[0].synack.as_ref().unwrap();
     assert_eq!(synack.cookie.as_deref(), Some(&[0x06, 0x8d, 0x53, 0xd0, 0x9b, 0x2c, 0xb2, 0xff][..]));
     assert_eq!(synack.tfo_kind, Some(254));
 
-    let conns = connections("pathspider__tfo_data_on_syn.pcap");
+    let Some(conns) = connections("pathspider__tfo_data_on_syn.pcap") else { return };
     let c = &conns[0];
     assert!(c.client.is_ipv6());
     assert_eq!(c.syn_cookie.as_deref(), Some(&[0x9a, 0xb4, 0x9b, 0x22, 0x54, 0xa0, 0x24, 0x75][..]));
@@ -70,7 +71,7 @@ fn pathspider_experimental_option_with_bad_checksums() {
 
 #[test]
 fn tcpdump_nat_gateway_drops_the_syn_data() {
-    let conns = connections("tcpdump__tfo-5c1fa7f9ae91.pcap");
+    let Some(conns) = connections("tcpdump__tfo-5c1fa7f9ae91.pcap") else { return };
     assert_eq!(conns.len(), 3, "LAN and WAN sides of the cookie request, then the SYN-data");
     for c in &conns[..2] {
         assert_eq!(c.first_syn().tfo, SynTfo::CookieRequest);
@@ -87,7 +88,7 @@ fn tcpdump_nat_gateway_drops_the_syn_data() {
 
 #[test]
 fn ptcpdump_sll2_cookie_next_to_mptcp() {
-    let conns = connections("ptcpdump__tfo.pcap");
+    let Some(conns) = connections("ptcpdump__tfo.pcap") else { return };
     assert_eq!(conns.len(), 1);
     assert_eq!(conns[0].first_syn().tfo, SynTfo::CookieRequest);
     let synack = conns[0].synack.as_ref().unwrap();
@@ -97,7 +98,7 @@ fn ptcpdump_sll2_cookie_next_to_mptcp() {
 
 #[test]
 fn go_dnscollector_four_syn_data_connections_accepted() {
-    let conns = connections("go-dnscollector__dnsdump_tcp_fastopen.pcap");
+    let Some(conns) = connections("go-dnscollector__dnsdump_tcp_fastopen.pcap") else { return };
     assert_eq!(conns.len(), 4);
     for c in &conns {
         assert_eq!(c.server.port(), 53);

@@ -2,8 +2,10 @@
 //!
 //! Stages, one module each, data flowing one way:
 //! [`read`] (files → frames) → [`decode`] (frames → IP/TCP views) → [`flow`] (packets →
-//! [`record::Connection`]s) → [`table`] (records → DataFrames → Parquet/CSV/JSON).
-//! No network, no privileges.
+//! [`record::Connection`]s) → [`summary`] (what the verdicts need of each) → [`verdict`] (rules
+//! → one verdict per target, against [`expect`]ations) → [`table`] (records → Arrow arrays →
+//! Parquet/CSV/JSON). [`pipeline::analyze`] is the one entry point; [`result`] holds the types
+//! it takes and returns. No network, no privileges.
 
 #![deny(unsafe_code)]
 
@@ -11,15 +13,16 @@ pub mod attempt;
 pub mod decode;
 pub mod expect;
 pub mod flow;
+pub mod pipeline;
 pub mod read;
 pub mod record;
+pub mod result;
 pub mod summary;
 pub mod table;
 mod vantage;
 pub mod verdict;
 
-pub use vantage::{
-    analyze_vantage, analyze_vantage_into, analyze_vantage_with, analyze_vantages, analyze_vantages_into,
-    analyze_vantages_reporting, analyze_vantages_with, AnalyzeError, ConnectionSink, FileReport, Progress,
-    SharedConnectionSink, VantageReport, VantageResult, VantageSpec,
+pub use pipeline::{analyze, Analysis, AnalyzeOptions, Connections, Inputs};
+pub use result::{
+    AnalyzeError, ConnectionSink, FileReport, Progress, VantageReport, VantageResult, VantageSpec,
 };

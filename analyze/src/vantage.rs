@@ -2,84 +2,18 @@
 //! files are read in time order into one flow table, so a connection that crosses a file
 //! boundary is not split.
 
-use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use crate::attempt::{AttemptRecord, CollectorRecord, RunRecord, ATTEMPT_PEN};
+use crate::attempt::{AttemptRecord, CollectorRecord, ATTEMPT_PEN};
 use crate::decode::{self, DecodeError};
-use crate::flow::{FlowConfig, FlowStats, FlowTable, PacketRef};
-use crate::read::{self, CaptureEvent, ReadError, ReadOptions, ReadReport};
+use crate::flow::{FlowConfig, FlowTable, PacketRef};
+use crate::read::{self, CaptureEvent, ReadError, ReadOptions};
 use crate::record::{AttemptLink, Connection};
+use crate::result::{AnalyzeError, FileReport, Progress, VantageReport, VantageResult, VantageSpec};
 use crate::summary::TargetConnections;
-use crate::table::TableError;
-
-#[derive(Debug, Clone)]
-pub struct VantageSpec {
-    pub name: String,
-    pub files: Vec<PathBuf>,
-}
-
-#[derive(Debug, Clone)]
-pub struct FileReport {
-    pub path: PathBuf,
-    pub read: ReadReport,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct VantageReport {
-    pub files: Vec<FileReport>,
-    pub frames: u64,
-    /// Frames of link types we cannot decode, by link type.
-    pub skipped_linktypes: BTreeMap<i32, u64>,
-    /// Frames that decoded to nothing we use, by reason.
-    pub undecoded: BTreeMap<&'static str, u64>,
-    pub flow: FlowStats,
-    /// Things a reader of the results must know (partial files, kernel drops, ...).
-    pub warnings: Vec<String>,
-    /// Files of a vantage of several that could not be read at all (not a capture, cannot be
-    /// opened): (file, why). The vantage is what the other files hold.
-    pub unreadable: Vec<(PathBuf, String)>,
-    /// The collector's records, when the capture is one of ours.
-    pub attempts: Vec<AttemptRecord>,
-    pub runs: Vec<RunRecord>,
-}
-
-impl VantageReport {
-    /// False when some file could not be read to its end, or at all.
-    pub fn complete(&self) -> bool {
-        self.unreadable.is_empty() && self.files.iter().all(|f| f.read.stop.is_none())
-    }
-}
-
-#[derive(Debug)]
-pub struct VantageResult {
-    pub name: String,
-    /// In first-SYN time order; empty when they went to a sink instead
-    /// ([`analyze_vantage_into`]).
-    pub connections: Vec<Connection>,
-    /// What the verdicts need of every connection, by target.
-    pub targets: TargetConnections,
-    pub report: VantageReport,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum AnalyzeError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    #[error(transparent)]
-    Output(#[from] TableError),
-}
-
-/// Takes finished connections a batch at a time: (vantage name, batch in first-SYN order).
-pub type ConnectionSink<'a> = dyn FnMut(&str, Vec<Connection>) -> Result<(), TableError> + 'a;
-
-/// Told how many more bytes of capture files were read, from the threads of several vantages.
-pub type Progress<'a> = dyn Fn(u64) + Sync + 'a;
-
-/// As [`ConnectionSink`], shared by the threads of several vantages.
-pub type SharedConnectionSink<'a> = dyn Fn(&str, Vec<Connection>) -> Result<(), TableError> + Sync + 'a;
 
 impl DecodeError {
     fn category(&self) -> &'static str {
@@ -109,40 +43,17 @@ fn first_timestamp(path: &Path) -> Result<Option<i64>, ReadError> {
     Ok(first)
 }
 
-pub fn analyze_vantage(spec: &VantageSpec) -> Result<VantageResult, AnalyzeError> {
-    analyze_vantage_with(spec, &FlowConfig::default())
-}
-
-/// As [`analyze_vantage`], with the connection builder's limits set (e.g. `max_open`).
-pub fn analyze_vantage_with(spec: &VantageSpec, config: &FlowConfig) -> Result<VantageResult, AnalyzeError> {
-    let mut all = Vec::new();
-    let mut result = analyze_vantage_into(spec, config, &mut |_, batch| {
-        all.extend(batch);
-        Ok(())
-    })?;
-    in_first_syn_order(&mut all);
-    result.connections = all;
-    Ok(result)
-}
-
-/// Reads a vantage and hands its connections to `sink` in batches as they finish (each batch
-/// in first-SYN order), keeping only their summaries for the verdicts: memory follows the open
+/// Reads a vantage's files in time order into one flow table and hands its connections to
+/// `sink` in batches as they finish (each batch in first-SYN order, linked to the collector's
+/// records), keeping only their summaries for the verdicts: memory follows the open
 /// connections, not the file. The result's `connections` is empty.
-pub fn analyze_vantage_into(
-    spec: &VantageSpec,
-    config: &FlowConfig,
-    sink: &mut ConnectionSink<'_>,
-) -> Result<VantageResult, AnalyzeError> {
-    analyze_vantage_reporting(spec, config, ReadOptions::default(), &|_| {}, sink)
-}
-
-fn analyze_vantage_reporting(
+pub(crate) fn read_vantage<E: std::error::Error>(
     spec: &VantageSpec,
     config: &FlowConfig,
     read_options: ReadOptions,
     progress: &Progress<'_>,
-    sink: &mut ConnectionSink<'_>,
-) -> Result<VantageResult, AnalyzeError> {
+    sink: &mut dyn FnMut(&str, Vec<Connection>) -> Result<(), E>,
+) -> Result<VantageResult, AnalyzeError<E>> {
     let mut report = VantageReport::default();
     let mut files = spec.files.clone();
     if files.len() > 1 {
@@ -171,7 +82,7 @@ fn analyze_vantage_reporting(
 
     let mut table = FlowTable::new(*config);
     let mut targets = TargetConnections::default();
-    let mut sink_error: Option<TableError> = None;
+    let mut sink_error: Option<E> = None;
     // Attempt records precede the end of their connections in our captures (a record is
     // written when its fetch ends; a connection is emitted seconds of capture time after it
     // closes), so linking as connections finish sees every record that concerns them.
@@ -221,7 +132,7 @@ fn analyze_vantage_reporting(
             ControlFlow::Continue(())
         })?;
         if let Some(e) = sink_error {
-            return Err(e.into());
+            return Err(AnalyzeError::Sink(e));
         }
         if let Some(stop) = &read.stop {
             report.warnings.push(format!("{}: partial: {stop}", path.display()));
@@ -239,7 +150,7 @@ fn analyze_vantage_reporting(
         ));
     }
     report.flow = flow;
-    emit(rest, &report.attempts, &attempt_index)?;
+    emit(rest, &report.attempts, &attempt_index).map_err(AnalyzeError::Sink)?;
     targets.finish();
     Ok(VantageResult { name: spec.name.clone(), connections: Vec::new(), targets, report })
 }
@@ -248,7 +159,7 @@ fn analyze_vantage_reporting(
 /// order is found on small keys, then put in place along its cycles: no second batch-sized
 /// vector, megabytes each batch (measured: a fifth of analyze's peak memory on the web-like
 /// benchmark capture, with the purge delay main sets).
-fn in_first_syn_order(batch: &mut [Connection]) {
+pub(crate) fn in_first_syn_order(batch: &mut [Connection]) {
     let mut order: Vec<(i64, u64, usize)> =
         batch.iter().enumerate().map(|(i, c)| (c.first_syn().time_ns, c.first_syn().frame, i)).collect();
     order.sort_unstable();
@@ -275,15 +186,18 @@ const ATTEMPT_SLACK_NS: i64 = 2_000_000_000;
 /// same local port, first SYN within the fetch's time.
 /// The collector's records by local port, built up as the records stream by, so linking a
 /// batch costs the batch, not every record again.
+/// The records' server addresses are parsed once here, so linking compares numbers.
 #[derive(Debug, Default)]
 struct AttemptIndex {
-    by_port: std::collections::HashMap<u16, Vec<usize>>,
+    by_port: std::collections::HashMap<u16, Vec<(IpAddr, usize)>>,
 }
 
 impl AttemptIndex {
     fn add(&mut self, attempts: &[AttemptRecord]) {
-        if let Some(a) = attempts.last().filter(|a| a.local_port != 0) {
-            self.by_port.entry(a.local_port).or_default().push(attempts.len() - 1);
+        let Some(a) = attempts.last().filter(|a| a.local_port != 0) else { return };
+        // A record without an address (a name that did not resolve) made no connection.
+        if let Ok(ip) = a.server_ip.parse::<IpAddr>() {
+            self.by_port.entry(a.local_port).or_default().push((ip, attempts.len() - 1));
         }
     }
 }
@@ -294,11 +208,10 @@ fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord], ind
     }
     for conn in connections {
         let t = conn.first_syn().time_ns;
-        let server_ip = conn.server.ip().to_string();
+        let server_ip = conn.server.ip();
         let found = index.by_port.get(&conn.client.port()).and_then(|candidates| {
-            candidates.iter().map(|&i| &attempts[i]).find(|a| {
-                a.server_ip == server_ip
-                    && a.server_port == conn.server.port()
+            candidates.iter().filter(|(ip, _)| *ip == server_ip).map(|&(_, i)| &attempts[i]).find(|a| {
+                a.server_port == conn.server.port()
                     && t >= a.start_ns - ATTEMPT_SLACK_NS
                     && t <= a.end_ns + ATTEMPT_SLACK_NS
             })
@@ -319,52 +232,9 @@ fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord], ind
     }
 }
 
-/// Analyzes each vantage on its own thread (rayon), keeping the input order.
-pub fn analyze_vantages(specs: &[VantageSpec]) -> Vec<Result<VantageResult, AnalyzeError>> {
-    analyze_vantages_with(specs, &FlowConfig::default())
-}
-
-pub fn analyze_vantages_with(
-    specs: &[VantageSpec],
-    config: &FlowConfig,
-) -> Vec<Result<VantageResult, AnalyzeError>> {
-    use rayon::prelude::*;
-    specs.par_iter().map(|spec| analyze_vantage_with(spec, config)).collect()
-}
-
-/// As [`analyze_vantages_with`], each vantage's connections going to `sink` as they finish
-/// (from several threads at once).
-pub fn analyze_vantages_into(
-    specs: &[VantageSpec],
-    config: &FlowConfig,
-    sink: &SharedConnectionSink<'_>,
-) -> Vec<Result<VantageResult, AnalyzeError>> {
-    analyze_vantages_reporting(specs, config, ReadOptions::default(), &|_| {}, sink)
-}
-
-/// As [`analyze_vantages_into`], the files read as `read_options` says, telling `progress` the
-/// bytes of capture files read as the reading goes (compressed bytes for compressed captures,
-/// so the sum ends at the files' sizes).
-pub fn analyze_vantages_reporting(
-    specs: &[VantageSpec],
-    config: &FlowConfig,
-    read_options: ReadOptions,
-    progress: &Progress<'_>,
-    sink: &SharedConnectionSink<'_>,
-) -> Vec<Result<VantageResult, AnalyzeError>> {
-    use rayon::prelude::*;
-    specs
-        .par_iter()
-        .map(|spec| {
-            analyze_vantage_reporting(spec, config, read_options, progress, &mut |v, batch| sink(v, batch))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{in_first_syn_order, ReadOptions, VantageSpec};
-    use crate::flow::FlowConfig;
+    use super::in_first_syn_order;
     use crate::record::{Connection, SynTfo};
     use proptest::prelude::*;
     use std::net::SocketAddr;
@@ -375,41 +245,6 @@ mod tests {
         let client = SocketAddr::new("192.0.2.1".parse().unwrap(), id);
         let server = SocketAddr::new("198.51.100.1".parse().unwrap(), 80);
         Connection::unanswered(client, server, time_ns, frame, SynTfo::None)
-    }
-
-    /// Progress counts the bytes taken from each file, compressed ones included, once each:
-    /// the sum ends at the files' total size.
-    #[test]
-    fn progress_ends_at_the_files_size() {
-        use std::io::Write;
-        use std::sync::atomic::{AtomicU64, Ordering};
-        let testdata = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
-        let dir = std::env::temp_dir().join(format!("tfoscope-progress-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let plain = std::fs::read(testdata.join("syndata_dropped.pcap")).unwrap();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&plain).unwrap();
-        std::fs::write(dir.join("c.pcap.gz"), gz.finish().unwrap()).unwrap();
-        std::fs::write(dir.join("c.pcap.zst"), zstd::encode_all(plain.as_slice(), 3).unwrap()).unwrap();
-        let files = [testdata.join("clean_https.pcapng"), dir.join("c.pcap.gz"), dir.join("c.pcap.zst")];
-        let specs: Vec<VantageSpec> = files
-            .iter()
-            .map(|f| VantageSpec { name: f.display().to_string(), files: vec![f.clone()] })
-            .collect();
-        let read = AtomicU64::new(0);
-        let results = super::analyze_vantages_reporting(
-            &specs,
-            &FlowConfig::default(),
-            ReadOptions::default(),
-            &|n| {
-                read.fetch_add(n, Ordering::Relaxed);
-            },
-            &|_, _| Ok(()),
-        );
-        assert!(results.iter().all(|r| r.as_ref().is_ok_and(|r| r.report.frames > 0)));
-        let total: u64 = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
-        assert_eq!(read.into_inner(), total);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     proptest! {

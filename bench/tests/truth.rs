@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::BufWriter;
 
 use tfoscope_analyze::record::Connection;
-use tfoscope_analyze::{analyze_vantage, VantageSpec};
+use tfoscope_analyze::{analyze, AnalyzeOptions, Inputs};
 use tfoscope_bench::{generate, Behaviour, GenConfig, Truth};
 
 fn observed(c: &Connection) -> Truth {
@@ -47,8 +47,9 @@ fn judged_as_generated(response_bytes: usize, name: &str) {
         generate(&config, &mut out, |t| truths.push(t.clone())).unwrap()
     };
     assert!(stats.packets >= 29_000, "{stats:?}");
-    let result =
-        analyze_vantage(&VantageSpec { name: "synthetic".into(), files: vec![path.clone()] }).unwrap();
+    let result = analyze(&Inputs::file("synthetic", path.clone()), &AnalyzeOptions::in_memory())
+        .into_single()
+        .unwrap();
     assert_eq!(result.report.frames, stats.packets);
     assert_eq!(result.connections.len(), truths.len(), "one connection per generated one");
 

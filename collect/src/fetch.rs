@@ -15,6 +15,8 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use socket2::{Domain, Protocol, Socket, Type};
 use tfoscope_analyze::attempt::{AppResult, FetchKind};
+
+use crate::failure::error_kind;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -135,21 +137,6 @@ impl AsyncWrite for TfoStream {
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
-pub(crate) fn error_kind(e: &io::Error) -> &'static str {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => "refused",
-        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
-            "reset"
-        }
-        io::ErrorKind::TimedOut => "timeout",
-        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => "no_route",
-        _ => match e.raw_os_error() {
-            Some(libc::EHOSTUNREACH | libc::ENETUNREACH) => "no_route",
-            _ => "reset",
-        },
     }
 }
 

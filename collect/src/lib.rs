@@ -3,9 +3,9 @@
 
 pub mod bpf;
 pub mod capture;
+pub mod failure;
 pub mod fetch;
 pub mod kernel;
-pub mod lab;
 pub mod pcapng;
 pub mod run;
 pub mod sockopt;

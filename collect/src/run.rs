@@ -136,6 +136,20 @@ pub struct CollectReport {
     pub interrupted: bool,
 }
 
+/// How far a run is, told to the caller's callback (the collector draws nothing itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollectProgress {
+    /// The fetches are about to start: `targets` (address, URL) pairs times the rounds.
+    Started { targets: u64 },
+    /// One target's fetches of one round are done; `failed`: some fetch got no HTTP answer.
+    TargetDone { failed: bool },
+    /// No more fetches.
+    Finished,
+}
+
+/// Called from the fetching threads.
+pub type OnProgress = dyn Fn(CollectProgress) + Send + Sync;
+
 fn run_record(phase: RunPhase) -> CollectorRecord {
     CollectorRecord::Run(RunRecord {
         tool: "tfoscope".into(),
@@ -147,7 +161,11 @@ fn run_record(phase: RunPhase) -> CollectorRecord {
     })
 }
 
-pub fn collect(config: &CollectConfig, stop: Arc<AtomicBool>) -> Result<CollectReport, CollectError> {
+pub fn collect(
+    config: &CollectConfig,
+    stop: Arc<AtomicBool>,
+    on_progress: Arc<OnProgress>,
+) -> Result<CollectReport, CollectError> {
     let mut warnings = Vec::new();
     let original = kernel::sysctl("net.ipv4.tcp_fastopen").unwrap_or(0);
     let mut restore = None;
@@ -182,7 +200,7 @@ pub fn collect(config: &CollectConfig, stop: Arc<AtomicBool>) -> Result<CollectR
 
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CollectError::Runtime)?;
-    let results = runtime.block_on(run_fetches(config, writer.clone(), stop.clone()));
+    let results = runtime.block_on(run_fetches(config, writer.clone(), stop.clone(), on_progress));
 
     // Let the last FINs and RSTs reach the capture.
     std::thread::sleep(Duration::from_millis(300));
@@ -235,6 +253,7 @@ async fn run_fetches(
     config: &CollectConfig,
     writer: Arc<Mutex<PcapngWriter>>,
     stop: Arc<AtomicBool>,
+    on_progress: Arc<OnProgress>,
 ) -> Vec<TargetResult> {
     // Fetches to one address never overlap (the cookie cache is per address): one job per
     // address, running its URLs in turn; addresses run concurrently.
@@ -280,12 +299,7 @@ async fn run_fetches(
         }
     }
     let jobs: usize = by_addr.values().map(Vec::len).sum::<usize>() * config.rounds as usize;
-    let progress = indicatif::ProgressBar::new(jobs as u64);
-    progress.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} targets, {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let failures = Arc::new(AtomicU32::new(0));
+    on_progress(CollectProgress::Started { targets: jobs as u64 });
     let pace = Duration::from_secs_f64(if config.rate > 0.0 { 1.0 / config.rate } else { 0.0 });
     let semaphore = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
     let next_port = Arc::new(AtomicU32::new(0));
@@ -299,7 +313,7 @@ async fn run_fetches(
                 (semaphore.clone(), writer.clone(), stop.clone(), next_port.clone(), collected.clone());
             let (cookie_cache, keep_cookies) = (cookie_cache.clone(), config.keep_cookies);
             let (ports, timeout) = (config.ports.clone(), config.timeout);
-            let (progress, failures) = (progress.clone(), failures.clone());
+            let on_progress = on_progress.clone();
             tasks.push(tokio::spawn(async move {
                 let _permit = semaphore.acquire_owned().await.expect("semaphore");
                 let mut last_start: Option<tokio::time::Instant> = None;
@@ -351,11 +365,8 @@ async fn run_fetches(
                         };
                         let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));
                     }
-                    if fetches.iter().any(|(_, r)| r.parse::<u16>().is_err()) {
-                        failures.fetch_add(1, Ordering::Relaxed);
-                    }
-                    progress.inc(1);
-                    progress.set_message(format!("{} with failures", failures.load(Ordering::Relaxed)));
+                    let failed = fetches.iter().any(|(_, r)| r.parse::<u16>().is_err());
+                    on_progress(CollectProgress::TargetDone { failed });
                     collected.lock().expect("results").push(TargetResult {
                         url: target.url.clone(),
                         addr: Some(addr),
@@ -371,7 +382,7 @@ async fn run_fetches(
             break;
         }
     }
-    progress.finish_and_clear();
+    on_progress(CollectProgress::Finished);
     results.extend(std::mem::take(&mut *collected.lock().expect("results")));
     results
 }

@@ -89,6 +89,6 @@ where
     let name = ServerName::try_from(host.to_string()).map_err(|_| "tls_error")?;
     connector(seen)?.connect(name, stream).await.map_err(|e| match e.kind() {
         std::io::ErrorKind::InvalidData | std::io::ErrorKind::Other => "tls_error",
-        _ => crate::fetch::error_kind(&e),
+        _ => crate::failure::error_kind(&e),
     })
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use tfoscope_analyze::record::{SynAckTfo, SynTfo};
-use tfoscope_analyze::{analyze_vantage, VantageSpec};
+use tfoscope_analyze::{analyze, AnalyzeOptions, Inputs};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -16,9 +16,17 @@ pub fn testdata() -> PathBuf {
     root().join("testdata")
 }
 
-/// The public captures of other projects, kept beside the repository (../shared/captures).
-pub fn shared_captures() -> PathBuf {
-    root().join("../shared/captures")
+/// The public captures of other projects, kept beside the repository (../shared/captures), when
+/// they are there. A clone without them skips the tests that need them, loudly; CI has them, so
+/// there their absence fails.
+pub fn shared_captures() -> Option<PathBuf> {
+    let dir = root().join("../shared/captures");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(!in_ci(), "{} is missing: CI must run the public-capture tests", dir.display());
+    eprintln!("\n!!!!! SKIPPED: {} is not beside this clone; the public-capture test did not run !!!!!\n", dir.display());
+    None
 }
 
 pub fn in_ci() -> bool {
@@ -117,7 +125,8 @@ pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
 /// Asserts that every connection's TFO facts equal tshark's decoding of the same frames, and
 /// that every SYN tshark sees is counted. Returns the number of connections.
 pub fn check_against_tshark(path: &Path) -> usize {
-    let result = analyze_vantage(&VantageSpec { name: "t".into(), files: vec![path.to_owned()] }).unwrap();
+    let result =
+        analyze(&Inputs::file("t", path.to_owned()), &AnalyzeOptions::in_memory()).into_single().unwrap();
     let frames = tshark_frames(path);
     let ctx = path.display();
     assert!(!result.connections.is_empty(), "{ctx}: no connections");

@@ -237,7 +237,7 @@ fn control_on_another_address_of_the_same_name__judges_by_host() {
             cached_syn_drops: Some(0),
         }));
     }
-    let vantage = |name: &str, connections: Vec<Connection>| crate::VantageResult {
+    let vantage = |name: &str, connections: Vec<Connection>| crate::result::VantageResult {
         name: name.into(),
         targets: TargetConnections::of(&connections),
         connections,

@@ -151,11 +151,11 @@ fn control_vote(v: &TargetVerdict) -> Option<ControlVote<'_>> {
 /// what the control vantages say. Control vantages get rows of their own, judged without
 /// expectations. Returns the verdicts (controls first) and warnings.
 pub fn judge_all(
-    measured: &[crate::VantageResult],
-    controls: &[crate::VantageResult],
+    measured: &[crate::result::VantageResult],
+    controls: &[crate::result::VantageResult],
     expect: Option<&Expectations>,
 ) -> (Vec<TargetVerdict>, Vec<String>) {
-    let judge_result = |r: &crate::VantageResult, expectations: &Expectations| {
+    let judge_result = |r: &crate::result::VantageResult, expectations: &Expectations| {
         let drops = r.report.files.iter().any(|f| f.read.kernel_drops.unwrap_or(0) > 0);
         judge_vantage_with_records(
             &r.name,

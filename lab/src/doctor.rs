@@ -3,9 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::capture::Capture;
-use crate::kernel;
-use crate::tcp_metrics::TcpMetrics;
+use tfoscope_collect::capture::Capture;
+use tfoscope_collect::kernel;
+use tfoscope_collect::tcp_metrics::TcpMetrics;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

@@ -18,7 +18,7 @@ use socket2::{Domain, Socket, Type};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::sockopt::set_int;
+use tfoscope_collect::sockopt::set_int;
 
 const TCP_FASTOPEN: libc::c_int = 23;
 /// linux/netfilter_ipv4.h SO_ORIGINAL_DST, and IP6T_SO_ORIGINAL_DST (the same number).
@@ -120,28 +120,54 @@ fn tls_acceptor() -> Result<tokio_rustls::TlsAcceptor, String> {
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Reads a request head, to the blank line (at most 16 KiB). False when the client went away.
-async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<bool> {
+enum Head {
+    /// A request head, to the blank line.
+    Request,
+    /// Bytes that cannot begin an HTTP request (a TLS ClientHello, say).
+    NotHttp,
+    /// The client went away, or sent more than 16 KiB of head.
+    Gone,
+}
+
+/// Whether `bytes` can begin a request line: a method token of capital letters, then a space.
+fn may_be_request_line(bytes: &[u8]) -> bool {
+    let method = bytes.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    match bytes.get(method) {
+        // Capitals so far: the method may go on.
+        None => method < 16,
+        Some(b' ') => method > 0,
+        Some(_) => false,
+    }
+}
+
+/// Reads a request head, to the blank line (at most 16 KiB).
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Head> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 2048];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         let n = stream.read(&mut buf).await?;
         if n == 0 || head.len() > 16 << 10 {
-            return Ok(false);
+            return Ok(Head::Gone);
         }
         head.extend_from_slice(&buf[..n]);
+        // As a real server does, answer at once what is no request: a ClientHello would
+        // otherwise wait for a blank line that never comes.
+        if !may_be_request_line(&head) {
+            return Ok(Head::NotHttp);
+        }
     }
-    Ok(true)
+    Ok(Head::Request)
 }
 
-/// Reads a request head and answers 200 with `body`.
+/// Reads a request head and answers 200 with `body` (400 to what is not HTTP).
 async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, body: &str) -> io::Result<()> {
-    if !read_head(&mut stream).await? {
-        return Ok(());
-    }
-    let body = format!("{body}\n");
+    let (status, body) = match read_head(&mut stream).await? {
+        Head::Request => ("200 OK", format!("{body}\n")),
+        Head::NotHttp => ("400 Bad Request", "not an HTTP request\n".to_string()),
+        Head::Gone => return Ok(()),
+    };
     let response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(response.as_bytes()).await?;
@@ -199,7 +225,7 @@ pub async fn serve(specs: Vec<ListenerSpec>) -> Result<(), String> {
                             Kind::Proxy => relay(stream).await,
                             Kind::Garbage => {
                                 let mut stream = stream;
-                                if read_head(&mut stream).await? {
+                                if !matches!(read_head(&mut stream).await?, Head::Gone) {
                                     stream.write_all(b"\x00\x01\x02 this is not HTTP \xff\r\n\r\n").await?;
                                 }
                                 stream.shutdown().await
@@ -236,6 +262,16 @@ pub async fn serve(specs: Vec<ListenerSpec>) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_hello_is_not_a_request_line_and_a_get_is() {
+        assert!(may_be_request_line(b"GET / HTTP/1.1\r\n"));
+        assert!(may_be_request_line(b"GE"));
+        assert!(may_be_request_line(b""));
+        assert!(!may_be_request_line(&[0x16, 0x03, 0x01, 0x02, 0x00]));
+        assert!(!may_be_request_line(b" GET"));
+        assert!(!may_be_request_line(b"get / HTTP/1.1"));
+    }
 
     #[test]
     fn listener_specs_round_trip_and_reject_nonsense() {

@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tfoscope_analyze::verdict::judge_all;
-use tfoscope_analyze::{analyze_vantage, VantageSpec};
+use tfoscope_analyze::{analyze, AnalyzeOptions, Inputs, VantageSpec};
 
-use super::netns::{LabNet, SERVER_V4, SERVER_V6};
-use super::scenario::{describe_verdict, Scenario};
-use super::serve::{Kind, ListenerSpec, DEFAULT_BODY};
-use super::LabError;
+use crate::netns::{LabNet, SERVER_V4, SERVER_V6};
+use crate::scenario::{describe_verdict, Scenario};
+use crate::serve::{Kind, ListenerSpec, DEFAULT_BODY};
+use crate::LabError;
 
 pub struct LabConfig {
     /// Namespace and interface name prefix (at most 10 characters).
@@ -108,16 +107,17 @@ fn run_scenario(net: &LabNet, config: &LabConfig, scenario: &Scenario) -> Result
     collect(net, config, scenario.url, &capture)?;
     net.clear_router()?;
 
-    let analyze = |name: &str, path: &Path| {
-        analyze_vantage(&VantageSpec { name: name.to_string(), files: vec![path.to_path_buf()] })
-            .map_err(|e| LabError::Analyze(path.display().to_string(), e.to_string()))
+    let spec =
+        |name: &str, path: &Path| VantageSpec { name: name.to_string(), files: vec![path.to_path_buf()] };
+    let inputs = Inputs {
+        measured: vec![spec("lab", &capture)],
+        controls: control.iter().map(|path| spec("control", path)).collect(),
     };
-    let measured = analyze("lab", &capture)?;
-    let controls = match &control {
-        Some(path) => vec![analyze("control", path)?],
-        None => vec![],
-    };
-    let (verdicts, _) = judge_all(&[measured], &controls, None);
+    let analysis = analyze(&inputs, &AnalyzeOptions::in_memory());
+    if let Some(f) = analysis.failed.first() {
+        return Err(LabError::Analyze(f.spec.files[0].display().to_string(), f.error.to_string()));
+    }
+    let verdicts = analysis.verdicts;
     let row = verdicts.iter().find(|v| v.vantage == "lab" && v.target.split(';').any(|t| t == scenario.url));
     let expected = scenario.expected.describe();
     Ok(match row {

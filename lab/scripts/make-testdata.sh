@@ -6,15 +6,26 @@
 #
 # For each case it forgets the client's cached cookies, fetches with TFO twice (cookie request,
 # then SYN-data) and once without (baseline), capturing at the client. Needs root, iproute2,
-# iptables, tcpdump, dumpcap (tshark), tcprewrite (tcpreplay), curl, openssl, python3.
+# iptables, tcpdump, dumpcap (tshark), tcprewrite (tcpreplay), curl, and tfoscope: its
+# `lab-serve` is the origins and the transparent proxy, as in `tfoscope lab` (one
+# implementation); curl stays the client, independent of our collector.
 #
-# usage: lab/make-testdata.sh OUTDIR [CASE...]     (no CASE: all; see `cases` below)
-#        lab/make-testdata.sh --hold                 (set up, print "ready", keep the lab until
-#                                                     stdin closes or a signal; then tear down)
+# usage: lab/scripts/make-testdata.sh OUTDIR [CASE...]   (no CASE: all; see `cases` below)
+#        lab/scripts/make-testdata.sh --hold               (set up, print "ready", keep the lab
+#                                                           until stdin closes or a signal)
 # env:   TFO_LAB_PREFIX (default tfd): namespace/interface prefix, so runs do not collide.
+#        TFOSCOPE: the tfoscope executable (default: on PATH, else target/{debug,release}).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+if [ -z "${TFOSCOPE:-}" ]; then
+  TFOSCOPE=$(command -v tfoscope || true)
+  for t in "$ROOT/target/debug/tfoscope" "$ROOT/target/release/tfoscope"; do
+    [ -z "$TFOSCOPE" ] && [ -x "$t" ] && TFOSCOPE=$t
+  done
+fi
+[ -x "${TFOSCOPE:-}" ] || { echo "no tfoscope executable: build it (cargo build) or set TFOSCOPE" >&2; exit 2; }
 HOLD=
 if [ "${1:-}" = --hold ]; then HOLD=1; OUT=/nonexistent; else OUT=$(realpath -m "${1:?usage: make-testdata.sh OUTDIR [CASE...]}"); fi
 shift
@@ -81,25 +92,24 @@ setup() {
   nss sysctl -qw net.ipv4.tcp_fastopen=3
   nsr sysctl -qw net.ipv4.tcp_fastopen=3
 
-  openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=lab.test -days 7 \
-    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-  serve "$S" 80 python3 "$HERE/tfo_server.py" 198.51.100.1 80 --tfo
-  serve "$S" 80 python3 "$HERE/tfo_server.py" 2001:db8:2::1 80 --tfo
-  serve "$S" 443 python3 "$HERE/tfo_server.py" 198.51.100.1 443 --tfo --tls "$WORK/cert.pem" "$WORK/key.pem"
-  serve "$S" 8080 python3 "$HERE/tfo_server.py" 198.51.100.1 8080
-  serve "$R" 3129 python3 "$HERE/tproxy.py" 3129
-  serve "$R" 3130 python3 "$HERE/tproxy.py" 3130 --tfo
+  # The HTTPS origin makes its own self-signed certificate for lab.test (curl -k).
+  serve "$S" 80 198.51.100.1 http,198.51.100.1:80,tfo
+  serve "$S" 80 2001:db8:2::1 http,[2001:db8:2::1]:80,tfo
+  serve "$S" 443 198.51.100.1 https,198.51.100.1:443,tfo
+  serve "$S" 8080 198.51.100.1 http,198.51.100.1:8080
+  # Transparent proxies for the REDIRECT rules, without and with TFO.
+  serve "$R" 3129 0.0.0.0 proxy,0.0.0.0:3129
+  serve "$R" 3130 0.0.0.0 proxy,0.0.0.0:3130,tfo
   # A box that answers in the origin's place with a page of its own (response_differs).
-  serve "$R" 3131 python3 "$HERE/tfo_server.py" 0.0.0.0 3131 --body "a box in the path"
+  serve "$R" 3131 0.0.0.0 "http,0.0.0.0:3131,tfo,body=a box in the path"
 }
 
-# serve NS PORT CMD...: start a server and wait until ADDR:PORT listens (it lists the address
-# in its arguments); a server that has not come up in 3 s is started again.
+# serve NS PORT ADDR LISTENER: start `tfoscope lab-serve LISTENER` and wait until ADDR:PORT
+# listens; a server that has not come up in 3 s is started again.
 serve() {
-  local ns=$1 port=$2; shift 2
-  local addr=$3
+  local ns=$1 port=$2 addr=$3 listener=$4
   for _ in 1 2 3; do
-    ip netns exec "$ns" "$@" >>"$WORK/servers.log" 2>&1 </dev/null &
+    ip netns exec "$ns" "$TFOSCOPE" lab-serve "$listener" >>"$WORK/servers.log" 2>&1 </dev/null &
     local pid=$!
     for _ in $(seq 30); do
       if ip netns exec "$ns" ss -Hltn "sport = :$port" | grep -F -- "$addr" >/dev/null; then
@@ -109,7 +119,7 @@ serve() {
     done
     kill -9 "$pid" 2>/dev/null || true
   done
-  echo "$* did not come up in $ns" >&2; cat "$WORK/servers.log" >&2; return 1
+  echo "lab-serve $listener did not come up in $ns" >&2; cat "$WORK/servers.log" >&2; return 1
 }
 
 reset_middlebox() {

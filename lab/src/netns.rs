@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::LabError;
+use crate::LabError;
 
 pub const CLIENT_V4: &str = "192.0.2.1";
 pub const SERVER_V4: &str = "198.51.100.1";

@@ -1,0 +1,184 @@
+//! The connections table's columns, built as Arrow arrays straight from the records.
+
+use polars::prelude::*;
+
+use super::TableError;
+use crate::attempt::FetchKind;
+use crate::record::{Connection, SynTfo};
+
+pub const CONNECTIONS_SCHEMA: &str = include_str!("../../../schemas/connections.json");
+
+/// Appends `bytes` in lower-case hex; true, for use in a `formatted` column.
+fn hex_into(bytes: &[u8], out: &mut String) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    true
+}
+
+/// The attempt the collector intended, or failing a record, what the first SYN implies.
+pub fn inferred_attempt(conn: &Connection) -> Option<FetchKind> {
+    match conn.first_syn().tfo {
+        SynTfo::CookieRequest => Some(FetchKind::TfoCookieRequest),
+        SynTfo::Cookie => Some(FetchKind::TfoData),
+        SynTfo::None => Some(FetchKind::Plain),
+        SynTfo::Malformed | SynTfo::Truncated => None,
+    }
+}
+
+/// Arrow arrays of the classic types (the Parquet layout's: large_string, large_list), built
+/// straight from the records. Polars' own strings are views, which the Parquet layout would
+/// convert back, value by value.
+mod arrays {
+    use polars::prelude::{ArrayRef, PolarsResult};
+    use polars_arrow::array::{BooleanArray, ListArray, MutableUtf8Array, PrimitiveArray, Utf8Array};
+    use polars_arrow::bitmap::Bitmap;
+    use polars_arrow::datatypes::{ArrowDataType, Field, TimeUnit};
+    use polars_arrow::offset::OffsetsBuffer;
+    use polars_arrow::types::NativeType;
+
+    pub fn values<T: NativeType>(values: impl Iterator<Item = T>) -> ArrayRef {
+        Box::new(PrimitiveArray::from_vec(values.collect()))
+    }
+
+    pub fn options<T: NativeType>(values: impl Iterator<Item = Option<T>>) -> ArrayRef {
+        Box::new(values.collect::<PrimitiveArray<T>>())
+    }
+
+    pub fn flags(values: impl Iterator<Item = bool>) -> ArrayRef {
+        Box::new(BooleanArray::from_slice(values.collect::<Vec<bool>>()))
+    }
+
+    pub fn utc_ns(values: impl Iterator<Item = i64>) -> ArrayRef {
+        let dtype = ArrowDataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+        Box::new(PrimitiveArray::from_vec(values.collect()).to(dtype))
+    }
+
+    pub fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
+        Box::new(Utf8Array::<i64>::from_iter_values(values))
+    }
+
+    pub fn optional_strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+        Box::new(values.collect::<Utf8Array<i64>>())
+    }
+
+    /// Strings written into one reused buffer by `f`; false for a null.
+    pub fn formatted<T>(rows: &[T], mut f: impl FnMut(&T, &mut String) -> bool) -> ArrayRef {
+        let mut out = MutableUtf8Array::<i64>::with_capacity(rows.len());
+        let mut buf = String::with_capacity(64);
+        for row in rows {
+            buf.clear();
+            out.push(f(row, &mut buf).then_some(buf.as_str()));
+        }
+        let out: Utf8Array<i64> = out.into();
+        Box::new(out)
+    }
+
+    pub fn u8_lists<'a>(rows: impl ExactSizeIterator<Item = Option<&'a [u8]>>) -> PolarsResult<ArrayRef> {
+        let mut offsets = Vec::with_capacity(rows.len() + 1);
+        let mut validity = Vec::with_capacity(rows.len());
+        let mut items = Vec::with_capacity(rows.len() * 8);
+        offsets.push(0i64);
+        for row in rows {
+            validity.push(row.is_some());
+            items.extend_from_slice(row.unwrap_or_default());
+            offsets.push(items.len() as i64);
+        }
+        let item = Field::new("item".into(), ArrowDataType::UInt8, true);
+        let validity = validity.contains(&false).then(|| Bitmap::from_iter(validity));
+        Ok(Box::new(ListArray::<i64>::try_new(
+            ArrowDataType::LargeList(Box::new(item)),
+            OffsetsBuffer::try_from(offsets)?,
+            Box::new(PrimitiveArray::from_vec(items)),
+            validity,
+        )?))
+    }
+}
+
+/// The connections table's columns, one row per connection, in the order given: the output
+/// contract (schemas/connections.json), built as the Arrow arrays the Parquet file stores.
+pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Vec<(&'static str, ArrayRef)>> {
+    use arrays::*;
+    let rows: Vec<(&str, &Connection)> =
+        vantages.iter().flat_map(|(v, conns)| conns.iter().map(move |c| (*v, c))).collect();
+    let conns = || rows.iter().map(|(_, c)| *c);
+    let synacks = || conns().map(|c| c.synack.as_ref());
+    // Addresses repeat (one client, a few servers): each is formatted once per batch.
+    let ips = |f: &dyn Fn(&Connection) -> std::net::IpAddr| -> ArrayRef {
+        let mut seen: std::collections::HashMap<std::net::IpAddr, String, foldhash::fast::RandomState> =
+            Default::default();
+        formatted(&rows, |(_, c), buf| {
+            let ip = f(c);
+            buf.push_str(seen.entry(ip).or_insert_with(|| ip.to_string()));
+            true
+        })
+    };
+    let hex = |f: &dyn Fn(&Connection) -> Option<&[u8]>| -> ArrayRef {
+        formatted(&rows, |(_, c), buf| f(c).is_some_and(|b| hex_into(b, buf)))
+    };
+    Ok(vec![
+        ("capture", strings(conns().map(|c| &*c.capture))),
+        ("vantage", strings(rows.iter().map(|(v, _)| *v))),
+        ("ip_version", values(conns().map(|c| c.ip_version()))),
+        ("client_ip", ips(&|c| c.client.ip())),
+        ("server_ip", ips(&|c| c.server.ip())),
+        ("client_port", values(conns().map(|c| c.client.port()))),
+        ("server_port", values(conns().map(|c| c.server.port()))),
+        ("client_isn", values(conns().map(|c| c.isn))),
+        ("first_syn_time", utc_ns(conns().map(|c| c.first_syn().time_ns))),
+        ("first_syn_frame", values(conns().map(|c| c.first_syn().frame))),
+        ("syn_count", values(conns().map(|c| c.syn_count))),
+        ("syn_tfo", strings(conns().map(|c| c.first_syn().tfo.as_str()))),
+        ("syn_tfo_kind", options(conns().map(|c| c.syn_tfo_kind))),
+        ("syn_tfo_duplicate", flags(conns().map(|c| c.syn_tfo_duplicate))),
+        ("syn_cookie", hex(&|c| c.syn_cookie.as_deref())),
+        ("syn_data_len", values(conns().map(|c| c.first_syn().data_len))),
+        ("syn_options_error", optional_strings(conns().map(|c| c.syn_options_error.as_deref()))),
+        ("retransmitted_syn_frame", options(conns().map(|c| c.syns.get(1).map(|s| s.frame)))),
+        ("synack_frame", options(synacks().map(|s| s.map(|s| s.frame)))),
+        ("synack_answers", optional_strings(synacks().map(|s| s.map(|s| s.answers.as_str())))),
+        ("synack_tfo", optional_strings(synacks().map(|s| s.map(|s| s.tfo.as_str())))),
+        ("synack_tfo_kind", options(synacks().map(|s| s.and_then(|s| s.tfo_kind)))),
+        ("synack_cookie", hex(&|c| c.synack.as_ref().and_then(|s| s.cookie.as_deref()))),
+        ("syn_data_acked", optional_strings(conns().map(|c| c.syn_data_acked.map(|a| a.as_str())))),
+        ("syn_data_resent", flags(conns().map(|c| c.syn_data_resent))),
+        ("synack_ttl", options(synacks().map(|s| s.map(|s| s.ttl)))),
+        ("synack_window", options(synacks().map(|s| s.map(|s| s.window)))),
+        ("synack_mss", options(synacks().map(|s| s.and_then(|s| s.mss)))),
+        ("synack_options", u8_lists(synacks().map(|s| s.map(|s| s.option_kinds.as_slice())))?),
+        ("reset_frame", options(conns().map(|c| c.reset.map(|r| r.frame)))),
+        ("icmp_frame", options(conns().map(|c| c.icmp.map(|r| r.frame)))),
+        ("outcome", strings(conns().map(|c| c.outcome.as_str()))),
+        ("connect_ms", options(conns().map(|c| c.connect_ms()))),
+        (
+            "attempt",
+            optional_strings(conns().map(|c| match &c.attempt {
+                Some(a) => Some(a.fetch.as_str()),
+                None => inferred_attempt(c).map(FetchKind::as_str),
+            })),
+        ),
+        (
+            "attempt_source",
+            optional_strings(conns().map(|c| match &c.attempt {
+                Some(_) => Some("record"),
+                None => inferred_attempt(c).map(|_| "inferred"),
+            })),
+        ),
+        ("app_result", optional_strings(conns().map(|c| c.attempt.as_ref().map(|a| a.app_result.as_str())))),
+    ])
+}
+
+/// One row per connection, in (vantage, first SYN time) order.
+pub fn connections_frame(vantages: &[(&str, &[Connection])]) -> Result<DataFrame, TableError> {
+    let build = |error| TableError::Build { table: "connections", error };
+    let rows = vantages.iter().map(|(_, c)| c.len()).sum();
+    let columns = connection_columns(vantages)
+        .map_err(build)?
+        .into_iter()
+        .map(|(name, array)| Ok(Series::from_arrow(name.into(), array)?.into()))
+        .collect::<PolarsResult<Vec<Column>>>()
+        .map_err(build)?;
+    DataFrame::new(rows, columns).map_err(build)
+}

@@ -1,0 +1,124 @@
+//! The targets table (one row per verdict) and the files table (one row per capture file).
+
+use polars::prelude::*;
+
+use super::TableError;
+use crate::read::CaptureFormat;
+use crate::verdict::TargetVerdict;
+
+fn str_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = Vec<&'a str>>) -> Column {
+    let mut builder = ListStringChunkedBuilder::new(name.into(), rows.len(), rows.len() * 2);
+    for row in rows {
+        builder.append_values_iter(row.into_iter());
+    }
+    builder.finish().into_series().into()
+}
+
+/// One row per target and vantage.
+pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError> {
+    let col = |name: &str, s: Series| -> Column { s.with_name(name.into()).into() };
+    macro_rules! field {
+        ($name:expr, $f:expr) => {
+            col($name, Series::new("".into(), verdicts.iter().map($f).collect::<Vec<_>>()))
+        };
+    }
+    let columns = vec![
+        field!("vantage", |v: &TargetVerdict| v.vantage.clone()),
+        field!("target", |v: &TargetVerdict| v.target.clone()),
+        field!("server_ip", |v: &TargetVerdict| v.server_ip.map(|ip| ip.to_string())),
+        field!("server_port", |v: &TargetVerdict| v.server_port),
+        field!("ip_version", |v: &TargetVerdict| v.ip_version()),
+        field!("connections", |v: &TargetVerdict| v.connections),
+        field!("rounds", |v: &TargetVerdict| v.rounds),
+        field!("connectivity", |v: &TargetVerdict| v.connectivity.as_str()),
+        field!("cookie", |v: &TargetVerdict| v.cookie.as_str()),
+        field!("syn_data", |v: &TargetVerdict| v.syn_data.as_str()),
+        str_lists("signatures", verdicts.iter().map(|v| v.signatures.iter().map(|s| s.as_str()).collect())),
+        str_lists("untested", verdicts.iter().map(|v| v.untested.iter().map(|s| s.as_str()).collect())),
+        field!("middlebox", |v: &TargetVerdict| v.middlebox),
+        field!("expected_tfo", |v: &TargetVerdict| v.expected_tfo),
+        field!("synack_differs", |v: &TargetVerdict| v.synack_differs),
+        field!("measurement_valid", |v: &TargetVerdict| v.measurement_valid),
+        field!("explanation", |v: &TargetVerdict| v.explanation.clone()),
+        str_lists("conditions", verdicts.iter().map(|v| v.conditions.clone())),
+    ];
+    DataFrame::new(verdicts.len(), columns).map_err(|error| TableError::Build { table: "targets", error })
+}
+
+/// One capture file as read: whether to the end, and if not where and why it stopped; or why
+/// it could not be read at all. The `files` table, so notebooks see partial results too.
+#[derive(Debug, Clone, Default)]
+pub struct FileRow {
+    pub vantage: String,
+    pub capture: String,
+    pub format: Option<&'static str>,
+    pub frames: u64,
+    pub bytes: u64,
+    pub complete: bool,
+    pub stop_offset: Option<u64>,
+    pub stop_reason: Option<String>,
+    pub kernel_drops: Option<u64>,
+    pub skipped_blocks: u64,
+    pub error: Option<String>,
+    /// The vantage's warnings (partial files, drops, the connection cap, ...).
+    pub warnings: Vec<String>,
+}
+
+impl FileRow {
+    pub fn of_vantage(result: &crate::result::VantageResult) -> Vec<FileRow> {
+        result
+            .report
+            .files
+            .iter()
+            .map(|f| FileRow {
+                vantage: result.name.clone(),
+                capture: f.path.display().to_string(),
+                format: f.read.format.map(|format| match format {
+                    CaptureFormat::Pcap => "pcap",
+                    CaptureFormat::PcapNanosecond => "pcap_ns",
+                    CaptureFormat::PcapNg => "pcapng",
+                }),
+                frames: f.read.frames,
+                bytes: f.read.bytes,
+                complete: f.read.stop.is_none(),
+                stop_offset: f.read.stop.as_ref().map(|s| s.offset),
+                stop_reason: f.read.stop.as_ref().map(|s| s.to_string()),
+                kernel_drops: f.read.kernel_drops,
+                skipped_blocks: f.read.skipped_blocks,
+                error: None,
+                warnings: result.report.warnings.clone(),
+            })
+            .chain(result.report.unreadable.iter().map(|(path, error)| FileRow {
+                vantage: result.name.clone(),
+                capture: path.display().to_string(),
+                error: Some(error.clone()),
+                warnings: result.report.warnings.clone(),
+                ..FileRow::default()
+            }))
+            .collect()
+    }
+}
+
+pub fn files_frame(rows: &[FileRow]) -> Result<DataFrame, TableError> {
+    let col = |name: &str, s: Series| -> Column { s.with_name(name.into()).into() };
+    macro_rules! field {
+        ($name:expr, $f:expr) => {
+            col($name, Series::new("".into(), rows.iter().map($f).collect::<Vec<_>>()))
+        };
+    }
+    let columns = vec![
+        field!("vantage", |r: &FileRow| r.vantage.clone()),
+        field!("capture", |r: &FileRow| r.capture.clone()),
+        field!("format", |r: &FileRow| r.format),
+        field!("frames", |r: &FileRow| r.frames),
+        field!("bytes", |r: &FileRow| r.bytes),
+        field!("complete", |r: &FileRow| r.complete),
+        field!("stop_offset", |r: &FileRow| r.stop_offset),
+        field!("stop_reason", |r: &FileRow| r.stop_reason.clone()),
+        field!("kernel_drops", |r: &FileRow| r.kernel_drops),
+        field!("skipped_blocks", |r: &FileRow| r.skipped_blocks),
+        field!("error", |r: &FileRow| r.error.clone()),
+        str_lists("warnings", rows.iter().map(|r| r.warnings.iter().map(String::as_str).collect())),
+    ];
+    DataFrame::new(rows.len(), columns).map_err(|error| TableError::Build { table: "files", error })
+}
