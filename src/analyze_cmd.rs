@@ -10,7 +10,7 @@ use tfoscope_analyze::flow::FlowConfig;
 use tfoscope_analyze::read::ReadOptions;
 use tfoscope_analyze::record::Connection;
 use tfoscope_analyze::table::{self, OutputFormat, TableError};
-use tfoscope_analyze::verdict::TargetVerdict;
+use tfoscope_analyze::verdict::{Direction, TargetVerdict};
 use tfoscope_analyze::{analyze, AnalyzeOptions, Connections, Inputs, VantageResult, VantageSpec};
 
 use crate::capture_args::{self, CaptureFile};
@@ -161,11 +161,16 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// The target as a person reads it: a URL gets the address it was measured at.
+/// The target as a person reads it: a URL gets the address it was measured at; a target that
+/// is the vantage itself says so.
 fn target_label(v: &TargetVerdict) -> String {
-    match v.server_ip {
+    let label = match v.server_ip {
         Some(ip) if v.target.contains("://") => format!("{} {ip}", v.target),
         _ => v.target.clone(),
+    };
+    match v.direction {
+        Direction::Inbound => format!("{label} (inbound)"),
+        Direction::Outbound => label,
     }
 }
 
@@ -196,6 +201,17 @@ fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
         );
     }
     println!("{} target verdicts -> {}", verdicts.len(), written.display());
+    // Connections into the vantage (scans of it, its own servers) are no path it measured.
+    let outbound: Vec<&TargetVerdict> =
+        verdicts.iter().filter(|v| v.direction == Direction::Outbound).collect();
+    let inbound = verdicts.len() - outbound.len();
+    if inbound > 0 {
+        let found = outbound.iter().filter(|v| v.middlebox == Some(true)).count();
+        println!(
+            "{found} of {} outbound targets show a middlebox; {inbound} inbound targets (connections into the vantage) not counted",
+            outbound.len()
+        );
+    }
 }
 
 fn print_summary(results: &[&VantageResult], written: &Path) {

@@ -92,6 +92,12 @@ pub struct SynTransmission {
 pub struct SynAck {
     pub frame: u64,
     pub time_ns: i64,
+    /// The server's initial sequence number.
+    pub isn: u32,
+    /// Payload bytes the SYN-ACK itself carried.
+    pub data_len: u32,
+    /// Its timestamp echo: the TSval of the SYN transmission it answers.
+    pub tsecr: Option<u32>,
     pub answers: SynAckAnswers,
     pub tfo: SynAckTfo,
     pub tfo_kind: Option<u8>,
@@ -145,7 +151,15 @@ pub struct Connection {
     pub syn_tfo_duplicate: bool,
     pub syn_cookie: Option<Vec<u8>>,
     pub syn_options_error: Option<String>,
+    /// The SYN-ACK the connection went on with: the one the client's ACK acknowledged, else
+    /// the first.
     pub synack: Option<SynAck>,
+    /// A SYN-ACK with another server ISN than `synack`'s (a second box answering, an injected
+    /// answer, or a server that forgot the first SYN).
+    pub other_synack: Option<Box<SynAck>>,
+    /// `other_synack` answered the same SYN transmission as `synack` (the same TSecr, or the
+    /// only SYN sent): two answers to one SYN.
+    pub synack_conflict: bool,
     pub syn_data_acked: Option<DataAcked>,
     pub syn_data_resent: bool,
     pub reset: Option<Refusal>,
@@ -173,6 +187,23 @@ impl Connection {
     /// The first SYN carried a TFO option (a request, a cookie, or something malformed).
     pub fn tried_tfo(&self) -> bool {
         matches!(self.first_syn().tfo, SynTfo::CookieRequest | SynTfo::Cookie | SynTfo::Malformed)
+    }
+
+    /// The SYN-ACK that tells the first SYN's fate: `synack`, unless that one answered a
+    /// retransmission while the other SYN-ACK (another ISN, another transmission) answered the
+    /// first SYN. Then the first SYN, and the data it carried, did arrive, whichever answer the
+    /// client went on with.
+    pub fn synack_to_first_syn(&self) -> Option<&SynAck> {
+        match (&self.synack, self.other_synack.as_deref()) {
+            (Some(s), Some(other))
+                if !self.synack_conflict
+                    && s.answers != SynAckAnswers::FirstSyn
+                    && other.answers == SynAckAnswers::FirstSyn =>
+            {
+                Some(other)
+            }
+            (s, _) => s.as_ref(),
+        }
     }
 
     pub fn connect_ms(&self) -> Option<f64> {
@@ -203,6 +234,8 @@ impl Connection {
             syn_cookie: None,
             syn_options_error: None,
             synack: None,
+            other_synack: None,
+            synack_conflict: false,
             syn_data_acked: None,
             syn_data_resent: false,
             reset: None,

@@ -21,6 +21,8 @@ pub struct VantageSpec {
 pub struct FileReport {
     pub path: PathBuf,
     pub read: ReadReport,
+    /// SYN-ACKs in this file whose SYN was not seen (handshakes begun before the capture).
+    pub half_seen_handshakes: u64,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -50,11 +50,16 @@ impl StackKinds {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SynAckSummary {
     pub frame: u64,
+    /// Microseconds from the first SYN (saturating): connections of one kind that overlap in
+    /// time are one fetch seen twice or parallel attempts, not two rounds.
+    pub after_syn_us: u32,
     pub answers: SynAckAnswers,
     pub tfo: SynAckTfo,
     pub tfo_kind: Option<u8>,
     pub ttl: u8,
     pub mss: Option<u16>,
+    /// Payload bytes the SYN-ACK itself carried (at most a segment; u16 keeps the summary small).
+    pub data_len: u16,
     /// The [`StackKinds`], as a number: equal numbers, equal kinds (within one
     /// [`TargetConnections`]).
     pub stack_kinds: u32,
@@ -63,7 +68,9 @@ pub struct SynAckSummary {
 /// A RST or ICMP error that refused the connection before any SYN-ACK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refused {
-    pub frame: u64,
+    /// Frames after the first SYN (it comes within a few retransmissions of it; 32 bits keep
+    /// the summary within 80 bytes). See [`ConnSummary::refusal_frame`].
+    frames_after_syn: u32,
     pub answers_first_syn: bool,
     /// A TCP RST; else an ICMP error.
     pub by_reset: bool,
@@ -77,6 +84,10 @@ pub struct ConnSummary {
     pub syn_data_acked: Option<DataAcked>,
     /// The RST if there was one, else the ICMP error.
     pub refused: Option<Refused>,
+    /// Another SYN-ACK, with another ISN, answered the same SYN transmission: its frame less
+    /// the SYN-ACK's (they come within a round trip of each other, so the distance is small;
+    /// 32 bits keep the summary within 80 bytes). See [`ConnSummary::conflicting_synack`].
+    synack_conflict: Option<std::num::NonZeroI32>,
     pub outcome: Outcome,
     pub attempt: Option<Arc<AttemptLink>>,
 }
@@ -86,7 +97,7 @@ impl ConnSummary {
     pub fn of(c: &Connection, stack_kinds: &mut impl FnMut(StackKinds) -> u32) -> Self {
         let first = c.first_syn();
         let refused = |r: &crate::record::Refusal, by_reset| Refused {
-            frame: r.frame,
+            frames_after_syn: u32::try_from(r.frame.saturating_sub(first.frame)).unwrap_or(u32::MAX),
             answers_first_syn: r.answers_first_syn,
             by_reset,
         };
@@ -97,16 +108,27 @@ impl ConnSummary {
                 tfo: first.tfo,
                 data_len: first.data_len,
             },
-            synack: c.synack.as_ref().map(|s| SynAckSummary {
+            synack: c.synack_to_first_syn().map(|s| SynAckSummary {
                 frame: s.frame,
+                after_syn_us: u32::try_from(s.time_ns.saturating_sub(first.time_ns).max(0) / 1000)
+                    .unwrap_or(u32::MAX),
                 answers: s.answers,
                 tfo: s.tfo,
                 tfo_kind: s.tfo_kind,
                 ttl: s.ttl,
                 mss: s.mss,
+                data_len: u16::try_from(s.data_len).unwrap_or(u16::MAX),
                 stack_kinds: stack_kinds(StackKinds::of(&s.option_kinds)),
             }),
             syn_data_acked: c.syn_data_acked,
+            synack_conflict: match (&c.synack, &c.other_synack) {
+                (Some(s), Some(other)) if c.synack_conflict => {
+                    let distance =
+                        i64::try_from(other.frame).unwrap_or(i64::MAX) - i64::try_from(s.frame).unwrap_or(0);
+                    std::num::NonZeroI32::new(distance.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+                }
+                _ => None,
+            },
             refused: c
                 .reset
                 .as_ref()
@@ -115,6 +137,18 @@ impl ConnSummary {
             outcome: c.outcome,
             attempt: c.attempt.clone(),
         }
+    }
+
+    /// The frames of two SYN-ACKs (different ISNs) that answered the same SYN transmission.
+    pub fn conflicting_synack(&self) -> Option<(u64, u64)> {
+        let first = self.synack.as_ref()?.frame;
+        let other = first.checked_add_signed(i64::from(self.synack_conflict?.get()))?;
+        Some((first.min(other), first.max(other)))
+    }
+
+    /// The frame of the RST or ICMP error that refused the connection.
+    pub fn refusal_frame(&self) -> Option<u64> {
+        self.refused.map(|r| self.first_syn.frame + u64::from(r.frames_after_syn))
     }
 
     /// Refused by a TCP RST (an ICMP error aside).
@@ -129,6 +163,12 @@ impl ConnSummary {
     /// The first SYN carried a TFO option (a request, a cookie, or something malformed).
     pub fn tried_tfo(&self) -> bool {
         matches!(self.first_syn.tfo, SynTfo::CookieRequest | SynTfo::Cookie | SynTfo::Malformed)
+    }
+
+    /// A TFO exchange of any kind: a TFO option, or data on the SYN (with or without an
+    /// option: Linux's cookie-less TFO sends none).
+    pub fn tfo_exchange(&self) -> bool {
+        self.tried_tfo() || self.first_syn.data_len > 0
     }
 }
 
@@ -146,6 +186,11 @@ pub struct TargetConnections {
     stack_kinds: FastMap<StackKinds, u32>,
     connections: u64,
     tfo: u64,
+    /// Connections each address took part in, either side: the vantage's own addresses are in
+    /// nearly all of them.
+    addresses: FastMap<IpAddr, u64>,
+    /// Client addresses of connections the collector's records name: ours, for certain.
+    recorded_clients: Vec<IpAddr>,
 }
 
 impl TargetConnections {
@@ -157,6 +202,12 @@ impl TargetConnections {
         });
         self.connections += 1;
         self.tfo += u64::from(summary.tried_tfo());
+        for ip in [c.client.ip(), c.server.ip()] {
+            *self.addresses.entry(ip).or_default() += 1;
+        }
+        if c.attempt.is_some() && !self.recorded_clients.contains(&c.client.ip()) {
+            self.recorded_clients.push(c.client.ip());
+        }
         let conns = self.by_target.entry((c.server.ip(), c.server.port())).or_default();
         if conns.len() == conns.capacity() {
             // Grow by a quarter, not double: these lists are most of what a big capture leaves
@@ -206,6 +257,23 @@ impl TargetConnections {
     /// Connections whose first SYN carried a TFO option.
     pub fn tfo_connections(&self) -> u64 {
         self.tfo
+    }
+
+    /// The vantage's own addresses: the clients of the collector's records, else, per address
+    /// family, the address that takes part in the most connections (a capturing host is in
+    /// all of its own).
+    pub fn own_addresses(&self) -> Vec<IpAddr> {
+        if !self.recorded_clients.is_empty() {
+            return self.recorded_clients.clone();
+        }
+        let busiest = |v4: bool| {
+            self.addresses
+                .iter()
+                .filter(|(ip, _)| ip.is_ipv4() == v4)
+                .max_by_key(|(ip, count)| (**count, std::cmp::Reverse(**ip)))
+                .map(|(ip, _)| *ip)
+        };
+        [busiest(true), busiest(false)].into_iter().flatten().collect()
     }
 }
 

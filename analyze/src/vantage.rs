@@ -97,6 +97,7 @@ pub(crate) fn read_vantage<E: std::error::Error>(
     };
     for path in files {
         let capture: Arc<str> = Arc::from(path.display().to_string());
+        let half_seen_before = table.stats.half_seen_handshakes;
         let read = read::read_capture_with(&path, read_options, progress, |event| {
             if let CaptureEvent::Custom { pen: ATTEMPT_PEN, data, offset } = event {
                 match CollectorRecord::from_json(data) {
@@ -140,13 +141,20 @@ pub(crate) fn read_vantage<E: std::error::Error>(
         if let Some(drops) = read.kernel_drops.filter(|d| *d > 0) {
             report.warnings.push(format!("{}: the capturing kernel dropped {drops} packets", path.display()));
         }
-        report.files.push(FileReport { path, read });
+        let half_seen_handshakes = table.stats.half_seen_handshakes - half_seen_before;
+        report.files.push(FileReport { path, read, half_seen_handshakes });
     }
     let (rest, flow) = table.finish();
     if flow.over_capacity > 0 {
         report.warnings.push(format!(
             "{}: {} connections not tracked: more than {} open at once (--max-open)",
             spec.name, flow.over_capacity, config.max_open
+        ));
+    }
+    if flow.half_seen_handshakes > 0 {
+        report.warnings.push(format!(
+            "{}: {} SYN-ACKs without their SYN (handshakes begun before the capture): no connection records",
+            spec.name, flow.half_seen_handshakes
         ));
     }
     report.flow = flow;

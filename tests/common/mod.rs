@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code)]
 
+pub mod packets;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,7 +27,10 @@ pub fn shared_captures() -> Option<PathBuf> {
         return Some(dir);
     }
     assert!(!in_ci(), "{} is missing: CI must run the public-capture tests", dir.display());
-    eprintln!("\n!!!!! SKIPPED: {} is not beside this clone; the public-capture test did not run !!!!!\n", dir.display());
+    eprintln!(
+        "\n!!!!! SKIPPED: {} is not beside this clone; the public-capture test did not run !!!!!\n",
+        dir.display()
+    );
     None
 }
 

@@ -58,6 +58,9 @@ pub struct FlowStats {
     pub icmp_errors: u64,
     /// Segments of connections whose SYN was not seen (started before the capture).
     pub untracked_segments: u64,
+    /// SYN-ACKs whose SYN was not seen: handshakes the capture caught midway, which make no
+    /// connection record.
+    pub half_seen_handshakes: u64,
     /// The same SYN seen twice within a few milliseconds (captured on two interfaces).
     pub duplicate_syns: u64,
     /// Connections not tracked because `max_open` was reached.
@@ -138,6 +141,8 @@ struct Open {
     client_is_lo: bool,
     /// A SYN-ACK has been seen.
     answered: bool,
+    /// The client acknowledged a SYN-ACK: which one the connection went on with is settled.
+    client_acked: bool,
     fin_client: bool,
     fin_server: bool,
     closed: bool,
@@ -239,6 +244,8 @@ impl FlowTable {
         }
         let Some(open) = self.open.get_mut(&key) else {
             self.stats.untracked_segments += 1;
+            // A SYN without ACK went to push_syn: this is a SYN-ACK.
+            self.stats.half_seen_handshakes += u64::from(tcp.has(TCP_SYN));
             return;
         };
         open.last_time_ns = at.ts_ns;
@@ -248,6 +255,8 @@ impl FlowTable {
             if !from_client && !open.answered {
                 open.conn.synack = Some(synack(at, ip, tcp, &open.conn));
                 open.answered = true;
+            } else if !from_client {
+                second_synack(open, at, ip, tcp);
             }
         } else if tcp.has(TCP_RST) {
             open.closed = true;
@@ -268,6 +277,10 @@ impl FlowTable {
             && tcp.seq == isn.wrapping_add(1)
         {
             open.conn.syn_data_resent = true;
+        }
+        if from_client && open.answered && !open.client_acked && tcp.has(TCP_ACK) && !tcp.has(TCP_SYN) {
+            open.client_acked = true;
+            went_on_with(&mut open.conn, tcp.ack);
         }
         if tcp.has(TCP_FIN) {
             if from_client {
@@ -333,6 +346,8 @@ impl FlowTable {
             syn_cookie,
             syn_options_error: summary.error.map(describe_option_error),
             synack: None,
+            other_synack: None,
+            synack_conflict: false,
             syn_data_acked: None,
             syn_data_resent: false,
             reset: None,
@@ -350,6 +365,7 @@ impl FlowTable {
                 first_data_len: tcp.payload_len,
                 client_is_lo: src_is_lo,
                 answered: false,
+                client_acked: false,
                 fin_client: false,
                 fin_server: false,
                 closed: false,
@@ -378,6 +394,35 @@ impl FlowTable {
     }
 }
 
+/// A SYN-ACK after the first: the server's retransmission (the same ISN) changes nothing; one
+/// with another ISN is kept beside the first, and whether both answer the same SYN
+/// transmission is told by their TSecr, or by there being one SYN only.
+fn second_synack(open: &mut Open, at: PacketRef<'_>, ip: &IpInfo, tcp: &TcpSegment<'_>) {
+    let conn = &mut open.conn;
+    let Some(first) = conn.synack.as_ref() else { return };
+    if tcp.seq == first.isn || conn.other_synack.is_some() {
+        return;
+    }
+    let second = synack(at, ip, tcp, conn);
+    let tsecr = |s: &SynAck| s.tsecr;
+    conn.synack_conflict = match (tsecr(first), tsecr(&second)) {
+        (Some(a), Some(b)) => a == b,
+        _ => conn.syn_count == 1,
+    };
+    conn.other_synack = Some(Box::new(second));
+}
+
+/// The client's first ACK after a SYN-ACK tells which of two SYN-ACKs the connection went on
+/// with: that one becomes `synack`.
+fn went_on_with(conn: &mut Connection, ack: u32) {
+    let (Some(first), Some(other)) = (conn.synack.as_ref(), conn.other_synack.as_deref()) else { return };
+    if ack == other.isn.wrapping_add(1) && ack != first.isn.wrapping_add(1) {
+        let other = conn.other_synack.take().expect("present");
+        let first = conn.synack.replace(*other).expect("present");
+        conn.other_synack = Some(Box::new(first));
+    }
+}
+
 fn syn_tfo(summary: &OptionSummary<'_>) -> SynTfo {
     match (summary.tfo, summary.error) {
         (Some((_, Tfo::Request)), _) => SynTfo::CookieRequest,
@@ -402,10 +447,14 @@ fn synack(at: PacketRef<'_>, ip: &IpInfo, tcp: &TcpSegment<'_>, conn: &Connectio
         (None, Some(_)) => (SynAckTfo::Malformed, None, None),
         (None, None) => (SynAckTfo::None, None, None),
     };
+    let tsecr = summary.timestamps.map(|(_, tsecr)| tsecr);
     SynAck {
         frame: at.frame,
         time_ns: at.ts_ns,
-        answers: answered_syn(conn, summary.timestamps.map(|(_, tsecr)| tsecr), tcp.ack),
+        isn: tcp.seq,
+        data_len: tcp.payload_len,
+        tsecr,
+        answers: answered_syn(conn, tsecr, tcp.ack),
         tfo,
         tfo_kind,
         cookie,
@@ -449,7 +498,8 @@ fn finalize(open: Open, end_ns: i64, config: &FlowConfig) -> Connection {
     let mut conn = *open.conn;
     conn.last_time_ns = open.last_time_ns;
     let first_data_len = conn.syns[0].data_len;
-    conn.syn_data_acked = match &conn.synack {
+    // The SYN data's fate is told by the SYN-ACK that answered the SYN that carried it.
+    conn.syn_data_acked = match conn.synack_to_first_syn() {
         Some(s) if first_data_len > 0 => Some(syn_data_acked(conn.isn, first_data_len, s.ack)),
         _ => None,
     };

@@ -386,3 +386,67 @@ fn open_connection_cap__new_attempts_counted_not_tracked() {
     assert_eq!(conns.len(), 2);
     assert_eq!(stats.over_capacity, 1);
 }
+
+#[test]
+fn two_synacks_answer_one_syn__conflict_and_the_acknowledged_one_wins() {
+    // The same TSecr, another ISN: a box answering beside the origin.
+    let c = one(&[
+        syn(0, with(ts(100, 0), REQUEST), 0),
+        Seg { seq: 9000, ..synack(1, ISN + 1, ts(7, 100)) },
+        synack(2, ISN + 1, with(ts(9, 100), COOKIE)),
+        Seg { ack: 5001, ..client(3, TCP_ACK, ISN + 1, 0) },
+    ]);
+    assert!(c.synack_conflict);
+    let (s, other) = (c.synack.as_ref().unwrap(), c.other_synack.as_ref().unwrap());
+    assert_eq!((s.frame, s.isn, s.tfo), (3, 5000, SynAckTfo::Cookie), "the one the client acknowledged");
+    assert_eq!((other.frame, other.isn), (2, 9000));
+    assert_eq!(c.outcome, Outcome::Established);
+    // Without the client's ACK, the first stays; a lone SYN without timestamps conflicts too.
+    let c = one(&[
+        syn(0, vec![], 0),
+        Seg { seq: 9000, ..synack(1, ISN + 1, vec![]) },
+        synack(2, ISN + 1, vec![]),
+    ]);
+    assert!(c.synack_conflict);
+    assert_eq!(c.synack.as_ref().unwrap().isn, 9000);
+}
+
+#[test]
+fn synacks_with_new_isns_for_different_transmissions__recorded_no_conflict() {
+    // The server forgot the SYN-data's SYN and answered the retransmission anew.
+    let c = one(&[
+        syn(0, with(ts(100, 0), COOKIE), 77),
+        syn(1000, ts(1100, 0), 0),
+        synack(1001, ISN + 78, ts(9, 100)),
+        Seg { seq: 9000, ..synack(1002, ISN + 1, ts(10, 1100)) },
+        Seg { ack: 9001, ..client(1003, TCP_ACK, ISN + 1, 0) },
+    ]);
+    assert!(!c.synack_conflict);
+    assert_eq!(c.synack.as_ref().unwrap().isn, 9000, "the one the client acknowledged");
+    assert_eq!(c.other_synack.as_ref().unwrap().frame, 3);
+    assert_eq!(c.syn_data_acked, Some(DataAcked::Acked), "told by the answer to the data's SYN");
+    assert_eq!(c.synack_to_first_syn().unwrap().frame, 3);
+    // A retransmitted SYN-ACK (the same ISN) is no second answer.
+    let c =
+        one(&[syn(0, ts(100, 0), 0), synack(1, ISN + 1, ts(9, 100)), synack(1001, ISN + 1, ts(1009, 100))]);
+    assert!(c.other_synack.is_none() && !c.synack_conflict);
+}
+
+#[test]
+fn synack_without_its_syn__counted_as_half_seen() {
+    let mut table = FlowTable::default();
+    run_with(
+        &mut table,
+        &Arc::from("t.pcap"),
+        &[synack(1, ISN + 1, ts(9, 100)), client(2, TCP_ACK, ISN + 1, 0)],
+    );
+    let (conns, stats) = table.finish();
+    assert!(conns.is_empty());
+    assert_eq!((stats.half_seen_handshakes, stats.untracked_segments), (1, 2));
+}
+
+#[test]
+fn synack_data__its_length_recorded() {
+    let c = one(&[syn(0, ts(100, 0), 0), Seg { payload: 12, ..synack(1, ISN + 1, ts(9, 100)) }]);
+    assert_eq!(c.synack.as_ref().unwrap().data_len, 12);
+}

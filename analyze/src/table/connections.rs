@@ -77,6 +77,17 @@ mod arrays {
     }
 
     pub fn u8_lists<'a>(rows: impl ExactSizeIterator<Item = Option<&'a [u8]>>) -> PolarsResult<ArrayRef> {
+        lists(rows, ArrowDataType::UInt8)
+    }
+
+    pub fn u64_lists<'a>(rows: impl ExactSizeIterator<Item = Option<&'a [u64]>>) -> PolarsResult<ArrayRef> {
+        lists(rows, ArrowDataType::UInt64)
+    }
+
+    fn lists<'a, T: NativeType>(
+        rows: impl ExactSizeIterator<Item = Option<&'a [T]>>,
+        item_type: ArrowDataType,
+    ) -> PolarsResult<ArrayRef> {
         let mut offsets = Vec::with_capacity(rows.len() + 1);
         let mut validity = Vec::with_capacity(rows.len());
         let mut items = Vec::with_capacity(rows.len() * 8);
@@ -86,7 +97,7 @@ mod arrays {
             items.extend_from_slice(row.unwrap_or_default());
             offsets.push(items.len() as i64);
         }
-        let item = Field::new("item".into(), ArrowDataType::UInt8, true);
+        let item = Field::new("item".into(), item_type, true);
         let validity = validity.contains(&false).then(|| Bitmap::from_iter(validity));
         Ok(Box::new(ListArray::<i64>::try_new(
             ArrowDataType::LargeList(Box::new(item)),
@@ -105,6 +116,13 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
         vantages.iter().flat_map(|(v, conns)| conns.iter().map(move |c| (*v, c))).collect();
     let conns = || rows.iter().map(|(_, c)| *c);
     let synacks = || conns().map(|c| c.synack.as_ref());
+    // Two SYN-ACKs answering one SYN transmission: their frames, in capture order.
+    let conflicts: Vec<Option<[u64; 2]>> = conns()
+        .map(|c| match (c.synack_conflict, &c.synack, &c.other_synack) {
+            (true, Some(a), Some(b)) => Some([a.frame.min(b.frame), a.frame.max(b.frame)]),
+            _ => None,
+        })
+        .collect();
     // Addresses repeat (one client, a few servers): each is formatted once per batch.
     let ips = |f: &dyn Fn(&Connection) -> std::net::IpAddr| -> ArrayRef {
         let mut seen: std::collections::HashMap<std::net::IpAddr, String, foldhash::fast::RandomState> =
@@ -148,6 +166,9 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
         ("synack_window", options(synacks().map(|s| s.map(|s| s.window)))),
         ("synack_mss", options(synacks().map(|s| s.and_then(|s| s.mss)))),
         ("synack_options", u8_lists(synacks().map(|s| s.map(|s| s.option_kinds.as_slice())))?),
+        ("synack_data_len", options(synacks().map(|s| s.map(|s| s.data_len)))),
+        ("second_synack_frame", options(conns().map(|c| c.other_synack.as_ref().map(|s| s.frame)))),
+        ("synack_conflict", u64_lists(conflicts.iter().map(|c| c.as_ref().map(|frames| frames.as_slice())))?),
         ("reset_frame", options(conns().map(|c| c.reset.map(|r| r.frame)))),
         ("icmp_frame", options(conns().map(|c| c.icmp.map(|r| r.frame)))),
         ("outcome", strings(conns().map(|c| c.outcome.as_str()))),

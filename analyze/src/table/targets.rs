@@ -28,6 +28,7 @@ pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError
         field!("server_ip", |v: &TargetVerdict| v.server_ip.map(|ip| ip.to_string())),
         field!("server_port", |v: &TargetVerdict| v.server_port),
         field!("ip_version", |v: &TargetVerdict| v.ip_version()),
+        field!("direction", |v: &TargetVerdict| v.direction.as_str()),
         field!("connections", |v: &TargetVerdict| v.connections),
         field!("rounds", |v: &TargetVerdict| v.rounds),
         field!("connectivity", |v: &TargetVerdict| v.connectivity.as_str()),
@@ -59,6 +60,8 @@ pub struct FileRow {
     pub stop_reason: Option<String>,
     pub kernel_drops: Option<u64>,
     pub skipped_blocks: u64,
+    /// SYN-ACKs whose SYN the file does not hold: handshakes it caught midway.
+    pub half_seen_handshakes: u64,
     pub error: Option<String>,
     /// The vantage's warnings (partial files, drops, the connection cap, ...).
     pub warnings: Vec<String>,
@@ -85,6 +88,7 @@ impl FileRow {
                 stop_reason: f.read.stop.as_ref().map(|s| s.to_string()),
                 kernel_drops: f.read.kernel_drops,
                 skipped_blocks: f.read.skipped_blocks,
+                half_seen_handshakes: f.half_seen_handshakes,
                 error: None,
                 warnings: result.report.warnings.clone(),
             })
@@ -117,6 +121,7 @@ pub fn files_frame(rows: &[FileRow]) -> Result<DataFrame, TableError> {
         field!("stop_reason", |r: &FileRow| r.stop_reason.clone()),
         field!("kernel_drops", |r: &FileRow| r.kernel_drops),
         field!("skipped_blocks", |r: &FileRow| r.skipped_blocks),
+        field!("half_seen_handshakes", |r: &FileRow| r.half_seen_handshakes),
         field!("error", |r: &FileRow| r.error.clone()),
         str_lists("warnings", rows.iter().map(|r| r.warnings.iter().map(String::as_str).collect())),
     ];

@@ -9,17 +9,28 @@ use crate::attempt::FetchKind;
 /// One piece of evidence. Frames are frame numbers in the capture (Wireshark's).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Evidence<'a> {
-    /// A signature held in `holding` of the target's `rounds` rounds (said when there are
-    /// several).
+    /// The target's rounds were formed from the kinds of their first SYNs (no collector
+    /// records); `set_aside` of them held only a baseline and did not vote.
+    RoundsByKinds { rounds: usize, set_aside: usize },
+    /// A signature held in `holding` of the target's `rounds` voting rounds (said when there
+    /// are several).
     HeldInRounds { signature: Signature, holding: usize, rounds: usize },
 
     // What a round shows (facts).
-    /// A kind-34 cookie came in this SYN-ACK.
-    CookieGranted { synack: u64 },
+    /// A kind-34 cookie came in this SYN-ACK; `refused_request`: an earlier cookie request of
+    /// the round (its SYN's frame) was answered without one.
+    CookieGranted { synack: u64, refused_request: Option<u64> },
+    /// A cookie was sent in this SYN with no request in the round and none granted: cached
+    /// from an earlier negotiation.
+    CookieCached { syn: u64 },
     /// The only cookie came in the experimental option 254.
     CookieExperimentalOnly { synack: u64 },
     /// The cookie request was answered, without a cookie.
     CookieRequestAnsweredWithout { syn: u64, synack: u64 },
+    /// The SYN carried `len` bytes of data without any TFO option (cookie-less TFO, or crafted).
+    SynDataWithoutOption { syn: u64, len: u32 },
+    /// The SYN-ACK itself carried `len` bytes of data.
+    SynAckCarriedData { synack: u64, len: u32 },
     /// The SYN-ACK acknowledged the SYN's data.
     SynDataAcked { syn: u64, synack: u64 },
     /// The SYN-ACK acknowledged only the SYN, not its data.
@@ -34,6 +45,8 @@ pub enum Evidence<'a> {
     SynDataReset { refusal: u64, syn: u64, no_data_synack: u64 },
     /// The SYN-data went unanswered while a SYN without data was answered.
     SynDataDropped { syn: u64, no_data_synack: u64 },
+    /// Two SYN-ACKs with different ISNs answered the one SYN transmission: the frames of both.
+    SynAckConflict { synack: u64, other: u64 },
     /// A TFO fetch's application result differs from the baseline's (collector records).
     ResponseDiffers { fetch: FetchKind, difference: ResponseDifference<'a> },
 
@@ -44,10 +57,10 @@ pub enum Evidence<'a> {
     NegotiatedUnexpected { source: &'a str },
 
     // The SYN-ACKs' fingerprints.
-    /// The SYN-ACKs to TFO SYNs differ from the baseline's.
-    SynAcksDifferFromBaseline { tfo_ttl: u8, baseline_ttl: u8 },
-    /// A SYN-ACK's TTL differs from the control's.
-    TtlDiffersFromControl { ttl: u8, control_ttl: u8 },
+    /// A SYN-ACK to a TFO SYN differs from a baseline's SYN-ACK.
+    SynAckDiffers { tfo_synack: u64, baseline_synack: u64, difference: StackDifference },
+    /// A SYN-ACK's TTL differs from the one the control saw.
+    TtlDiffersFromControl { synack: u64, ttl: u8, control_ttl: u8 },
 
     // Why a measurement is not valid or not complete.
     /// TCP options were cut by the snap length.
@@ -58,6 +71,21 @@ pub enum Evidence<'a> {
     CachedSynDrops { fetch: FetchKind, round: u32, drops: u16 },
     /// The kernel's blackhole detection paused TFO during the run.
     Blackhole,
+}
+
+/// What tells two SYN-ACKs' stacks apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackDifference {
+    Ttl {
+        tfo: u8,
+        baseline: u8,
+    },
+    Mss {
+        tfo: Option<u16>,
+        baseline: Option<u16>,
+    },
+    /// The option kinds other than TFO and padding, or their order.
+    Options,
 }
 
 /// How a TFO fetch's response differed from the baseline's.

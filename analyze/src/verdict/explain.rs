@@ -2,7 +2,7 @@
 //! target's explanation is its facts followed by its evidence in a fixed order. Every number
 //! in a sentence is a field of the evidence it renders.
 
-use super::evidence::{Evidence, NoPackets, ResponseDifference};
+use super::evidence::{Evidence, NoPackets, ResponseDifference, StackDifference};
 use super::{Connectivity, CookieResult, SynDataResult};
 
 /// The explanation of a judged target: "works, cookie received, SYN data acked: clause;
@@ -39,18 +39,21 @@ pub fn no_packets(why: &NoPackets<'_>) -> String {
 /// option, SYN data, response), the origin's expectation, the SYN-ACKs, then validity.
 fn rank(e: &Evidence<'_>) -> u8 {
     match e {
-        Evidence::HeldInRounds { .. } => 0,
+        Evidence::RoundsByKinds { .. } | Evidence::HeldInRounds { .. } => 0,
         Evidence::CookieGranted { .. }
+        | Evidence::CookieCached { .. }
         | Evidence::CookieExperimentalOnly { .. }
         | Evidence::CookieRequestAnsweredWithout { .. } => 1,
         Evidence::OptionDropped { .. } | Evidence::OptionReset { .. } => 2,
-        Evidence::SynDataAcked { .. }
+        Evidence::SynDataWithoutOption { .. }
+        | Evidence::SynAckCarriedData { .. }
+        | Evidence::SynDataAcked { .. }
         | Evidence::SynDataNotAcked { .. }
         | Evidence::SynDataReset { .. }
         | Evidence::SynDataDropped { .. } => 3,
-        Evidence::ResponseDiffers { .. } => 4,
+        Evidence::ResponseDiffers { .. } | Evidence::SynAckConflict { .. } => 4,
         Evidence::NotNegotiatedExpected { .. } | Evidence::NegotiatedUnexpected { .. } => 5,
-        Evidence::SynAcksDifferFromBaseline { .. } => 6,
+        Evidence::SynAckDiffers { .. } => 6,
         Evidence::TtlDiffersFromControl { .. } => 7,
         Evidence::OptionsTruncated => 8,
         Evidence::CaptureDrops => 9,
@@ -66,10 +69,29 @@ fn spaced(word: &str) -> String {
 
 pub fn clause(e: &Evidence<'_>) -> String {
     match e {
+        Evidence::RoundsByKinds { rounds, set_aside } => {
+            let mut clause = format!("{rounds} rounds told apart by the kinds of their first SYNs (no collector records)");
+            if *set_aside > 0 {
+                clause.push_str(&format!(", {set_aside} of them holding only a baseline and not counted"));
+            }
+            clause
+        }
         Evidence::HeldInRounds { signature, holding, rounds } => {
             format!("{signature} in {holding} of {rounds} rounds")
         }
-        Evidence::CookieGranted { synack } => format!("a cookie came in SYN-ACK frame {synack}"),
+        Evidence::CookieGranted { synack, refused_request: None } => {
+            format!("a cookie came in SYN-ACK frame {synack}")
+        }
+        Evidence::CookieGranted { synack, refused_request: Some(syn) } => format!(
+            "a cookie came in SYN-ACK frame {synack}, after the cookie request in frame {syn} had been answered without one"
+        ),
+        Evidence::CookieCached { syn } => format!(
+            "the SYN in frame {syn} sent a cookie that no request in the capture asked for: it was cached from an earlier negotiation"
+        ),
+        Evidence::SynDataWithoutOption { syn, len } => format!(
+            "the SYN in frame {syn} carried {len} bytes of data without any TFO option (cookie-less TFO, or a crafted SYN)"
+        ),
+        Evidence::SynAckCarriedData { synack, len } => format!("SYN-ACK frame {synack} carried {len} bytes of data"),
         Evidence::CookieExperimentalOnly { synack } => {
             format!("a cookie came only in the experimental option 254 (SYN-ACK frame {synack})")
         }
@@ -92,6 +114,9 @@ pub fn clause(e: &Evidence<'_>) -> String {
         Evidence::SynDataDropped { syn, no_data_synack } => format!(
             "the SYN-data in frame {syn} got no answer while a SYN without data did (frame {no_data_synack})"
         ),
+        Evidence::SynAckConflict { synack, other } => format!(
+            "SYN-ACK frames {synack} and {other} answered the same SYN with different ISNs: something besides the origin answered"
+        ),
         Evidence::ResponseDiffers { fetch, difference } => {
             let what = match difference {
                 ResponseDifference::Status { got, baseline } => {
@@ -110,12 +135,22 @@ pub fn clause(e: &Evidence<'_>) -> String {
         Evidence::NegotiatedUnexpected { source } => {
             format!("{source} says the origin has no TFO, yet TFO was negotiated here")
         }
-        Evidence::SynAcksDifferFromBaseline { tfo_ttl, baseline_ttl } => {
-            format!("the SYN-ACKs to TFO SYNs differ from the baseline's (TTL {tfo_ttl} vs {baseline_ttl})")
-        }
-        Evidence::TtlDiffersFromControl { ttl, control_ttl } => {
-            format!("SYN-ACK TTL {ttl} where the control saw {control_ttl}: something nearer answered")
-        }
+        Evidence::SynAckDiffers { tfo_synack, baseline_synack, difference } => match difference {
+            StackDifference::Ttl { tfo, baseline } => format!(
+                "the SYN-ACK to a TFO SYN (frame {tfo_synack}, TTL {tfo}) differs from the baseline's (frame {baseline_synack}, TTL {baseline})"
+            ),
+            StackDifference::Mss { tfo, baseline } => format!(
+                "the SYN-ACK to a TFO SYN (frame {tfo_synack}, MSS {}) differs from the baseline's (frame {baseline_synack}, MSS {})",
+                mss(*tfo),
+                mss(*baseline)
+            ),
+            StackDifference::Options => format!(
+                "the SYN-ACK to a TFO SYN (frame {tfo_synack}) carries other TCP options than the baseline's (frame {baseline_synack})"
+            ),
+        },
+        Evidence::TtlDiffersFromControl { synack, ttl, control_ttl } => format!(
+            "SYN-ACK frame {synack} has TTL {ttl} where the control saw {control_ttl}: something nearer answered"
+        ),
         Evidence::OptionsTruncated => "TCP options were cut by the snap length, so TFO cannot be judged".to_string(),
         Evidence::CaptureDrops => {
             "the capturing kernel dropped packets, so this measurement is not valid".to_string()
@@ -129,6 +164,10 @@ pub fn clause(e: &Evidence<'_>) -> String {
                 .to_string()
         }
     }
+}
+
+fn mss(value: Option<u16>) -> String {
+    value.map_or_else(|| "none".to_string(), |v| v.to_string())
 }
 
 /// PATHspider's TFO plugin vocabulary, so results compare with its.
@@ -148,7 +187,8 @@ pub fn conditions(
     out.extend(match cookie {
         CookieResult::Received | CookieResult::ReceivedExpOnly => Some("tfo.cookie.received"),
         CookieResult::NotReceived => Some("tfo.cookie.not_received"),
-        CookieResult::NotRequested => None,
+        // PATHspider has no word for a cookie it did not see asked for.
+        CookieResult::Cached | CookieResult::NotRequested => None,
     });
     out.extend(match syn_data {
         SynDataResult::Acked => Some("tfo.syndata.acked"),

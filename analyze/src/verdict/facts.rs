@@ -10,15 +10,16 @@ use crate::summary::{ConnSummary, SynAckSummary};
 /// One round's connections, split by what their first SYN carried.
 pub struct Round<'r, 'a> {
     pub all: &'r [&'a ConnSummary],
-    /// First SYN with a TFO option (a request, a cookie, or something malformed).
+    /// First SYN with a TFO option (a request, a cookie, or something malformed), or with
+    /// data (cookie-less TFO sends no option).
     pub tfo: Vec<&'a ConnSummary>,
-    /// First SYN without one.
+    /// First SYN with neither: the baseline.
     pub plain: Vec<&'a ConnSummary>,
 }
 
 impl<'r, 'a> Round<'r, 'a> {
     pub fn new(all: &'r [&'a ConnSummary]) -> Self {
-        let (tfo, plain) = all.iter().partition(|c| c.tried_tfo());
+        let (tfo, plain) = all.iter().partition(|c| c.tfo_exchange());
         Round { all, tfo, plain }
     }
 
@@ -27,7 +28,7 @@ impl<'r, 'a> Round<'r, 'a> {
         self.tfo.iter().copied().filter(|c| c.first_syn().tfo == SynTfo::CookieRequest)
     }
 
-    /// The first TFO connection whose first SYN carried data.
+    /// The first connection whose first SYN carried data (with a TFO option or without).
     pub fn syn_data(&self) -> Option<&'a ConnSummary> {
         self.tfo.iter().copied().find(|c| c.first_syn().data_len > 0)
     }
@@ -69,7 +70,7 @@ pub fn failed(c: &ConnSummary) -> bool {
 /// A refusal (RST, or an ICMP error other than a path-MTU one) that answered the first SYN:
 /// its frame.
 pub fn refused_first_syn(c: &ConnSummary) -> Option<u64> {
-    c.refused.filter(|r| r.answers_first_syn && c.synack.is_none()).map(|r| r.frame)
+    c.refused.filter(|r| r.answers_first_syn && c.synack.is_none()).and(c.refusal_frame())
 }
 
 /// The first SYN went unanswered: its retransmission got the SYN-ACK, or nothing ever came.
@@ -105,45 +106,87 @@ pub fn connectivity(round: &Round<'_, '_>) -> Connectivity {
     }
 }
 
-/// Field notes, "The option on the wire": a kind-34 cookie in a SYN-ACK, else one in the
-/// experimental kind 254 (Linux's fallback form), else none.
+/// A cookie request answered, by its own first SYN's SYN-ACK, without a cookie: (SYN, SYN-ACK).
+fn answered_without_cookie(c: &ConnSummary) -> Option<(u64, u64)> {
+    let s =
+        c.synack.as_ref().filter(|s| s.answers == SynAckAnswers::FirstSyn && s.tfo != SynAckTfo::Cookie)?;
+    Some((c.first_syn().frame, s.frame))
+}
+
+/// Field notes, "The option on the wire": a kind-34 cookie in any SYN-ACK of the round (a later
+/// request granted after an earlier one was refused counts), else one in the experimental kind
+/// 254 (Linux's fallback form); "Seen since": a cookie sent with no request in the round and
+/// none granted was cached from an earlier negotiation.
 pub fn cookie<'a>(round: &Round<'_, 'a>) -> (CookieResult, Option<Evidence<'a>>) {
-    if round.tfo.is_empty() {
+    let tfo: Vec<&ConnSummary> = round.tfo.iter().copied().filter(|c| c.tried_tfo()).collect();
+    if tfo.is_empty() {
         return (CookieResult::NotRequested, None);
     }
     let cookies: Vec<&SynAckSummary> =
-        round.tfo.iter().filter_map(|c| c.synack.as_ref()).filter(|s| s.tfo == SynAckTfo::Cookie).collect();
+        tfo.iter().filter_map(|c| c.synack.as_ref()).filter(|s| s.tfo == SynAckTfo::Cookie).collect();
+    let refused_first = |granted: u64| {
+        round.cookie_requests().filter_map(answered_without_cookie).find(|(_, synack)| *synack < granted)
+    };
     if let Some(s) = cookies.iter().find(|s| s.tfo_kind == Some(KIND_FASTOPEN)) {
-        return (CookieResult::Received, Some(Evidence::CookieGranted { synack: s.frame }));
+        let refused = refused_first(s.frame).map(|(syn, _)| syn);
+        return (
+            CookieResult::Received,
+            Some(Evidence::CookieGranted { synack: s.frame, refused_request: refused }),
+        );
     }
     if let Some(s) = cookies.first() {
         return (CookieResult::ReceivedExpOnly, Some(Evidence::CookieExperimentalOnly { synack: s.frame }));
     }
-    let answered_without = round.cookie_requests().find_map(|c| {
-        let s = c.synack.as_ref().filter(|s| s.answers == SynAckAnswers::FirstSyn)?;
-        Some(Evidence::CookieRequestAnsweredWithout { syn: c.first_syn().frame, synack: s.frame })
-    });
+    if round.cookie_requests().next().is_none() {
+        if let Some(c) = tfo.iter().find(|c| c.first_syn().tfo == SynTfo::Cookie) {
+            return (CookieResult::Cached, Some(Evidence::CookieCached { syn: c.first_syn().frame }));
+        }
+    }
+    let answered_without = round
+        .cookie_requests()
+        .find_map(answered_without_cookie)
+        .map(|(syn, synack)| Evidence::CookieRequestAnsweredWithout { syn, synack });
     (CookieResult::NotReceived, answered_without)
 }
 
 /// Field notes: the server accepted the SYN data when the SYN-ACK acknowledges it; a refusal
 /// of the SYN-data is `reset`, no answer to it `dropped` (whether that is a middlebox's doing
 /// is [`super::rules`]' question).
-pub fn syn_data<'a>(round: &Round<'_, 'a>) -> (SynDataResult, Option<Evidence<'a>>) {
-    let Some(c) = round.syn_data() else { return (SynDataResult::NotAttempted, None) };
+pub fn syn_data<'a>(round: &Round<'_, 'a>) -> (SynDataResult, Vec<Evidence<'a>>) {
+    let Some(c) = round.syn_data() else { return (SynDataResult::NotAttempted, vec![]) };
     let syn = c.first_syn().frame;
-    if refused_first_syn(c).is_some() {
-        return (SynDataResult::Reset, None);
+    let mut evidence = Vec::new();
+    if c.first_syn().tfo == SynTfo::None {
+        evidence.push(Evidence::SynDataWithoutOption { syn, len: c.first_syn().data_len });
     }
-    if first_syn_unanswered(c) {
-        return (SynDataResult::Dropped, None);
-    }
-    match (&c.synack, c.syn_data_acked) {
-        (Some(s), Some(DataAcked::Acked | DataAcked::Partial)) => {
-            (SynDataResult::Acked, Some(Evidence::SynDataAcked { syn, synack: s.frame }))
+    let result = if refused_first_syn(c).is_some() {
+        SynDataResult::Reset
+    } else if first_syn_unanswered(c) {
+        SynDataResult::Dropped
+    } else {
+        match (&c.synack, c.syn_data_acked) {
+            (Some(s), Some(DataAcked::Acked | DataAcked::Partial)) => {
+                evidence.push(Evidence::SynDataAcked { syn, synack: s.frame });
+                SynDataResult::Acked
+            }
+            (Some(s), _) => {
+                evidence.push(Evidence::SynDataNotAcked { syn, synack: s.frame });
+                SynDataResult::NotAcked
+            }
+            // A refusal after a retransmission, or a capture that ended too soon.
+            (None, _) => SynDataResult::NotAttempted,
         }
-        (Some(s), _) => (SynDataResult::NotAcked, Some(Evidence::SynDataNotAcked { syn, synack: s.frame })),
-        // A refusal after a retransmission, or a capture that ended too soon.
-        (None, _) => (SynDataResult::NotAttempted, None),
-    }
+    };
+    (result, evidence)
+}
+
+/// SYN-ACKs that carried data themselves (a server answering in its SYN-ACK): said, not judged.
+pub fn synacks_with_data<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
+    round
+        .all
+        .iter()
+        .filter_map(|c| c.synack.as_ref())
+        .filter(|s| s.data_len > 0)
+        .map(|s| Evidence::SynAckCarriedData { synack: s.frame, len: u32::from(s.data_len) })
+        .collect()
 }

@@ -25,7 +25,7 @@ use std::net::IpAddr;
 
 use crate::record::string_enum;
 
-pub use evidence::{Evidence, ResponseDifference};
+pub use evidence::{Evidence, ResponseDifference, StackDifference};
 pub use rules::{RoundRule, TargetRule, ROUND_RULES, TARGET_RULES};
 pub use vantage::{judge_all, judge_vantage, judge_vantage_with_records};
 
@@ -44,6 +44,7 @@ string_enum!(
     CookieResult {
         Received => "received",
         ReceivedExpOnly => "received_exp_only",
+        Cached => "cached",
         NotReceived => "not_received",
         NotRequested => "not_requested",
     }
@@ -68,6 +69,16 @@ string_enum!(
         NotNegotiatedExpected => "not_negotiated_expected",
         NegotiatedUnexpected => "negotiated_unexpected",
         ResponseDiffers => "response_differs",
+        SynAckConflict => "synack_conflict",
+    }
+);
+
+string_enum!(
+    /// Which way the target's connections went: from the vantage (as measured), or into it
+    /// (scans of the capturing host, its own servers).
+    Direction {
+        Outbound => "outbound",
+        Inbound => "inbound",
     }
 );
 
@@ -85,6 +96,7 @@ pub struct TargetVerdict {
     /// None only for a name that did not resolve.
     pub server_ip: Option<IpAddr>,
     pub server_port: u16,
+    pub direction: Direction,
     pub connections: u32,
     pub rounds: u32,
     pub connectivity: Connectivity,

@@ -21,7 +21,7 @@ pub struct RoundRule {
 }
 
 #[rustfmt::skip]
-pub const ROUND_RULES: [RoundRule; 5] = [
+pub const ROUND_RULES: [RoundRule; 6] = [
     RoundRule { signature: Signature::OptionDropped,   holds: option_dropped,
         field_notes: "1 | drop SYN with option 34/254 | TFO SYN unanswered, plain retransmission answered ~1 s later" },
     RoundRule { signature: Signature::OptionReset,     holds: option_reset,
@@ -32,6 +32,8 @@ pub const ROUND_RULES: [RoundRule; 5] = [
         field_notes: "2 | RST to SYN with payload | RST answering the SYN-data" },
     RoundRule { signature: Signature::ResponseDiffers, holds: response_differs,
         field_notes: "collector records | a box answers TFO fetches itself | status, certificate or size differ from the baseline's" },
+    RoundRule { signature: Signature::SynAckConflict,  holds: synack_conflict,
+        field_notes: "seen since | a box answers beside the origin, or an answer is injected | two SYN-ACKs with different ISNs answer one SYN transmission" },
 ];
 
 /// What a target shows once its rounds are counted: the input of [`TARGET_RULES`].
@@ -129,6 +131,17 @@ fn response_differs<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
             Some(Evidence::ResponseDiffers { fetch: a.fetch, difference })
         })
         .into_iter()
+        .collect()
+}
+
+/// Two SYN-ACKs with different ISNs for the one SYN transmission (the same TSecr, or the only
+/// SYN). Different ISNs for different transmissions are a server that forgot the first: no rule.
+fn synack_conflict<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
+    round
+        .all
+        .iter()
+        .filter_map(|c| c.conflicting_synack())
+        .map(|(synack, other)| Evidence::SynAckConflict { synack, other })
         .collect()
 }
 

@@ -4,11 +4,13 @@
 
 use std::net::IpAddr;
 
-use super::evidence::Evidence;
+use super::evidence::{Evidence, StackDifference};
 use super::facts::{self, Round};
-use super::rounds::{majority, split_rounds};
+use super::rounds::{majority, split_rounds, tried_tfo, RoundsFormed};
 use super::rules::{TargetFacts, ROUND_RULES, TARGET_RULES};
-use super::{explain, Connectivity, CookieResult, Signature, SynDataResult, TargetVerdict, Untested};
+use super::{
+    explain, Connectivity, CookieResult, Direction, Signature, SynDataResult, TargetVerdict, Untested,
+};
 use crate::expect::Expectation;
 use crate::record::{SynAckTfo, SynTfo};
 use crate::summary::{ConnSummary, SynAckSummary};
@@ -29,6 +31,7 @@ pub fn judge_round<'a>(conns: &[&'a ConnSummary]) -> RoundVerdict<'a> {
     let (cookie, cookie_evidence) = facts::cookie(&round);
     let (syn_data, syn_data_evidence) = facts::syn_data(&round);
     let mut evidence: Vec<Evidence<'a>> = cookie_evidence.into_iter().chain(syn_data_evidence).collect();
+    evidence.extend(facts::synacks_with_data(&round));
     let mut signatures = Vec::new();
     for rule in &ROUND_RULES {
         let found = (rule.holds)(&round);
@@ -48,12 +51,49 @@ pub struct TargetContext<'a> {
     pub capture_drops: bool,
     /// The kernel's TFO blackhole detection paused TFO during the run.
     pub blackhole: bool,
+    /// The vantage's own addresses: a target there is inbound.
+    pub own_addresses: &'a [IpAddr],
 }
 
-/// What says something about the stack that built a SYN-ACK: TTL, MSS and the option kinds
-/// other than TFO and padding (numbered, see [`crate::summary::StackKinds`]).
-fn fingerprint(s: &SynAckSummary) -> (u8, Option<u16>, u32) {
-    (s.ttl, s.mss, s.stack_kinds)
+/// TTL differences up to this between one target's SYN-ACKs are anycast and ECMP paths, not
+/// another stack, unless every TFO SYN-ACK differs from every baseline one.
+const TTL_JITTER: u8 = 3;
+
+/// How a SYN-ACK to a TFO SYN differs from a baseline's, if it does: MSS, then the option
+/// kinds, then a TTL further off than path jitter.
+fn stack_difference(tfo: &SynAckSummary, baseline: &SynAckSummary) -> Option<StackDifference> {
+    if tfo.mss != baseline.mss {
+        Some(StackDifference::Mss { tfo: tfo.mss, baseline: baseline.mss })
+    } else if tfo.stack_kinds != baseline.stack_kinds {
+        Some(StackDifference::Options)
+    } else if tfo.ttl.abs_diff(baseline.ttl) > TTL_JITTER {
+        Some(StackDifference::Ttl { tfo: tfo.ttl, baseline: baseline.ttl })
+    } else {
+        None
+    }
+}
+
+/// Whether the SYN-ACKs to TFO SYNs come from another stack than the baseline's, with the pair
+/// that shows it; None when there is nothing to compare.
+fn synacks_differ<'a>(tfo: &[&SynAckSummary], baseline: &[&SynAckSummary]) -> Option<Option<Evidence<'a>>> {
+    if tfo.is_empty() || baseline.is_empty() {
+        return None;
+    }
+    let pairs = || tfo.iter().flat_map(|t| baseline.iter().map(move |b| (*t, *b)));
+    let evidence = |t: &SynAckSummary, b: &SynAckSummary, difference| Evidence::SynAckDiffers {
+        tfo_synack: t.frame,
+        baseline_synack: b.frame,
+        difference,
+    };
+    if let Some((t, b, d)) = pairs().find_map(|(t, b)| stack_difference(t, b).map(|d| (t, b, d))) {
+        return Some(Some(evidence(t, b, d)));
+    }
+    // Small TTL differences count only when consistent: every TFO one against every baseline one.
+    if pairs().all(|(t, b)| t.ttl != b.ttl) {
+        let (t, b) = (tfo[0], baseline[0]);
+        return Some(Some(evidence(t, b, StackDifference::Ttl { tfo: t.ttl, baseline: b.ttl })));
+    }
+    Some(None)
 }
 
 pub fn judge_target<'a>(
@@ -62,26 +102,36 @@ pub fn judge_target<'a>(
     conns: &[&'a ConnSummary],
     cx: &TargetContext<'a>,
 ) -> TargetVerdict {
-    let rounds = split_rounds(conns);
+    let (rounds, formed) = split_rounds(conns);
     let judged: Vec<RoundVerdict<'a>> = rounds.iter().map(|r| judge_round(r)).collect();
     let n = judged.len();
-    let connectivity = majority(judged.iter().map(|r| r.connectivity));
-    let cookie = majority(judged.iter().map(|r| r.cookie));
-    let syn_data = majority(judged.iter().map(|r| r.syn_data));
+    // Rounds that tried TFO vote; one of only a baseline says nothing of TFO.
+    let mut voting: Vec<&RoundVerdict<'a>> =
+        rounds.iter().zip(&judged).filter(|(r, _)| tried_tfo(r)).map(|(_, j)| j).collect();
+    if voting.is_empty() {
+        voting = judged.iter().collect();
+    }
+    let votes = voting.len();
+    let connectivity = majority(voting.iter().map(|r| r.connectivity));
+    let cookie = majority(voting.iter().map(|r| r.cookie));
+    let syn_data = majority(voting.iter().map(|r| r.syn_data));
 
     let mut signatures = Vec::new();
     let mut evidence: Vec<Evidence<'a>> = Vec::new();
+    if formed == RoundsFormed::ByKinds && n > 1 {
+        evidence.push(Evidence::RoundsByKinds { rounds: n, set_aside: n - votes });
+    }
     for &signature in Signature::ALL {
-        let holding = judged.iter().filter(|r| r.signatures.contains(&signature)).count();
-        if holding * 2 > n {
+        let holding = voting.iter().filter(|r| r.signatures.contains(&signature)).count();
+        if holding * 2 > votes {
             signatures.push(signature);
-            if n > 1 {
-                evidence.push(Evidence::HeldInRounds { signature, holding, rounds: n });
+            if votes > 1 {
+                evidence.push(Evidence::HeldInRounds { signature, holding, rounds: votes });
             }
         }
     }
     // The first round that agrees with the majority tells its story.
-    if let Some(r) = judged.iter().find(|r| r.connectivity == connectivity && r.cookie == cookie) {
+    if let Some(r) = voting.iter().find(|r| r.connectivity == connectivity && r.cookie == cookie) {
         evidence.extend(r.evidence.iter().cloned());
     }
 
@@ -106,30 +156,23 @@ pub fn judge_target<'a>(
         untested.push(Untested::Negotiation);
     }
 
-    // SYN-ACKs that answered TFO SYNs against the baseline's, and all against the control's TTL.
-    let fingerprints = |tfo: bool| -> Vec<(u8, Option<u16>, u32)> {
-        conns
-            .iter()
-            .filter(|c| c.tried_tfo() == tfo)
-            .filter_map(|c| c.synack.as_ref())
-            .map(fingerprint)
-            .collect()
+    // SYN-ACKs that answered TFO SYNs against the baseline's, and against the control's TTL
+    // (any difference there is reported: another vantage's path is evidence, not jitter).
+    let synacks = |tfo: bool| -> Vec<&'a SynAckSummary> {
+        conns.iter().filter(|c| c.tried_tfo() == tfo).filter_map(|c| c.synack.as_ref()).collect()
     };
-    let (tfo_fp, plain_fp) = (fingerprints(true), fingerprints(false));
+    let (tfo_synacks, plain_synacks) = (synacks(true), synacks(false));
     let mut synack_differs = None;
-    if let (Some(base), false) = (plain_fp.first(), tfo_fp.is_empty()) {
-        let differs = tfo_fp.iter().any(|f| f != base);
-        synack_differs = Some(differs);
-        if differs {
-            evidence.push(Evidence::SynAcksDifferFromBaseline { tfo_ttl: tfo_fp[0].0, baseline_ttl: base.0 });
-        }
+    if let Some(found) = synacks_differ(&tfo_synacks, &plain_synacks) {
+        synack_differs = Some(found.is_some());
+        evidence.extend(found);
     }
     if let Some(control_ttl) = cx.expectation.and_then(|e| e.control_ttl) {
-        if let Some(ttl) = tfo_fp.first().or(plain_fp.first()).map(|f| f.0) {
-            let differs = ttl != control_ttl;
+        if let Some(s) = tfo_synacks.first().or(plain_synacks.first()) {
+            let differs = s.ttl != control_ttl;
             synack_differs = Some(synack_differs.unwrap_or(false) || differs);
             if differs {
-                evidence.push(Evidence::TtlDiffersFromControl { ttl, control_ttl });
+                evidence.push(Evidence::TtlDiffersFromControl { synack: s.frame, ttl: s.ttl, control_ttl });
             }
         }
     }
@@ -147,8 +190,13 @@ pub fn judge_target<'a>(
             }
         }
     }
-    let middlebox =
-        if no_exchange || (truncated && signatures.is_empty()) { None } else { Some(!signatures.is_empty()) };
+    // No TFO exchange of any kind (no option, no data on a SYN): nothing was tested.
+    let tfo_tried = conns.iter().any(|c| c.tfo_exchange());
+    let middlebox = if no_exchange || !tfo_tried || (truncated && signatures.is_empty()) {
+        None
+    } else {
+        Some(!signatures.is_empty())
+    };
     let cached_drops = cached_syn_drops(conns);
     let measurement_valid = !cx.capture_drops && !truncated && cached_drops.is_none() && !cx.blackhole;
     if cx.capture_drops {
@@ -164,6 +212,7 @@ pub fn judge_target<'a>(
         target: target_name(ip, port, conns),
         server_ip: Some(ip),
         server_port: port,
+        direction: if cx.own_addresses.contains(&ip) { Direction::Inbound } else { Direction::Outbound },
         connections: conns.len() as u32,
         rounds: n as u32,
         connectivity,

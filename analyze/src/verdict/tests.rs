@@ -39,6 +39,9 @@ fn conn(port: u16, tfo: SynTfo, data_len: u32, answer: Option<SynAckAnswers>, co
     let synack = answer.map(|answers| SynAck {
         frame: u64::from(port) + 2,
         time_ns: 0,
+        isn: 5000,
+        data_len: 0,
+        tsecr: None,
         answers,
         tfo: if cookie { SynAckTfo::Cookie } else { SynAckTfo::None },
         tfo_kind: if cookie { KIND } else { None },
@@ -72,6 +75,8 @@ fn conn(port: u16, tfo: SynTfo, data_len: u32, answer: Option<SynAckAnswers>, co
         syn_cookie: (tfo == SynTfo::Cookie).then(|| vec![1, 2, 3, 4]),
         syn_options_error: None,
         synack,
+        other_synack: None,
+        synack_conflict: false,
         syn_data_acked,
         syn_data_resent: false,
         reset: None,
@@ -337,13 +342,191 @@ fn nothing_answers__offline_and_no_verdict_on_middleboxes() {
     assert_eq!(v.signatures, vec![], "no exchange, so no signature 3 either");
 }
 
-#[test]
-fn rounds_split_where_a_tfo_connection_follows_a_plain_one() {
-    let mut conns = round(true, Some(SynAckAnswers::FirstSyn), 100);
-    conns.extend(round(true, Some(SynAckAnswers::FirstSyn), 200));
+/// Round sizes of `conns` (in order), and how they were formed.
+fn round_sizes(conns: &[Connection]) -> (Vec<usize>, super::rounds::RoundsFormed) {
     let summaries: Vec<ConnSummary> = conns.iter().map(|c| ConnSummary::of(c, &mut |_| 0)).collect();
     let refs: Vec<&ConnSummary> = summaries.iter().collect();
-    assert_eq!(split_rounds(&refs).iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 3]);
+    let (rounds, formed) = split_rounds(&refs);
+    (rounds.iter().map(Vec::len).collect(), formed)
+}
+
+/// A connection of `kind` at `port` (ports order them): a granted or refused cookie request,
+/// SYN-data acked, a baseline.
+fn of_kind(kind: &str, port: u16) -> Connection {
+    match kind {
+        "request" => conn(port, SynTfo::CookieRequest, 0, Some(SynAckAnswers::FirstSyn), true),
+        "refused" => conn(port, SynTfo::CookieRequest, 0, Some(SynAckAnswers::FirstSyn), false),
+        "data" => conn(port, SynTfo::Cookie, 76, Some(SynAckAnswers::FirstSyn), false),
+        "plain" => conn(port, SynTfo::None, 0, Some(SynAckAnswers::FirstSyn), false),
+        "cut" => conn(port, SynTfo::Truncated, 0, Some(SynAckAnswers::FirstSyn), false),
+        _ => unreachable!(),
+    }
+}
+
+fn sequence(kinds: &[&str]) -> Vec<Connection> {
+    let mut conns: Vec<Connection> =
+        kinds.iter().enumerate().map(|(i, k)| of_kind(k, 100 + 10 * i as u16)).collect();
+    for (i, c) in conns.iter_mut().enumerate() {
+        c.syns[0].time_ns = i as i64;
+    }
+    conns
+}
+
+#[test]
+fn rounds_come_out_the_same_for_any_order_of_the_three_fetches() {
+    use super::rounds::RoundsFormed::ByKinds;
+    for order in [["request", "data", "plain"], ["plain", "request", "data"], ["request", "plain", "data"]] {
+        let twice: Vec<&str> = order.iter().chain(order.iter()).copied().collect();
+        assert_eq!(round_sizes(&sequence(&twice)), (vec![3, 3], ByKinds), "{order:?}");
+    }
+    // A second request after one answered without a cookie is the same round.
+    assert_eq!(round_sizes(&sequence(&["refused", "request", "data", "plain"])).0, vec![4]);
+    // After a granted one, it is the next round's.
+    assert_eq!(round_sizes(&sequence(&["request", "request", "data"])).0, vec![1, 2]);
+    // Only some of the three; options cut by the snap length take no place.
+    assert_eq!(round_sizes(&sequence(&["request", "plain", "request", "plain"])).0, vec![2, 2]);
+    assert_eq!(round_sizes(&sequence(&["plain", "cut", "cut", "plain"])).0, vec![3, 1]);
+}
+
+#[test]
+fn a_fetch_seen_twice__one_round() {
+    // Both sides of a NAT that rewrites ISNs: the second request began (1 ms) before the first
+    // was answered (1.5 ms), so it is the same fetch, not the next round.
+    let mut conns = sequence(&["request", "request", "data"]);
+    for (i, c) in conns.iter_mut().enumerate() {
+        c.syns[0].time_ns = i as i64 * 1_000_000;
+        c.synack.as_mut().unwrap().time_ns = i as i64 * 1_000_000 + 1_500_000;
+    }
+    assert_eq!(round_sizes(&conns).0, vec![3]);
+    // Answered before the next began: two rounds.
+    conns[0].synack.as_mut().unwrap().time_ns = 500_000;
+    assert_eq!(round_sizes(&conns).0, vec![1, 2]);
+}
+
+#[test]
+fn pathspider_order__every_round_judged_not_a_lone_baseline() {
+    // Baseline first, as PATHspider does: before, the first baseline was a round of its own
+    // and the tie left the target not_requested / not_attempted.
+    let v = judge(&sequence(&["plain", "request", "data", "plain", "request", "data"]), None);
+    assert_eq!((v.rounds, v.cookie, v.syn_data), (2, CookieResult::Received, SynDataResult::Acked));
+    assert!(
+        v.explanation.contains("2 rounds told apart by the kinds of their first SYNs"),
+        "{}",
+        v.explanation
+    );
+}
+
+#[test]
+fn rounds_of_only_a_baseline__never_outvote_the_tfo_rounds() {
+    let v = judge(&sequence(&["plain", "plain", "plain", "request", "data"]), None);
+    assert_eq!(v.rounds, 3);
+    assert_eq!(
+        (v.cookie, v.syn_data, v.middlebox),
+        (CookieResult::Received, SynDataResult::Acked, Some(false))
+    );
+    assert!(v.explanation.contains("2 of them holding only a baseline and not counted"), "{}", v.explanation);
+    // SYN-data dropped in the one TFO round is a signature, however many baselines follow.
+    let mut conns = sequence(&["request", "data", "plain", "plain", "plain"]);
+    conns[1] = conn(110, SynTfo::Cookie, 76, Some(SynAckAnswers::RetransmittedSyn), false);
+    conns[1].syns[0].time_ns = 1;
+    let v = judge(&conns, None);
+    assert_eq!(v.signatures, vec![Signature::SynDataDropped], "{}", v.explanation);
+}
+
+#[test]
+fn cookie_granted_on_a_second_request__received_and_said() {
+    let v = judge(&sequence(&["refused", "request", "data", "plain"]), None);
+    assert_eq!(v.cookie, CookieResult::Received);
+    assert!(
+        v.explanation.contains("after the cookie request in frame 100 had been answered without one"),
+        "{}",
+        v.explanation
+    );
+}
+
+#[test]
+fn cookie_sent_but_never_requested__cached_and_no_false_signature_3() {
+    let conns = sequence(&["data", "plain"]);
+    let v = judge(&conns, Some(true));
+    assert_eq!((v.cookie, v.syn_data), (CookieResult::Cached, SynDataResult::Acked));
+    assert_eq!(v.signatures, vec![], "{}", v.explanation);
+    assert!(v.explanation.contains("cached from an earlier negotiation"), "{}", v.explanation);
+    // Where no TFO is expected, the acked SYN data proves it was negotiated.
+    assert_eq!(judge(&conns, Some(false)).signatures, vec![Signature::NegotiatedUnexpected]);
+}
+
+#[test]
+fn data_on_a_syn_without_any_option__judged_like_any_syn_data() {
+    let dropped = conn(100, SynTfo::None, 60, Some(SynAckAnswers::RetransmittedSyn), false);
+    let mut plain = conn(120, SynTfo::None, 0, Some(SynAckAnswers::FirstSyn), false);
+    plain.syns[0].time_ns = 1;
+    let v = judge(&[dropped.clone(), plain.clone()], None);
+    assert_eq!(v.syn_data, SynDataResult::Dropped);
+    assert_eq!(v.signatures, vec![Signature::SynDataDropped]);
+    assert_eq!(v.middlebox, Some(true));
+    assert!(v.explanation.contains("carried 60 bytes of data without any TFO option"), "{}", v.explanation);
+    let acked = conn(100, SynTfo::None, 60, Some(SynAckAnswers::FirstSyn), false);
+    let v = judge(&[acked, plain], None);
+    assert_eq!((v.syn_data, v.middlebox), (SynDataResult::Acked, Some(false)));
+}
+
+#[test]
+fn no_tfo_exchange_of_any_kind__middlebox_unknown() {
+    let v = judge(&sequence(&["plain", "plain"]), None);
+    assert_eq!(
+        (v.connectivity, v.cookie, v.middlebox),
+        (Connectivity::Works, CookieResult::NotRequested, None)
+    );
+}
+
+#[test]
+fn synack_data__said_in_the_explanation() {
+    let mut conns = sequence(&["request", "data", "plain"]);
+    conns[1].synack.as_mut().unwrap().data_len = 12;
+    let v = judge(&conns, None);
+    assert!(v.explanation.contains("SYN-ACK frame 112 carried 12 bytes of data"), "{}", v.explanation);
+}
+
+/// `request, data, plain`, the TFO SYN-ACKs with `tfo_ttl`, the baselines' with `plain_ttls`
+/// (one round each).
+fn with_ttls(tfo_ttl: u8, plain_ttls: &[u8]) -> Vec<Connection> {
+    let mut conns = Vec::new();
+    for (i, ttl) in plain_ttls.iter().enumerate() {
+        let mut round = sequence(&["request", "data", "plain"]);
+        for (j, c) in round.iter_mut().enumerate() {
+            c.client.set_port(1000 + 10 * (3 * i + j) as u16);
+            c.syns[0].time_ns = (3 * i + j) as i64;
+            c.synack.as_mut().unwrap().frame = 1000 + (3 * i + j) as u64;
+            c.synack.as_mut().unwrap().ttl = if j == 2 { *ttl } else { tfo_ttl };
+        }
+        conns.extend(round);
+    }
+    conns
+}
+
+#[test]
+fn synack_ttl_wobble_of_a_hop__not_another_stack_unless_consistent() {
+    // ECMP: the baselines' TTLs 61 and 60, the TFO ones 61: no difference.
+    let v = judge(&with_ttls(61, &[61, 60]), None);
+    assert_eq!(v.synack_differs, Some(false), "{}", v.explanation);
+    // Every TFO SYN-ACK a hop off every baseline one: consistent, so reported, naming the pair.
+    let v = judge(&with_ttls(62, &[61, 61]), None);
+    assert_eq!(v.synack_differs, Some(true));
+    assert!(
+        v.explanation.contains(
+            "the SYN-ACK to a TFO SYN (frame 1000, TTL 62) differs from the baseline's (frame 1002, TTL 61)"
+        ),
+        "{}",
+        v.explanation
+    );
+    // Far off: reported even when one baseline matches, and the pair named is the one that differs.
+    let v = judge(&with_ttls(64, &[64, 57]), None);
+    assert_eq!(v.synack_differs, Some(true));
+    assert!(
+        v.explanation.contains("(frame 1000, TTL 64) differs from the baseline's (frame 1005, TTL 57)"),
+        "{}",
+        v.explanation
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::evidence::NoPackets;
 use super::target::{judge_target, TargetContext};
-use super::{explain, Connectivity, CookieResult, SynDataResult, TargetVerdict, Untested};
+use super::{explain, Connectivity, CookieResult, Direction, SynDataResult, TargetVerdict, Untested};
 use crate::attempt::{AttemptRecord, RunPhase, RunRecord};
 use crate::expect::{ControlVote, Expectations};
 use crate::record::Connection;
@@ -39,6 +39,7 @@ pub fn judge_vantage_with_records(
     runs: &[RunRecord],
 ) -> Vec<TargetVerdict> {
     let blackhole = blackhole_during(runs);
+    let own_addresses = targets.own_addresses();
     let mut verdicts: Vec<TargetVerdict> = targets
         .iter()
         .map(|(&(ip, port), conns)| {
@@ -52,6 +53,7 @@ pub fn judge_vantage_with_records(
                 expectation: expectations.for_target(ip, port, &hosts),
                 capture_drops,
                 blackhole,
+                own_addresses: &own_addresses,
             };
             judge_target(ip, port, &conns, &cx)
         })
@@ -101,6 +103,7 @@ fn without_packets(
         target: a.url.clone(),
         server_ip,
         server_port: a.server_port,
+        direction: Direction::Outbound,
         connections: 0,
         rounds: 0,
         connectivity,
@@ -131,7 +134,8 @@ fn blackhole_during(runs: &[RunRecord]) -> bool {
 /// TFO when it got none; nothing where no exchange took place.
 fn control_vote(v: &TargetVerdict) -> Option<ControlVote<'_>> {
     let tfo = match v.cookie {
-        CookieResult::Received | CookieResult::ReceivedExpOnly => true,
+        // A cached cookie proves an earlier negotiation with the origin, from this clean path.
+        CookieResult::Received | CookieResult::ReceivedExpOnly | CookieResult::Cached => true,
         CookieResult::NotReceived => false,
         CookieResult::NotRequested => return None,
     };

@@ -1,0 +1,257 @@
+//! Captures built packet by packet, for shapes no lab makes on demand: other tools' orders of
+//! fetches, many targets interleaved, a box answering beside the origin. Ethernet frames in a
+//! legacy pcap (microseconds); every SYN and SYN-ACK carries timestamps, so the analyzer can
+//! tell which SYN a SYN-ACK answers, as on real Linux traffic.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use etherparse::PacketBuilder;
+
+/// What a client's SYN carries in the TFO option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SynOption {
+    None,
+    /// Kind 34, length 2.
+    Request,
+    /// Kind 34 with this cookie.
+    Cookie(Vec<u8>),
+}
+
+/// One TCP segment to write.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub ttl: u8,
+    pub seq: u32,
+    pub ack: Option<u32>,
+    pub syn: bool,
+    pub rst: bool,
+    pub options: Vec<u8>,
+    pub payload: Vec<u8>,
+}
+
+/// A legacy pcap being written in memory, frames in the order given.
+pub struct Capture {
+    bytes: Vec<u8>,
+    frames: u64,
+}
+
+impl Default for Capture {
+    fn default() -> Self {
+        let mut bytes = Vec::new();
+        for v in [0xa1b2_c3d4u32] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(&4u16.to_le_bytes());
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.extend_from_slice(&65535u32.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        Capture { bytes, frames: 0 }
+    }
+}
+
+impl Capture {
+    /// Writes `segment` at `t_ms` milliseconds; returns its frame number (1-based).
+    pub fn push(&mut self, t_ms: u64, segment: &Segment) -> u64 {
+        let mac = [2, 0, 0, 0, 0, 1];
+        let eth = PacketBuilder::ethernet2(mac, mac);
+        let ip = match (segment.src.ip(), segment.dst.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => eth.ipv4(s.octets(), d.octets(), segment.ttl),
+            (IpAddr::V6(s), IpAddr::V6(d)) => eth.ipv6(s.octets(), d.octets(), segment.ttl),
+            _ => panic!("one family per segment"),
+        };
+        let mut tcp = ip.tcp(segment.src.port(), segment.dst.port(), segment.seq, 64240);
+        if segment.syn {
+            tcp = tcp.syn();
+        }
+        if segment.rst {
+            tcp = tcp.rst();
+        }
+        if let Some(ack) = segment.ack {
+            tcp = tcp.ack(ack);
+        }
+        let tcp = tcp.options_raw(&segment.options).expect("options fit");
+        let mut frame = Vec::new();
+        tcp.write(&mut frame, &segment.payload).expect("a frame");
+        let t_us = t_ms * 1000;
+        self.bytes.extend_from_slice(&((t_us / 1_000_000) as u32 + 1_700_000_000).to_le_bytes());
+        self.bytes.extend_from_slice(&((t_us % 1_000_000) as u32).to_le_bytes());
+        self.bytes.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(&frame);
+        self.frames += 1;
+        self.frames
+    }
+
+    pub fn write(&self, path: &Path) {
+        std::fs::write(path, &self.bytes).unwrap();
+    }
+}
+
+/// SYN options as Linux sends them: MSS, SACK permitted, timestamps, window scale, then the
+/// TFO option; padded to 32 bits.
+pub fn syn_options(tsval: u32, tfo: &SynOption) -> Vec<u8> {
+    let mut o = vec![2, 4, 0x05, 0xb4, 4, 2, 8, 10];
+    o.extend_from_slice(&tsval.to_be_bytes());
+    o.extend_from_slice(&0u32.to_be_bytes());
+    o.extend_from_slice(&[1, 3, 3, 7]);
+    match tfo {
+        SynOption::None => {}
+        SynOption::Request => o.extend_from_slice(&[34, 2]),
+        SynOption::Cookie(cookie) => {
+            o.extend_from_slice(&[34, 2 + cookie.len() as u8]);
+            o.extend_from_slice(cookie);
+        }
+    }
+    while o.len() % 4 != 0 {
+        o.push(1);
+    }
+    o
+}
+
+/// SYN-ACK options: MSS, SACK permitted, timestamps echoing `tsecr`, window scale, and a
+/// kind-34 cookie if granted.
+pub fn synack_options(mss: u16, tsval: u32, tsecr: u32, cookie: Option<&[u8]>) -> Vec<u8> {
+    let mut o = vec![2, 4];
+    o.extend_from_slice(&mss.to_be_bytes());
+    o.extend_from_slice(&[4, 2, 8, 10]);
+    o.extend_from_slice(&tsval.to_be_bytes());
+    o.extend_from_slice(&tsecr.to_be_bytes());
+    o.extend_from_slice(&[1, 3, 3, 7]);
+    if let Some(cookie) = cookie {
+        o.extend_from_slice(&[34, 2 + cookie.len() as u8]);
+        o.extend_from_slice(cookie);
+    }
+    while o.len() % 4 != 0 {
+        o.push(1);
+    }
+    o
+}
+
+/// One client connection to one server: writes the handshake's segments with the right
+/// sequence numbers and timestamps. `ttl` is the SYN-ACKs' (the server's distance).
+pub struct Conn {
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub isn: u32,
+    pub server_isn: u32,
+    pub ttl: u8,
+    /// TSval of each SYN sent, in order.
+    sent_tsvals: Vec<u32>,
+    data_len: u32,
+}
+
+impl Conn {
+    pub fn new(client: SocketAddr, server: SocketAddr, isn: u32) -> Conn {
+        Conn { client, server, isn, server_isn: isn ^ 0x5a5a_0000, ttl: 57, sent_tsvals: vec![], data_len: 0 }
+    }
+
+    /// The client's SYN (a retransmission when one was sent already: Linux sends those without
+    /// the TFO option and without data). Returns the frame.
+    pub fn syn(&mut self, cap: &mut Capture, t_ms: u64, tfo: SynOption, data: &[u8]) -> u64 {
+        let tsval = 1000 + t_ms as u32;
+        let first = self.sent_tsvals.is_empty();
+        self.sent_tsvals.push(tsval);
+        let (tfo, data) = if first { (tfo, data) } else { (SynOption::None, &[][..]) };
+        if first {
+            self.data_len = data.len() as u32;
+        }
+        cap.push(
+            t_ms,
+            &Segment {
+                src: self.client,
+                dst: self.server,
+                ttl: 64,
+                seq: self.isn,
+                ack: None,
+                syn: true,
+                rst: false,
+                options: syn_options(tsval, &tfo),
+                payload: data.to_vec(),
+            },
+        )
+    }
+
+    /// The server's SYN-ACK to SYN number `answers` (0: the first), acknowledging its data
+    /// when `ack_data`, granting `cookie`. Returns the frame.
+    pub fn synack(
+        &mut self,
+        cap: &mut Capture,
+        t_ms: u64,
+        answers: usize,
+        ack_data: bool,
+        cookie: Option<&[u8]>,
+    ) -> u64 {
+        self.synack_from(cap, t_ms, answers, ack_data, cookie, self.server_isn, self.ttl, &[])
+    }
+
+    /// As [`Conn::synack`], with the server's ISN, TTL and payload given (a second box
+    /// answering, another stack).
+    #[allow(clippy::too_many_arguments)]
+    pub fn synack_from(
+        &mut self,
+        cap: &mut Capture,
+        t_ms: u64,
+        answers: usize,
+        ack_data: bool,
+        cookie: Option<&[u8]>,
+        server_isn: u32,
+        ttl: u8,
+        payload: &[u8],
+    ) -> u64 {
+        let acked = if ack_data && answers == 0 { self.data_len } else { 0 };
+        cap.push(
+            t_ms,
+            &Segment {
+                src: self.server,
+                dst: self.client,
+                ttl,
+                seq: server_isn,
+                ack: Some(self.isn.wrapping_add(1).wrapping_add(acked)),
+                syn: true,
+                rst: false,
+                options: synack_options(1460, 7000 + t_ms as u32, self.sent_tsvals[answers], cookie),
+                payload: payload.to_vec(),
+            },
+        )
+    }
+
+    /// The client's ACK of the handshake, acknowledging `server_isn`.
+    pub fn ack(&mut self, cap: &mut Capture, t_ms: u64, server_isn: u32) -> u64 {
+        cap.push(
+            t_ms,
+            &Segment {
+                src: self.client,
+                dst: self.server,
+                ttl: 64,
+                seq: self.isn.wrapping_add(1),
+                ack: Some(server_isn.wrapping_add(1)),
+                syn: false,
+                rst: false,
+                options: vec![],
+                payload: vec![],
+            },
+        )
+    }
+
+    /// A RST from the path to the first SYN (acknowledging its data, as Linux's tcp-reset does).
+    pub fn reset(&mut self, cap: &mut Capture, t_ms: u64) -> u64 {
+        cap.push(
+            t_ms,
+            &Segment {
+                src: self.server,
+                dst: self.client,
+                ttl: 63,
+                seq: 0,
+                ack: Some(self.isn.wrapping_add(1).wrapping_add(self.data_len)),
+                syn: false,
+                rst: true,
+                options: vec![],
+                payload: vec![],
+            },
+        )
+    }
+}
