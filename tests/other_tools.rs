@@ -123,6 +123,10 @@ impl Run {
     }
 }
 
+/// Each origin this many times over: 48 targets interleaved, as a PATHspider run of a target
+/// list would be.
+const COPIES: usize = 6;
+
 fn server_of(i: usize) -> SocketAddr {
     SocketAddr::new(format!("198.51.100.{}", 10 + i).parse().unwrap(), 80)
 }
@@ -133,7 +137,7 @@ fn pathspider_run(path: &Path) {
     let mut t = 0;
     for round in 0..2 {
         for step in [Step::Baseline, Step::Request, Step::SecondRequest, Step::Data] {
-            for (i, origin) in ORIGINS.iter().enumerate() {
+            for (i, origin) in ORIGINS.iter().cycle().take(ORIGINS.len() * COPIES).enumerate() {
                 let asked_twice = *origin == Origin::CookieOnSecondRequest;
                 let skip = match step {
                     Step::SecondRequest => !asked_twice,
@@ -153,84 +157,73 @@ fn pathspider_run(path: &Path) {
 
 fn analyze_json(name: &str, args: &[&str], captures: &[PathBuf]) -> (Vec<Value>, Vec<Value>) {
     let out_dir = tempdir(name);
-    let out = tfoscope()
-        .args(["analyze", "--format", "json", "-o", out_dir.to_str().unwrap()])
-        .args(args)
-        .args(captures)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let read = |table: &str| -> Vec<Value> {
-        let text = std::fs::read_to_string(out_dir.join(format!("{table}.json"))).unwrap();
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-    };
-    (read("targets"), read("connections"))
+    analyze_to_json(&out_dir, args, captures);
+    (json_table(&out_dir, "targets"), json_table(&out_dir, "connections"))
 }
 
 fn strs(v: &Value) -> Vec<&str> {
     v.as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect()
 }
 
+/// What the connections table says of one frame: the values an explanation may quote of it.
+#[derive(Debug, Default, Clone)]
+struct FrameFacts {
+    ttl: Option<u64>,
+    mss: Option<u64>,
+    data_len: Option<u64>,
+}
+
 /// Every "frame N" of every explanation is a frame of one of that target's connections, and
-/// every "frame N, TTL T" (or "frame N has TTL T") is a SYN-ACK of that TTL: the numbers come
-/// from the frames they name.
+/// every value quoted of a frame ("frame N, TTL T", "frame N has TTL T", "frame N, MSS M",
+/// "frame N carried B bytes") is that frame's in the connections table: the numbers come from
+/// the frames they name.
 fn assert_explanations_name_their_frames(targets: &[Value], connections: &[Value]) {
     for t in targets {
         let vantage = t["vantage"].as_str().unwrap();
         let server = (t["server_ip"].as_str().unwrap_or(""), t["server_port"].as_u64().unwrap());
-        let conns: Vec<&Value> = connections
-            .iter()
-            .filter(|c| {
-                c["vantage"] == vantage
-                    && (c["server_ip"].as_str().unwrap(), c["server_port"].as_u64().unwrap()) == server
-            })
-            .collect();
-        let mut frames: BTreeMap<u64, Option<u64>> = BTreeMap::new();
-        for c in &conns {
-            for column in [
-                "first_syn_frame",
-                "retransmitted_syn_frame",
-                "reset_frame",
-                "icmp_frame",
-                "second_synack_frame",
-            ] {
+        let mut frames: BTreeMap<u64, FrameFacts> = BTreeMap::new();
+        for c in connections.iter().filter(|c| {
+            c["vantage"] == vantage
+                && (c["server_ip"].as_str().unwrap(), c["server_port"].as_u64().unwrap()) == server
+        }) {
+            for column in ["retransmitted_syn_frame", "reset_frame", "icmp_frame", "second_synack_frame"] {
                 if let Some(f) = c[column].as_u64() {
-                    frames.insert(f, None);
+                    frames.entry(f).or_default();
                 }
             }
+            if let Some(f) = c["first_syn_frame"].as_u64() {
+                frames.insert(f, FrameFacts { data_len: c["syn_data_len"].as_u64(), ..Default::default() });
+            }
             if let Some(f) = c["synack_frame"].as_u64() {
-                frames.insert(f, c["synack_ttl"].as_u64());
+                let facts = FrameFacts {
+                    ttl: c["synack_ttl"].as_u64(),
+                    mss: c["synack_mss"].as_u64(),
+                    data_len: c["synack_data_len"].as_u64(),
+                };
+                frames.insert(f, facts);
             }
         }
         let text = t["explanation"].as_str().unwrap();
         let words: Vec<&str> = text
             .split(|ch: char| ch.is_whitespace() || ch == ',' || ch == '(' || ch == ')')
             .filter(|w| !w.is_empty())
+            .map(|w| w.trim_end_matches([';', ':', '.']))
             .collect();
-        for (i, w) in words.iter().enumerate() {
-            if *w != "frame" {
-                continue;
-            }
-            let Some(Ok(frame)) =
-                words.get(i + 1).map(|n| n.trim_end_matches([';', ':', '.']).parse::<u64>())
-            else {
-                continue;
-            };
-            assert!(
-                frames.contains_key(&frame),
-                "{vantage} {server:?}: frame {frame} is none of the target's frames: {text}"
-            );
-            let ttl_at = match (words.get(i + 2), words.get(i + 3), words.get(i + 4)) {
-                (Some(&"TTL"), Some(n), _) | (Some(&"has"), Some(&"TTL"), Some(n)) => Some(n),
+        let number = |i: usize| words.get(i).and_then(|w| w.parse::<u64>().ok());
+        for i in (0..words.len()).filter(|i| words[*i] == "frame") {
+            let Some(frame) = number(i + 1) else { continue };
+            let facts = frames.get(&frame).unwrap_or_else(|| {
+                panic!("{vantage} {server:?}: frame {frame} is none of the target's frames: {text}")
+            });
+            let quoted = match (words.get(i + 2), words.get(i + 3)) {
+                (Some(&"TTL"), _) => Some(("TTL", number(i + 3), facts.ttl)),
+                (Some(&"has"), Some(&"TTL")) => Some(("TTL", number(i + 4), facts.ttl)),
+                (Some(&"MSS"), _) => Some(("MSS", number(i + 3), facts.mss)),
+                (Some(&"carried"), _) => Some(("bytes", number(i + 3), facts.data_len)),
                 _ => None,
             };
-            if let Some(n) = ttl_at {
-                let ttl: u64 = n.trim_end_matches([';', ':', '.']).parse().unwrap();
-                assert_eq!(
-                    frames[&frame],
-                    Some(ttl),
-                    "{vantage}: frame {frame} is not a SYN-ACK of TTL {ttl}: {text}"
-                );
+            if let Some((what, said, table)) = quoted {
+                assert_eq!(said, table, "{vantage}: {what} of frame {frame} is not the table's: {text}");
             }
         }
     }
@@ -242,65 +235,82 @@ fn pathspider_order_interleaved_targets_get_their_own_verdicts() {
     let path = dir.join("pathspider_run.pcap");
     pathspider_run(&path);
     let (targets, connections) = analyze_json("pathspider-order-out", &[], &[path.clone()]);
-    assert_eq!(targets.len(), ORIGINS.len());
-    let row = |origin: Origin| -> &Value {
-        let i = ORIGINS.iter().position(|o| *o == origin).unwrap();
-        targets.iter().find(|t| t["server_ip"] == format!("198.51.100.{}", 10 + i)).unwrap()
-    };
-    let facts = |origin| {
-        let r = row(origin);
-        (r["connectivity"].as_str().unwrap(), r["cookie"].as_str().unwrap(), r["syn_data"].as_str().unwrap())
-    };
-    for origin in ORIGINS {
-        let r = row(origin);
-        assert_eq!(r["rounds"], 2, "{origin:?}: {}", r["explanation"]);
+    assert_eq!(targets.len(), ORIGINS.len() * COPIES);
+    for copy in 0..COPIES {
+        let row = |origin: Origin| -> &Value {
+            let i = copy * ORIGINS.len() + ORIGINS.iter().position(|o| *o == origin).unwrap();
+            targets.iter().find(|t| t["server_ip"] == format!("198.51.100.{}", 10 + i)).unwrap()
+        };
+        let facts = |origin| {
+            let r = row(origin);
+            (
+                r["connectivity"].as_str().unwrap(),
+                r["cookie"].as_str().unwrap(),
+                r["syn_data"].as_str().unwrap(),
+            )
+        };
+        for origin in ORIGINS {
+            let r = row(origin);
+            assert_eq!(r["rounds"], 2, "{origin:?}: {}", r["explanation"]);
+            assert!(
+                r["explanation"]
+                    .as_str()
+                    .unwrap()
+                    .contains("2 rounds told apart by the kinds of their first SYNs"),
+                "{origin:?}: {}",
+                r["explanation"]
+            );
+        }
+        assert_eq!(facts(Origin::Clean), ("works", "received", "acked"));
+        assert_eq!(row(Origin::Clean)["middlebox"], false);
+        assert_eq!(facts(Origin::DropsSynData), ("works", "received", "dropped"));
+        assert_eq!(strs(&row(Origin::DropsSynData)["signatures"]), ["syn_data_dropped"]);
+        assert_eq!(row(Origin::DropsSynData)["middlebox"], true);
+        assert_eq!(facts(Origin::CookieOnSecondRequest), ("works", "received", "acked"));
         assert!(
-            r["explanation"]
+            row(Origin::CookieOnSecondRequest)["explanation"]
                 .as_str()
                 .unwrap()
-                .contains("2 rounds told apart by the kinds of their first SYNs"),
-            "{origin:?}: {}",
-            r["explanation"]
+                .contains("had been answered without one"),
+            "{}",
+            row(Origin::CookieOnSecondRequest)["explanation"]
         );
-    }
-    assert_eq!(facts(Origin::Clean), ("works", "received", "acked"));
-    assert_eq!(row(Origin::Clean)["middlebox"], false);
-    assert_eq!(facts(Origin::DropsSynData), ("works", "received", "dropped"));
-    assert_eq!(strs(&row(Origin::DropsSynData)["signatures"]), ["syn_data_dropped"]);
-    assert_eq!(row(Origin::DropsSynData)["middlebox"], true);
-    assert_eq!(facts(Origin::CookieOnSecondRequest), ("works", "received", "acked"));
-    assert!(
-        row(Origin::CookieOnSecondRequest)["explanation"]
+        assert_eq!(facts(Origin::IgnoresSynData), ("works", "received", "not_acked"));
+        assert_eq!(facts(Origin::CookielessData), ("works", "not_requested", "acked"));
+        assert!(row(Origin::CookielessData)["explanation"]
             .as_str()
             .unwrap()
-            .contains("had been answered without one"),
-        "{}",
-        row(Origin::CookieOnSecondRequest)["explanation"]
-    );
-    assert_eq!(facts(Origin::IgnoresSynData), ("works", "received", "not_acked"));
-    assert_eq!(facts(Origin::CookielessData), ("works", "not_requested", "acked"));
-    assert!(row(Origin::CookielessData)["explanation"].as_str().unwrap().contains("without any TFO option"));
-    assert_eq!(row(Origin::CookielessData)["middlebox"], false, "a TFO exchange took place: data on the SYN");
-    assert_eq!(facts(Origin::CachedCookie), ("works", "cached", "acked"));
-    assert_eq!(row(Origin::EcmpTtl)["synack_differs"], false, "a hop of ECMP wobble is not another stack");
-    assert_eq!(row(Origin::NearerBoxForTfo)["synack_differs"], true);
-    assert!(row(Origin::NearerBoxForTfo)["explanation"]
-        .as_str()
-        .unwrap()
-        .contains("TTL 64) differs from the baseline's"));
-    for origin in [
-        Origin::Clean,
-        Origin::CookieOnSecondRequest,
-        Origin::CachedCookie,
-        Origin::CookielessData,
-        Origin::EcmpTtl,
-    ] {
+            .contains("without any TFO option"));
         assert_eq!(
-            strs(&row(origin)["signatures"]),
-            Vec::<&str>::new(),
-            "{origin:?}: {}",
-            row(origin)["explanation"]
+            row(Origin::CookielessData)["middlebox"],
+            false,
+            "a TFO exchange took place: data on the SYN"
         );
+        assert_eq!(facts(Origin::CachedCookie), ("works", "cached", "acked"));
+        assert_eq!(
+            row(Origin::EcmpTtl)["synack_differs"],
+            false,
+            "a hop of ECMP wobble is not another stack"
+        );
+        assert_eq!(row(Origin::NearerBoxForTfo)["synack_differs"], true);
+        assert!(row(Origin::NearerBoxForTfo)["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("TTL 64) differs from the baseline's"));
+        for origin in [
+            Origin::Clean,
+            Origin::CookieOnSecondRequest,
+            Origin::CachedCookie,
+            Origin::CookielessData,
+            Origin::EcmpTtl,
+        ] {
+            assert_eq!(
+                strs(&row(origin)["signatures"]),
+                Vec::<&str>::new(),
+                "{origin:?}: {}",
+                row(origin)["explanation"]
+            );
+        }
     }
     assert_explanations_name_their_frames(&targets, &connections);
 
@@ -308,7 +318,7 @@ fn pathspider_order_interleaved_targets_get_their_own_verdicts() {
     // asking, is no failure to negotiate (no false signature 3).
     let expect = dir.join("expect.csv");
     let mut csv = String::from("server_ip,server_port,expected_tfo\n");
-    for i in 0..ORIGINS.len() {
+    for i in 0..ORIGINS.len() * COPIES {
         csv.push_str(&format!("198.51.100.{},80,true\n", 10 + i));
     }
     std::fs::write(&expect, csv).unwrap();
@@ -328,11 +338,6 @@ fn explanations_of_the_lab_captures_name_their_frames() {
 
 fn addr(text: &str) -> SocketAddr {
     text.parse().unwrap()
-}
-
-fn read_table(dir: &Path, table: &str) -> Vec<Value> {
-    let text = std::fs::read_to_string(dir.join(format!("{table}.json"))).unwrap();
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 #[test]
@@ -363,13 +368,8 @@ fn two_synacks_for_one_syn__a_conflict_and_the_acknowledged_one_wins() {
     cap.write(&path);
 
     let out_dir = dir.join("out");
-    let out = tfoscope()
-        .args(["analyze", "--format", "json", "-o", out_dir.to_str().unwrap()])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let conns = read_table(&out_dir, "connections");
+    analyze_to_json(&out_dir, &[], &[path]);
+    let conns = json_table(&out_dir, "connections");
     let request = conns.iter().find(|c| c["client_port"] == 41000).unwrap();
     assert_eq!(request["synack_conflict"], serde_json::json!([injected, origin]));
     assert_eq!(request["synack_frame"], origin, "the SYN-ACK the client acknowledged");
@@ -385,7 +385,7 @@ fn two_synacks_for_one_syn__a_conflict_and_the_acknowledged_one_wins() {
     assert_eq!(forgot["syn_data_acked"], "acked", "told by the answer to the SYN that carried the data");
     assert_eq!(forgot["outcome"], "established_after_fallback");
 
-    let targets = read_table(&out_dir, "targets");
+    let targets = json_table(&out_dir, "targets");
     let t30 = targets.iter().find(|t| t["server_ip"] == "198.51.100.30").unwrap();
     assert_eq!(strs(&t30["signatures"]), ["synack_conflict"]);
     assert_eq!(t30["middlebox"], true);
@@ -421,19 +421,13 @@ fn connections_into_the_vantage__inbound_targets_left_out_of_the_findings() {
     let path = dir.join("scanned.pcap");
     cap.write(&path);
     let out_dir = dir.join("out");
-    let out = tfoscope()
-        .args(["analyze", "--format", "json", "-o", out_dir.to_str().unwrap()])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let targets = read_table(&out_dir, "targets");
+    let stdout = analyze_to_json(&out_dir, &[], &[path]);
+    let targets = json_table(&out_dir, "targets");
     assert_eq!(targets.len(), 3);
     for t in &targets {
         let expected = if t["server_ip"] == "192.0.2.1" { "inbound" } else { "outbound" };
         assert_eq!(t["direction"], expected, "{t}");
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("192.0.2.1:22 (inbound)"), "{stdout}");
     assert!(stdout.contains("0 of 2 outbound targets show a middlebox; 1 inbound targets"), "{stdout}");
 }
@@ -454,16 +448,10 @@ fn a_capture_begun_mid_handshake__half_seen_handshakes_counted() {
     let path = dir.join("midway.pcap");
     cap.write(&path);
     let out_dir = dir.join("out");
-    let out = tfoscope()
-        .args(["analyze", "--format", "json", "-o", out_dir.to_str().unwrap()])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(read_table(&out_dir, "connections").len(), 1);
-    let files = read_table(&out_dir, "files");
+    let stdout = analyze_to_json(&out_dir, &[], &[path]);
+    assert_eq!(json_table(&out_dir, "connections").len(), 1);
+    let files = json_table(&out_dir, "files");
     assert_eq!(files[0]["half_seen_handshakes"], 1);
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("1 SYN-ACKs without their SYN (handshakes begun before the capture)"),
         "{stdout}"

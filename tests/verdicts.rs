@@ -13,15 +13,8 @@ use serde_json::Value;
 
 fn targets(args: &[&str], captures: &[PathBuf]) -> Vec<Value> {
     let out_dir = tempdir(&format!("verdicts-{}", captures.len() * 31 + args.len()));
-    let out = tfoscope()
-        .args(["analyze", "--format", "json", "-o", out_dir.to_str().unwrap()])
-        .args(args)
-        .args(captures)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = fs::read_to_string(out_dir.join("targets.json")).unwrap();
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    analyze_to_json(&out_dir, args, captures);
+    json_table(&out_dir, "targets")
 }
 
 fn by_vantage(rows: &[Value]) -> BTreeMap<String, Value> {

@@ -109,6 +109,25 @@ pub fn tfoscope() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tfoscope"))
 }
 
+/// Runs `tfoscope analyze --format json -o OUT_DIR ARGS... CAPTURES...`, which must succeed;
+/// returns its standard output. [`json_table`] reads the tables it wrote.
+pub fn analyze_to_json(out_dir: &Path, args: &[&str], captures: &[PathBuf]) -> String {
+    let out = tfoscope()
+        .args(["analyze", "--format", "json", "-o", out_dir.to_str().unwrap()])
+        .args(args)
+        .args(captures)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One table written by [`analyze_to_json`]: a JSON object a row.
+pub fn json_table(out_dir: &Path, table: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(out_dir.join(format!("{table}.json"))).unwrap();
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
 pub fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tfoscope-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -221,37 +221,19 @@ impl Conn {
 
     /// The client's ACK of the handshake, acknowledging `server_isn`.
     pub fn ack(&mut self, cap: &mut Capture, t_ms: u64, server_isn: u32) -> u64 {
-        cap.push(
-            t_ms,
-            &Segment {
-                src: self.client,
-                dst: self.server,
-                ttl: 64,
-                seq: self.isn.wrapping_add(1),
-                ack: Some(server_isn.wrapping_add(1)),
-                syn: false,
-                rst: false,
-                options: vec![],
-                payload: vec![],
-            },
-        )
+        let (seq, ack) = (self.isn.wrapping_add(1), server_isn.wrapping_add(1));
+        cap.push(t_ms, &self.bare(true, 64, seq, ack, false))
     }
 
     /// A RST from the path to the first SYN (acknowledging its data, as Linux's tcp-reset does).
     pub fn reset(&mut self, cap: &mut Capture, t_ms: u64) -> u64 {
-        cap.push(
-            t_ms,
-            &Segment {
-                src: self.server,
-                dst: self.client,
-                ttl: 63,
-                seq: 0,
-                ack: Some(self.isn.wrapping_add(1).wrapping_add(self.data_len)),
-                syn: false,
-                rst: true,
-                options: vec![],
-                payload: vec![],
-            },
-        )
+        let ack = self.isn.wrapping_add(1).wrapping_add(self.data_len);
+        cap.push(t_ms, &self.bare(false, 63, 0, ack, true))
+    }
+
+    /// A segment without options or payload, from the client or to it.
+    fn bare(&self, from_client: bool, ttl: u8, seq: u32, ack: u32, rst: bool) -> Segment {
+        let (src, dst) = if from_client { (self.client, self.server) } else { (self.server, self.client) };
+        Segment { src, dst, ttl, seq, ack: Some(ack), syn: false, rst, options: vec![], payload: vec![] }
     }
 }

@@ -12,6 +12,9 @@ pub enum Evidence<'a> {
     /// The target's rounds were formed from the kinds of their first SYNs (no collector
     /// records); `set_aside` of them held only a baseline and did not vote.
     RoundsByKinds { rounds: usize, set_aside: usize },
+    /// The target's rounds are the collector's (its records name them); `set_aside` held only
+    /// a baseline and did not vote.
+    RoundsByRecords { rounds: usize, set_aside: usize },
     /// A signature held in `holding` of the target's `rounds` voting rounds (said when there
     /// are several).
     HeldInRounds { signature: Signature, holding: usize, rounds: usize },

@@ -39,7 +39,9 @@ pub fn no_packets(why: &NoPackets<'_>) -> String {
 /// option, SYN data, response), the origin's expectation, the SYN-ACKs, then validity.
 fn rank(e: &Evidence<'_>) -> u8 {
     match e {
-        Evidence::RoundsByKinds { .. } | Evidence::HeldInRounds { .. } => 0,
+        Evidence::RoundsByKinds { .. } | Evidence::RoundsByRecords { .. } | Evidence::HeldInRounds { .. } => {
+            0
+        }
         Evidence::CookieGranted { .. }
         | Evidence::CookieCached { .. }
         | Evidence::CookieExperimentalOnly { .. }
@@ -69,12 +71,12 @@ fn spaced(word: &str) -> String {
 
 pub fn clause(e: &Evidence<'_>) -> String {
     match e {
-        Evidence::RoundsByKinds { rounds, set_aside } => {
-            let mut clause = format!("{rounds} rounds told apart by the kinds of their first SYNs (no collector records)");
-            if *set_aside > 0 {
-                clause.push_str(&format!(", {set_aside} of them holding only a baseline and not counted"));
-            }
-            clause
+        Evidence::RoundsByKinds { rounds, set_aside } => format!(
+            "{rounds} rounds told apart by the kinds of their first SYNs (no collector records){}",
+            set_aside_clause(*set_aside)
+        ),
+        Evidence::RoundsByRecords { rounds, set_aside } => {
+            format!("{rounds} rounds from the collector's records{}", set_aside_clause(*set_aside))
         }
         Evidence::HeldInRounds { signature, holding, rounds } => {
             format!("{signature} in {holding} of {rounds} rounds")
@@ -163,6 +165,14 @@ pub fn clause(e: &Evidence<'_>) -> String {
             "the kernel's TFO blackhole detection paused TFO during the run, so this measurement is not valid"
                 .to_string()
         }
+    }
+}
+
+fn set_aside_clause(set_aside: usize) -> String {
+    if set_aside == 0 {
+        String::new()
+    } else {
+        format!(", {set_aside} of them holding only a baseline and not counted")
     }
 }
 

@@ -118,8 +118,12 @@ pub fn judge_target<'a>(
 
     let mut signatures = Vec::new();
     let mut evidence: Vec<Evidence<'a>> = Vec::new();
-    if formed == RoundsFormed::ByKinds && n > 1 {
-        evidence.push(Evidence::RoundsByKinds { rounds: n, set_aside: n - votes });
+    if n > 1 {
+        let set_aside = n - votes;
+        evidence.push(match formed {
+            RoundsFormed::ByKinds => Evidence::RoundsByKinds { rounds: n, set_aside },
+            RoundsFormed::ByRecords => Evidence::RoundsByRecords { rounds: n, set_aside },
+        });
     }
     for &signature in Signature::ALL {
         let holding = voting.iter().filter(|r| r.signatures.contains(&signature)).count();
