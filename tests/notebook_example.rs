@@ -12,7 +12,7 @@ fn polars_pandas_and_duckdb_read_the_tables() {
     let probe = Command::new("python3").args(["-c", "import polars, pandas, pyarrow, duckdb"]).output();
     if !probe.is_ok_and(|o| o.status.success()) {
         assert!(!in_ci(), "CI installs polars, pandas, pyarrow and duckdb (.ci/run)");
-        eprintln!("\n!!!!! SKIPPED: python3 with polars, pandas, pyarrow, duckdb is missing !!!!!\n");
+        loud_skip("python3 with polars, pandas, pyarrow, duckdb is missing");
         return;
     }
     let out_dir = tempdir("notebook");

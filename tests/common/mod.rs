@@ -27,11 +27,15 @@ pub fn shared_captures() -> Option<PathBuf> {
         return Some(dir);
     }
     assert!(!in_ci(), "{} is missing: CI must run the public-capture tests", dir.display());
-    eprintln!(
-        "\n!!!!! SKIPPED: {} is not beside this clone; the public-capture test did not run !!!!!\n",
-        dir.display()
-    );
+    loud_skip(&format!("{} is not beside this clone; the public-capture test did not run", dir.display()));
     None
+}
+
+/// Says on the terminal that a test did not run. Straight to standard error, not through
+/// `eprintln!`, which the test harness captures and hides for tests that pass.
+pub fn loud_skip(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n!!!!! SKIPPED: {why} !!!!!\n");
 }
 
 pub fn in_ci() -> bool {
@@ -43,7 +47,7 @@ pub fn have_tool(tool: &str) -> bool {
     let ok = Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
     if !ok {
         assert!(!in_ci(), "{tool} is required in CI (.ci/run installs it)");
-        eprintln!("\n!!!!! SKIPPED: {tool} is not installed; this test did not run !!!!!\n");
+        loud_skip(&format!("{tool} is not installed; this test did not run"));
     }
     ok
 }
@@ -55,7 +59,7 @@ pub fn have_root() -> bool {
     let ok = uid.is_ok_and(|u| u == "0");
     if !ok {
         assert!(!in_ci(), "CI runs as root; these tests must run there");
-        eprintln!("\n!!!!! SKIPPED: not root; the namespace test did not run !!!!!\n");
+        loud_skip("not root; the namespace test did not run");
     }
     ok
 }
