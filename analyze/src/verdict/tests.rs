@@ -546,3 +546,19 @@ fn conditions_use_pathspider_words() {
         2
     );
 }
+
+#[test]
+fn every_signature_has_exactly_one_rule() {
+    for signature in Signature::ALL {
+        let rows = ROUND_RULES.iter().filter(|r| r.signature == *signature).count()
+            + TARGET_RULES.iter().filter(|r| r.signature == *signature).count();
+        assert_eq!(rows, 1, "{signature}");
+    }
+    for notes in ROUND_RULES.iter().map(|r| r.field_notes).chain(TARGET_RULES.iter().map(|r| r.field_notes)) {
+        assert_eq!(
+            notes.split(" | ").count(),
+            3,
+            "signature | middlebox action | what the capture shows: {notes}"
+        );
+    }
+}
