@@ -41,6 +41,17 @@ pub struct AnalyzeArgs {
     /// CSV or Parquet with server_ip, server_port, expected_tfo; wins over --control.
     #[arg(long, value_name = "FILE")]
     expect: Option<PathBuf>,
+    /// Also write the verdicts as OONI measurements (JSON lines, df-000-base, test_name
+    /// tcp_fast_open; layout in schemas/ooni.json): one per URL and vantage, or per target
+    /// (`tcp://ADDR:PORT`) for captures without the collector's records.
+    #[arg(long, value_name = "FILE.jsonl")]
+    ooni: Option<PathBuf>,
+    /// The probe's network for the OONI measurements (AS and a number).
+    #[arg(long, default_value = "AS0", requires = "ooni")]
+    probe_asn: String,
+    /// The probe's country for the OONI measurements (two capital letters).
+    #[arg(long, default_value = "ZZ", requires = "ooni")]
+    probe_cc: String,
     /// Connections tracked open at once per vantage; beyond, new ones are counted and
     /// reported, not tracked (bounds memory on hostile captures, e.g. a SYN flood).
     #[arg(long, default_value_t = 2_000_000)]
@@ -102,6 +113,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         None => captures.files.iter().map(each_its_own).collect(),
     };
     let expect = args.expect.as_deref().map(load_expectations).transpose()?;
+    let probe = table::OoniProbe::new(&args.probe_asn, &args.probe_cc).map_err(anyhow::Error::msg)?;
     let inputs = Inputs { measured: specs, controls: control_files.files.iter().map(each_its_own).collect() };
     let vantages = inputs.measured.len() + inputs.controls.len();
     let flow =
@@ -151,10 +163,22 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let written_targets = table::write_table(&mut targets, &args.out, "targets", format)?;
     let mut files = table::files_frame(&analysis.file_rows())?;
     table::write_table(&mut files, &args.out, "files", format)?;
+    let written_ooni = match &args.ooni {
+        Some(path) => Some(table::write_ooni(
+            path,
+            &analysis.vantages().collect::<Vec<_>>(),
+            &analysis.verdicts,
+            &probe,
+        )?),
+        None => None,
+    };
     phases.mark("targets and files tables");
     let everything: Vec<&VantageResult> = analysis.vantages().collect();
     print_summary(&everything, &written);
     print_verdicts(&analysis.verdicts, &written_targets);
+    if let Some(path) = written_ooni {
+        println!("OONI measurements -> {}", path.display());
+    }
     for warning in &analysis.warnings {
         println!("warning: {warning}");
     }

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use tfoscope_collect::run::{collect, parse_target, CollectConfig, CollectProgress, Exclusions};
+use tfoscope_collect::run::{collect, parse_target, CollectConfig, CollectProgress, Exclusions, Target};
+use tfoscope_collect::target_list::{parse_target_list, ListedUrl};
 
 use crate::report_out::{outln, ReportOut};
 
@@ -19,7 +20,8 @@ pub struct CollectArgs {
     /// Output pcapng (packets and a record of every attempt).
     #[arg(short = 'o', long = "out", default_value = "tfoscope.pcapng")]
     out: PathBuf,
-    /// File with one URL per line; `#` starts a comment.
+    /// File with one URL per line (`#` starts a comment), or a Citizen Lab test list (CSV with
+    /// a url,category_code,... header), whose category codes the records keep.
     #[arg(long)]
     targets: Option<PathBuf>,
     /// Addresses measured at once (fetches to one address never overlap).
@@ -79,21 +81,20 @@ fn parse_resolve(items: &[String]) -> anyhow::Result<HashMap<String, Vec<IpAddr>
 }
 
 pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
-    let mut urls = args.urls.clone();
+    let mut urls: Vec<ListedUrl> =
+        args.urls.iter().map(|url| ListedUrl { url: url.clone(), category: None }).collect();
     if let Some(file) = &args.targets {
         let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        urls.extend(
-            text.lines()
-                .map(|l| l.split('#').next().unwrap_or("").trim())
-                .filter(|l| !l.is_empty())
-                .map(String::from),
-        );
+        urls.extend(parse_target_list(&text).with_context(|| format!("reading {}", file.display()))?);
     }
     if urls.is_empty() {
         bail!("no targets: give URLs or --targets FILE");
     }
-    let targets =
-        urls.iter().map(|u| parse_target(u)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let targets = urls
+        .iter()
+        .map(|u| parse_target(&u.url).map(|t| Target { category: u.category.clone(), ..t }))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
     let (lo, hi) = args.port_range.split_once('-').context("--port-range wants LO-HI")?;
     let ports = lo.parse::<u16>()?..=hi.parse::<u16>()?;
     if ports.is_empty() {

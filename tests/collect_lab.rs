@@ -166,6 +166,24 @@ fn collect_then_analyze_in_the_lab() {
         "{stdout}"
     );
     assert!(tshark_opens(&first) > 20);
+    // Wireshark sees each fetch: its first SYN carries a packet comment naming it.
+    let comments = Command::new("tshark")
+        .arg("-r")
+        .arg(&first)
+        .args(["-Y", "frame.comment", "-T", "fields", "-E", "separator=|"])
+        .args(["-e", "tcp.flags.syn", "-e", "tcp.flags.ack", "-e", "frame.comment"])
+        .output()
+        .unwrap();
+    let comments: Vec<String> =
+        String::from_utf8_lossy(&comments.stdout).lines().map(str::to_string).collect();
+    for kind in ["tfo_cookie_request", "tfo_data", "plain"] {
+        let line = format!("tfoscope: {kind} round 1 http://198.51.100.1/");
+        assert_eq!(comments.iter().filter(|c| c.ends_with(&line)).count(), 1, "{line}: {comments:#?}");
+    }
+    assert!(
+        comments.iter().all(|c| c.starts_with("1|0|tfoscope: ") || c.starts_with("True|False|tfoscope: ")),
+        "only first SYNs carry comments: {comments:#?}"
+    );
     let interfaces = Command::new("tshark")
         .arg("-r")
         .arg(&first)
@@ -201,6 +219,37 @@ fn collect_then_analyze_in_the_lab() {
         .expect("the HTTPS SYN-data connection");
     assert!(hello["syn_data_len"].as_u64().unwrap() > 150, "a ClientHello in the SYN: {hello}");
     assert_eq!(row(&targets, "https://198.51.100.1:8080/")["cookie"], "not_received");
+    // As OONI measurements: one per URL, its fetches in OONI's failure words.
+    let ooni_dir = dir.join("ooni");
+    let ooni_file = ooni_dir.join("m.jsonl");
+    analyze_to_json(&ooni_dir, &["--ooni", ooni_file.to_str().unwrap()], &[first.clone()]);
+    let measurements: Vec<serde_json::Value> = std::fs::read_to_string(&ooni_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    measurements.iter().for_each(assert_in_ooni_schema);
+    let input =
+        |url: &str| measurements.iter().find(|m| m["input"] == url).unwrap_or_else(|| panic!("no {url}"));
+    let clean = &input("http://198.51.100.1/")["test_keys"];
+    let statuses: Vec<u64> =
+        clean["fetches"].as_array().unwrap().iter().filter_map(|f| f["status_code"].as_u64()).collect();
+    assert_eq!(statuses, [200, 200, 200]);
+    assert_eq!(clean["verdicts"][0]["cookie"], "received");
+    assert!(clean["tcp_connect"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["tfo"]["url"] == "http://198.51.100.1/"));
+    let refused = &input("http://198.51.100.1:81/")["test_keys"]["fetches"];
+    assert!(refused.as_array().unwrap().iter().all(|f| f["failure"] == "connection_refused"), "{refused}");
+    let unresolved = &input("http://nothing.invalid/")["test_keys"];
+    assert_eq!(unresolved["fetches"][0]["failure"], "dns_nxdomain_error");
+    assert_eq!(unresolved["verdicts"][0]["connectivity"], "unresolved");
+    // OONI's own library reads every one.
+    if let Some(python) = oonidata_python() {
+        assert_eq!(ooni_read_back(&python, &ooni_file).len(), measurements.len());
+    }
     // The lab's certificate is self-signed: the fetch goes on, the failure and the
     // certificate's fingerprint are recorded.
     let records = tfoscope_analyze::analyze(
@@ -239,6 +288,21 @@ fn collect_then_analyze_in_the_lab() {
     let (connections, _, _) = analyze(&second, &dir.join("second"));
     assert_eq!(connections[0]["syn_tfo"], "cookie_request", "fetch 1 after the flush");
     assert_eq!(connections[1]["syn_tfo"], "cookie");
+
+    // A Citizen Lab test list as the targets: the category codes reach the targets table.
+    let list = dir.join("list.csv");
+    std::fs::write(
+        &list,
+        "url,category_code,category_description,date_added,source,notes\n\
+         http://198.51.100.1/,NEWS,News Media,2017-04-12,citizenlab,\"quoted, with a comma\"\n\
+         http://198.51.100.1:81/,HUMR,Human Rights Issues,2014-04-15,citizenlab,\n",
+    )
+    .unwrap();
+    let listed = dir.join("listed.pcapng");
+    assert!(lab.collect(&listed, "2", &["--targets", list.to_str().unwrap()]).status.success());
+    let (_, targets, _) = analyze(&listed, &dir.join("listed"));
+    assert_eq!(row(&targets, "http://198.51.100.1/")["category"], "NEWS");
+    assert_eq!(row(&targets, "http://198.51.100.1:81/")["category"], "HUMR");
 
     // 3. A middlebox that drops SYNs carrying data.
     lab.router("iptables -w -A FORWARD -p tcp --syn -m length --length 81:65535 -j DROP");

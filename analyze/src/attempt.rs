@@ -93,6 +93,10 @@ pub struct AttemptRecord {
     /// when it could not be read.
     #[serde(default)]
     pub cache_before: Option<CacheState>,
+    /// The test list's category code of the URL (Citizen Lab's `category_code`), when the
+    /// targets came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     pub result: AppResult,
 }
 

@@ -134,6 +134,8 @@ pub struct AttemptLink {
     pub cert_sha256: Option<String>,
     /// SYN-data losses the kernel already remembered for the address before this fetch.
     pub cached_syn_drops: Option<u16>,
+    /// The test list's category code of the URL.
+    pub category: Option<String>,
 }
 
 /// One TCP connection attempt: a 4-tuple and the client's ISN.

@@ -235,6 +235,7 @@ fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord], ind
                 size: a.result.size,
                 cert_sha256: a.result.cert_sha256.clone(),
                 cached_syn_drops: a.cache_before.as_ref().map(|c| c.syn_drops),
+                category: a.category.clone(),
             }));
         }
     }

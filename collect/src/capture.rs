@@ -89,26 +89,28 @@ impl Capture {
         Ok(Some((packet, wire_len, ifindex)))
     }
 
-    /// Reads until `stop`, writing what concerns `ports` to `out`.
+    /// Reads until `stop`, writing what concerns `ports` to `out`; the first SYN from a port
+    /// with a note in `comments` carries it as its packet comment.
     pub fn run(
         &self,
         ports: RangeInclusive<u16>,
         snaplen: usize,
         out: &Arc<Mutex<PcapngWriter>>,
         stop: &AtomicBool,
+        comments: &SynComments,
     ) -> io::Result<CaptureStats> {
         let mut stats = CaptureStats::default();
         let mut buf = vec![MaybeUninit::<u8>::uninit(); 65536];
         while !stop.load(Ordering::Relaxed) {
             let Some((packet, wire_len, ifindex)) = self.next_packet(&mut buf)? else { continue };
             let ts = now_ns();
-            if concerns(packet, &ports) {
-                stats.kept += 1;
-                let kept = &packet[..packet.len().min(snaplen)];
-                let mut out = out.lock().expect("writer lock");
-                let if_id = out.interface(ifindex, || interface_name(ifindex))?;
-                out.packet(if_id, ts, kept, wire_len as u32)?;
-            }
+            let Some(seen) = concerns(packet, &ports) else { continue };
+            stats.kept += 1;
+            let comment = seen.syn_from.and_then(|port| comments.take(port));
+            let kept = &packet[..packet.len().min(snaplen)];
+            let mut out = out.lock().expect("writer lock");
+            let if_id = out.interface(ifindex, || interface_name(ifindex))?;
+            out.packet(if_id, ts, kept, wire_len as u32, comment.as_deref())?;
         }
         let (received, dropped) = self.kernel_stats();
         stats.kernel_received = received;
@@ -174,10 +176,37 @@ fn interface_name(ifindex: i32) -> String {
     }
 }
 
-fn concerns(packet: &[u8], ports: &RangeInclusive<u16>) -> bool {
+/// A packet that concerns the fetch ports: `syn_from`, the port of a client SYN (no ACK).
+struct Concerning {
+    syn_from: Option<u16>,
+}
+
+fn concerns(packet: &[u8], ports: &RangeInclusive<u16>) -> Option<Concerning> {
     match decode::decode(Linktype(LINKTYPE_RAW), packet) {
-        Ok(Packet::Tcp { tcp, .. }) => ports.contains(&tcp.src_port) || ports.contains(&tcp.dst_port),
-        Ok(Packet::IcmpError { error, .. }) => ports.contains(&error.quoted.src_port),
-        Err(_) => false,
+        Ok(Packet::Tcp { tcp, .. }) if ports.contains(&tcp.src_port) || ports.contains(&tcp.dst_port) => {
+            let syn = tcp.has(decode::TCP_SYN) && !tcp.has(decode::TCP_ACK) && ports.contains(&tcp.src_port);
+            Some(Concerning { syn_from: syn.then_some(tcp.src_port) })
+        }
+        Ok(Packet::IcmpError { error, .. }) if ports.contains(&error.quoted.src_port) => {
+            Some(Concerning { syn_from: None })
+        }
+        _ => None,
+    }
+}
+
+/// Notes for the first SYN of each fetch, by local port: written as that packet's comment,
+/// so Wireshark shows what the collector meant (the outcome stays in the attempt records, so
+/// every block is still written whole and at once).
+#[derive(Debug, Default)]
+pub struct SynComments(Mutex<std::collections::HashMap<u16, String>>);
+
+impl SynComments {
+    /// The next SYN from `port` gets `comment`.
+    pub fn note(&self, port: u16, comment: String) {
+        self.0.lock().expect("comments").insert(port, comment);
+    }
+
+    fn take(&self, port: u16) -> Option<String> {
+        self.0.lock().expect("comments").remove(&port)
     }
 }

@@ -9,5 +9,6 @@ pub mod kernel;
 pub mod pcapng;
 pub mod run;
 pub mod sockopt;
+pub mod target_list;
 pub mod tcp_metrics;
 pub mod tls;

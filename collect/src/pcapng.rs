@@ -23,6 +23,7 @@ const IF_NAME: u16 = 2;
 const IF_TSRESOL: u16 = 9;
 const ISB_IFRECV: u16 = 4;
 const ISB_IFDROP: u16 = 5;
+const OPT_COMMENT: u16 = 1;
 
 fn option(code: u16, value: Vec<u8>) -> PcapNGOption<'static> {
     PcapNGOption { code: OptionCode(code), len: value.len() as u16, value: Cow::Owned(value) }
@@ -110,7 +111,15 @@ impl PcapngWriter {
         self.failed.as_ref().map(|(kind, message)| io::Error::new(*kind, message.clone()))
     }
 
-    pub fn packet(&mut self, if_id: u32, ts_ns: i64, data: &[u8], orig_len: u32) -> io::Result<()> {
+    /// A packet; `comment` (opt_comment) shows in Wireshark's packet list and `frame.comment`.
+    pub fn packet(
+        &mut self,
+        if_id: u32,
+        ts_ns: i64,
+        data: &[u8],
+        orig_len: u32,
+        comment: Option<&str>,
+    ) -> io::Result<()> {
         let (ts_high, ts_low) = split_ts(ts_ns);
         let mut epb = EnhancedPacketBlock {
             block_type: 0,
@@ -121,7 +130,7 @@ impl PcapngWriter {
             caplen: data.len() as u32,
             origlen: orig_len,
             data,
-            options: vec![],
+            options: comment.map(|c| option(OPT_COMMENT, c.as_bytes().to_vec())).into_iter().collect(),
             block_len2: 0,
         };
         let bytes = serialise(&mut epb)?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tfoscope_analyze::attempt::{AppResult, AttemptRecord, CollectorRecord, FetchKind, RunPhase, RunRecord};
 
-use crate::capture::{Capture, CaptureStats};
+use crate::capture::{Capture, CaptureStats, SynComments};
 use crate::fetch::{fetch, now_ns, FetchSpec};
 use crate::kernel;
 use crate::pcapng::PcapngWriter;
@@ -26,6 +26,8 @@ pub struct Target {
     pub port: u16,
     pub path: String,
     pub tls: bool,
+    /// The test list's category code (Citizen Lab's `category_code`), kept in the records.
+    pub category: Option<String>,
 }
 
 pub fn parse_target(url: &str) -> Result<Target, String> {
@@ -43,6 +45,7 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
         path: uri.path_and_query().map_or("/".to_string(), |p| p.as_str().to_string()),
         host,
         tls,
+        category: None,
     })
 }
 
@@ -192,15 +195,17 @@ pub fn collect(
     writer.lock().expect("writer").record(&run_record(RunPhase::Start)).map_err(output_err)?;
 
     let capture_stop = Arc::new(AtomicBool::new(false));
+    let comments = Arc::new(SynComments::default());
     let capture_thread = {
         let (writer, stop, ports, snaplen) =
             (writer.clone(), capture_stop.clone(), config.ports.clone(), config.snaplen as usize);
-        std::thread::spawn(move || capture.run(ports, snaplen, &writer, &stop))
+        let comments = comments.clone();
+        std::thread::spawn(move || capture.run(ports, snaplen, &writer, &stop, &comments))
     };
 
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CollectError::Runtime)?;
-    let results = runtime.block_on(run_fetches(config, writer.clone(), stop.clone(), on_progress));
+    let results = runtime.block_on(run_fetches(config, writer.clone(), stop.clone(), on_progress, comments));
 
     // Let the last FINs and RSTs reach the capture.
     std::thread::sleep(Duration::from_millis(300));
@@ -254,6 +259,7 @@ async fn run_fetches(
     writer: Arc<Mutex<PcapngWriter>>,
     stop: Arc<AtomicBool>,
     on_progress: Arc<OnProgress>,
+    comments: Arc<SynComments>,
 ) -> Vec<TargetResult> {
     // Fetches to one address never overlap (the cookie cache is per address): one job per
     // address, running its URLs in turn; addresses run concurrently.
@@ -285,6 +291,7 @@ async fn run_fetches(
                 fastopen_client_fail: None,
                 cookie_flushed: None,
                 cache_before: None,
+                category: target.category.clone(),
                 result: AppResult { error: Some("dns_error".into()), ..AppResult::default() },
             };
             let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));
@@ -313,7 +320,7 @@ async fn run_fetches(
                 (semaphore.clone(), writer.clone(), stop.clone(), next_port.clone(), collected.clone());
             let (cookie_cache, keep_cookies) = (cookie_cache.clone(), config.keep_cookies);
             let (ports, timeout) = (config.ports.clone(), config.timeout);
-            let on_progress = on_progress.clone();
+            let (on_progress, comments) = (on_progress.clone(), comments.clone());
             tasks.push(tokio::spawn(async move {
                 let _permit = semaphore.acquire_owned().await.expect("semaphore");
                 let mut last_start: Option<tokio::time::Instant> = None;
@@ -335,6 +342,7 @@ async fn run_fetches(
                         let span = u32::from(ports.end() - ports.start()) + 1;
                         let local_port =
                             ports.start() + (next_port.fetch_add(1, Ordering::Relaxed) % span) as u16;
+                        comments.note(local_port, format!("tfoscope: {mode} round {round} {}", target.url));
                         let spec = FetchSpec {
                             addr: SocketAddr::new(addr, target.port),
                             host: target.host.clone(),
@@ -361,6 +369,7 @@ async fn run_fetches(
                             fastopen_client_fail: outcome.fastopen_client_fail,
                             cookie_flushed,
                             cache_before,
+                            category: target.category.clone(),
                             result: outcome.result,
                         };
                         let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));

@@ -102,6 +102,12 @@ setup() {
   serve "$R" 3130 0.0.0.0 proxy,0.0.0.0:3130,tfo
   # A box that answers in the origin's place with a page of its own (response_differs).
   serve "$R" 3131 0.0.0.0 "http,0.0.0.0:3131,tfo,body=a box in the path"
+  # One plain fetch per family first, so neighbour discovery on every hop is done before any
+  # measured SYN (a first IPv6 SYN was seen to go unanswered for 2 s while it was not).
+  for url in http://198.51.100.1/ "http://[2001:db8:2::1]/"; do
+    nsc curl -s -o /dev/null --max-time 3 "$url" || true
+  done
+  nsc ip tcp_metrics flush all 2>/dev/null || true
 }
 
 # serve NS PORT ADDR LISTENER: start `tfoscope lab-serve LISTENER` and wait until ADDR:PORT

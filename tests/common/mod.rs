@@ -132,6 +132,61 @@ pub fn json_table(out_dir: &Path, table: &str) -> Vec<serde_json::Value> {
     text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// The Python that has OONI's own library (`oonidata`, in a virtual environment of its own:
+/// it pins old versions of common packages): $TFOSCOPE_OONIDATA_PYTHON, else the one
+/// .ci/run makes. None (the test skipped, loudly) where there is none; in CI a failure.
+pub fn oonidata_python() -> Option<PathBuf> {
+    let python = std::env::var_os("TFOSCOPE_OONIDATA_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/tfoscope-oonidata/bin/python"));
+    let works = Command::new(&python).args(["-c", "import oonidata.dataclient"]).output();
+    if works.is_ok_and(|o| o.status.success()) {
+        return Some(python);
+    }
+    assert!(!in_ci(), "{} cannot import oonidata: .ci/run installs it", python.display());
+    loud_skip("no Python with oonidata (TFOSCOPE_OONIDATA_PYTHON); the OONI read-back did not run");
+    None
+}
+
+/// Each measurement of an OONI JSON lines file as OONI's own library reads it
+/// (tests/python/ooni_read_back.py): the base fields as oonidata holds them, the test keys.
+pub fn ooni_read_back(python: &Path, file: &Path) -> Vec<serde_json::Value> {
+    let out =
+        Command::new(python).arg(root().join("tests/python/ooni_read_back.py")).arg(file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "oonidata refused {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// Every key of `value` is documented in `schema` (properties, recursively into objects and
+/// arrays' items), and every required key is there.
+fn assert_documented(schema: &serde_json::Value, value: &serde_json::Value, at: &str) {
+    if let (Some(props), Some(object)) = (schema["properties"].as_object(), value.as_object()) {
+        for key in object.keys() {
+            let sub = props.get(key).unwrap_or_else(|| panic!("{at}.{key} is not in schemas/ooni.json"));
+            assert_documented(sub, &object[key], &format!("{at}.{key}"));
+        }
+        for required in schema["required"].as_array().into_iter().flatten() {
+            assert!(object.contains_key(required.as_str().unwrap()), "{at}: {required} missing");
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for v in array {
+            assert_documented(items, v, &format!("{at}[]"));
+        }
+    }
+}
+
+/// An OONI measurement holds only what schemas/ooni.json documents, and all it requires.
+pub fn assert_in_ooni_schema(measurement: &serde_json::Value) {
+    let text = std::fs::read_to_string(root().join("schemas/ooni.json")).unwrap();
+    assert_documented(&serde_json::from_str(&text).unwrap(), measurement, "measurement");
+}
+
 pub fn tempdir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tfoscope-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -8,6 +8,7 @@
 
 mod connections;
 mod file;
+mod ooni;
 mod output;
 mod targets;
 
@@ -17,6 +18,7 @@ use polars::prelude::*;
 
 pub use connections::{connection_columns, connections_frame, inferred_attempt, CONNECTIONS_SCHEMA};
 pub use file::{EncodedRows, ParquetLayout, TableWriter};
+pub use ooni::{write_ooni, OoniProbe, OONI_TEST_NAME, OONI_TEST_VERSION};
 pub use output::ConnectionsOutput;
 pub use targets::{files_frame, targets_frame, FileRow};
 

@@ -180,7 +180,12 @@ fn mss(value: Option<u16>) -> String {
     value.map_or_else(|| "none".to_string(), |v| v.to_string())
 }
 
-/// PATHspider's TFO plugin vocabulary, so results compare with its.
+/// PATHspider's TFO plugin vocabulary, so results compare with its observatory data. As its
+/// `combine_flows` (pathspider/plugins/tfo.py, checked against its source): the connectivity
+/// always (works, transient, broken, offline: `combine_connectivity` in pathspider/base.py);
+/// the cookie and SYN-data words only when the TFO connection got through (works, transient).
+/// PATHspider says `cookie.received` when its SYN-data carried a cookie, so a cached cookie is
+/// received in its words; `syndata.failed` is its SYN-data without an answer.
 pub fn conditions(
     connectivity: Connectivity,
     cookie: CookieResult,
@@ -194,11 +199,15 @@ pub fn conditions(
         Connectivity::Transient => Some("tfo.connectivity.transient"),
         Connectivity::Unresolved => None,
     });
+    if !matches!(connectivity, Connectivity::Works | Connectivity::Transient) {
+        return out;
+    }
     out.extend(match cookie {
-        CookieResult::Received | CookieResult::ReceivedExpOnly => Some("tfo.cookie.received"),
+        CookieResult::Received | CookieResult::ReceivedExpOnly | CookieResult::Cached => {
+            Some("tfo.cookie.received")
+        }
         CookieResult::NotReceived => Some("tfo.cookie.not_received"),
-        // PATHspider has no word for a cookie it did not see asked for.
-        CookieResult::Cached | CookieResult::NotRequested => None,
+        CookieResult::NotRequested => None,
     });
     out.extend(match syn_data {
         SynDataResult::Acked => Some("tfo.syndata.acked"),

@@ -93,6 +93,8 @@ string_enum!(
 pub struct TargetVerdict {
     pub vantage: String,
     pub target: String,
+    /// The test list's category codes of the target's URLs, `;`-joined.
+    pub category: Option<String>,
     /// None only for a name that did not resolve.
     pub server_ip: Option<IpAddr>,
     pub server_port: u16,

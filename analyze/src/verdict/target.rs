@@ -214,6 +214,9 @@ pub fn judge_target<'a>(
     TargetVerdict {
         vantage: cx.vantage.to_string(),
         target: target_name(ip, port, conns),
+        category: categories(
+            conns.iter().filter_map(|c| c.attempt.as_ref()).filter_map(|a| a.category.as_deref()),
+        ),
         server_ip: Some(ip),
         server_port: port,
         direction: if cx.own_addresses.contains(&ip) { Direction::Inbound } else { Direction::Outbound },
@@ -231,6 +234,14 @@ pub fn judge_target<'a>(
         measurement_valid,
         explanation: explain::sentence(connectivity, cookie, syn_data, &evidence),
     }
+}
+
+/// Distinct category codes, sorted and `;`-joined; None when there are none.
+pub fn categories<'a>(codes: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut codes: Vec<&str> = codes.collect();
+    codes.sort_unstable();
+    codes.dedup();
+    (!codes.is_empty()).then(|| codes.join(";"))
 }
 
 /// The URLs of the collector's records, `;`-joined, else address and port.

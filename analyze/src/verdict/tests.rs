@@ -137,6 +137,7 @@ fn recorded_round(round_no: u32, base: u16, tfo_status: u16, tfo_cert: &str) -> 
             size: Some(612),
             cert_sha256: Some(cert.into()),
             cached_syn_drops: Some(0),
+            category: None,
         }));
     }
     conns
@@ -201,6 +202,7 @@ fn fetches_that_never_reached_the_wire__a_row_from_the_records() {
         fastopen_client_fail: None,
         cookie_flushed: None,
         cache_before: None,
+        category: None,
         result: AppResult { error: Some(error.into()), ..AppResult::default() },
     };
     let conns = round(true, Some(SynAckAnswers::FirstSyn), 100);
@@ -240,6 +242,7 @@ fn control_on_another_address_of_the_same_name__judges_by_host() {
             size: Some(612),
             cert_sha256: Some("a".into()),
             cached_syn_drops: Some(0),
+            category: None,
         }));
     }
     let vantage = |name: &str, connections: Vec<Connection>| crate::result::VantageResult {
@@ -541,9 +544,18 @@ fn conditions_use_pathspider_words() {
         conditions(Connectivity::Works, CookieResult::Received, SynDataResult::Dropped),
         vec!["tfo.connectivity.works", "tfo.cookie.received", "tfo.syndata.failed"]
     );
+    // As PATHspider: no cookie or SYN-data words when the TFO connection did not get through.
     assert_eq!(
-        conditions(Connectivity::Closed, CookieResult::NotReceived, SynDataResult::NotAttempted).len(),
-        2
+        conditions(Connectivity::Closed, CookieResult::NotReceived, SynDataResult::NotAttempted),
+        vec!["tfo.connectivity.offline"]
+    );
+    assert_eq!(
+        conditions(Connectivity::TfoBroken, CookieResult::Received, SynDataResult::Reset),
+        vec!["tfo.connectivity.broken"]
+    );
+    assert_eq!(
+        conditions(Connectivity::Transient, CookieResult::Cached, SynDataResult::NotAcked),
+        vec!["tfo.connectivity.transient", "tfo.cookie.received", "tfo.syndata.not_acked"]
     );
 }
 

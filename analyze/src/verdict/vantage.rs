@@ -101,6 +101,7 @@ fn without_packets(
     TargetVerdict {
         vantage: vantage.to_string(),
         target: a.url.clone(),
+        category: a.category.clone(),
         server_ip,
         server_port: a.server_port,
         direction: Direction::Outbound,
