@@ -172,6 +172,42 @@ impl ConnSummary {
     }
 }
 
+/// The addresses in the most connections, found in a few entries whatever the number of
+/// addresses (Misra and Gries' frequent items): a count per candidate, all lowered when a new
+/// address finds no room. A true count is at least the kept one, and at most n/(K+1) more.
+#[derive(Debug, Clone, Default)]
+struct HeavyHitters {
+    candidates: Vec<(IpAddr, u64)>,
+    connections: u64,
+}
+
+impl HeavyHitters {
+    const K: usize = 8;
+
+    fn connection(&mut self, client: IpAddr, server: IpAddr) {
+        self.connections += 1;
+        for ip in [client, server] {
+            if let Some((_, n)) = self.candidates.iter_mut().find(|(seen, _)| *seen == ip) {
+                *n += 1;
+            } else if self.candidates.len() < Self::K {
+                self.candidates.push((ip, 1));
+            } else {
+                for (_, n) in &mut self.candidates {
+                    *n -= 1;
+                }
+                self.candidates.retain(|(_, n)| *n > 0);
+            }
+        }
+    }
+
+    /// The address in more than a third of the connections by its kept count (so in at least
+    /// that many): the vantage's, if any.
+    fn dominant(&self) -> Option<IpAddr> {
+        let (ip, n) = self.candidates.iter().max_by_key(|(ip, n)| (*n, std::cmp::Reverse(*ip)))?;
+        (*n * 3 > self.connections).then_some(*ip)
+    }
+}
+
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A vantage's connections as the verdicts see them: by target (server address and port), each
@@ -186,9 +222,10 @@ pub struct TargetConnections {
     stack_kinds: FastMap<StackKinds, u32>,
     connections: u64,
     tfo: u64,
-    /// Connections each address took part in, either side: the vantage's own addresses are in
-    /// nearly all of them.
-    addresses: FastMap<IpAddr, u64>,
+    /// The addresses in the most connections, either side, per family: the vantage's own
+    /// addresses are in nearly all of them.
+    busiest_v4: HeavyHitters,
+    busiest_v6: HeavyHitters,
     /// Client addresses of connections the collector's records name: ours, for certain.
     recorded_clients: Vec<IpAddr>,
 }
@@ -202,9 +239,8 @@ impl TargetConnections {
         });
         self.connections += 1;
         self.tfo += u64::from(summary.tried_tfo());
-        for ip in [c.client.ip(), c.server.ip()] {
-            *self.addresses.entry(ip).or_default() += 1;
-        }
+        let busiest = if c.client.is_ipv4() { &mut self.busiest_v4 } else { &mut self.busiest_v6 };
+        busiest.connection(c.client.ip(), c.server.ip());
         if c.attempt.is_some() && !self.recorded_clients.contains(&c.client.ip()) {
             self.recorded_clients.push(c.client.ip());
         }
@@ -260,20 +296,13 @@ impl TargetConnections {
     }
 
     /// The vantage's own addresses: the clients of the collector's records, else, per address
-    /// family, the address that takes part in the most connections (a capturing host is in
-    /// all of its own).
+    /// family, the address that takes part in the most connections, if it is in a good share
+    /// of them (a capturing host is in all of its own; at a router of many hosts none is).
     pub fn own_addresses(&self) -> Vec<IpAddr> {
         if !self.recorded_clients.is_empty() {
             return self.recorded_clients.clone();
         }
-        let busiest = |v4: bool| {
-            self.addresses
-                .iter()
-                .filter(|(ip, _)| ip.is_ipv4() == v4)
-                .max_by_key(|(ip, count)| (**count, std::cmp::Reverse(**ip)))
-                .map(|(ip, _)| *ip)
-        };
-        [busiest(true), busiest(false)].into_iter().flatten().collect()
+        [self.busiest_v4.dominant(), self.busiest_v6.dominant()].into_iter().flatten().collect()
     }
 }
 
@@ -317,6 +346,27 @@ mod tests {
             ]
         );
         assert_eq!((targets.connections(), targets.tfo_connections()), (5, 5));
+    }
+
+    #[test]
+    fn the_vantages_address_found_among_many_and_none_at_a_router() {
+        let ip = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0xc612_0000 + i));
+        // A client that fetched from 10,000 servers and was scanned by 100 hosts.
+        let mut host = HeavyHitters::default();
+        for i in 0..10_000 {
+            host.connection(ip(1), ip(1000 + i));
+        }
+        for i in 0..100 {
+            host.connection(ip(500 + i), ip(1));
+        }
+        assert_eq!(host.dominant(), Some(ip(1)));
+        assert!(host.candidates.len() <= HeavyHitters::K);
+        // A router between many hosts: nobody's address is in a third of the connections.
+        let mut router = HeavyHitters::default();
+        for i in 0..10_000 {
+            router.connection(ip(10 + i % 50), ip(100_000 + i));
+        }
+        assert_eq!(router.dominant(), None);
     }
 
     #[test]
