@@ -222,7 +222,7 @@ fn collect_then_analyze_in_the_lab() {
     // As OONI measurements: one per URL, its fetches in OONI's failure words.
     let ooni_dir = dir.join("ooni");
     let ooni_file = ooni_dir.join("m.jsonl");
-    analyze_to_json(&ooni_dir, &["--ooni", ooni_file.to_str().unwrap()], &[first.clone()]);
+    analyze_to_json(&ooni_dir, &["--ooni", ooni_file.to_str().unwrap()], std::slice::from_ref(&first));
     let measurements: Vec<serde_json::Value> = std::fs::read_to_string(&ooni_file)
         .unwrap()
         .lines()

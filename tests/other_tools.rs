@@ -234,7 +234,7 @@ fn pathspider_order_interleaved_targets_get_their_own_verdicts() {
     let dir = tempdir("pathspider-order");
     let path = dir.join("pathspider_run.pcap");
     pathspider_run(&path);
-    let (targets, connections) = analyze_json("pathspider-order-out", &[], &[path.clone()]);
+    let (targets, connections) = analyze_json("pathspider-order-out", &[], std::slice::from_ref(&path));
     assert_eq!(targets.len(), ORIGINS.len() * COPIES);
     for copy in 0..COPIES {
         let row = |origin: Origin| -> &Value {

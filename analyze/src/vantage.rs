@@ -43,6 +43,9 @@ fn first_timestamp(path: &Path) -> Result<Option<i64>, ReadError> {
     Ok(first)
 }
 
+/// Takes one vantage's finished connections, a batch at a time (vantage name, batch).
+pub(crate) type BatchSink<'a, E> = dyn FnMut(&str, Vec<Connection>) -> Result<(), E> + 'a;
+
 /// Reads a vantage's files in time order into one flow table and hands its connections to
 /// `sink` in batches as they finish (each batch in first-SYN order, linked to the collector's
 /// records), keeping only their summaries for the verdicts: memory follows the open
@@ -52,7 +55,7 @@ pub(crate) fn read_vantage<E: std::error::Error>(
     config: &FlowConfig,
     read_options: ReadOptions,
     progress: &Progress<'_>,
-    sink: &mut dyn FnMut(&str, Vec<Connection>) -> Result<(), E>,
+    sink: &mut BatchSink<'_, E>,
 ) -> Result<VantageResult, AnalyzeError<E>> {
     let mut report = VantageReport::default();
     let mut files = spec.files.clone();
