@@ -281,6 +281,13 @@ impl TargetConnections {
         }
     }
 
+    /// One target's connections in first-SYN order, as of the last
+    /// [`TargetConnections::finish`].
+    pub fn get(&self, target: &(IpAddr, u16)) -> Option<&[ConnSummary]> {
+        let i = self.sorted.binary_search_by_key(target, |(key, _)| *key).ok()?;
+        Some(&self.sorted[i].1)
+    }
+
     /// Targets in order, as of the last [`TargetConnections::finish`].
     pub fn iter(&self) -> impl Iterator<Item = (&(IpAddr, u16), &Vec<ConnSummary>)> {
         self.sorted.iter().map(|(target, conns)| (target, conns))

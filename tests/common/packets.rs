@@ -156,19 +156,10 @@ impl Conn {
         if first {
             self.data_len = data.len() as u32;
         }
+        let options = syn_options(tsval, &tfo);
         cap.push(
             t_ms,
-            &Segment {
-                src: self.client,
-                dst: self.server,
-                ttl: 64,
-                seq: self.isn,
-                ack: None,
-                syn: true,
-                rst: false,
-                options: syn_options(tsval, &tfo),
-                payload: data.to_vec(),
-            },
+            &Segment { syn: true, options, payload: data.to_vec(), ..self.bare(true, 64, self.isn, None) },
         )
     }
 
@@ -200,18 +191,15 @@ impl Conn {
         payload: &[u8],
     ) -> u64 {
         let acked = if ack_data && answers == 0 { self.data_len } else { 0 };
+        let ack = self.isn.wrapping_add(1).wrapping_add(acked);
+        let options = synack_options(1460, 7000 + t_ms as u32, self.sent_tsvals[answers], cookie);
         cap.push(
             t_ms,
             &Segment {
-                src: self.server,
-                dst: self.client,
-                ttl,
-                seq: server_isn,
-                ack: Some(self.isn.wrapping_add(1).wrapping_add(acked)),
                 syn: true,
-                rst: false,
-                options: synack_options(1460, 7000 + t_ms as u32, self.sent_tsvals[answers], cookie),
+                options,
                 payload: payload.to_vec(),
+                ..self.bare(false, ttl, server_isn, Some(ack))
             },
         )
     }
@@ -219,18 +207,19 @@ impl Conn {
     /// The client's ACK of the handshake, acknowledging `server_isn`.
     pub fn ack(&mut self, cap: &mut Capture, t_ms: u64, server_isn: u32) -> u64 {
         let (seq, ack) = (self.isn.wrapping_add(1), server_isn.wrapping_add(1));
-        cap.push(t_ms, &self.bare(true, 64, seq, ack, false))
+        cap.push(t_ms, &self.bare(true, 64, seq, Some(ack)))
     }
 
     /// A RST from the path to the first SYN (acknowledging its data, as Linux's tcp-reset does).
     pub fn reset(&mut self, cap: &mut Capture, t_ms: u64) -> u64 {
         let ack = self.isn.wrapping_add(1).wrapping_add(self.data_len);
-        cap.push(t_ms, &self.bare(false, 63, 0, ack, true))
+        cap.push(t_ms, &Segment { rst: true, ..self.bare(false, 63, 0, Some(ack)) })
     }
 
-    /// A segment without options or payload, from the client or to it.
-    fn bare(&self, from_client: bool, ttl: u8, seq: u32, ack: u32, rst: bool) -> Segment {
+    /// A segment without flags (but ACK with `ack`), options or payload, from the client or
+    /// to it: the start every segment of the connection is written from.
+    fn bare(&self, from_client: bool, ttl: u8, seq: u32, ack: Option<u32>) -> Segment {
         let (src, dst) = if from_client { (self.client, self.server) } else { (self.server, self.client) };
-        Segment { src, dst, ttl, seq, ack: Some(ack), syn: false, rst, options: vec![], payload: vec![] }
+        Segment { src, dst, ttl, seq, ack, syn: false, rst: false, options: vec![], payload: vec![] }
     }
 }

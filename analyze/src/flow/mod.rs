@@ -404,8 +404,7 @@ fn second_synack(open: &mut Open, at: PacketRef<'_>, ip: &IpInfo, tcp: &TcpSegme
         return;
     }
     let second = synack(at, ip, tcp, conn);
-    let tsecr = |s: &SynAck| s.tsecr;
-    conn.synack_conflict = match (tsecr(first), tsecr(&second)) {
+    conn.synack_conflict = match (first.tsecr, second.tsecr) {
         (Some(a), Some(b)) => a == b,
         _ => conn.syn_count == 1,
     };

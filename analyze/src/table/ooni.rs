@@ -2,6 +2,7 @@
 //! address the URL resolved to inside it), or, for captures without the collector's records,
 //! one per target with the input `tcp://ADDR:PORT`. Layout in schemas/ooni.json.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -190,28 +191,30 @@ struct Input<'a> {
 /// target each.
 fn inputs<'a>(vantage: &'a VantageResult, verdicts: &[&'a TargetVerdict]) -> Vec<Input<'a>> {
     let conns_of = |ip: IpAddr, port: u16| -> Vec<(SocketAddr, &'a ConnSummary)> {
-        vantage
-            .targets
-            .iter()
-            .find(|(key, _)| **key == (ip, port))
-            .map(|(_, conns)| conns.iter().map(|c| (SocketAddr::new(ip, port), c)).collect())
-            .unwrap_or_default()
+        let conns = vantage.targets.get(&(ip, port)).unwrap_or_default();
+        conns.iter().map(|c| (SocketAddr::new(ip, port), c)).collect()
     };
-    let mut urls: Vec<&str> = vantage.report.attempts.iter().map(|a| a.url.as_str()).collect();
-    urls.sort_unstable();
-    urls.dedup();
-    let mut out: Vec<Input<'a>> = urls
+    // Each record and verdict looked at once: a run of many URLs is not walked once per URL.
+    let mut by_url: BTreeMap<&str, (Vec<&TargetVerdict>, Vec<&AttemptRecord>)> = BTreeMap::new();
+    for a in &vantage.report.attempts {
+        by_url.entry(&a.url).or_default().1.push(a);
+    }
+    for v in verdicts {
+        for url in v.target.split(';') {
+            if let Some((url_verdicts, _)) = by_url.get_mut(url) {
+                url_verdicts.push(v);
+            }
+        }
+    }
+    let mut out: Vec<Input<'a>> = by_url
         .into_iter()
-        .map(|url| {
-            let verdicts: Vec<&TargetVerdict> =
-                verdicts.iter().copied().filter(|v| v.target.split(';').any(|t| t == url)).collect();
+        .map(|(url, (verdicts, fetches))| {
             let connections = verdicts
                 .iter()
                 .filter_map(|v| v.server_ip.map(|ip| (ip, v.server_port)))
                 .flat_map(|(ip, port)| conns_of(ip, port))
                 .filter(|(_, c)| c.attempt.as_ref().is_none_or(|a| a.url == url))
                 .collect();
-            let fetches = vantage.report.attempts.iter().filter(|a| a.url == url).collect();
             Input { input: url.to_string(), verdicts, connections, fetches }
         })
         .collect();
@@ -343,8 +346,12 @@ pub fn write_ooni(
 ) -> Result<PathBuf, TableError> {
     let io = |error| TableError::Io { path: path.to_owned(), error };
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+    let mut by_vantage: HashMap<&str, Vec<&TargetVerdict>> = HashMap::new();
+    for v in verdicts {
+        by_vantage.entry(&v.vantage).or_default().push(v);
+    }
     for vantage in vantages {
-        let mine: Vec<&TargetVerdict> = verdicts.iter().filter(|v| v.vantage == vantage.name).collect();
+        let mine = by_vantage.remove(vantage.name.as_str()).unwrap_or_default();
         let first_ns = vantage
             .targets
             .iter()

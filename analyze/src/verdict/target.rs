@@ -214,9 +214,7 @@ pub fn judge_target<'a>(
     TargetVerdict {
         vantage: cx.vantage.to_string(),
         target: target_name(ip, port, conns),
-        category: categories(
-            conns.iter().filter_map(|c| c.attempt.as_ref()).filter_map(|a| a.category.as_deref()),
-        ),
+        category: distinct_joined(conns.iter().filter_map(|c| c.attempt.as_ref()?.category.as_deref())),
         server_ip: Some(ip),
         server_port: port,
         direction: if cx.own_addresses.contains(&ip) { Direction::Inbound } else { Direction::Outbound },
@@ -236,25 +234,18 @@ pub fn judge_target<'a>(
     }
 }
 
-/// Distinct category codes, sorted and `;`-joined; None when there are none.
-pub fn categories<'a>(codes: impl Iterator<Item = &'a str>) -> Option<String> {
-    let mut codes: Vec<&str> = codes.collect();
-    codes.sort_unstable();
-    codes.dedup();
-    (!codes.is_empty()).then(|| codes.join(";"))
+/// Distinct values (URLs, category codes), sorted and `;`-joined; None when there are none.
+fn distinct_joined<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut values: Vec<&str> = values.collect();
+    values.sort_unstable();
+    values.dedup();
+    (!values.is_empty()).then(|| values.join(";"))
 }
 
 /// The URLs of the collector's records, `;`-joined, else address and port.
 fn target_name(ip: IpAddr, port: u16, conns: &[&ConnSummary]) -> String {
-    let mut urls: Vec<&str> =
-        conns.iter().filter_map(|c| c.attempt.as_ref()).map(|a| a.url.as_str()).collect();
-    urls.sort_unstable();
-    urls.dedup();
-    if urls.is_empty() {
-        std::net::SocketAddr::new(ip, port).to_string()
-    } else {
-        urls.join(";")
-    }
+    distinct_joined(conns.iter().filter_map(|c| Some(c.attempt.as_ref()?.url.as_str())))
+        .unwrap_or_else(|| std::net::SocketAddr::new(ip, port).to_string())
 }
 
 /// The kernel remembered SYN-data losses for the address before a TFO fetch, so it may have
