@@ -129,6 +129,7 @@ fn attempt_schema_names_every_field_the_collector_writes() {
         cookie_flushed: None,
         cache_before: Some(tfoscope_analyze::attempt::CacheState { cookie: false, syn_drops: 0 }),
         category: Some("NEWS".into()),
+        request_headers: None,
         result: AppResult {
             status: Some(200),
             size: Some(20),
@@ -136,6 +137,8 @@ fn attempt_schema_names_every_field_the_collector_writes() {
             cert_error: None,
             error: None,
         },
+        echo: None,
+        echo_error: None,
     });
     let json: serde_json::Value = serde_json::from_slice(&record.to_json()).unwrap();
     let mut written: Vec<&String> = json.as_object().unwrap().keys().collect();

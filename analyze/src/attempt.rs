@@ -97,7 +97,17 @@ pub struct AttemptRecord {
     /// targets came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
+    /// The request headers the collector sent, name and value in order (for comparison with
+    /// what an echo origin received).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_headers: Option<Vec<(String, String)>>,
     pub result: AppResult,
+    /// The echo origin's answer (`tfoscope serve`), when the response was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub echo: Option<Box<crate::echo::Echo>>,
+    /// Why a response of the echo's content type was not kept as one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub echo_error: Option<String>,
 }
 
 /// One address's entry in the kernel's TCP metrics, as TFO uses it.

@@ -9,8 +9,10 @@
 
 #![deny(unsafe_code)]
 
+pub mod arrival;
 pub mod attempt;
 pub mod decode;
+pub mod echo;
 pub mod expect;
 pub mod flow;
 pub mod pipeline;

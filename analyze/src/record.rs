@@ -16,6 +16,11 @@ macro_rules! string_enum {
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
+
+            /// The value `as_str` renders as `text`.
+            pub fn parse(text: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == text)
+            }
         }
 
         impl std::fmt::Display for $name {
@@ -85,6 +90,37 @@ pub struct SynTransmission {
     pub tfo: SynTfo,
     pub data_len: u32,
     pub tsval: Option<u32>,
+    pub shape: SynShape,
+}
+
+/// What a SYN looked like beyond TFO: the fields a box on the path rewrites, compared with
+/// the SYN that arrived (`arrival`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SynShape {
+    /// TTL or hop limit.
+    pub ttl: u8,
+    pub window: u16,
+    pub mss: Option<u16>,
+    pub wscale: Option<u8>,
+    kinds_len: u8,
+    /// A SYN's options rarely hold more than 10 kinds (NOP padding included); a longer list
+    /// keeps its first 24.
+    kinds: [u8; 24],
+}
+
+impl SynShape {
+    pub fn new(ttl: u8, window: u16, mss: Option<u16>, wscale: Option<u8>, option_kinds: &[u8]) -> Self {
+        let mut shape = SynShape { ttl, window, mss, wscale, kinds_len: 0, kinds: [0; 24] };
+        let n = option_kinds.len().min(shape.kinds.len());
+        shape.kinds[..n].copy_from_slice(&option_kinds[..n]);
+        shape.kinds_len = n as u8;
+        shape
+    }
+
+    /// The option kinds in order, padding included.
+    pub fn option_kinds(&self) -> &[u8] {
+        &self.kinds[..usize::from(self.kinds_len)]
+    }
 }
 
 /// The first SYN-ACK the server sent.
@@ -136,6 +172,8 @@ pub struct AttemptLink {
     pub cached_syn_drops: Option<u16>,
     /// The test list's category code of the URL.
     pub category: Option<String>,
+    /// The response was an echo origin's (its body differs from fetch to fetch by design).
+    pub echo: bool,
 }
 
 /// One TCP connection attempt: a 4-tuple and the client's ISN.
@@ -171,6 +209,9 @@ pub struct Connection {
     /// Set when the capture carries the collector's attempt records (behind a pointer: most
     /// captures have none; shared with the verdicts' summaries).
     pub attempt: Option<Arc<AttemptLink>>,
+    /// What arrived at the server of this connection's SYN, from the echo origin's answer or a
+    /// capture made at the server (behind a pointer: most connections have neither).
+    pub arrival: Option<Box<crate::arrival::Arrival>>,
 }
 
 impl Connection {
@@ -229,7 +270,14 @@ impl Connection {
             client,
             server,
             isn: 1,
-            syns: vec![SynTransmission { frame, time_ns, tfo, data_len: 0, tsval: None }],
+            syns: vec![SynTransmission {
+                frame,
+                time_ns,
+                tfo,
+                data_len: 0,
+                tsval: None,
+                shape: SynShape::new(64, 64240, Some(1460), Some(7), &[]),
+            }],
             syn_count: 1,
             syn_tfo_kind: (tfo != SynTfo::None).then_some(crate::decode::options::KIND_FASTOPEN),
             syn_tfo_duplicate: false,
@@ -245,6 +293,7 @@ impl Connection {
             outcome: Outcome::Timeout,
             last_time_ns: time_ns,
             attempt: None,
+            arrival: None,
         }
     }
 }

@@ -2,13 +2,14 @@
 //!
 //! The connections table takes whole [`Connection`]s a batch at a time and lets them go; the
 //! verdicts are made once every file has been read, so each connection leaves behind a
-//! [`ConnSummary`] (80 bytes, no heap of its own) under its target. Memory then follows the
+//! [`ConnSummary`] (88 bytes, no heap of its own but what arrived at the server, when known) under its target. Memory then follows the
 //! open connections and the targets plus this small record per connection, not the file.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::arrival::PathFacts;
 use crate::decode::options::{KIND_EOL, KIND_EXPERIMENTAL, KIND_FASTOPEN, KIND_NOP};
 use crate::record::{AttemptLink, Connection, DataAcked, Outcome, SynAckAnswers, SynAckTfo, SynTfo};
 
@@ -90,6 +91,8 @@ pub struct ConnSummary {
     synack_conflict: Option<std::num::NonZeroI32>,
     pub outcome: Outcome,
     pub attempt: Option<Arc<AttemptLink>>,
+    /// What arrived at the server (echo origin or server capture), judged.
+    pub path: Option<Arc<PathFacts>>,
 }
 
 impl ConnSummary {
@@ -136,6 +139,7 @@ impl ConnSummary {
                 .or(c.icmp.as_ref().map(|r| refused(r, false))),
             outcome: c.outcome,
             attempt: c.attempt.clone(),
+            path: PathFacts::of(c).map(Arc::new),
         }
     }
 
@@ -379,7 +383,7 @@ mod tests {
     #[test]
     fn a_summary_stays_small() {
         // The verdicts hold one per connection of the whole capture.
-        assert!(std::mem::size_of::<ConnSummary>() <= 80, "{}", std::mem::size_of::<ConnSummary>());
+        assert!(std::mem::size_of::<ConnSummary>() <= 88, "{}", std::mem::size_of::<ConnSummary>());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::attempt::{AttemptRecord, CollectorRecord, ATTEMPT_PEN};
 use crate::decode::{self, DecodeError};
 use crate::flow::{FlowConfig, FlowTable, PacketRef};
 use crate::read::{self, CaptureEvent, ReadError, ReadOptions};
+use crate::arrival::Arrival;
 use crate::record::{AttemptLink, Connection};
 use crate::result::{AnalyzeError, FileReport, Progress, VantageReport, VantageResult, VantageSpec};
 use crate::summary::TargetConnections;
@@ -239,7 +240,12 @@ fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord], ind
                 cert_sha256: a.result.cert_sha256.clone(),
                 cached_syn_drops: a.cache_before.as_ref().map(|c| c.syn_drops),
                 category: a.category.clone(),
+                echo: a.echo.is_some(),
             }));
+            conn.arrival = a
+                .echo
+                .as_deref()
+                .map(|echo| Box::new(Arrival::from_echo(echo, a.request_headers.as_deref())));
         }
     }
 }

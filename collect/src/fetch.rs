@@ -15,6 +15,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use socket2::{Domain, Protocol, Socket, Type};
 use tfoscope_analyze::attempt::{AppResult, FetchKind};
+use tfoscope_analyze::echo::{Echo, ECHO_CONTENT_TYPE};
 
 use crate::failure::error_kind;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -44,6 +45,27 @@ pub struct FetchOutcome {
     pub result: AppResult,
     pub syn_data_acked: Option<bool>,
     pub fastopen_client_fail: Option<u8>,
+    /// The headers sent, name and value, in order.
+    pub request_headers: Vec<(String, String)>,
+    /// An echo origin's answer (recognised by its content type), and why one was not kept.
+    pub echo: Option<Echo>,
+    pub echo_error: Option<String>,
+}
+
+/// What one HTTP exchange gave.
+struct Response {
+    status: u16,
+    size: u64,
+    echo: Option<Result<Echo, String>>,
+}
+
+/// The request headers, in the order hyper writes them (names as it writes them, in lower case).
+fn request_headers(spec: &FetchSpec) -> Vec<(String, String)> {
+    vec![
+        ("host".to_string(), spec.host.clone()),
+        ("user-agent".to_string(), spec.user_agent.clone()),
+        ("connection".to_string(), "close".to_string()),
+    ]
 }
 
 pub fn now_ns() -> i64 {
@@ -155,7 +177,7 @@ fn hyper_error_kind(e: &hyper::Error) -> &'static str {
     }
 }
 
-async fn http_get<T>(stream: T, spec: &FetchSpec) -> Result<(u16, u64), &'static str>
+async fn http_get<T>(stream: T, spec: &FetchSpec) -> Result<Response, &'static str>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -163,17 +185,22 @@ where
         .await
         .map_err(|e| hyper_error_kind(&e))?;
     let driver = tokio::spawn(connection);
-    let request = http::Request::get(spec.path.as_str())
-        .header(http::header::HOST, spec.host.as_str())
-        .header(http::header::USER_AGENT, spec.user_agent.as_str())
-        .header(http::header::CONNECTION, "close")
-        .body(Empty::<Bytes>::new())
-        .map_err(|_| "bad_request")?;
+    let mut request = http::Request::get(spec.path.as_str());
+    for (name, value) in request_headers(spec) {
+        request = request.header(name, value);
+    }
+    let request = request.body(Empty::<Bytes>::new()).map_err(|_| "bad_request")?;
     let response = sender.send_request(request).await.map_err(|e| hyper_error_kind(&e))?;
     let status = response.status().as_u16();
-    let body = response.into_body().collect().await.map_err(|e| hyper_error_kind(&e))?;
+    let is_echo = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(ECHO_CONTENT_TYPE)));
+    let body = response.into_body().collect().await.map_err(|e| hyper_error_kind(&e))?.to_bytes();
     driver.abort();
-    Ok((status, body.to_bytes().len() as u64))
+    let echo = is_echo.then(|| Echo::from_json(&body).map_err(|e| e.to_string()));
+    Ok(Response { status, size: body.len() as u64, echo })
 }
 
 /// Performs one fetch. Never fails: every failure is an error kind in the result.
@@ -185,6 +212,9 @@ pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
         result: AppResult::default(),
         syn_data_acked: None,
         fastopen_client_fail: None,
+        request_headers: request_headers(spec),
+        echo: None,
+        echo_error: None,
     };
     let socket = match open_socket(spec) {
         Ok(s) => s,
@@ -220,9 +250,14 @@ pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
     };
     let info = info_handle.as_ref().and_then(tcp_info);
     match result {
-        Ok((status, size)) => {
-            outcome.result.status = Some(status);
-            outcome.result.size = Some(size);
+        Ok(response) => {
+            outcome.result.status = Some(response.status);
+            outcome.result.size = Some(response.size);
+            match response.echo {
+                Some(Ok(echo)) => outcome.echo = Some(echo),
+                Some(Err(e)) => outcome.echo_error = Some(e),
+                None => {}
+            }
         }
         // A handshake that completed and then nothing: the server (or a box) stalled.
         Err("timeout") if info.is_some_and(|i| i.state != TCP_SYN_SENT) => {

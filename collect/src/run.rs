@@ -292,7 +292,10 @@ async fn run_fetches(
                 cookie_flushed: None,
                 cache_before: None,
                 category: target.category.clone(),
+                request_headers: None,
                 result: AppResult { error: Some("dns_error".into()), ..AppResult::default() },
+                echo: None,
+                echo_error: None,
             };
             let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));
             results.push(TargetResult {
@@ -370,7 +373,10 @@ async fn run_fetches(
                             cookie_flushed,
                             cache_before,
                             category: target.category.clone(),
+                            request_headers: Some(outcome.request_headers),
                             result: outcome.result,
+                            echo: outcome.echo.map(Box::new),
+                            echo_error: outcome.echo_error,
                         };
                         let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));
                     }

@@ -252,6 +252,7 @@ pub struct OptionSummary<'a> {
     pub tfo_duplicate: bool,
     pub timestamps: Option<(u32, u32)>,
     pub mss: Option<u16>,
+    pub wscale: Option<u8>,
     /// Why the walk stopped early, if it did.
     pub error: Option<OptionError>,
     /// The kinds of the options before any error, in order (40 option bytes hold at most 40).
@@ -266,6 +267,7 @@ impl Default for OptionSummary<'_> {
             tfo_duplicate: false,
             timestamps: None,
             mss: None,
+            wscale: None,
             error: None,
             kinds: [0; 40],
             kinds_len: 0,
@@ -294,7 +296,7 @@ impl<'a> OptionSummary<'a> {
                 Step::Option { kind, len } => {
                     summary.push_kind(kind);
                     // Only the options the summary reads are parsed.
-                    if matches!(kind, KIND_MSS | KIND_TIMESTAMPS | KIND_FASTOPEN | KIND_EXPERIMENTAL) {
+                    if matches!(kind, KIND_MSS | KIND_WINDOW_SCALE | KIND_TIMESTAMPS | KIND_FASTOPEN | KIND_EXPERIMENTAL) {
                         if let Ok((_, option)) = parse_option(&captured[offset..offset + len]) {
                             summary.note(option);
                         }
@@ -329,6 +331,7 @@ impl<'a> OptionSummary<'a> {
         match option {
             TcpOption::Timestamps { tsval, tsecr } => self.timestamps = Some((tsval, tsecr)),
             TcpOption::Mss(mss) => self.mss = Some(mss),
+            TcpOption::WindowScale(shift) => self.wscale = Some(shift),
             _ => {}
         }
     }

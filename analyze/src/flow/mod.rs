@@ -17,7 +17,7 @@ use crate::decode::{
     TCP_SYN,
 };
 use crate::record::{
-    Connection, DataAcked, Outcome, Refusal, SynAck, SynAckAnswers, SynAckTfo, SynTfo, SynTransmission,
+    Connection, DataAcked, Outcome, Refusal, SynAck, SynAckAnswers, SynAckTfo, SynShape, SynTfo, SynTransmission,
 };
 
 const NS_PER_SEC: i64 = 1_000_000_000;
@@ -303,6 +303,7 @@ impl FlowTable {
             tfo: syn_tfo(&summary),
             data_len: tcp.payload_len,
             tsval,
+            shape: SynShape::new(ip.ttl, tcp.window, summary.mss, summary.wscale, summary.kinds()),
         };
         if let Some(open) = self.open.get_mut(&key) {
             if open.client_is_lo == src_is_lo && open.isn == tcp.seq {
@@ -355,6 +356,7 @@ impl FlowTable {
             outcome: Outcome::Incomplete,
             last_time_ns: at.ts_ns,
             attempt: None,
+            arrival: None,
         });
         self.open.insert(
             key,

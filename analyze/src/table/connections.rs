@@ -4,7 +4,8 @@ use polars::prelude::*;
 
 use super::TableError;
 use crate::attempt::FetchKind;
-use crate::record::{Connection, SynTfo};
+use crate::arrival::{reoriginated, sent_counterpart, syn_changes, ArrivalSource, SynChange, SynSeen};
+use crate::record::{Connection, SynTfo, SynTransmission};
 
 pub const CONNECTIONS_SCHEMA: &str = include_str!("../../../schemas/connections.json");
 
@@ -84,6 +85,30 @@ mod arrays {
         lists(rows, ArrowDataType::UInt64)
     }
 
+    /// Lists of strings (the classic large_list of large_string).
+    pub fn string_lists(rows: &[Option<Vec<String>>]) -> PolarsResult<ArrayRef> {
+        let mut offsets = Vec::with_capacity(rows.len() + 1);
+        let mut validity = Vec::with_capacity(rows.len());
+        let mut items = MutableUtf8Array::<i64>::new();
+        offsets.push(0i64);
+        for row in rows {
+            validity.push(row.is_some());
+            for item in row.iter().flatten() {
+                items.push(Some(item.as_str()));
+            }
+            offsets.push(items.len() as i64);
+        }
+        let items: Utf8Array<i64> = items.into();
+        let item = Field::new("item".into(), ArrowDataType::LargeUtf8, true);
+        let validity = validity.contains(&false).then(|| Bitmap::from_iter(validity));
+        Ok(Box::new(ListArray::<i64>::try_new(
+            ArrowDataType::LargeList(Box::new(item)),
+            OffsetsBuffer::try_from(offsets)?,
+            Box::new(items),
+            validity,
+        )?))
+    }
+
     fn lists<'a, T: NativeType>(
         rows: impl ExactSizeIterator<Item = Option<&'a [T]>>,
         item_type: ArrowDataType,
@@ -105,6 +130,26 @@ mod arrays {
             Box::new(PrimitiveArray::from_vec(items)),
             validity,
         )?))
+    }
+}
+
+/// One connection's arrived SYN, the transmission it is, and how they differ.
+struct ArrivedRow<'c> {
+    sent: &'c SynTransmission,
+    seen: &'c SynSeen,
+    changes: Vec<SynChange>,
+}
+
+impl<'c> ArrivedRow<'c> {
+    fn of(c: &'c Connection) -> Option<Self> {
+        let seen = c.arrival.as_ref()?.syn.as_ref()?;
+        let sent = sent_counterpart(c, seen);
+        Some(ArrivedRow { sent, seen, changes: syn_changes(c, sent, seen) })
+    }
+
+    /// Routers that decremented the TTL; None for a SYN that is not ours.
+    fn path_hops(&self) -> Option<u8> {
+        (!reoriginated(&self.changes)).then(|| self.sent.shape.ttl.checked_sub(self.seen.shape.ttl)).flatten()
     }
 }
 
@@ -136,6 +181,11 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
     let hex = |f: &dyn Fn(&Connection) -> Option<&[u8]>| -> ArrayRef {
         formatted(&rows, |(_, c), buf| f(c).is_some_and(|b| hex_into(b, buf)))
     };
+    // What arrived at the server, against the transmission it is.
+    let arrived: Vec<Option<ArrivedRow<'_>>> = conns().map(ArrivedRow::of).collect();
+    let seen = || arrived.iter().map(|a| a.as_ref().map(|a| a.seen));
+    let changes: Vec<Option<Vec<String>>> =
+        arrived.iter().map(|a| a.as_ref().map(|a| a.changes.iter().map(|c| c.to_string()).collect())).collect();
     Ok(vec![
         ("capture", strings(conns().map(|c| &*c.capture))),
         ("vantage", strings(rows.iter().map(|(v, _)| *v))),
@@ -188,6 +238,34 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
             })),
         ),
         ("app_result", optional_strings(conns().map(|c| c.attempt.as_ref().map(|a| a.app_result.as_str())))),
+        ("arrived_client_ip", {
+            let texts: Vec<Option<String>> = seen().map(|s| s.map(|s| s.client.ip().to_string())).collect();
+            optional_strings(texts.iter().map(|t| t.as_deref()))
+        }),
+        ("arrived_client_port", options(seen().map(|s| s.map(|s| s.client.port())))),
+        ("arrived_isn_same", {
+            let same: Vec<Option<bool>> =
+                conns().zip(seen()).map(|(c, s)| s.map(|s| s.isn == c.isn)).collect();
+            Box::new(polars_arrow::array::BooleanArray::from(same))
+        }),
+        ("sent_ttl", values(conns().zip(&arrived).map(|(c, a)| a.as_ref().map_or(c.first_syn().shape.ttl, |a| a.sent.shape.ttl)))),
+        ("arrived_ttl", options(seen().map(|s| s.map(|s| s.shape.ttl)))),
+        ("path_hops", options(arrived.iter().map(|a| a.as_ref().and_then(ArrivedRow::path_hops)))),
+        ("arrived_options", u8_lists(seen().map(|s| s.map(|s| s.shape.option_kinds())))?),
+        ("arrived_tfo", optional_strings(seen().map(|s| s.map(|s| s.tfo.as_str())))),
+        ("arrived_cookie", formatted(&arrived, |a, buf| {
+            a.as_ref().and_then(|a| a.seen.cookie.as_deref()).is_some_and(|b| hex_into(b, buf))
+        })),
+        ("arrived_syn_data_len", options(seen().map(|s| s.map(|s| s.data_len)))),
+        ("arrived_mss", options(seen().map(|s| s.and_then(|s| s.shape.mss)))),
+        ("arrived_window", options(seen().map(|s| s.map(|s| s.shape.window)))),
+        ("syn_changes", string_lists(&changes)?),
+        ("arrival_source", optional_strings(conns().map(|c| {
+            c.arrival.as_ref().filter(|a| a.syn.is_some()).map(|a| match a.source {
+                ArrivalSource::Echo => "echo",
+                ArrivalSource::ServerCapture { .. } => "server_capture",
+            })
+        }))),
     ])
 }
 

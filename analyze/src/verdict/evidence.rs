@@ -53,6 +53,22 @@ pub enum Evidence<'a> {
     /// A TFO fetch's application result differs from the baseline's (collector records).
     ResponseDiffers { fetch: FetchKind, difference: ResponseDifference<'a> },
 
+    // What arrived at the server (echo origin or server capture).
+    /// The TFO option (or its cookie) the client sent in this SYN did not arrive as sent;
+    /// `change` is the `syn_changes` word.
+    OptionRemovedOnPath { syn: u64, server: ServerSide<'a>, change: String },
+    /// The data of this SYN did not arrive with it.
+    SynDataRemovedOnPath { syn: u64, server: ServerSide<'a>, sent: u32, arrived: u32 },
+    /// The SYN that arrived for this connection is not the client's (another ISN and TSval).
+    Reoriginated { syn: u64, server: ServerSide<'a> },
+    /// The request's headers changed on the way (`added:via`, ...).
+    RequestChanged { fetch: FetchKind, changes: &'a [String] },
+    /// The client saw another certificate than the echo origin served.
+    TlsIntercepted { fetch: FetchKind, client_cert: &'a str, served_cert: &'a str },
+    /// An inferred signature the server's view contradicts, set aside: the SYN `syn` arrived
+    /// with its option or data.
+    SetAsideByArrival { signature: Signature, syn: u64, server: ServerSide<'a> },
+
     // Against what was expected of the origin.
     /// The expectation says TFO, and the cookie was not received (or only in the old form).
     NotNegotiatedExpected { source: &'a str, cookie: CookieResult },
@@ -74,6 +90,24 @@ pub enum Evidence<'a> {
     CachedSynDrops { fetch: FetchKind, round: u32, drops: u16 },
     /// The kernel's blackhole detection paused TFO during the run.
     Blackhole,
+}
+
+/// Which server-side view a fact comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerSide<'a> {
+    Echo,
+    Capture { capture: &'a str, frame: u64 },
+}
+
+impl<'a> ServerSide<'a> {
+    pub fn of(source: &'a crate::arrival::ArrivalSource) -> Self {
+        match source {
+            crate::arrival::ArrivalSource::Echo => ServerSide::Echo,
+            crate::arrival::ArrivalSource::ServerCapture { capture, frame } => {
+                ServerSide::Capture { capture, frame: *frame }
+            }
+        }
+    }
 }
 
 /// What tells two SYN-ACKs' stacks apart.

@@ -2,7 +2,7 @@
 //! target's explanation is its facts followed by its evidence in a fixed order. Every number
 //! in a sentence is a field of the evidence it renders.
 
-use super::evidence::{Evidence, NoPackets, ResponseDifference, StackDifference};
+use super::evidence::{Evidence, NoPackets, ResponseDifference, ServerSide, StackDifference};
 use super::{Connectivity, CookieResult, SynDataResult};
 
 /// The explanation of a judged target: "works, cookie received, SYN data acked: clause;
@@ -54,6 +54,12 @@ fn rank(e: &Evidence<'_>) -> u8 {
         | Evidence::SynDataReset { .. }
         | Evidence::SynDataDropped { .. } => 3,
         Evidence::ResponseDiffers { .. } | Evidence::SynAckConflict { .. } => 4,
+        Evidence::OptionRemovedOnPath { .. }
+        | Evidence::SynDataRemovedOnPath { .. }
+        | Evidence::Reoriginated { .. }
+        | Evidence::RequestChanged { .. }
+        | Evidence::TlsIntercepted { .. }
+        | Evidence::SetAsideByArrival { .. } => 4,
         Evidence::NotNegotiatedExpected { .. } | Evidence::NegotiatedUnexpected { .. } => 5,
         Evidence::SynAckDiffers { .. } => 6,
         Evidence::TtlDiffersFromControl { .. } => 7,
@@ -131,6 +137,33 @@ pub fn clause(e: &Evidence<'_>) -> String {
             };
             format!("the {} fetch got {what}", spaced(fetch.as_str()))
         }
+        Evidence::OptionRemovedOnPath { syn, server, change } => format!(
+            "the TFO option of the SYN in frame {syn} did not arrive as sent ({}: {change})",
+            server_side(server)
+        ),
+        Evidence::SynDataRemovedOnPath { syn, server, sent, arrived } => format!(
+            "the SYN in frame {syn} carried {sent} bytes of data and arrived with {arrived} ({})",
+            server_side(server)
+        ),
+        Evidence::Reoriginated { syn, server } => format!(
+            "the SYN that arrived for the SYN in frame {syn} is not the client's: another ISN and timestamp ({}); a transparent proxy opened its own connection",
+            server_side(server)
+        ),
+        Evidence::RequestChanged { fetch, changes } => format!(
+            "the request of the {} fetch arrived changed ({})",
+            spaced(fetch.as_str()),
+            changes.join(", ")
+        ),
+        Evidence::TlsIntercepted { fetch, client_cert, served_cert } => format!(
+            "the {} fetch saw certificate {} where the echo origin served {}: the TLS session was intercepted",
+            spaced(fetch.as_str()),
+            short(client_cert),
+            short(served_cert)
+        ),
+        Evidence::SetAsideByArrival { signature, syn, server } => format!(
+            "{signature} inferred, but the SYN in frame {syn} arrived with what it carried ({}): the server's view wins, so it is set aside",
+            server_side(server)
+        ),
         Evidence::NotNegotiatedExpected { source, cookie } => {
             format!("{source} says the origin does TFO, yet the cookie was {}", spaced(cookie.as_str()))
         }
@@ -166,6 +199,18 @@ pub fn clause(e: &Evidence<'_>) -> String {
                 .to_string()
         }
     }
+}
+
+fn server_side(server: &ServerSide<'_>) -> String {
+    match server {
+        ServerSide::Echo => "the echo origin's answer".to_string(),
+        ServerSide::Capture { capture, frame } => format!("server capture {capture}, frame {frame}"),
+    }
+}
+
+/// The first 16 hex digits of a fingerprint: enough to tell two apart in a sentence.
+fn short(fingerprint: &str) -> &str {
+    fingerprint.get(..16).unwrap_or(fingerprint)
 }
 
 fn set_aside_clause(set_aside: usize) -> String {

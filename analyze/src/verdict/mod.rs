@@ -25,7 +25,7 @@ use std::net::IpAddr;
 
 use crate::record::string_enum;
 
-pub use evidence::{Evidence, ResponseDifference, StackDifference};
+pub use evidence::{Evidence, ResponseDifference, ServerSide, StackDifference};
 pub use rules::{RoundRule, TargetRule, ROUND_RULES, TARGET_RULES};
 pub use vantage::{judge_all, judge_vantage, judge_vantage_with_records};
 
@@ -70,6 +70,11 @@ string_enum!(
         NegotiatedUnexpected => "negotiated_unexpected",
         ResponseDiffers => "response_differs",
         SynAckConflict => "synack_conflict",
+        OptionRemovedOnPath => "option_removed_on_path",
+        SynDataRemovedOnPath => "syn_data_removed_on_path",
+        Reoriginated => "reoriginated",
+        RequestChanged => "request_changed",
+        TlsIntercepted => "tls_intercepted",
     }
 );
 
@@ -112,6 +117,11 @@ pub struct TargetVerdict {
     pub measurement_valid: bool,
     pub explanation: String,
     pub conditions: Vec<&'static str>,
+    /// Facts of the path that are no TFO signature (`nat`, `mss_clamped`, `isn_rewritten`,
+    /// ...), from what arrived at the server; empty without an echo or server capture.
+    pub path_changes: Vec<String>,
+    /// Where the server's view came from: `echo`, `server_capture`; None without one.
+    pub arrival_source: Option<&'static str>,
 }
 
 impl TargetVerdict {

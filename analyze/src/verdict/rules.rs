@@ -3,7 +3,8 @@
 //! the row of ../shared/TFO-FIELD-NOTES.md ("The three signatures, as seen in the lab") it
 //! encodes, and returns the evidence it rests on, or nothing when it does not hold.
 
-use super::evidence::{Evidence, ResponseDifference};
+use super::evidence::{Evidence, ResponseDifference, ServerSide};
+use crate::arrival::{PathFacts, SynChange};
 use super::facts::{first_syn_unanswered, own_retransmission_answered, refused_first_syn, Round};
 use super::{CookieResult, Signature, SynDataResult};
 use crate::attempt::FetchKind;
@@ -21,7 +22,7 @@ pub struct RoundRule {
 }
 
 #[rustfmt::skip]
-pub const ROUND_RULES: [RoundRule; 6] = [
+pub const ROUND_RULES: [RoundRule; 11] = [
     RoundRule { signature: Signature::OptionDropped,   holds: option_dropped,
         field_notes: "1 | drop SYN with option 34/254 | TFO SYN unanswered, plain retransmission answered ~1 s later" },
     RoundRule { signature: Signature::OptionReset,     holds: option_reset,
@@ -34,7 +35,88 @@ pub const ROUND_RULES: [RoundRule; 6] = [
         field_notes: "collector records | a box answers TFO fetches itself | status, certificate or size differ from the baseline's" },
     RoundRule { signature: Signature::SynAckConflict,  holds: synack_conflict,
         field_notes: "seen since | a box answers beside the origin, or an answer is injected | two SYN-ACKs with different ISNs answer one SYN transmission" },
+    RoundRule { signature: Signature::OptionRemovedOnPath, holds: option_removed_on_path,
+        field_notes: "what arrived | strip option 34/254 (TCPOPTSTRIP) | the echo or server capture shows the SYN without the option or with another cookie" },
+    RoundRule { signature: Signature::SynDataRemovedOnPath, holds: syn_data_removed_on_path,
+        field_notes: "what arrived | a box that forwards SYNs without their data | the SYN arrived with less data than sent" },
+    RoundRule { signature: Signature::Reoriginated, holds: reoriginated,
+        field_notes: "what arrived | a transparent proxy (REDIRECT, Squid intercept), with TFO or without | the SYN that arrived has another ISN and another TSval" },
+    RoundRule { signature: Signature::RequestChanged, holds: request_changed,
+        field_notes: "what arrived | a proxy that edits requests (Squid adds Via) | the echo's request headers differ from those sent" },
+    RoundRule { signature: Signature::TlsIntercepted, holds: tls_intercepted,
+        field_notes: "what arrived | a TLS interceptor (sslsplit) | the certificate seen differs from the one the echo origin served" },
 ];
+
+/// The round's connections with what arrived at the server, and those facts.
+fn arrivals<'r, 'a>(round: &'r Round<'_, 'a>) -> impl Iterator<Item = &'a PathFacts> + 'r {
+    round.all.iter().filter_map(|c| c.path.as_deref())
+}
+
+/// The TFO option or cookie a SYN carried did not arrive as sent (not counting a proxy's
+/// own SYN, which says nothing of ours).
+fn option_removed_on_path<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
+    arrivals(round)
+        .filter(|p| p.option_arrived == Some(false))
+        .map(|p| {
+            let change = p
+                .changes
+                .iter()
+                .find(|c| matches!(c, SynChange::OptionRemoved(34 | 254) | SynChange::CookieChanged))
+                .map_or_else(|| "option_changed".to_string(), |c| c.to_string());
+            Evidence::OptionRemovedOnPath { syn: p.sent_frame, server: ServerSide::of(&p.source), change }
+        })
+        .collect()
+}
+
+fn syn_data_removed_on_path<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
+    arrivals(round)
+        .filter(|p| p.data_arrived == Some(false))
+        .map(|p| {
+            let arrived = p.changes.iter().find_map(|c| match c {
+                SynChange::DataChangedLen(_, b) => Some(*b),
+                _ => None,
+            });
+            Evidence::SynDataRemovedOnPath {
+                syn: p.sent_frame,
+                server: ServerSide::of(&p.source),
+                sent: p.sent_data_len,
+                arrived: arrived.unwrap_or(0),
+            }
+        })
+        .collect()
+}
+
+fn reoriginated<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
+    arrivals(round)
+        .filter(|p| p.reoriginated)
+        .map(|p| Evidence::Reoriginated { syn: p.sent_frame, server: ServerSide::of(&p.source) })
+        .collect()
+}
+
+fn request_changed<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
+    round
+        .all
+        .iter()
+        .filter_map(|c| Some((c.attempt.as_deref()?, c.path.as_deref()?)))
+        .filter(|(_, p)| !p.request_changes.is_empty())
+        .map(|(a, p)| Evidence::RequestChanged { fetch: a.fetch, changes: &p.request_changes })
+        .take(1)
+        .collect()
+}
+
+fn tls_intercepted<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
+    round
+        .all
+        .iter()
+        .filter_map(|c| Some((c.attempt.as_deref()?, c.path.as_deref()?.cert_mismatch.as_ref()?)))
+        .map(|(a, (client, served))| Evidence::TlsIntercepted {
+            fetch: a.fetch,
+            client_cert: client,
+            served_cert: served,
+        })
+        .take(1)
+        .collect()
+}
 
 /// What a target shows once its rounds are counted: the input of [`TARGET_RULES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +205,8 @@ fn response_differs<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
                 ResponseDifference::Status { got: &a.app_result, baseline: &baseline.app_result }
             } else if a.cert_sha256 != baseline.cert_sha256 {
                 ResponseDifference::Certificate
-            } else if a.size != baseline.size {
+            } else if a.size != baseline.size && !a.echo && !baseline.echo {
+                // Echo bodies differ from fetch to fetch by design (ports, ISNs, time).
                 ResponseDifference::Size { got: a.size.unwrap_or(0), baseline: baseline.size.unwrap_or(0) }
             } else {
                 return None;

@@ -3,8 +3,10 @@
 //! fingerprints, and what spoils the measurement.
 
 use std::net::IpAddr;
+use std::sync::LazyLock;
 
-use super::evidence::{Evidence, StackDifference};
+use super::evidence::{Evidence, ServerSide, StackDifference};
+use crate::arrival::PathFacts;
 use super::facts::{self, Round};
 use super::rounds::{majority, split_rounds, tried_tfo, RoundsFormed};
 use super::rules::{TargetFacts, ROUND_RULES, TARGET_RULES};
@@ -139,10 +141,15 @@ pub fn judge_target<'a>(
         evidence.extend(r.evidence.iter().cloned());
     }
 
+    let paths: Vec<&'a PathFacts> = conns.iter().filter_map(|c| c.path.as_deref()).collect();
+    set_aside_by_arrival(&paths, &mut signatures, &mut evidence);
+
     let no_exchange =
         matches!(connectivity, Connectivity::Offline | Connectivity::Closed | Connectivity::Unresolved);
-    let expected_tfo = cx.expectation.and_then(|e| e.expected_tfo);
-    if let (Some(expectation), false) = (cx.expectation, no_exchange) {
+    // The echo origin says what its listener does: known, where a control only infers it.
+    let expectation = echo_expectation(&paths).or(cx.expectation);
+    let expected_tfo = expectation.and_then(|e| e.expected_tfo);
+    if let (Some(expectation), false) = (expectation, no_exchange) {
         let target_facts = TargetFacts { cookie, syn_data };
         for rule in &TARGET_RULES {
             if let Some(found) = (rule.holds)(target_facts, expectation) {
@@ -211,7 +218,14 @@ pub fn judge_target<'a>(
         evidence.push(Evidence::Blackhole);
     }
 
+    let mut path_changes: Vec<String> = paths.iter().flat_map(|p| p.path_changes()).collect();
+    path_changes.sort_unstable();
+    path_changes.dedup();
+    let arrival_source = paths.iter().map(|p| p.source_name()).min();
+
     TargetVerdict {
+        path_changes,
+        arrival_source,
         vantage: cx.vantage.to_string(),
         target: target_name(ip, port, conns),
         category: distinct_joined(conns.iter().filter_map(|c| c.attempt.as_ref()?.category.as_deref())),
@@ -231,6 +245,47 @@ pub fn judge_target<'a>(
         synack_differs,
         measurement_valid,
         explanation: explain::sentence(connectivity, cookie, syn_data, &evidence),
+    }
+}
+
+static ECHO_SAYS_TFO: LazyLock<Expectation> = LazyLock::new(|| echo_says(true));
+static ECHO_SAYS_NO_TFO: LazyLock<Expectation> = LazyLock::new(|| echo_says(false));
+
+fn echo_says(tfo: bool) -> Expectation {
+    Expectation {
+        expected_tfo: Some(tfo),
+        control_rfc_cookie: false,
+        control_ttl: None,
+        source: "the echo origin".to_string(),
+    }
+}
+
+/// What the echo origins that answered say of their listeners' TFO, when they agree.
+fn echo_expectation(paths: &[&PathFacts]) -> Option<&'static Expectation> {
+    let mut said = paths.iter().filter_map(|p| p.origin_tfo);
+    let first = said.next()?;
+    if said.any(|t| t != first) {
+        return None;
+    }
+    Some(if first { &ECHO_SAYS_TFO } else { &ECHO_SAYS_NO_TFO })
+}
+
+/// Drops and resets inferred from the client's side that the server's view contradicts: a
+/// SYN arrived with its TFO option (or with its data). The server's view wins.
+fn set_aside_by_arrival<'a>(paths: &[&'a PathFacts], signatures: &mut Vec<Signature>, evidence: &mut Vec<Evidence<'a>>) {
+    let arrived = |option: bool| {
+        paths.iter().find(|p| if option { p.option_arrived == Some(true) } else { p.data_arrived == Some(true) })
+    };
+    for (signature, option) in [
+        (Signature::OptionDropped, true),
+        (Signature::OptionReset, true),
+        (Signature::SynDataDropped, false),
+        (Signature::SynDataReset, false),
+    ] {
+        if let (true, Some(p)) = (signatures.contains(&signature), arrived(option)) {
+            signatures.retain(|s| *s != signature);
+            evidence.push(Evidence::SetAsideByArrival { signature, syn: p.sent_frame, server: ServerSide::of(&p.source) });
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::attempt::{AttemptRecord, FetchKind};
 use crate::decode::options::KIND_FASTOPEN;
 use crate::expect::{Expectation, Expectations};
 use crate::record::{
-    AttemptLink, Connection, DataAcked, Outcome, Refusal, SynAck, SynAckAnswers, SynAckTfo, SynTfo,
+    AttemptLink, Connection, DataAcked, Outcome, Refusal, SynAck, SynAckAnswers, SynAckTfo, SynShape, SynTfo,
     SynTransmission,
 };
 use crate::summary::{ConnSummary, TargetConnections};
@@ -25,6 +25,7 @@ fn conn(port: u16, tfo: SynTfo, data_len: u32, answer: Option<SynAckAnswers>, co
         tfo,
         data_len,
         tsval: None,
+        shape: SynShape::new(64, 64240, Some(1460), Some(7), &[2, 4, 8, 1, 3, 34]),
     };
     let mut syns = vec![first];
     if answer == Some(SynAckAnswers::RetransmittedSyn) || answer.is_none() {
@@ -34,6 +35,7 @@ fn conn(port: u16, tfo: SynTfo, data_len: u32, answer: Option<SynAckAnswers>, co
             tfo: SynTfo::None,
             data_len: 0,
             tsval: None,
+            shape: SynShape::new(64, 64240, Some(1460), Some(7), &[2, 4, 8, 1, 3]),
         });
     }
     let synack = answer.map(|answers| SynAck {
@@ -84,6 +86,7 @@ fn conn(port: u16, tfo: SynTfo, data_len: u32, answer: Option<SynAckAnswers>, co
         outcome,
         last_time_ns: 0,
         attempt: None,
+        arrival: None,
     }
 }
 
@@ -138,6 +141,7 @@ fn recorded_round(round_no: u32, base: u16, tfo_status: u16, tfo_cert: &str) -> 
             cert_sha256: Some(cert.into()),
             cached_syn_drops: Some(0),
             category: None,
+            echo: false,
         }));
     }
     conns
@@ -203,7 +207,10 @@ fn fetches_that_never_reached_the_wire__a_row_from_the_records() {
         cookie_flushed: None,
         cache_before: None,
         category: None,
+        request_headers: None,
         result: AppResult { error: Some(error.into()), ..AppResult::default() },
+        echo: None,
+        echo_error: None,
     };
     let conns = round(true, Some(SynAckAnswers::FirstSyn), 100);
     let records = [
@@ -243,6 +250,7 @@ fn control_on_another_address_of_the_same_name__judges_by_host() {
             cert_sha256: Some("a".into()),
             cached_syn_drops: Some(0),
             category: None,
+            echo: false,
         }));
     }
     let vantage = |name: &str, connections: Vec<Connection>| crate::result::VantageResult {

@@ -118,6 +118,8 @@ fn without_packets(
         measurement_valid: true,
         explanation: explain::no_packets(why),
         conditions: vec![],
+        path_changes: vec![],
+        arrival_source: None,
     }
 }
 

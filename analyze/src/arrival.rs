@@ -1,0 +1,485 @@
+//! What arrived at the server, against what the client sent: the SYN (from the echo origin's
+//! answer or from a capture made at the server), the request and the certificate. Facts per
+//! connection; the verdicts name signatures from them ([`crate::verdict`]).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::decode::options::{KIND_EOL, KIND_EXPERIMENTAL, KIND_FASTOPEN, KIND_NOP, KIND_TIMESTAMPS};
+use crate::echo::{unhex, ArrivedSyn, Echo};
+use crate::record::{Connection, SynAckAnswers, SynShape, SynTfo, SynTransmission};
+
+/// Where the server's view came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArrivalSource {
+    /// The echo origin's answer to the fetch.
+    Echo,
+    /// A capture made at the server: its file and the arrived SYN's frame there.
+    ServerCapture { capture: Arc<str>, frame: u64 },
+}
+
+/// A SYN as the server saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynSeen {
+    pub client: SocketAddr,
+    pub isn: u32,
+    pub tsval: Option<u32>,
+    pub shape: SynShape,
+    pub tfo: SynTfo,
+    pub tfo_kind: Option<u8>,
+    pub cookie: Option<Vec<u8>>,
+    pub data_len: u32,
+}
+
+impl SynSeen {
+    pub fn from_echo(syn: &ArrivedSyn) -> Self {
+        SynSeen {
+            client: SocketAddr::new(syn.src_ip, syn.src_port),
+            isn: syn.isn,
+            tsval: syn.tsval,
+            shape: SynShape::new(syn.ttl, syn.window, syn.mss, syn.wscale, &syn.options),
+            tfo: SynTfo::parse(&syn.tfo).unwrap_or(SynTfo::Malformed),
+            tfo_kind: syn.tfo_kind,
+            cookie: syn.cookie.as_deref().and_then(unhex),
+            data_len: syn.payload_len,
+        }
+    }
+
+    /// The SYN transmission of `conn` the server answered, as the server capture saw it.
+    pub fn from_transmission(conn: &Connection, t: &SynTransmission) -> Self {
+        let first = std::ptr::eq(t, conn.first_syn());
+        SynSeen {
+            client: conn.client,
+            isn: conn.isn,
+            tsval: t.tsval,
+            shape: t.shape,
+            tfo: t.tfo,
+            tfo_kind: if t.tfo == SynTfo::None { None } else { conn.syn_tfo_kind.filter(|_| first) },
+            cookie: if first { conn.syn_cookie.clone() } else { None },
+            data_len: t.data_len,
+        }
+    }
+}
+
+/// What arrived of one connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arrival {
+    pub source: ArrivalSource,
+    /// None: the echo came back without a saved SYN.
+    pub syn: Option<SynSeen>,
+    /// The server's kernel took the SYN's data (echo only).
+    pub syn_data_accepted: Option<bool>,
+    /// The origin's listener does TFO (echo only): what the client should have negotiated.
+    pub origin_tfo: Option<bool>,
+    /// Headers added, removed or changed between the request sent and the one received
+    /// (echo, with the collector's record of what it sent).
+    pub request_changes: Option<Vec<String>>,
+    /// The certificate the echo origin served, SHA-256 hex (HTTPS).
+    pub served_cert: Option<String>,
+}
+
+impl Arrival {
+    /// The server's view from an echo; `sent_headers` is what the collector sent.
+    pub fn from_echo(echo: &Echo, sent_headers: Option<&[(String, String)]>) -> Self {
+        let received: Vec<(String, String)> = echo.request.headers.clone();
+        Arrival {
+            source: ArrivalSource::Echo,
+            syn: echo.syn.as_ref().map(SynSeen::from_echo),
+            syn_data_accepted: echo.syn_data_accepted,
+            origin_tfo: Some(echo.origin.tfo),
+            request_changes: sent_headers.map(|sent| header_changes(sent, &received)),
+            served_cert: echo.tls.as_ref().map(|t| t.cert_sha256.clone()),
+        }
+    }
+}
+
+/// `added:NAME`, `removed:NAME`, `changed:NAME` (names in lower case, sorted): how the headers
+/// received differ from those sent. Names are compared without case, as HTTP/1.1 does.
+pub fn header_changes(sent: &[(String, String)], received: &[(String, String)]) -> Vec<String> {
+    let values = |headers: &[(String, String)], name: &str| -> Vec<String> {
+        headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string()).collect()
+    };
+    let mut names: Vec<String> =
+        sent.iter().chain(received).map(|(n, _)| n.to_ascii_lowercase()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let (s, r) = (values(sent, &name), values(received, &name));
+            let word = match (s.is_empty(), r.is_empty()) {
+                (true, false) => "added",
+                (false, true) => "removed",
+                _ if s != r => "changed",
+                _ => return None,
+            };
+            Some(format!("{word}:{name}"))
+        })
+        .collect()
+}
+
+/// One way the SYN that arrived differs from the one sent (the `syn_changes` words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SynChange {
+    OptionRemoved(u8),
+    OptionAdded(u8),
+    OptionsReordered,
+    Mss(u16, u16),
+    Window(u16, u16),
+    Wscale(u8, u8),
+    /// The TFO cookie arrived other than sent (another cookie, or a request in its place).
+    CookieChanged,
+    DataRemoved,
+    DataChangedLen(u32, u32),
+    IsnChanged,
+    TimestampChanged,
+    SourceChanged,
+}
+
+impl fmt::Display for SynChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SynChange::OptionRemoved(k) => write!(f, "option_removed:{k}"),
+            SynChange::OptionAdded(k) => write!(f, "option_added:{k}"),
+            SynChange::OptionsReordered => f.write_str("options_reordered"),
+            SynChange::Mss(a, b) => write!(f, "mss:{a}>{b}"),
+            SynChange::Window(a, b) => write!(f, "window:{a}>{b}"),
+            SynChange::Wscale(a, b) => write!(f, "wscale:{a}>{b}"),
+            SynChange::CookieChanged => f.write_str("cookie_changed"),
+            SynChange::DataRemoved => f.write_str("data_removed"),
+            SynChange::DataChangedLen(a, b) => write!(f, "data_changed_len:{a}>{b}"),
+            SynChange::IsnChanged => f.write_str("isn_changed"),
+            SynChange::TimestampChanged => f.write_str("timestamp_changed"),
+            SynChange::SourceChanged => f.write_str("source_changed"),
+        }
+    }
+}
+
+/// The client's SYN transmission the arrived one is: the one with its TSval, else the one the
+/// SYN-ACK answered, else the first. (A kernel resends a TFO SYN without the option and data:
+/// an arrived retransmission compared with the first SYN would look stripped.)
+pub fn sent_counterpart<'c>(conn: &'c Connection, seen: &SynSeen) -> &'c SynTransmission {
+    if let Some(t) = seen.tsval.and_then(|ts| conn.syns.iter().find(|s| s.tsval == Some(ts))) {
+        return t;
+    }
+    match conn.synack.as_ref().map(|s| s.answers) {
+        Some(SynAckAnswers::RetransmittedSyn) => conn.syns.last().unwrap_or(conn.first_syn()),
+        _ => conn.first_syn(),
+    }
+}
+
+fn is_padding(kind: &u8) -> bool {
+    *kind == KIND_NOP || *kind == KIND_EOL
+}
+
+fn is_tfo(kind: u8) -> bool {
+    kind == KIND_FASTOPEN || kind == KIND_EXPERIMENTAL
+}
+
+/// How `seen` differs from the transmission `sent` of `conn`, in a fixed order.
+pub fn syn_changes(conn: &Connection, sent: &SynTransmission, seen: &SynSeen) -> Vec<SynChange> {
+    let mut changes = Vec::new();
+    let kinds = |shape: &SynShape| -> Vec<u8> { shape.option_kinds().iter().copied().filter(|k| !is_padding(k)).collect() };
+    let (ours, theirs) = (kinds(&sent.shape), kinds(&seen.shape));
+    let count = |list: &[u8], k: u8| list.iter().filter(|x| **x == k).count();
+    let mut all: Vec<u8> = ours.iter().chain(&theirs).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    for &k in &all {
+        if count(&ours, k) > count(&theirs, k) {
+            changes.push(SynChange::OptionRemoved(k));
+        }
+    }
+    for &k in &all {
+        if count(&theirs, k) > count(&ours, k) {
+            changes.push(SynChange::OptionAdded(k));
+        }
+    }
+    if changes.is_empty() && ours != theirs {
+        changes.push(SynChange::OptionsReordered);
+    }
+    if let (Some(a), Some(b)) = (sent.shape.mss, seen.shape.mss) {
+        if a != b {
+            changes.push(SynChange::Mss(a, b));
+        }
+    }
+    if sent.shape.window != seen.shape.window {
+        changes.push(SynChange::Window(sent.shape.window, seen.shape.window));
+    }
+    if let (Some(a), Some(b)) = (sent.shape.wscale, seen.shape.wscale) {
+        if a != b {
+            changes.push(SynChange::Wscale(a, b));
+        }
+    }
+    let first = std::ptr::eq(sent, conn.first_syn());
+    let sent_cookie = if first { conn.syn_cookie.as_deref() } else { None };
+    let kept_option = ours.iter().any(|k| is_tfo(*k)) && theirs.iter().any(|k| is_tfo(*k));
+    if kept_option && (sent.tfo, sent_cookie) != (seen.tfo, seen.cookie.as_deref()) {
+        changes.push(SynChange::CookieChanged);
+    }
+    match (sent.data_len, seen.data_len) {
+        (a, 0) if a > 0 => changes.push(SynChange::DataRemoved),
+        (a, b) if a != b => changes.push(SynChange::DataChangedLen(a, b)),
+        _ => {}
+    }
+    if seen.isn != conn.isn {
+        changes.push(SynChange::IsnChanged);
+    }
+    if let (Some(a), Some(b)) = (sent.tsval, seen.tsval) {
+        if a != b {
+            changes.push(SynChange::TimestampChanged);
+        }
+    }
+    if seen.client != conn.client {
+        changes.push(SynChange::SourceChanged);
+    }
+    changes
+}
+
+/// The SYN that arrived is not ours: another ISN and another TSval (or timestamps where there
+/// were none, or none where there were), whatever the options: a transparent proxy running
+/// the same kernel sends the same option kinds.
+pub fn reoriginated(changes: &[SynChange]) -> bool {
+    let has = |c: &SynChange| changes.contains(c);
+    has(&SynChange::IsnChanged)
+        && (has(&SynChange::TimestampChanged)
+            || has(&SynChange::OptionRemoved(KIND_TIMESTAMPS))
+            || has(&SynChange::OptionAdded(KIND_TIMESTAMPS)))
+}
+
+/// What the verdicts need of one connection's arrival: the facts, judged once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathFacts {
+    pub source: ArrivalSource,
+    /// The client's transmission compared (its frame).
+    pub sent_frame: u64,
+    /// The client sent the TFO option (or a cookie) in that transmission.
+    pub sent_tfo: bool,
+    pub sent_data_len: u32,
+    pub changes: Vec<SynChange>,
+    /// The SYN that arrived is not ours: another ISN and another TSval (or timestamps where
+    /// there were none, or none where there were).
+    pub reoriginated: bool,
+    /// The arrived SYN carried the TFO option as sent (request or the same cookie).
+    pub option_arrived: Option<bool>,
+    /// The arrived SYN carried all the data sent in it.
+    pub data_arrived: Option<bool>,
+    pub origin_tfo: Option<bool>,
+    pub request_changes: Vec<String>,
+    /// The client saw another certificate than the origin served: (client's, origin's).
+    pub cert_mismatch: Option<(String, String)>,
+}
+
+impl PathFacts {
+    pub fn of(conn: &Connection) -> Option<PathFacts> {
+        let arrival = conn.arrival.as_deref()?;
+        let compared = arrival.syn.as_ref().map(|seen| {
+            let sent = sent_counterpart(conn, seen);
+            (sent, seen, syn_changes(conn, sent, seen))
+        });
+        let (sent_frame, sent_tfo, sent_data_len) = match &compared {
+            Some((sent, _, _)) => (sent.frame, sent.tfo != SynTfo::None, sent.data_len),
+            None => (conn.first_syn().frame, conn.tried_tfo(), conn.first_syn().data_len),
+        };
+        let changes = compared.as_ref().map(|(_, _, c)| c.clone()).unwrap_or_default();
+        let reoriginated = reoriginated(&changes);
+        let option_arrived = compared.as_ref().filter(|_| sent_tfo && !reoriginated).map(|(_, seen, changes)| {
+            seen.tfo != SynTfo::None && !changes.contains(&SynChange::CookieChanged)
+        });
+        let data_arrived = compared
+            .as_ref()
+            .filter(|_| sent_data_len > 0 && !reoriginated)
+            .map(|(_, seen, _)| seen.data_len >= sent_data_len);
+        let client_cert = conn.attempt.as_ref().and_then(|a| a.cert_sha256.clone());
+        let cert_mismatch = match (client_cert, &arrival.served_cert) {
+            (Some(client), Some(served)) if !client.eq_ignore_ascii_case(served) => Some((client, served.clone())),
+            _ => None,
+        };
+        Some(PathFacts {
+            source: arrival.source.clone(),
+            sent_frame,
+            sent_tfo,
+            sent_data_len,
+            reoriginated,
+            option_arrived,
+            data_arrived,
+            origin_tfo: arrival.origin_tfo,
+            request_changes: arrival.request_changes.clone().unwrap_or_default(),
+            cert_mismatch,
+            changes,
+        })
+    }
+
+    /// `echo` or `server_capture`.
+    pub fn source_name(&self) -> &'static str {
+        match self.source {
+            ArrivalSource::Echo => "echo",
+            ArrivalSource::ServerCapture { .. } => "server_capture",
+        }
+    }
+
+    /// The changes that are facts of the path but no TFO signature: `nat` (source changed,
+    /// ISN and TSval kept), `mss_clamped`, `isn_rewritten` (ISN changed, TSval kept), and the
+    /// option, window and timestamp words of [`SynChange`] that concern no TFO option.
+    pub fn path_changes(&self) -> Vec<String> {
+        if self.reoriginated {
+            return Vec::new();
+        }
+        let has = |c: SynChange| self.changes.contains(&c);
+        let mut words = Vec::new();
+        for c in &self.changes {
+            let word = match *c {
+                SynChange::SourceChanged if !has(SynChange::IsnChanged) => "nat".to_string(),
+                SynChange::Mss(a, b) if b < a => "mss_clamped".to_string(),
+                SynChange::IsnChanged => "isn_rewritten".to_string(),
+                SynChange::OptionRemoved(k) | SynChange::OptionAdded(k) if is_tfo(k) => continue,
+                SynChange::CookieChanged | SynChange::DataRemoved | SynChange::DataChangedLen(..) => continue,
+                SynChange::SourceChanged => continue,
+                other => other.to_string(),
+            };
+            words.push(word);
+        }
+        words
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{SynAck, SynAckTfo};
+
+    const KINDS: [u8; 6] = [2, 4, 8, 1, 3, 34];
+
+    fn conn(tsval: Option<u32>) -> Connection {
+        let client: SocketAddr = "192.0.2.2:40000".parse().unwrap();
+        let server: SocketAddr = "198.51.100.1:80".parse().unwrap();
+        let mut c = Connection::unanswered(client, server, 0, 1, SynTfo::Cookie);
+        c.isn = 1000;
+        c.syn_cookie = Some(vec![1, 2, 3, 4, 5, 6, 7, 8]);
+        c.syns[0].data_len = 73;
+        c.syns[0].tsval = tsval;
+        c.syns[0].shape = SynShape::new(64, 64240, Some(1460), Some(7), &KINDS);
+        c
+    }
+
+    fn seen_as_sent(c: &Connection) -> SynSeen {
+        SynSeen::from_transmission(c, c.first_syn())
+    }
+
+    fn words(changes: &[SynChange]) -> Vec<String> {
+        changes.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn a_syn_that_arrived_as_sent_has_no_changes_and_keeps_option_and_data() {
+        let mut c = conn(Some(7));
+        let seen = seen_as_sent(&c);
+        assert!(syn_changes(&c, c.first_syn(), &seen).is_empty());
+        c.arrival = Some(Box::new(Arrival {
+            source: ArrivalSource::Echo,
+            syn: Some(seen),
+            syn_data_accepted: Some(true),
+            origin_tfo: Some(true),
+            request_changes: Some(vec![]),
+            served_cert: None,
+        }));
+        let facts = PathFacts::of(&c).unwrap();
+        assert_eq!((facts.option_arrived, facts.data_arrived, facts.reoriginated), (Some(true), Some(true), false));
+        assert!(facts.path_changes().is_empty());
+    }
+
+    #[test]
+    fn a_stripped_option_removed_data_and_a_clamped_mss_are_named() {
+        let c = conn(Some(7));
+        let mut seen = seen_as_sent(&c);
+        seen.shape = SynShape::new(62, 64240, Some(1400), Some(7), &[2, 4, 8, 1, 3, 1, 1, 1, 1]);
+        seen.tfo = SynTfo::None;
+        seen.cookie = None;
+        seen.data_len = 0;
+        let changes = syn_changes(&c, c.first_syn(), &seen);
+        assert_eq!(words(&changes), ["option_removed:34", "mss:1460>1400", "data_removed"]);
+    }
+
+    #[test]
+    fn another_isn_and_tsval_is_reoriginated_but_isn_alone_is_a_rewrite_and_source_alone_nat() {
+        let mut c = conn(Some(7));
+        let mut proxy = seen_as_sent(&c);
+        proxy.isn = 99;
+        proxy.tsval = Some(12345);
+        proxy.client = "198.51.100.254:50000".parse().unwrap();
+        let arrival = |syn| Arrival {
+            source: ArrivalSource::Echo,
+            syn: Some(syn),
+            syn_data_accepted: None,
+            origin_tfo: Some(true),
+            request_changes: None,
+            served_cert: None,
+        };
+        c.arrival = Some(Box::new(arrival(proxy.clone())));
+        let facts = PathFacts::of(&c).unwrap();
+        assert!(facts.reoriginated);
+        assert_eq!(facts.option_arrived, None, "a proxy's SYN says nothing of our option");
+        assert!(facts.path_changes().is_empty());
+
+        let mut rewritten = seen_as_sent(&c);
+        rewritten.isn = 99;
+        c.arrival = Some(Box::new(arrival(rewritten)));
+        let facts = PathFacts::of(&c).unwrap();
+        assert!(!facts.reoriginated);
+        assert_eq!(facts.path_changes(), ["isn_rewritten"]);
+
+        let mut natted = seen_as_sent(&c);
+        natted.client = "198.51.100.254:40000".parse().unwrap();
+        c.arrival = Some(Box::new(arrival(natted)));
+        assert_eq!(PathFacts::of(&c).unwrap().path_changes(), ["nat"]);
+    }
+
+    #[test]
+    fn an_arrived_retransmission_is_compared_with_the_retransmission() {
+        let mut c = conn(Some(7));
+        c.syns.push(SynTransmission {
+            frame: 2,
+            time_ns: 1_000_000_000,
+            tfo: SynTfo::None,
+            data_len: 0,
+            tsval: Some(1007),
+            shape: SynShape::new(64, 64240, Some(1460), Some(7), &[2, 4, 8, 1, 3]),
+        });
+        let seen = SynSeen::from_transmission(&c, &c.syns[1]);
+        let sent = sent_counterpart(&c, &seen);
+        assert_eq!(sent.frame, 2);
+        assert!(syn_changes(&c, sent, &seen).is_empty());
+        // Without timestamps, the SYN-ACK's answer decides.
+        let mut seen = seen;
+        seen.tsval = None;
+        c.synack = Some(SynAck {
+            frame: 3,
+            time_ns: 0,
+            isn: 1,
+            data_len: 0,
+            tsecr: None,
+            answers: SynAckAnswers::RetransmittedSyn,
+            tfo: SynAckTfo::None,
+            tfo_kind: None,
+            cookie: None,
+            ack: 1001,
+            ttl: 64,
+            window: 65160,
+            mss: Some(1460),
+            option_kinds: vec![],
+        });
+        assert_eq!(sent_counterpart(&c, &seen).frame, 2);
+    }
+
+    #[test]
+    fn header_changes_ignore_case_and_order_and_name_what_moved() {
+        let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+        };
+        let sent = h(&[("Host", "a"), ("User-Agent", "x"), ("Connection", "close")]);
+        assert!(header_changes(&sent, &h(&[("host", "a"), ("connection", "close"), ("user-agent", "x")])).is_empty());
+        let received = h(&[("Host", "a"), ("User-Agent", "y"), ("Via", "1.1 squid")]);
+        assert_eq!(header_changes(&sent, &received), ["removed:connection", "changed:user-agent", "added:via"]);
+    }
+}
