@@ -5,6 +5,7 @@ mod capture_args;
 mod collect_cmd;
 mod lab_cmd;
 mod report_out;
+mod serve_cmd;
 
 use std::process::ExitCode;
 
@@ -57,6 +58,9 @@ enum Command {
     /// middlebox, collect and analyze, expected against found. Root. `--check-kernel` reports
     /// the kernel's TFO state without building anything.
     Lab(lab_cmd::LabArgs),
+    /// An echo origin for measurements: answers every request with the SYN as it arrived
+    /// (TCP_SAVE_SYN), the request as received and the certificate served.
+    Serve(serve_cmd::ServeArgs),
     /// The lab's servers (started by `tfoscope lab` inside its namespaces).
     #[command(hide = true)]
     LabServe(lab_cmd::LabServeArgs),
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze_cmd::run(args),
         Command::Collect(args) => collect_cmd::run(args),
         Command::Lab(args) => lab_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
         Command::LabServe(args) => lab_cmd::serve_listeners(args),
     };
     match result {

@@ -10,7 +10,7 @@
 //! leaves namespaces that the next run with the same prefix removes first.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -41,6 +41,8 @@ pub fn run(args: &[&str]) -> Result<String, LabError> {
 pub struct LabNet {
     pub prefix: String,
     servers: Vec<Child>,
+    /// A scenario's own processes (interceptors), stopped when it ends.
+    daemons: Vec<Child>,
 }
 
 impl LabNet {
@@ -67,7 +69,7 @@ impl LabNet {
             return Err(LabError::Prefix(prefix.to_string()));
         }
         remove_namespaces(prefix);
-        let net = LabNet { prefix: prefix.to_string(), servers: Vec::new() };
+        let net = LabNet { prefix: prefix.to_string(), servers: Vec::new(), daemons: Vec::new() };
         let (c, r, s) = (net.client(), net.router(), net.server());
         let p = prefix;
         for ns in [&c, &r, &s] {
@@ -152,8 +154,48 @@ impl LabNet {
                 detail: format!("did not start: {}", stderr.trim()),
             });
         }
+        // The servers log a line per connection: drain it, or a full pipe would stall them.
+        if let Some(mut stderr) = child.stderr.take() {
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        }
         self.servers.push(child);
         Ok(())
+    }
+
+    /// Starts a program of the scenario's (an interceptor) in a namespace, its output in
+    /// `log`, and waits until something listens on TCP `port` there.
+    pub fn spawn_daemon(&mut self, ns: &str, args: &[String], port: u16, log: &Path) -> Result<(), LabError> {
+        let describe = args.join(" ");
+        let log_file = std::fs::File::create(log).map_err(|e| LabError::Io(log.display().to_string(), e))?;
+        let err_file = log_file.try_clone().map_err(|e| LabError::Io(log.display().to_string(), e))?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(err_file)
+            .spawn()
+            .map_err(|e| LabError::Command { command: describe.clone(), detail: e.to_string() })?;
+        self.daemons.push(child);
+        let filter = format!("sport = :{port}");
+        for _ in 0..100 {
+            if !self.exec(ns, &["ss", "-Hltn", &filter])?.trim().is_empty() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let output = std::fs::read_to_string(log).unwrap_or_default();
+        self.stop_daemons();
+        Err(LabError::Command { command: describe, detail: format!("nothing listened on port {port}: {}", output.trim()) })
+    }
+
+    pub fn stop_daemons(&mut self) {
+        for mut child in self.daemons.drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // `ip netns exec` is gone, but what it started may remain: the router's listeners on
+        // the interceptors' ports go with their processes.
     }
 
     /// Removes every middlebox rule from the router.
@@ -164,12 +206,20 @@ impl LabNet {
                 self.exec(&r, &[tool, "-w", "-t", table, "-F"])?;
             }
         }
+        // The collector reuses its local ports from scenario to scenario: a closed connection
+        // conntrack still remembers (2 minutes by default) would meet the next scenario's SYN on
+        // the same ports, un-NATed, and the router would drop it. Closed connections are
+        // forgotten at once here (best effort: the settings exist once conntrack is loaded).
+        for state in ["time_wait", "close", "close_wait", "fin_wait", "last_ack"] {
+            let _ = self.exec(&r, &["sysctl", "-qw", &format!("net.netfilter.nf_conntrack_tcp_timeout_{state}=1")]);
+        }
         Ok(())
     }
 }
 
 impl Drop for LabNet {
     fn drop(&mut self) {
+        self.stop_daemons();
         for child in &mut self.servers {
             let _ = child.kill();
             let _ = child.wait();

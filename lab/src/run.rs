@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tfoscope_analyze::arrival::{sent_counterpart, syn_changes};
 use tfoscope_analyze::{analyze, AnalyzeOptions, Inputs, VantageSpec};
 
 use crate::netns::{LabNet, SERVER_V4, SERVER_V6};
@@ -34,28 +35,39 @@ pub struct ScenarioResult {
     pub capture: PathBuf,
 }
 
-/// Every listener the scenarios need, in the server and router namespaces.
-fn listeners() -> (Vec<ListenerSpec>, Vec<ListenerSpec>) {
-    let spec = |kind, addr: String, tfo, body: &str| ListenerSpec {
+/// The origins in the server namespace: `tfoscope serve` (echo origins) with TFO on the
+/// scenarios' addresses, and one without TFO on port 8080.
+fn origins() -> [Vec<String>; 2] {
+    let args = |list: &[&str]| -> Vec<String> { list.iter().map(|a| a.to_string()).collect() };
+    let (v4, v6) = (SERVER_V4, SERVER_V6);
+    [
+        args(&[
+            "serve",
+            "--http", &format!("{v4}:80"),
+            "--http", &format!("[{v6}]:80"),
+            "--https", &format!("{v4}:443"),
+            "--https", &format!("[{v6}]:443"),
+            "--name", "lab.test",
+            "--max-connections", "1000",
+        ]),
+        args(&["serve", "--no-tfo", "--http", &format!("{v4}:8080"), "--max-connections", "1000"]),
+    ]
+}
+
+/// The router's listeners: the transparent proxies (REDIRECT sends to the router's own address
+/// on the incoming interface) and a box that answers with its own page.
+fn router_listeners() -> Vec<ListenerSpec> {
+    let spec = |kind, addr: &str, tfo, body: &str| ListenerSpec {
         kind,
         addr: addr.parse().expect("lab addresses parse"),
         tfo,
         body: body.to_string(),
     };
-    let server = vec![
-        spec(Kind::Http, format!("{SERVER_V4}:80"), true, DEFAULT_BODY),
-        spec(Kind::Http, format!("[{SERVER_V6}]:80"), true, DEFAULT_BODY),
-        spec(Kind::Https, format!("{SERVER_V4}:443"), true, DEFAULT_BODY),
-        spec(Kind::Https, format!("[{SERVER_V6}]:443"), true, DEFAULT_BODY),
-        spec(Kind::Http, format!("{SERVER_V4}:8080"), false, DEFAULT_BODY),
-    ];
-    // REDIRECT sends to the router's own address on the incoming interface.
-    let router = vec![
-        spec(Kind::Proxy, "0.0.0.0:3129".into(), false, DEFAULT_BODY),
-        spec(Kind::Proxy, "0.0.0.0:3130".into(), true, DEFAULT_BODY),
-        spec(Kind::Http, "0.0.0.0:3131".into(), true, "a box in the path answered this"),
-    ];
-    (server, router)
+    vec![
+        spec(Kind::Proxy, "0.0.0.0:3129", false, DEFAULT_BODY),
+        spec(Kind::Proxy, "0.0.0.0:3130", true, DEFAULT_BODY),
+        spec(Kind::Http, "0.0.0.0:3131", true, "a box in the path answered this"),
+    ]
 }
 
 /// Builds the lab, runs `scenarios` in order (stopping early when `stop` is set), and tears
@@ -69,28 +81,36 @@ pub fn run_lab(
     std::fs::create_dir_all(&config.out_dir)
         .map_err(|e| LabError::Io(config.out_dir.display().to_string(), e))?;
     let mut net = LabNet::create(&config.prefix)?;
-    let (server, router) = listeners();
-    let args = |specs: Vec<ListenerSpec>| -> Vec<String> {
-        std::iter::once("lab-serve".to_string()).chain(specs.iter().map(ListenerSpec::to_arg)).collect()
-    };
     let (s, r) = (net.server(), net.router());
-    net.spawn_server(&s, &config.exe, &args(server))?;
-    net.spawn_server(&r, &config.exe, &args(router))?;
+    for origin in origins() {
+        net.spawn_server(&s, &config.exe, &origin)?;
+    }
+    let router: Vec<String> =
+        std::iter::once("lab-serve".to_string()).chain(router_listeners().iter().map(ListenerSpec::to_arg)).collect();
+    net.spawn_server(&r, &config.exe, &router)?;
 
     let mut results = Vec::new();
     for scenario in scenarios {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let result = run_scenario(&net, config, scenario)?;
+        let result = run_scenario(&mut net, config, scenario)?;
         progress(&result);
         results.push(result);
     }
     Ok(results)
 }
 
-fn run_scenario(net: &LabNet, config: &LabConfig, scenario: &Scenario) -> Result<ScenarioResult, LabError> {
+fn run_scenario(net: &mut LabNet, config: &LabConfig, scenario: &Scenario) -> Result<ScenarioResult, LabError> {
     net.clear_router()?;
+    let not_run = |why: String| ScenarioResult {
+        name: scenario.name,
+        expected: scenario.expected.describe(),
+        found: format!("not run: {why}"),
+        pass: false,
+        explanation: String::new(),
+        capture: config.out_dir.join(format!("{}.pcapng", scenario.name)),
+    };
     let control = if scenario.control {
         let path = config.out_dir.join(format!("{}-control.pcapng", scenario.name));
         collect(net, config, scenario.url, &path)?;
@@ -99,13 +119,24 @@ fn run_scenario(net: &LabNet, config: &LabConfig, scenario: &Scenario) -> Result
         None
     };
     let r = net.router();
+    if let Some(interceptor) = scenario.interceptor {
+        let Some(program) = interceptor.installed() else {
+            let name = interceptor.program();
+            return Ok(not_run(format!("{name} is not installed (Debian: apt install {name})")));
+        };
+        let dir = std::env::temp_dir().join(format!("tfoscope-lab-{}-{}", config.prefix, interceptor.program()));
+        let args = interceptor.prepare(&program, &dir)?;
+        net.spawn_daemon(&r, &args, interceptor.port(), &dir.join("output.log"))?;
+    }
     for rule in scenario.router {
         let words: Vec<&str> = rule.split_whitespace().collect();
         net.exec(&r, &words)?;
     }
     let capture = config.out_dir.join(format!("{}.pcapng", scenario.name));
-    collect(net, config, scenario.url, &capture)?;
+    let collected = collect(net, config, scenario.url, &capture);
+    net.stop_daemons();
     net.clear_router()?;
+    collected?;
 
     let spec =
         |name: &str, path: &Path| VantageSpec { name: name.to_string(), files: vec![path.to_path_buf()] };
@@ -117,6 +148,16 @@ fn run_scenario(net: &LabNet, config: &LabConfig, scenario: &Scenario) -> Result
     if let Some(f) = analysis.failed.first() {
         return Err(LabError::Analyze(f.spec.files[0].display().to_string(), f.error.to_string()));
     }
+    // Every word of the measured connections' syn_changes, sorted and distinct.
+    let mut changes_seen: Vec<String> = Vec::new();
+    for conn in analysis.measured.iter().flat_map(|v| &v.connections) {
+        if let Some(seen) = conn.arrival.as_ref().and_then(|a| a.syn.as_ref()) {
+            let changes = syn_changes(conn, sent_counterpart(conn, seen), seen);
+            changes_seen.extend(changes.iter().map(|c| c.to_string()));
+        }
+    }
+    changes_seen.sort_unstable();
+    changes_seen.dedup();
     let verdicts = analysis.verdicts;
     let row = verdicts.iter().find(|v| v.vantage == "lab" && v.target.split(';').any(|t| t == scenario.url));
     let expected = scenario.expected.describe();
@@ -124,8 +165,8 @@ fn run_scenario(net: &LabNet, config: &LabConfig, scenario: &Scenario) -> Result
         Some(v) => ScenarioResult {
             name: scenario.name,
             expected,
-            found: describe_verdict(v),
-            pass: scenario.expected.matches(v),
+            found: format!("{} syn_changes=[{}]", describe_verdict(v), changes_seen.join(",")),
+            pass: scenario.expected.matches(v, &changes_seen),
             explanation: v.explanation.clone(),
             capture,
         },

@@ -2,6 +2,7 @@
 //! plays, the URL the client fetches, whether a clean control run comes first, and the verdict
 //! a correct analysis must reach.
 
+use crate::interceptor::Interceptor;
 use tfoscope_analyze::verdict::{Connectivity, CookieResult, Signature, SynDataResult, TargetVerdict};
 
 /// What the targets row must say. `None` fields are not judged (e.g. the cookie of a host
@@ -12,11 +13,38 @@ pub struct Expected {
     pub cookie: Option<CookieResult>,
     pub syn_data: Option<SynDataResult>,
     pub signatures: &'static [Signature],
+    /// The targets row's `path_changes`, exactly.
+    pub path_changes: &'static [&'static str],
+    /// The `syn_changes` words of the measured connections, all together.
+    pub syn_changes: SynChanges,
     pub middlebox: Option<bool>,
 }
 
+/// What the connections' `syn_changes` must hold, all connections together.
+#[derive(Debug, Clone, Copy)]
+pub enum SynChanges {
+    Any,
+    Exactly(&'static [&'static str]),
+    Includes(&'static [&'static str]),
+}
+
+impl SynChanges {
+    pub fn matches(self, found: &[String]) -> bool {
+        match self {
+            SynChanges::Any => true,
+            SynChanges::Exactly(want) => {
+                let mut want: Vec<&str> = want.to_vec();
+                want.sort_unstable();
+                found.iter().map(String::as_str).eq(want)
+            }
+            SynChanges::Includes(want) => want.iter().all(|w| found.iter().any(|f| f == w)),
+        }
+    }
+}
+
 impl Expected {
-    pub fn matches(&self, v: &TargetVerdict) -> bool {
+    /// `syn_changes`: the measured connections' words, sorted and distinct.
+    pub fn matches(&self, v: &TargetVerdict, syn_changes: &[String]) -> bool {
         let mut found: Vec<&str> = v.signatures.iter().map(|s| s.as_str()).collect();
         let mut want: Vec<&str> = self.signatures.iter().map(|s| s.as_str()).collect();
         found.sort_unstable();
@@ -26,6 +54,8 @@ impl Expected {
             && self.syn_data.is_none_or(|s| s == v.syn_data)
             && found == want
             && v.middlebox == self.middlebox
+            && v.path_changes.iter().map(String::as_str).eq(self.path_changes.iter().copied())
+            && self.syn_changes.matches(syn_changes)
     }
 
     pub fn describe(&self) -> String {
@@ -35,6 +65,7 @@ impl Expected {
             self.syn_data.map_or("*", |s| s.as_str()),
             self.signatures.iter().map(|s| s.as_str()).collect(),
             self.middlebox,
+            self.path_changes,
         )
     }
 }
@@ -46,6 +77,7 @@ pub fn describe_verdict(v: &TargetVerdict) -> String {
         v.syn_data.as_str(),
         v.signatures.iter().map(|s| s.as_str()).collect(),
         v.middlebox,
+        &v.path_changes.iter().map(String::as_str).collect::<Vec<_>>(),
     )
 }
 
@@ -55,10 +87,12 @@ fn describe(
     syn_data: &str,
     signatures: Vec<&str>,
     middlebox: Option<bool>,
+    path_changes: &[&str],
 ) -> String {
     let signatures = if signatures.is_empty() { "-".to_string() } else { signatures.join("+") };
     let middlebox = middlebox.map_or("null".to_string(), |m| m.to_string());
-    format!("{connectivity}/{cookie}/{syn_data} {signatures} middlebox={middlebox}")
+    let path = if path_changes.is_empty() { String::new() } else { format!(" path={}", path_changes.join("+")) };
+    format!("{connectivity}/{cookie}/{syn_data} {signatures} middlebox={middlebox}{path}")
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +104,8 @@ pub struct Scenario {
     pub router: &'static [&'static str],
     /// Fetch the same URL through a clean router first and judge against that control.
     pub control: bool,
+    /// A real interceptor run on the router for this scenario (the rules redirect to it).
+    pub interceptor: Option<Interceptor>,
     pub expected: Expected,
 }
 
@@ -78,6 +114,9 @@ const CLEAN: Expected = Expected {
     cookie: Some(CookieResult::Received),
     syn_data: Some(SynDataResult::Acked),
     signatures: &[],
+    path_changes: &[],
+    // The echo origin shows every SYN arrived as sent.
+    syn_changes: SynChanges::Exactly(&[]),
     middlebox: Some(false),
 };
 
@@ -90,6 +129,7 @@ pub fn all() -> Vec<Scenario> {
             url: "http://198.51.100.1/",
             router: &[],
             control: false,
+            interceptor: None,
             expected: CLEAN,
         },
         Scenario {
@@ -98,6 +138,7 @@ pub fn all() -> Vec<Scenario> {
             url: "https://lab.test/",
             router: &[],
             control: false,
+            interceptor: None,
             expected: CLEAN,
         },
         Scenario {
@@ -106,6 +147,7 @@ pub fn all() -> Vec<Scenario> {
             url: "http://[2001:db8:2::1]/",
             router: &[],
             control: false,
+            interceptor: None,
             expected: CLEAN,
         },
         Scenario {
@@ -114,6 +156,7 @@ pub fn all() -> Vec<Scenario> {
             url: "https://[2001:db8:2::1]/",
             router: &[],
             control: false,
+            interceptor: None,
             expected: CLEAN,
         },
         Scenario {
@@ -125,11 +168,15 @@ pub fn all() -> Vec<Scenario> {
                 "iptables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 254 -j DROP",
             ],
             control: false,
+            interceptor: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
                 syn_data: Some(SynDataResult::NotAttempted),
-                signatures: &[OptionDropped],
+                // The echo origin says it does TFO: no cookie is signature 3 too.
+                signatures: &[OptionDropped, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Exactly(&[]),
                 middlebox: Some(true),
             },
         },
@@ -142,11 +189,14 @@ pub fn all() -> Vec<Scenario> {
                 "iptables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 254 -j DROP",
             ],
             control: true,
+            interceptor: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
                 syn_data: Some(SynDataResult::NotAttempted),
-                signatures: &[OptionDropped, NotNegotiatedExpected],
+                signatures: &[OptionDropped, OptionRemovedOnPath, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Exactly(&["option_removed:34"]),
                 middlebox: Some(true),
             },
         },
@@ -159,11 +209,14 @@ pub fn all() -> Vec<Scenario> {
                 "iptables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 254 -j REJECT --reject-with tcp-reset",
             ],
             control: false,
+            interceptor: None,
             expected: Expected {
                 connectivity: Connectivity::TfoBroken,
                 cookie: Some(CookieResult::NotReceived),
                 syn_data: Some(SynDataResult::NotAttempted),
-                signatures: &[OptionReset],
+                signatures: &[OptionReset, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Exactly(&[]),
                 middlebox: Some(true),
             },
         },
@@ -173,11 +226,15 @@ pub fn all() -> Vec<Scenario> {
             url: "http://198.51.100.1/",
             router: &["iptables -w -A FORWARD -p tcp --syn -m length --length 81:65535 -j DROP"],
             control: false,
+            interceptor: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
                 syn_data: Some(SynDataResult::Dropped),
                 signatures: &[SynDataDropped],
+                path_changes: &[],
+                // The kernel's retransmission without data is what arrives, unchanged.
+                syn_changes: SynChanges::Exactly(&[]),
                 middlebox: Some(true),
             },
         },
@@ -189,11 +246,14 @@ pub fn all() -> Vec<Scenario> {
                 "iptables -w -A FORWARD -p tcp --syn -m length --length 81:65535 -j REJECT --reject-with tcp-reset",
             ],
             control: false,
+            interceptor: None,
             expected: Expected {
                 connectivity: Connectivity::TfoBroken,
                 cookie: Some(CookieResult::Received),
                 syn_data: Some(SynDataResult::Reset),
                 signatures: &[SynDataReset],
+                path_changes: &[],
+                syn_changes: SynChanges::Exactly(&[]),
                 middlebox: Some(true),
             },
         },
@@ -203,11 +263,14 @@ pub fn all() -> Vec<Scenario> {
             url: "http://198.51.100.1/",
             router: &["iptables -w -t mangle -A PREROUTING -p tcp --syn -j TCPOPTSTRIP --strip-options 34,254"],
             control: true,
+            interceptor: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
                 syn_data: Some(SynDataResult::NotAttempted),
-                signatures: &[NotNegotiatedExpected],
+                signatures: &[OptionRemovedOnPath, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Exactly(&["option_removed:254", "option_removed:34"]),
                 middlebox: Some(true),
             },
         },
@@ -217,11 +280,14 @@ pub fn all() -> Vec<Scenario> {
             url: "http://198.51.100.1/",
             router: &["iptables -w -t nat -A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 3129"],
             control: true,
+            interceptor: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
                 syn_data: Some(SynDataResult::NotAttempted),
-                signatures: &[NotNegotiatedExpected],
+                signatures: &[Reoriginated, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Includes(&["isn_changed", "timestamp_changed", "source_changed"]),
                 middlebox: Some(true),
             },
         },
@@ -231,11 +297,14 @@ pub fn all() -> Vec<Scenario> {
             url: "http://198.51.100.1:8080/",
             router: &[],
             control: true,
+            interceptor: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
                 syn_data: Some(SynDataResult::NotAttempted),
                 signatures: &[],
+                path_changes: &[],
+                syn_changes: SynChanges::Exactly(&[]),
                 middlebox: Some(false),
             },
         },
@@ -245,11 +314,14 @@ pub fn all() -> Vec<Scenario> {
             url: "http://198.51.100.1:8080/",
             router: &["iptables -w -t nat -A PREROUTING -p tcp --dport 8080 -j REDIRECT --to-ports 3130"],
             control: true,
+            interceptor: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
                 syn_data: Some(SynDataResult::Acked),
-                signatures: &[NegotiatedUnexpected],
+                signatures: &[Reoriginated, NegotiatedUnexpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Includes(&["isn_changed", "timestamp_changed", "source_changed"]),
                 middlebox: Some(true),
             },
         },
@@ -259,12 +331,101 @@ pub fn all() -> Vec<Scenario> {
             url: "http://198.51.100.1/",
             router: &["iptables -w -t nat -A PREROUTING -p tcp --dport 80 -m tcp --tcp-option 34 -j REDIRECT --to-ports 3131"],
             control: false,
+            interceptor: None,
             // The box has TFO itself: only the page tells.
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
                 syn_data: Some(SynDataResult::Acked),
                 signatures: &[ResponseDiffers],
+                path_changes: &[],
+                syn_changes: SynChanges::Exactly(&[]),
+                middlebox: Some(true),
+            },
+        },
+        Scenario {
+            name: "proxy_no_tfo_https",
+            about: "a transparent proxy without TFO relaying HTTPS: the certificate is the origin's, the SYN is not",
+            url: "https://lab.test/",
+            router: &["iptables -w -t nat -A PREROUTING -p tcp --dport 443 -j REDIRECT --to-ports 3129"],
+            control: false,
+            interceptor: None,
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::NotReceived),
+                syn_data: Some(SynDataResult::NotAttempted),
+                signatures: &[Reoriginated, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Includes(&["isn_changed", "timestamp_changed", "source_changed"]),
+                middlebox: Some(true),
+            },
+        },
+        Scenario {
+            name: "synack_dropped",
+            about: "SYN-ACKs carrying a cookie dropped on the way back: inferred option_dropped, but the echo shows the option arrived",
+            url: "http://198.51.100.1/",
+            router: &["iptables -w -A FORWARD -p tcp --tcp-flags SYN,ACK SYN,ACK -m tcp --tcp-option 34 -j DROP"],
+            control: false,
+            interceptor: None,
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::NotReceived),
+                syn_data: Some(SynDataResult::NotAttempted),
+                signatures: &[NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Exactly(&[]),
+                middlebox: Some(true),
+            },
+        },
+        Scenario {
+            name: "mss_clamped",
+            about: "the router clamps the MSS of SYNs (TCPMSS): a fact of the path, no signature",
+            url: "http://198.51.100.1/",
+            router: &["iptables -w -t mangle -A FORWARD -p tcp --syn -j TCPMSS --set-mss 1200"],
+            control: false,
+            interceptor: None,
+            expected: Expected { path_changes: &["mss_clamped"], syn_changes: SynChanges::Exactly(&["mss:1460>1200"]), ..CLEAN },
+        },
+        Scenario {
+            name: "source_nat",
+            about: "the router rewrites the source address (MASQUERADE): nat, no signature",
+            url: "http://198.51.100.1/",
+            router: &["iptables -w -t nat -A POSTROUTING -s 192.0.2.0/24 -d 198.51.100.0/24 -j MASQUERADE"],
+            control: false,
+            interceptor: None,
+            expected: Expected { path_changes: &["nat"], syn_changes: SynChanges::Exactly(&["source_changed"]), ..CLEAN },
+        },
+        Scenario {
+            name: "squid_intercept",
+            about: "Squid in intercept mode: its own connection to the origin, a Via header added",
+            url: "http://198.51.100.1/",
+            router: &["iptables -w -t nat -A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 3128"],
+            control: false,
+            interceptor: Some(Interceptor::Squid),
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::NotReceived),
+                syn_data: Some(SynDataResult::NotAttempted),
+                signatures: &[Reoriginated, RequestChanged, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Includes(&["isn_changed", "timestamp_changed", "source_changed"]),
+                middlebox: Some(true),
+            },
+        },
+        Scenario {
+            name: "sslsplit",
+            about: "sslsplit intercepting HTTPS with its own CA: another certificate than the origin served",
+            url: "https://lab.test/",
+            router: &["iptables -w -t nat -A PREROUTING -p tcp --dport 443 -j REDIRECT --to-ports 8443"],
+            control: false,
+            interceptor: Some(Interceptor::Sslsplit),
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::NotReceived),
+                syn_data: Some(SynDataResult::NotAttempted),
+                signatures: &[Reoriginated, TlsIntercepted, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Includes(&["isn_changed", "timestamp_changed", "source_changed"]),
                 middlebox: Some(true),
             },
         },
@@ -274,11 +435,14 @@ pub fn all() -> Vec<Scenario> {
             url: "http://198.51.100.77/",
             router: &["iptables -w -A FORWARD -d 198.51.100.77 -j DROP"],
             control: false,
+            interceptor: None,
             expected: Expected {
                 connectivity: Connectivity::Offline,
                 cookie: None,
                 syn_data: None,
                 signatures: &[],
+                path_changes: &[],
+                syn_changes: SynChanges::Any,
                 middlebox: None,
             },
         },
@@ -288,11 +452,14 @@ pub fn all() -> Vec<Scenario> {
             url: "http://198.51.100.1:81/",
             router: &[],
             control: false,
+            interceptor: None,
             expected: Expected {
                 connectivity: Connectivity::Closed,
                 cookie: None,
                 syn_data: None,
                 signatures: &[],
+                path_changes: &[],
+                syn_changes: SynChanges::Any,
                 middlebox: None,
             },
         },
@@ -315,6 +482,7 @@ mod tests {
                 assert!(rule.starts_with("iptables -w ") || rule.starts_with("ip6tables -w "), "{rule}");
                 for word in rule
                     .split_whitespace()
+                    .filter_map(|w| w.split('/').next())
                     .filter(|w| w.contains('.') && w.parse::<std::net::IpAddr>().is_ok())
                 {
                     assert!(word.starts_with("198.51.100.") || word.starts_with("192.0.2."), "{rule}");

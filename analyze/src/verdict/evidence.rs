@@ -54,13 +54,13 @@ pub enum Evidence<'a> {
     ResponseDiffers { fetch: FetchKind, difference: ResponseDifference<'a> },
 
     // What arrived at the server (echo origin or server capture).
-    /// The TFO option (or its cookie) the client sent in this SYN did not arrive as sent;
-    /// `change` is the `syn_changes` word.
-    OptionRemovedOnPath { syn: u64, server: ServerSide<'a>, change: String },
-    /// The data of this SYN did not arrive with it.
-    SynDataRemovedOnPath { syn: u64, server: ServerSide<'a>, sent: u32, arrived: u32 },
-    /// The SYN that arrived for this connection is not the client's (another ISN and TSval).
-    Reoriginated { syn: u64, server: ServerSide<'a> },
+    /// The TFO option (or its cookie) the client sent in these SYNs did not arrive as sent;
+    /// each with its `syn_changes` word.
+    OptionRemovedOnPath { syns: Vec<Arrived<'a>> },
+    /// The data of these SYNs did not arrive with them; each with the bytes sent and arrived.
+    SynDataRemovedOnPath { syns: Vec<Arrived<'a>> },
+    /// The SYNs that arrived for these connections are not the client's (another ISN and TSval).
+    Reoriginated { syns: Vec<Arrived<'a>> },
     /// The request's headers changed on the way (`added:via`, ...).
     RequestChanged { fetch: FetchKind, changes: &'a [String] },
     /// The client saw another certificate than the echo origin served.
@@ -90,6 +90,15 @@ pub enum Evidence<'a> {
     CachedSynDrops { fetch: FetchKind, round: u32, drops: u16 },
     /// The kernel's blackhole detection paused TFO during the run.
     Blackhole,
+}
+
+/// A client's SYN (its frame), where the server's view of it comes from, and what that
+/// view shows of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arrived<'a> {
+    pub syn: u64,
+    pub server: ServerSide<'a>,
+    pub detail: String,
 }
 
 /// Which server-side view a fact comes from.
@@ -134,6 +143,10 @@ pub enum ResponseDifference<'a> {
         baseline: &'a str,
     },
     Certificate,
+    /// One of the two was the echo origin's answer and the other not (`got`: the TFO fetch's).
+    Echo {
+        got: bool,
+    },
     Size {
         got: u64,
         baseline: u64,

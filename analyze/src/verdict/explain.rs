@@ -2,7 +2,7 @@
 //! target's explanation is its facts followed by its evidence in a fixed order. Every number
 //! in a sentence is a field of the evidence it renders.
 
-use super::evidence::{Evidence, NoPackets, ResponseDifference, ServerSide, StackDifference};
+use super::evidence::{Arrived, Evidence, NoPackets, ResponseDifference, ServerSide, StackDifference};
 use super::{Connectivity, CookieResult, SynDataResult};
 
 /// The explanation of a judged target: "works, cookie received, SYN data acked: clause;
@@ -131,23 +131,27 @@ pub fn clause(e: &Evidence<'_>) -> String {
                     format!("status {got} where the baseline got {baseline}")
                 }
                 ResponseDifference::Certificate => "another certificate than the baseline's".to_string(),
+                ResponseDifference::Echo { got: false } => {
+                    "an answer that is not the echo origin's, where the baseline got the echo".to_string()
+                }
+                ResponseDifference::Echo { got: true } => {
+                    "the echo origin's answer, where the baseline got another".to_string()
+                }
                 ResponseDifference::Size { got, baseline } => {
                     format!("{got} bytes where the baseline got {baseline}")
                 }
             };
             format!("the {} fetch got {what}", spaced(fetch.as_str()))
         }
-        Evidence::OptionRemovedOnPath { syn, server, change } => format!(
-            "the TFO option of the SYN in frame {syn} did not arrive as sent ({}: {change})",
-            server_side(server)
-        ),
-        Evidence::SynDataRemovedOnPath { syn, server, sent, arrived } => format!(
-            "the SYN in frame {syn} carried {sent} bytes of data and arrived with {arrived} ({})",
-            server_side(server)
-        ),
-        Evidence::Reoriginated { syn, server } => format!(
-            "the SYN that arrived for the SYN in frame {syn} is not the client's: another ISN and timestamp ({}); a transparent proxy opened its own connection",
-            server_side(server)
+        Evidence::OptionRemovedOnPath { syns } => {
+            format!("the TFO option did not arrive as sent in {}", arrived_list(syns))
+        }
+        Evidence::SynDataRemovedOnPath { syns } => {
+            format!("the SYN data did not arrive with its SYN in {}", arrived_list(syns))
+        }
+        Evidence::Reoriginated { syns } => format!(
+            "the SYN that arrived is not the client's (another ISN and timestamp) for {}: a transparent proxy opened its own connection",
+            arrived_list(syns)
         ),
         Evidence::RequestChanged { fetch, changes } => format!(
             "the request of the {} fetch arrived changed ({})",
@@ -198,6 +202,37 @@ pub fn clause(e: &Evidence<'_>) -> String {
             "the kernel's TFO blackhole detection paused TFO during the run, so this measurement is not valid"
                 .to_string()
         }
+    }
+}
+
+/// "SYN frames 1 (option_removed:34) and 11 (...), by the echo origin's answer", or with a
+/// server capture, each SYN with the server's frame.
+fn arrived_list(syns: &[Arrived<'_>]) -> String {
+    let item = |a: &Arrived<'_>| {
+        let mut parts: Vec<String> = Vec::new();
+        if !a.detail.is_empty() {
+            parts.push(a.detail.clone());
+        }
+        if let ServerSide::Capture { .. } = a.server {
+            parts.push(server_side(&a.server));
+        }
+        if parts.is_empty() {
+            a.syn.to_string()
+        } else {
+            format!("{} ({})", a.syn, parts.join(", "))
+        }
+    };
+    let items: Vec<String> = syns.iter().map(item).collect();
+    let frames = if items.len() == 1 {
+        format!("SYN frame {}", items[0])
+    } else {
+        let (last, rest) = items.split_last().expect("several");
+        format!("SYN frames {} and {last}", rest.join(", "))
+    };
+    if syns.iter().all(|a| a.server == ServerSide::Echo) {
+        format!("{frames}, by the echo origin's answer")
+    } else {
+        frames
     }
 }
 

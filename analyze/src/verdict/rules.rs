@@ -3,7 +3,7 @@
 //! the row of ../shared/TFO-FIELD-NOTES.md ("The three signatures, as seen in the lab") it
 //! encodes, and returns the evidence it rests on, or nothing when it does not hold.
 
-use super::evidence::{Evidence, ResponseDifference, ServerSide};
+use super::evidence::{Arrived, Evidence, ResponseDifference, ServerSide};
 use crate::arrival::{PathFacts, SynChange};
 use super::facts::{first_syn_unanswered, own_retransmission_answered, refused_first_syn, Round};
 use super::{CookieResult, Signature, SynDataResult};
@@ -52,45 +52,52 @@ fn arrivals<'r, 'a>(round: &'r Round<'_, 'a>) -> impl Iterator<Item = &'a PathFa
     round.all.iter().filter_map(|c| c.path.as_deref())
 }
 
+/// One evidence of the round's SYNs that `show`, or none.
+fn arrived_evidence<'a>(
+    round: &Round<'_, 'a>,
+    show: impl Fn(&'a PathFacts) -> Option<String>,
+    evidence: impl FnOnce(Vec<Arrived<'a>>) -> Evidence<'a>,
+) -> Vec<Evidence<'a>> {
+    let syns: Vec<Arrived<'a>> = arrivals(round)
+        .filter_map(|p| Some(Arrived { syn: p.sent_frame, server: ServerSide::of(&p.source), detail: show(p)? }))
+        .collect();
+    if syns.is_empty() {
+        Vec::new()
+    } else {
+        vec![evidence(syns)]
+    }
+}
+
 /// The TFO option or cookie a SYN carried did not arrive as sent (not counting a proxy's
 /// own SYN, which says nothing of ours).
 fn option_removed_on_path<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
-    arrivals(round)
-        .filter(|p| p.option_arrived == Some(false))
-        .map(|p| {
-            let change = p
-                .changes
+    let show = |p: &PathFacts| {
+        (p.option_arrived == Some(false)).then(|| {
+            p.changes
                 .iter()
                 .find(|c| matches!(c, SynChange::OptionRemoved(34 | 254) | SynChange::CookieChanged))
-                .map_or_else(|| "option_changed".to_string(), |c| c.to_string());
-            Evidence::OptionRemovedOnPath { syn: p.sent_frame, server: ServerSide::of(&p.source), change }
+                .map_or_else(|| "option_changed".to_string(), |c| c.to_string())
         })
-        .collect()
+    };
+    arrived_evidence(round, show, |syns| Evidence::OptionRemovedOnPath { syns })
 }
 
 fn syn_data_removed_on_path<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
-    arrivals(round)
-        .filter(|p| p.data_arrived == Some(false))
-        .map(|p| {
+    let show = |p: &PathFacts| {
+        (p.data_arrived == Some(false)).then(|| {
             let arrived = p.changes.iter().find_map(|c| match c {
                 SynChange::DataChangedLen(_, b) => Some(*b),
                 _ => None,
             });
-            Evidence::SynDataRemovedOnPath {
-                syn: p.sent_frame,
-                server: ServerSide::of(&p.source),
-                sent: p.sent_data_len,
-                arrived: arrived.unwrap_or(0),
-            }
+            format!("{} bytes sent, {} arrived", p.sent_data_len, arrived.unwrap_or(0))
         })
-        .collect()
+    };
+    arrived_evidence(round, show, |syns| Evidence::SynDataRemovedOnPath { syns })
 }
 
 fn reoriginated<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
-    arrivals(round)
-        .filter(|p| p.reoriginated)
-        .map(|p| Evidence::Reoriginated { syn: p.sent_frame, server: ServerSide::of(&p.source) })
-        .collect()
+    let show = |p: &PathFacts| p.reoriginated.then(String::new);
+    arrived_evidence(round, show, |syns| Evidence::Reoriginated { syns })
 }
 
 fn request_changed<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
@@ -205,7 +212,9 @@ fn response_differs<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
                 ResponseDifference::Status { got: &a.app_result, baseline: &baseline.app_result }
             } else if a.cert_sha256 != baseline.cert_sha256 {
                 ResponseDifference::Certificate
-            } else if a.size != baseline.size && !a.echo && !baseline.echo {
+            } else if a.echo != baseline.echo {
+                ResponseDifference::Echo { got: a.echo }
+            } else if a.size != baseline.size && !a.echo {
                 // Echo bodies differ from fetch to fetch by design (ports, ISNs, time).
                 ResponseDifference::Size { got: a.size.unwrap_or(0), baseline: baseline.size.unwrap_or(0) }
             } else {

@@ -1,0 +1,107 @@
+//! `tfoscope serve`: the echo origin (tfoscope-serve), its options and its life as a
+//! service: the open-files limit raised, SIGTERM and Ctrl-C stopping it cleanly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tfoscope_serve::listener::{parse_tfo_key, raise_open_files_limit};
+use tfoscope_serve::server::{bind, serve, ServeConfig};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Serve HTTP on ADDR:PORT (repeatable; IPv6 as [ADDR]:PORT).
+    #[arg(long, value_name = "ADDR:PORT")]
+    http: Vec<SocketAddr>,
+    /// Serve HTTPS on ADDR:PORT (repeatable).
+    #[arg(long, value_name = "ADDR:PORT")]
+    https: Vec<SocketAddr>,
+    /// The HTTPS certificate chain (PEM); without it a self-signed certificate is made.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    key: Option<PathBuf>,
+    /// A name of the self-signed certificate (repeatable; default localhost).
+    #[arg(long = "name", value_name = "NAME")]
+    names: Vec<String>,
+    /// Listen without TFO (the echo still shows each SYN as it arrived).
+    #[arg(long)]
+    no_tfo: bool,
+    /// The TFO key, as net.ipv4.tcp_fastopen_key shows it (xxxxxxxx-xxxxxxxx-xxxxxxxx-xxxxxxxx):
+    /// helpers behind one address given one key accept each other's cookies.
+    #[arg(long, value_name = "KEY")]
+    tfo_key: Option<String>,
+    /// Connections served at once; more are closed on arrival.
+    #[arg(long, default_value_t = 20_000)]
+    max_connections: usize,
+    /// Largest request head, bytes.
+    #[arg(long, default_value_t = 16 << 10)]
+    max_request_bytes: usize,
+    /// Seconds a connection may wait before its next request begins.
+    #[arg(long, default_value_t = 30)]
+    idle_timeout: u64,
+    /// Seconds a request head (or a TLS handshake) may take once begun.
+    #[arg(long, default_value_t = 10)]
+    request_timeout: u64,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let tfo_key = args.tfo_key.as_deref().map(parse_tfo_key).transpose()?;
+    let config = ServeConfig {
+        http: args.http,
+        https: args.https,
+        cert: args.cert,
+        key: args.key,
+        names: if args.names.is_empty() { vec!["localhost".to_string()] } else { args.names },
+        tfo: !args.no_tfo,
+        tfo_key,
+        max_connections: args.max_connections,
+        max_request_bytes: args.max_request_bytes,
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        request_timeout: Duration::from_secs(args.request_timeout),
+        ..ServeConfig::default()
+    };
+    // Each connection is a descriptor: the limit must hold them all, and some to spare.
+    let wanted = config.max_connections as u64 + 64;
+    match raise_open_files_limit() {
+        Ok((soft, _)) if soft < wanted => eprintln!(
+            "tfoscope serve: the open-files limit is {soft}, below --max-connections {} (+64): \
+             raise it (systemd: LimitNOFILE=; shell: ulimit -n) or lower --max-connections",
+            config.max_connections
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("tfoscope serve: could not read the open-files limit: {e}"),
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    runtime.block_on(async {
+        let bound = bind(config)?;
+        for addr in bound.local_addrs() {
+            eprintln!("tfoscope serve: listening on {addr}");
+        }
+        if let Some(sha) = bound.cert_sha256() {
+            eprintln!("tfoscope serve: certificate SHA-256 {sha}");
+        }
+        serve(bound, stop_signal()).await?;
+        eprintln!("tfoscope serve: stopped");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM (systemd's stop) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
