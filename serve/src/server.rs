@@ -299,6 +299,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         };
         log.requests += 1;
         if head.has_body() {
+            counters.bad_requests.fetch_add(1, Ordering::Relaxed);
             log.status = 413;
             let _ = respond(&mut stream, 413, "text/plain", b"an echo takes no request body\n", false, false).await;
             return "body_refused";

@@ -20,6 +20,8 @@ mod vantage;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod arrival_tests;
 
 use std::net::IpAddr;
 

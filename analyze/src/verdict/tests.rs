@@ -17,7 +17,7 @@ use crate::summary::{ConnSummary, TargetConnections};
 const KIND: Option<u8> = Some(KIND_FASTOPEN);
 
 /// One connection to 198.51.100.1:80 from `port`; `answer` is which SYN got the SYN-ACK.
-fn conn(port: u16, tfo: SynTfo, data_len: u32, answer: Option<SynAckAnswers>, cookie: bool) -> Connection {
+pub(super) fn conn(port: u16, tfo: SynTfo, data_len: u32, answer: Option<SynAckAnswers>, cookie: bool) -> Connection {
     let isn = 1000;
     let first = SynTransmission {
         frame: u64::from(port),
@@ -90,7 +90,7 @@ fn conn(port: u16, tfo: SynTfo, data_len: u32, answer: Option<SynAckAnswers>, co
     }
 }
 
-fn round(cookie_granted: bool, data: Option<SynAckAnswers>, base: u16) -> Vec<Connection> {
+pub(super) fn round(cookie_granted: bool, data: Option<SynAckAnswers>, base: u16) -> Vec<Connection> {
     let mut round = vec![conn(base, SynTfo::CookieRequest, 0, Some(SynAckAnswers::FirstSyn), cookie_granted)];
     if let Some(answer) = data {
         round.push(conn(base + 10, SynTfo::Cookie, 76, Some(answer), false));
@@ -99,7 +99,7 @@ fn round(cookie_granted: bool, data: Option<SynAckAnswers>, base: u16) -> Vec<Co
     round
 }
 
-fn judge(conns: &[Connection], expected: Option<bool>) -> TargetVerdict {
+pub(super) fn judge(conns: &[Connection], expected: Option<bool>) -> TargetVerdict {
     let mut expectations = Expectations::new();
     if let Some(e) = expected {
         let key = ("198.51.100.1".parse().unwrap(), 80);
@@ -126,7 +126,7 @@ fn clean_round__no_signature() {
 
 /// A clean round whose connections carry the collector's records; `tfo_status` and
 /// `tfo_cert` are what the TFO fetches got, the baseline got 200 and certificate "a".
-fn recorded_round(round_no: u32, base: u16, tfo_status: u16, tfo_cert: &str) -> Vec<Connection> {
+pub(super) fn recorded_round(round_no: u32, base: u16, tfo_status: u16, tfo_cert: &str) -> Vec<Connection> {
     let mut conns = round(true, Some(SynAckAnswers::FirstSyn), base);
     for (c, fetch) in conns.iter_mut().zip(FetchKind::ALL) {
         let (status, cert) = if fetch == FetchKind::Plain { (200, "a") } else { (tfo_status, tfo_cert) };
