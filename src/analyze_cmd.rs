@@ -38,6 +38,14 @@ pub struct AnalyzeArgs {
     /// server): its targets set the expectation (cookie there: TFO expected). Repeatable.
     #[arg(long = "control", value_name = "CAPTURE")]
     controls: Vec<PathBuf>,
+    /// A capture (or a folder of them) made at the server: its SYNs, joined to the measured
+    /// connections by ISN and time or by the first bytes of the request, say what arrived
+    /// (the `arrived_*` and `syn_changes` columns, the path signatures). Repeatable.
+    #[arg(long = "server-capture", value_name = "CAPTURE")]
+    server_captures: Vec<PathBuf>,
+    /// Seconds the clocks of the client's and the server's captures may differ by.
+    #[arg(long, default_value_t = 10.0)]
+    server_clock_skew: f64,
     /// CSV or Parquet with server_ip, server_port, expected_tfo; wins over --control.
     #[arg(long, value_name = "FILE")]
     expect: Option<PathBuf>,
@@ -114,7 +122,12 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     };
     let expect = args.expect.as_deref().map(load_expectations).transpose()?;
     let probe = table::OoniProbe::new(&args.probe_asn, &args.probe_cc).map_err(anyhow::Error::msg)?;
-    let inputs = Inputs { measured: specs, controls: control_files.files.iter().map(each_its_own).collect() };
+    let server_files = capture_args::expand(&args.server_captures)?;
+    let inputs = Inputs {
+        measured: specs,
+        controls: control_files.files.iter().map(each_its_own).collect(),
+        servers: server_files.files.iter().map(each_its_own).collect(),
+    };
     let vantages = inputs.measured.len() + inputs.controls.len();
     let flow =
         FlowConfig { max_open: args.max_open.max(1), batch: args.batch_rows.max(1), ..FlowConfig::default() };
@@ -133,7 +146,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let write_batch = |vantage: &str, batch: Vec<Connection>| -> Result<(), TableError> {
         connections_out.write(vantage, batch)
     };
-    let all_specs: Vec<&VantageSpec> = inputs.controls.iter().chain(&inputs.measured).collect();
+    let all_specs: Vec<&VantageSpec> = inputs.all_files().collect();
     let progress = reading_progress(&all_specs);
     let count_bytes = |bytes| progress.inc(bytes);
     let options = AnalyzeOptions {
@@ -142,6 +155,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         progress: &count_bytes,
         expect: expect.as_ref(),
         connections: Connections::Sink(&write_batch),
+        server_clock_skew_ns: (args.server_clock_skew.max(0.0) * 1e9) as i64,
     };
     let analysis = analyze(&inputs, &options);
     progress.finish_and_clear();

@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod read;
 pub mod record;
 pub mod result;
+pub mod server_view;
 pub mod summary;
 pub mod table;
 mod vantage;

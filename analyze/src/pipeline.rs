@@ -10,6 +10,7 @@ use crate::flow::FlowConfig;
 use crate::read::ReadOptions;
 use crate::record::Connection;
 use crate::result::{AnalyzeError, ConnectionSink, Progress, VantageResult, VantageSpec};
+use crate::server_view::ServerView;
 use crate::table::FileRow;
 use crate::vantage::{in_first_syn_order, read_vantage};
 use crate::verdict::{judge_all, TargetVerdict};
@@ -20,6 +21,9 @@ use crate::verdict::{judge_all, TargetVerdict};
 pub struct Inputs {
     pub measured: Vec<VantageSpec>,
     pub controls: Vec<VantageSpec>,
+    /// Captures made at the servers (`--server-capture`): what arrived there of the measured
+    /// connections. Read first; judged as no vantage of their own.
+    pub servers: Vec<VantageSpec>,
 }
 
 impl Inputs {
@@ -28,11 +32,17 @@ impl Inputs {
         Inputs {
             measured: vec![VantageSpec { name: name.into(), files: vec![path.into()] }],
             controls: vec![],
+            servers: vec![],
         }
     }
 
     fn count(&self) -> usize {
         self.measured.len() + self.controls.len()
+    }
+
+    /// The measured vantages, the controls, and the server captures, each once.
+    pub fn all_files(&self) -> impl Iterator<Item = &VantageSpec> {
+        self.controls.iter().chain(&self.measured).chain(&self.servers)
     }
 }
 
@@ -53,7 +63,14 @@ pub struct AnalyzeOptions<'a, E = Infallible> {
     /// `--expect`: wins over what the controls say.
     pub expect: Option<&'a Expectations>,
     pub connections: Connections<'a, E>,
+    /// How far apart the clocks of the client's and the server's captures may be, for joining
+    /// their connections (`--server-clock-skew`).
+    pub server_clock_skew_ns: i64,
 }
+
+/// Ten seconds: NTP-synchronised machines are well within it, and the collector's fetches of
+/// one target are told apart by order, not by this window.
+pub const DEFAULT_SERVER_CLOCK_SKEW_NS: i64 = 10_000_000_000;
 
 impl AnalyzeOptions<'static, Infallible> {
     /// Defaults, the connections kept in the results.
@@ -64,6 +81,7 @@ impl AnalyzeOptions<'static, Infallible> {
             progress: &|_| {},
             expect: None,
             connections: Connections::Keep,
+            server_clock_skew_ns: DEFAULT_SERVER_CLOCK_SKEW_NS,
         }
     }
 }
@@ -77,6 +95,7 @@ impl<'a, E> AnalyzeOptions<'a, E> {
             progress: &|_| {},
             expect: None,
             connections: Connections::Sink(sink),
+            server_clock_skew_ns: DEFAULT_SERVER_CLOCK_SKEW_NS,
         }
     }
 }
@@ -95,6 +114,9 @@ pub struct Analysis<E: std::error::Error + 'static = Infallible> {
     /// In input order, the ones that failed left out.
     pub controls: Vec<VantageResult>,
     pub measured: Vec<VantageResult>,
+    /// The server-side captures as read (their connections not kept: they are in the
+    /// measured connections' `arrival`).
+    pub servers: Vec<VantageResult>,
     pub failed: Vec<Failed<E>>,
     /// Controls' targets first (judged without expectations), then the measured ones'. Empty
     /// when a control could not be read: verdicts against part of the controls would be wrong.
@@ -111,7 +133,7 @@ impl<E: std::error::Error + 'static> Analysis<E> {
 
     /// The files table's rows: each file read, each that could not be, with why.
     pub fn file_rows(&self) -> Vec<FileRow> {
-        let read = self.vantages().flat_map(FileRow::of_vantage);
+        let read = self.vantages().chain(&self.servers).flat_map(FileRow::of_vantage);
         let failed = self.failed.iter().flat_map(|f| {
             f.spec.files.iter().map(|path| FileRow {
                 vantage: f.spec.name.clone(),
@@ -131,6 +153,12 @@ impl<E: std::error::Error + 'static> Analysis<E> {
         failed.chain(lost).collect()
     }
 
+    /// Measured connections that have a view from the server (echo or server capture),
+    /// counted by their targets' summaries.
+    fn measured_joined(&self) -> usize {
+        self.measured.iter().map(|r| r.targets.with_arrival()).sum()
+    }
+
     /// A control could not be read, so no target was judged.
     pub fn control_failed(&self) -> bool {
         self.failed.iter().any(|f| f.control)
@@ -146,17 +174,66 @@ impl<E: std::error::Error + 'static> Analysis<E> {
     }
 }
 
+/// The server captures, read whole (their connections are the join's index); those that
+/// fail become failures of their own.
+fn read_servers<E: std::error::Error + Send + 'static>(
+    inputs: &Inputs,
+    options: &AnalyzeOptions<'_, E>,
+) -> (Vec<VantageResult>, Vec<Failed<E>>) {
+    use rayon::prelude::*;
+    let results: Vec<(VantageSpec, Result<VantageResult, AnalyzeError<Infallible>>)> = inputs
+        .servers
+        .par_iter()
+        .map(|spec| {
+            let mut all = Vec::new();
+            let result = read_vantage::<Infallible>(spec, &options.flow, options.read, options.progress, None, &mut |_, batch| {
+                all.extend(batch);
+                Ok(())
+            })
+            .map(|mut r| {
+                r.connections = all;
+                r
+            });
+            (spec.clone(), result)
+        })
+        .collect();
+    let mut read = Vec::new();
+    let mut failed = Vec::new();
+    for (spec, result) in results {
+        match result {
+            Ok(r) => read.push(r),
+            Err(e) => failed.push(Failed {
+                spec,
+                control: false,
+                error: match e {
+                    AnalyzeError::Read(e) => AnalyzeError::Read(e),
+                    AnalyzeError::Sink(never) => match never {},
+                },
+            }),
+        }
+    }
+    (read, failed)
+}
+
 /// Analyses every vantage of `inputs` (one a thread, in parallel) and judges their targets.
 pub fn analyze<E>(inputs: &Inputs, options: &AnalyzeOptions<'_, E>) -> Analysis<E>
 where
     E: std::error::Error + Send + 'static,
 {
     use rayon::prelude::*;
+    let (servers, server_failures) = read_servers(inputs, options);
+    let view = (!inputs.servers.is_empty()).then(|| {
+        let connections: Vec<Connection> = servers.iter().flat_map(|r| r.connections.iter().cloned()).collect();
+        ServerView::new(&connections, options.server_clock_skew_ns)
+    });
+    let servers: Vec<VantageResult> =
+        servers.into_iter().map(|r| VantageResult { connections: Vec::new(), ..r }).collect();
+    let view = view.as_ref();
     let specs: Vec<(&VantageSpec, bool)> =
         inputs.controls.iter().map(|s| (s, true)).chain(inputs.measured.iter().map(|s| (s, false))).collect();
     let read = |spec: &VantageSpec| match &options.connections {
         Connections::Sink(sink) => {
-            read_vantage(spec, &options.flow, options.read, options.progress, &mut |v, batch| sink(v, batch))
+            read_vantage(spec, &options.flow, options.read, options.progress, view, &mut |v, batch| sink(v, batch))
         }
         Connections::Keep => {
             let mut all: Vec<Connection> = Vec::new();
@@ -165,6 +242,7 @@ where
                 &options.flow,
                 options.read,
                 options.progress,
+                view,
                 &mut |_, batch| {
                     all.extend(batch);
                     Ok(())
@@ -183,8 +261,23 @@ where
         specs.par_iter().map(|(spec, _)| read(spec)).collect();
     debug_assert_eq!(results.len(), inputs.count());
 
-    let mut analysis =
-        Analysis { controls: vec![], measured: vec![], failed: vec![], verdicts: vec![], warnings: vec![] };
+    let mut analysis = Analysis {
+        controls: vec![],
+        measured: vec![],
+        servers,
+        failed: server_failures,
+        verdicts: vec![],
+        warnings: vec![],
+    };
+    if let Some(view) = view {
+        let joined = analysis.measured_joined();
+        if joined == 0 {
+            analysis.warnings.push(format!(
+                "no measured connection was found in the server captures ({} connections there): other hosts, or clocks more than the --server-clock-skew apart",
+                view.len()
+            ));
+        }
+    }
     for ((spec, control), result) in specs.into_iter().zip(results) {
         match (result, control) {
             (Ok(r), true) => analysis.controls.push(r),
@@ -231,6 +324,7 @@ mod tests {
                 .map(|f| VantageSpec { name: f.display().to_string(), files: vec![f.clone()] })
                 .collect(),
             controls: vec![],
+            servers: vec![],
         };
         let read = AtomicU64::new(0);
         let count = |n| {

@@ -176,6 +176,29 @@ pub struct AttemptLink {
     pub echo: bool,
 }
 
+/// The first bytes of the client's first data (in the SYN or the first segment after it),
+/// hashed: how a capture made at the server finds the connection when a box rewrote its ISN
+/// or opened a connection of its own and relayed the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RequestPrint {
+    /// Bytes hashed: the payload's first [`RequestPrint::BYTES`], or all of a shorter one.
+    pub len: u8,
+    pub hash: u64,
+}
+
+impl RequestPrint {
+    pub const BYTES: usize = 64;
+
+    /// None when the capture holds fewer bytes than the print needs (a short snap length).
+    pub fn of(captured_payload: &[u8], payload_len: u32) -> Option<Self> {
+        let n = (payload_len as usize).min(Self::BYTES);
+        let bytes = captured_payload.get(..n).filter(|_| n > 0)?;
+        // FNV-1a: the same value in every run and on every machine, as the join needs.
+        let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
+        Some(RequestPrint { len: n as u8, hash })
+    }
+}
+
 /// One TCP connection attempt: a 4-tuple and the client's ISN.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Connection {
@@ -212,6 +235,8 @@ pub struct Connection {
     /// What arrived at the server of this connection's SYN, from the echo origin's answer or a
     /// capture made at the server (behind a pointer: most connections have neither).
     pub arrival: Option<Box<crate::arrival::Arrival>>,
+    /// The client's first data, as a print (see [`RequestPrint`]).
+    pub request_print: Option<RequestPrint>,
 }
 
 impl Connection {
@@ -294,6 +319,7 @@ impl Connection {
             last_time_ns: time_ns,
             attempt: None,
             arrival: None,
+            request_print: None,
         }
     }
 }

@@ -226,6 +226,8 @@ pub struct TargetConnections {
     stack_kinds: FastMap<StackKinds, u32>,
     connections: u64,
     tfo: u64,
+    /// Connections with a view from the server (echo origin or server capture).
+    with_arrival: u64,
     /// The addresses in the most connections, either side, per family: the vantage's own
     /// addresses are in nearly all of them.
     busiest_v4: HeavyHitters,
@@ -243,6 +245,7 @@ impl TargetConnections {
         });
         self.connections += 1;
         self.tfo += u64::from(summary.tried_tfo());
+        self.with_arrival += u64::from(summary.path.is_some());
         let busiest = if c.client.is_ipv4() { &mut self.busiest_v4 } else { &mut self.busiest_v6 };
         busiest.connection(c.client.ip(), c.server.ip());
         if c.attempt.is_some() && !self.recorded_clients.contains(&c.client.ip()) {
@@ -295,6 +298,11 @@ impl TargetConnections {
     /// Targets in order, as of the last [`TargetConnections::finish`].
     pub fn iter(&self) -> impl Iterator<Item = (&(IpAddr, u16), &Vec<ConnSummary>)> {
         self.sorted.iter().map(|(target, conns)| (target, conns))
+    }
+
+    /// Connections with a view from the server (echo origin or server capture).
+    pub fn with_arrival(&self) -> usize {
+        self.with_arrival as usize
     }
 
     pub fn connections(&self) -> u64 {

@@ -14,6 +14,7 @@ use crate::read::{self, CaptureEvent, ReadError, ReadOptions};
 use crate::arrival::Arrival;
 use crate::record::{AttemptLink, Connection};
 use crate::result::{AnalyzeError, FileReport, Progress, VantageReport, VantageResult, VantageSpec};
+use crate::server_view::ServerView;
 use crate::summary::TargetConnections;
 
 impl DecodeError {
@@ -56,6 +57,7 @@ pub(crate) fn read_vantage<E: std::error::Error>(
     config: &FlowConfig,
     read_options: ReadOptions,
     progress: &Progress<'_>,
+    server_view: Option<&ServerView>,
     sink: &mut BatchSink<'_, E>,
 ) -> Result<VantageResult, AnalyzeError<E>> {
     let mut report = VantageReport::default();
@@ -94,6 +96,12 @@ pub(crate) fn read_vantage<E: std::error::Error>(
     let mut emit = |mut batch: Vec<Connection>, attempts: &[AttemptRecord], index: &AttemptIndex| {
         in_first_syn_order(&mut batch);
         link_attempts(&mut batch, attempts, index);
+        if let Some(view) = server_view {
+            // An echo, where there is one, says more (the request, the certificate).
+            for c in batch.iter_mut().filter(|c| c.arrival.is_none()) {
+                c.arrival = view.arrival(c).map(Box::new);
+            }
+        }
         for c in &batch {
             targets.add(c);
         }

@@ -7,13 +7,16 @@
 # For each case it forgets the client's cached cookies, fetches with TFO twice (cookie request,
 # then SYN-data) and once without (baseline), capturing at the client. Needs root, iproute2,
 # iptables, tcpdump, dumpcap (tshark), tcprewrite (tcpreplay), curl, and tfoscope: its
-# `lab-serve` is the origins and the transparent proxy, as in `tfoscope lab` (one
-# implementation); curl stays the client, independent of our collector.
+# `serve` is the origins (echo origins, as in `tfoscope lab`) and its `lab-serve` the
+# transparent proxies (one implementation); curl stays the client, independent of our
+# collector.
 #
 # usage: lab/scripts/make-testdata.sh OUTDIR [CASE...]   (no CASE: all; see `cases` below)
 #        lab/scripts/make-testdata.sh --hold               (set up, print "ready", keep the lab
 #                                                           until stdin closes or a signal)
 # env:   TFO_LAB_PREFIX (default tfd): namespace/interface prefix, so runs do not collide.
+#        TFO_LAB_SERVER_CAPTURE=DIR: also capture at the server (tcpdump on its interface), each
+#        case's server capture in DIR under the client capture's name: two-ended runs.
 #        TFOSCOPE: the tfoscope executable (default: on PATH, else target/{debug,release}).
 set -euo pipefail
 
@@ -36,6 +39,8 @@ PIDS=()
 
 cases=(clean_http clean_https clean_ipv6 option_dropped option_reset syndata_dropped syndata_reset
        option_stripped proxy_no_tfo origin_no_tfo proxy_tfo host_down port_closed sll sll2 snap128 snap64 vlan)
+# Not in testdata/ (no CASE: all of the above), for two-ended runs: TFO_LAB_SERVER_CAPTURE.
+more_cases=(mss_clamped source_nat)
 
 nsc() { ip netns exec "$C" "$@"; }
 nsr() { ip netns exec "$R" "$@"; }
@@ -93,15 +98,14 @@ setup() {
   nsr sysctl -qw net.ipv4.tcp_fastopen=3
 
   # The HTTPS origin makes its own self-signed certificate for lab.test (curl -k).
-  serve "$S" 80 198.51.100.1 http,198.51.100.1:80,tfo
-  serve "$S" 80 2001:db8:2::1 http,[2001:db8:2::1]:80,tfo
-  serve "$S" 443 198.51.100.1 https,198.51.100.1:443,tfo
-  serve "$S" 8080 198.51.100.1 http,198.51.100.1:8080
+  serve "$S" 443 198.51.100.1 serve --http 198.51.100.1:80 --http '[2001:db8:2::1]:80' \
+    --https 198.51.100.1:443 --name lab.test --max-connections 1000
+  serve "$S" 8080 198.51.100.1 serve --no-tfo --http 198.51.100.1:8080 --max-connections 1000
   # Transparent proxies for the REDIRECT rules, without and with TFO.
-  serve "$R" 3129 0.0.0.0 proxy,0.0.0.0:3129
-  serve "$R" 3130 0.0.0.0 proxy,0.0.0.0:3130,tfo
+  serve "$R" 3129 0.0.0.0 lab-serve proxy,0.0.0.0:3129
+  serve "$R" 3130 0.0.0.0 lab-serve proxy,0.0.0.0:3130,tfo
   # A box that answers in the origin's place with a page of its own (response_differs).
-  serve "$R" 3131 0.0.0.0 "http,0.0.0.0:3131,tfo,body=a box in the path"
+  serve "$R" 3131 0.0.0.0 lab-serve "http,0.0.0.0:3131,tfo,body=a box in the path"
   # One plain fetch per family first, so neighbour discovery on every hop is done before any
   # measured SYN (a first IPv6 SYN was seen to go unanswered for 2 s while it was not).
   for url in http://198.51.100.1/ "http://[2001:db8:2::1]/"; do
@@ -110,12 +114,13 @@ setup() {
   nsc ip tcp_metrics flush all 2>/dev/null || true
 }
 
-# serve NS PORT ADDR LISTENER: start `tfoscope lab-serve LISTENER` and wait until ADDR:PORT
-# listens; a server that has not come up in 3 s is started again.
+# serve NS PORT ADDR ARGS...: start `tfoscope ARGS...` and wait until ADDR:PORT listens; a
+# server that has not come up in 3 s is started again.
 serve() {
-  local ns=$1 port=$2 addr=$3 listener=$4
+  local ns=$1 port=$2 addr=$3; shift 3
+  local listener="$*"
   for _ in 1 2 3; do
-    ip netns exec "$ns" "$TFOSCOPE" lab-serve "$listener" >>"$WORK/servers.log" 2>&1 </dev/null &
+    ip netns exec "$ns" "$TFOSCOPE" "$@" >>"$WORK/servers.log" 2>&1 </dev/null &
     local pid=$!
     for _ in $(seq 30); do
       if ip netns exec "$ns" ss -Hltn "sport = :$port" | grep -F -- "$addr" >/dev/null; then
@@ -125,7 +130,7 @@ serve() {
     done
     kill -9 "$pid" 2>/dev/null || true
   done
-  echo "lab-serve $listener did not come up in $ns" >&2; cat "$WORK/servers.log" >&2; return 1
+  echo "tfoscope $listener did not come up in $ns" >&2; cat "$WORK/servers.log" >&2; return 1
 }
 
 reset_middlebox() {
@@ -133,10 +138,20 @@ reset_middlebox() {
 }
 
 # capture FILE TOOL [ARGS...]: start a capture at the client; TOOL is tcpdump or dumpcap.
+# With TFO_LAB_SERVER_CAPTURE, a capture at the server too.
 CAP_PID=
+SERVER_CAP_PID=
 capture() {
   local file=$1 tool=$2; shift 2
   rm -f "$file"
+  if [ -n "${TFO_LAB_SERVER_CAPTURE:-}" ]; then
+    mkdir -p "$TFO_LAB_SERVER_CAPTURE"
+    local server_file
+    server_file="$TFO_LAB_SERVER_CAPTURE/$(basename "${file%.*}").pcap"
+    ip netns exec "$S" tcpdump --immediate-mode -U -q -i "$P-sr" -w "$server_file" tcp >/dev/null 2>&1 &
+    SERVER_CAP_PID=$!
+    for _ in $(seq 50); do [ -s "$server_file" ] && break; sleep 0.1; done
+  fi
   if [ "$tool" = dumpcap ]; then
     ip netns exec "$C" dumpcap -q -i "$P-cr" -w "$file" "$@" >/dev/null 2>&1 &
   else
@@ -146,7 +161,14 @@ capture() {
   for _ in $(seq 50); do [ -s "$file" ] && break; sleep 0.1; done
   sleep 0.3
 }
-capture_end() { sleep 1; kill -INT "$CAP_PID" 2>/dev/null || true; wait "$CAP_PID" 2>/dev/null || true; }
+capture_end() {
+  sleep 1
+  for pid in "$CAP_PID" "$SERVER_CAP_PID"; do
+    [ -n "$pid" ] || continue
+    kill -INT "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  done
+  SERVER_CAP_PID=
+}
 
 # fetch3 URL [CURL ARGS...]: forget cookies, TFO twice, then the plain baseline.
 fetch3() {
@@ -200,6 +222,12 @@ run_case() {
       nsr iptables -w -A FORWARD -d 198.51.100.77 -j DROP
       capture "$OUT/host_down.pcap" tcpdump; fetch3 http://198.51.100.77/ ;;
     port_closed) capture "$OUT/port_closed.pcap" tcpdump; fetch3 http://198.51.100.1:81/ ;;
+    mss_clamped)
+      nsr iptables -w -t mangle -A FORWARD -p tcp --syn -j TCPMSS --set-mss 1200
+      capture "$OUT/mss_clamped.pcap" tcpdump; fetch3 http://198.51.100.1/ ;;
+    source_nat)
+      nsr iptables -w -t nat -A POSTROUTING -o "$P-rs" -j MASQUERADE
+      capture "$OUT/source_nat.pcap" tcpdump; fetch3 http://198.51.100.1/ ;;
     sll|sll2)
       local dlt=LINUX_SLL; [ "$name" = sll2 ] && dlt=LINUX_SLL2
       ip netns exec "$C" tcpdump --immediate-mode -U -q -i any -y "$dlt" -w "$OUT/clean_http_$name.pcap" >/dev/null 2>&1 &

@@ -143,6 +143,7 @@ fn run_scenario(net: &mut LabNet, config: &LabConfig, scenario: &Scenario) -> Re
     let inputs = Inputs {
         measured: vec![spec("lab", &capture)],
         controls: control.iter().map(|path| spec("control", path)).collect(),
+        servers: vec![],
     };
     let analysis = analyze(&inputs, &AnalyzeOptions::in_memory());
     if let Some(f) = analysis.failed.first() {

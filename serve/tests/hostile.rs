@@ -116,7 +116,7 @@ async fn garbage_huge_heads_and_bodies_are_refused_and_the_service_goes_on() {
     // Clients that connect and reset at once.
     for _ in 0..200 {
         let stream = TcpStream::connect(server.addr).await.unwrap();
-        stream.set_linger(Some(Duration::ZERO)).unwrap();
+        socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO)).unwrap();
         drop(stream);
     }
     still_answers(server.addr).await;

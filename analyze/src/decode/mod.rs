@@ -72,6 +72,8 @@ pub struct TcpSegment<'a> {
     pub captured_options: &'a [u8],
     /// Payload length from the IP header (0 when the IP length is shorter than the header).
     pub payload_len: u32,
+    /// The payload bytes the capture holds (fewer than `payload_len` under a snap length).
+    pub captured_payload: &'a [u8],
 }
 
 impl<'a> TcpSegment<'a> {
@@ -199,6 +201,9 @@ fn parse_tcp(captured: &[u8], declared_len: usize) -> Result<TcpSegment<'_>, Dec
     let header_len = usize::from(data_offset) * 4;
     let captured_options = &captured[TCP_HEADER_MIN..captured.len().min(header_len)];
     let payload_len = u32::try_from(declared_len.saturating_sub(header_len)).unwrap_or(u32::MAX);
+    // Link-layer padding beyond the IP length is no payload.
+    let payload_end = captured.len().min(header_len.saturating_add(payload_len as usize));
+    let captured_payload = captured.get(header_len..payload_end).unwrap_or_default();
     Ok(TcpSegment {
         src_port: be16(0),
         dst_port: be16(2),
@@ -209,6 +214,7 @@ fn parse_tcp(captured: &[u8], declared_len: usize) -> Result<TcpSegment<'_>, Dec
         header_len,
         captured_options,
         payload_len,
+        captured_payload,
     })
 }
 

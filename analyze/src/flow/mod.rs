@@ -17,7 +17,7 @@ use crate::decode::{
     TCP_SYN,
 };
 use crate::record::{
-    Connection, DataAcked, Outcome, Refusal, SynAck, SynAckAnswers, SynAckTfo, SynShape, SynTfo, SynTransmission,
+    Connection, DataAcked, Outcome, Refusal, RequestPrint, SynAck, SynAckAnswers, SynAckTfo, SynShape, SynTfo, SynTransmission,
 };
 
 const NS_PER_SEC: i64 = 1_000_000_000;
@@ -277,6 +277,8 @@ impl FlowTable {
             && tcp.seq == isn.wrapping_add(1)
         {
             open.conn.syn_data_resent = true;
+        } else if from_client && open.conn.request_print.is_none() && tcp.seq == isn.wrapping_add(1) {
+            open.conn.request_print = RequestPrint::of(tcp.captured_payload, tcp.payload_len);
         }
         if from_client && open.answered && !open.client_acked && tcp.has(TCP_ACK) && !tcp.has(TCP_SYN) {
             open.client_acked = true;
@@ -357,6 +359,7 @@ impl FlowTable {
             last_time_ns: at.ts_ns,
             attempt: None,
             arrival: None,
+            request_print: RequestPrint::of(tcp.captured_payload, tcp.payload_len),
         });
         self.open.insert(
             key,

@@ -65,6 +65,7 @@ fn run_with(table: &mut FlowTable, capture: &Arc<str>, segs: &[Seg]) {
             header_len: 20 + s.options.len(),
             captured_options: &s.options,
             payload_len: s.payload,
+            captured_payload: &[],
         };
         let ip = IpInfo { src, dst, ttl: if s.from_client { 64 } else { 57 } };
         table.push(PacketRef { capture, frame: i as u64 + 1, ts_ns: s.at_ms * MS }, &Packet::Tcp { ip, tcp });
@@ -90,6 +91,7 @@ fn push_bare(
         header_len: 20,
         captured_options: &[],
         payload_len: 0,
+        captured_payload: &[],
     };
     let ip = IpInfo { src, dst, ttl: 64 };
     table.push(PacketRef { capture: cap, frame, ts_ns }, &Packet::Tcp { ip, tcp });
@@ -347,6 +349,7 @@ fn options_cut_by_snap_length__truncated_never_none() {
         header_len: 20 + declared,
         captured_options: &s.options,
         payload_len: 0,
+        captured_payload: &[],
     };
     let ip = IpInfo { src: CLIENT, dst: SERVER, ttl: 64 };
     table.push(PacketRef { capture: &cap, frame: 1, ts_ns: 0 }, &Packet::Tcp { ip, tcp });

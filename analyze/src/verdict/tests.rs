@@ -87,6 +87,7 @@ pub(super) fn conn(port: u16, tfo: SynTfo, data_len: u32, answer: Option<SynAckA
         last_time_ns: 0,
         attempt: None,
         arrival: None,
+        request_print: None,
     }
 }
 
