@@ -46,6 +46,10 @@ pub struct AnalyzeArgs {
     /// Seconds the clocks of the client's and the server's captures may differ by.
     #[arg(long, default_value_t = 10.0)]
     server_clock_skew: f64,
+    /// Judge from the client's captures alone: the echo origin's answers and the server
+    /// captures are not used (to compare with what a client-side tool can tell).
+    #[arg(long)]
+    client_side_only: bool,
     /// CSV or Parquet with server_ip, server_port, expected_tfo; wins over --control.
     #[arg(long, value_name = "FILE")]
     expect: Option<PathBuf>,
@@ -156,6 +160,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         expect: expect.as_ref(),
         connections: Connections::Sink(&write_batch),
         server_clock_skew_ns: (args.server_clock_skew.max(0.0) * 1e9) as i64,
+        client_side_only: args.client_side_only,
     };
     let analysis = analyze(&inputs, &options);
     progress.finish_and_clear();

@@ -329,15 +329,31 @@ fn collect_then_analyze_in_the_lab() {
         .status
         .success());
     lab.router("ip6tables -w -t mangle -F PREROUTING");
+    let measured_row = |targets: &[Value]| -> Value {
+        targets
+            .iter()
+            .find(|t| t["vantage"] == "name-measured" && t["server_ip"] == "2001:db8:2::1")
+            .unwrap_or_else(|| panic!("{targets:#?}"))
+            .clone()
+    };
+    // The echo origin says what its listener does, and that the option left and did not
+    // arrive: no control needed.
     let (_, targets, _) =
-        analyze_with(&["--control", control.to_str().unwrap()], &measured, &dir.join("name"));
-    let r = targets
-        .iter()
-        .find(|t| t["vantage"] == "name-measured" && t["server_ip"] == "2001:db8:2::1")
-        .unwrap_or_else(|| panic!("{targets:#?}"));
+        analyze_with(&["--control", control.to_str().unwrap()], &measured, &dir.join("name-echo"));
+    let r = measured_row(&targets);
+    assert_eq!(r["signatures"], serde_json::json!(["option_removed_on_path", "not_negotiated_expected"]), "{r}");
+    assert!(r["explanation"].as_str().unwrap().contains("the echo origin says the origin does TFO"), "{r}");
+    // From the client's side alone, the control decides, by host name.
+    let (_, targets, _) = analyze_with(
+        &["--client-side-only", "--control", control.to_str().unwrap()],
+        &measured,
+        &dir.join("name"),
+    );
+    let r = measured_row(&targets);
     assert_eq!(r["expected_tfo"], true, "the control's verdict reached the other address: {r}");
     assert_eq!(r["signatures"], serde_json::json!(["not_negotiated_expected"]), "{r}");
     assert!(r["explanation"].as_str().unwrap().contains("for the name lab.test"), "{r}");
+    assert!(r["arrival_source"].is_null(), "{r}");
 
     // 3b. The kernel now remembers the lost SYN-data; measuring with its cache kept is spoiled.
     let kept = dir.join("kept.pcapng");
@@ -357,7 +373,8 @@ fn collect_then_analyze_in_the_lab() {
     let (_, targets, _) = analyze(&hijacked, &dir.join("hijacked"));
     let r = row(&targets, "http://198.51.100.1/");
     assert!(r["signatures"].as_array().unwrap().contains(&serde_json::json!("response_differs")), "{r}");
-    assert!(r["explanation"].as_str().unwrap().contains("bytes where the baseline got"), "{r}");
+    // The origin answers with echoes, the box with a page of its own.
+    assert!(r["explanation"].as_str().unwrap().contains("an answer that is not the echo origin's"), "{r}");
     assert_eq!(r["synack_differs"], true, "the box is a hop nearer: {r}");
     assert_eq!(r["middlebox"], true);
     lab.router("iptables -w -t nat -F PREROUTING");

@@ -12,7 +12,7 @@ use crate::record::Connection;
 use crate::result::{AnalyzeError, ConnectionSink, Progress, VantageResult, VantageSpec};
 use crate::server_view::ServerView;
 use crate::table::FileRow;
-use crate::vantage::{in_first_syn_order, read_vantage};
+use crate::vantage::{in_first_syn_order, read_vantage, ServerSide};
 use crate::verdict::{judge_all, TargetVerdict};
 
 /// What to analyse: the measured vantages, and the controls (paths known to be clean) whose
@@ -66,6 +66,9 @@ pub struct AnalyzeOptions<'a, E = Infallible> {
     /// How far apart the clocks of the client's and the server's captures may be, for joining
     /// their connections (`--server-clock-skew`).
     pub server_clock_skew_ns: i64,
+    /// Judge from the client's captures alone: echoes and server captures unused
+    /// (`--client-side-only`), to compare with what a client-side tool can tell.
+    pub client_side_only: bool,
 }
 
 /// Ten seconds: NTP-synchronised machines are well within it, and the collector's fetches of
@@ -82,6 +85,7 @@ impl AnalyzeOptions<'static, Infallible> {
             expect: None,
             connections: Connections::Keep,
             server_clock_skew_ns: DEFAULT_SERVER_CLOCK_SKEW_NS,
+            client_side_only: false,
         }
     }
 }
@@ -96,6 +100,7 @@ impl<'a, E> AnalyzeOptions<'a, E> {
             expect: None,
             connections: Connections::Sink(sink),
             server_clock_skew_ns: DEFAULT_SERVER_CLOCK_SKEW_NS,
+            client_side_only: false,
         }
     }
 }
@@ -186,7 +191,8 @@ fn read_servers<E: std::error::Error + Send + 'static>(
         .par_iter()
         .map(|spec| {
             let mut all = Vec::new();
-            let result = read_vantage::<Infallible>(spec, &options.flow, options.read, options.progress, None, &mut |_, batch| {
+            let ignored = ServerSide::Ignored;
+            let result = read_vantage::<Infallible>(spec, &options.flow, options.read, options.progress, ignored, &mut |_, batch| {
                 all.extend(batch);
                 Ok(())
             })
@@ -222,18 +228,22 @@ where
 {
     use rayon::prelude::*;
     let (servers, server_failures) = read_servers(inputs, options);
-    let view = (!inputs.servers.is_empty()).then(|| {
+    let view = (!inputs.servers.is_empty() && !options.client_side_only).then(|| {
         let connections: Vec<Connection> = servers.iter().flat_map(|r| r.connections.iter().cloned()).collect();
         ServerView::new(&connections, options.server_clock_skew_ns)
     });
     let servers: Vec<VantageResult> =
         servers.into_iter().map(|r| VantageResult { connections: Vec::new(), ..r }).collect();
+    let server_side =
+        if options.client_side_only { ServerSide::Ignored } else { ServerSide::Use(view.as_ref()) };
     let view = view.as_ref();
     let specs: Vec<(&VantageSpec, bool)> =
         inputs.controls.iter().map(|s| (s, true)).chain(inputs.measured.iter().map(|s| (s, false))).collect();
     let read = |spec: &VantageSpec| match &options.connections {
         Connections::Sink(sink) => {
-            read_vantage(spec, &options.flow, options.read, options.progress, view, &mut |v, batch| sink(v, batch))
+            read_vantage(spec, &options.flow, options.read, options.progress, server_side, &mut |v, batch| {
+                sink(v, batch)
+            })
         }
         Connections::Keep => {
             let mut all: Vec<Connection> = Vec::new();
@@ -242,7 +252,7 @@ where
                 &options.flow,
                 options.read,
                 options.progress,
-                view,
+                server_side,
                 &mut |_, batch| {
                     all.extend(batch);
                     Ok(())

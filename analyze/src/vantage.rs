@@ -45,6 +45,15 @@ fn first_timestamp(path: &Path) -> Result<Option<i64>, ReadError> {
     Ok(first)
 }
 
+/// What of the server's view a vantage's connections get.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ServerSide<'v> {
+    /// Echoes, and the server captures' view where there are any.
+    Use(Option<&'v ServerView>),
+    /// Neither: the client's side alone, as a tool without a server of its own sees it.
+    Ignored,
+}
+
 /// Takes one vantage's finished connections, a batch at a time (vantage name, batch).
 pub(crate) type BatchSink<'a, E> = dyn FnMut(&str, Vec<Connection>) -> Result<(), E> + 'a;
 
@@ -57,7 +66,7 @@ pub(crate) fn read_vantage<E: std::error::Error>(
     config: &FlowConfig,
     read_options: ReadOptions,
     progress: &Progress<'_>,
-    server_view: Option<&ServerView>,
+    server_side: ServerSide<'_>,
     sink: &mut BatchSink<'_, E>,
 ) -> Result<VantageResult, AnalyzeError<E>> {
     let mut report = VantageReport::default();
@@ -96,11 +105,15 @@ pub(crate) fn read_vantage<E: std::error::Error>(
     let mut emit = |mut batch: Vec<Connection>, attempts: &[AttemptRecord], index: &AttemptIndex| {
         in_first_syn_order(&mut batch);
         link_attempts(&mut batch, attempts, index);
-        if let Some(view) = server_view {
-            // An echo, where there is one, says more (the request, the certificate).
-            for c in batch.iter_mut().filter(|c| c.arrival.is_none()) {
-                c.arrival = view.arrival(c).map(Box::new);
+        match server_side {
+            ServerSide::Ignored => batch.iter_mut().for_each(|c| c.arrival = None),
+            ServerSide::Use(Some(view)) => {
+                // An echo, where there is one, says more (the request, the certificate).
+                for c in batch.iter_mut().filter(|c| c.arrival.is_none()) {
+                    c.arrival = view.arrival(c).map(Box::new);
+                }
             }
+            ServerSide::Use(None) => {}
         }
         for c in &batch {
             targets.add(c);
