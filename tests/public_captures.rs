@@ -129,7 +129,7 @@ fn attempt_schema_names_every_field_the_collector_writes() {
         cookie_flushed: None,
         cache_before: Some(tfoscope_analyze::attempt::CacheState { cookie: false, syn_drops: 0 }),
         category: Some("NEWS".into()),
-        request_headers: None,
+        request_headers: Some(vec![("host".into(), "example.test".into())]),
         result: AppResult {
             status: Some(200),
             size: Some(20),

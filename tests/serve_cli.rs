@@ -9,7 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 
-use common::{have_root, have_tool};
+use common::{assert_in_schema, have_root, have_tool};
 use serde_json::Value;
 
 struct Netns(String);
@@ -55,7 +55,10 @@ impl Netns {
     /// curl with TFO: the echo.
     fn fetch(&self, url: &str) -> Value {
         let out = self.run(&["curl", "-s", "--max-time", "5", "--tcp-fastopen", url]);
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+        let echo: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+        assert_in_schema("echo.json", &echo);
+        echo
     }
 }
 

@@ -167,7 +167,7 @@ pub fn ooni_read_back(python: &Path, file: &Path) -> Vec<serde_json::Value> {
 fn assert_documented(schema: &serde_json::Value, value: &serde_json::Value, at: &str) {
     if let (Some(props), Some(object)) = (schema["properties"].as_object(), value.as_object()) {
         for key in object.keys() {
-            let sub = props.get(key).unwrap_or_else(|| panic!("{at}.{key} is not in schemas/ooni.json"));
+            let sub = props.get(key).unwrap_or_else(|| panic!("{at}.{key} is not in the schema"));
             assert_documented(sub, &object[key], &format!("{at}.{key}"));
         }
         for required in schema["required"].as_array().into_iter().flatten() {
@@ -179,6 +179,12 @@ fn assert_documented(schema: &serde_json::Value, value: &serde_json::Value, at: 
             assert_documented(items, v, &format!("{at}[]"));
         }
     }
+}
+
+/// `value` holds only what schemas/`schema` documents, and all it requires.
+pub fn assert_in_schema(schema: &str, value: &serde_json::Value) {
+    let text = std::fs::read_to_string(root().join("schemas").join(schema)).unwrap();
+    assert_documented(&serde_json::from_str(&text).unwrap(), value, schema);
 }
 
 /// An OONI measurement holds only what schemas/ooni.json documents, and all it requires.
