@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tfoscope's benchmarks (issue 6). Not part of CI: release builds and minutes of work.
 #
-#   bench/run.sh [analyze|many|memory|collect|all] [WORKDIR]
+#   bench/run.sh [analyze|many|memory|collect|serve|all] [WORKDIR]
 #
 # analyze: one core, 1,000,000-packet synthetic captures (web-like, ~750 MB; and one of small
 #          packets, heavy on connections), page-cached: tfoscope analyze (with the Parquet
@@ -14,6 +14,9 @@
 #          with 660,000 (7.6 GB): peak memory against file size and connections.
 # collect: (root) 1,000 targets in the lab, --concurrency 256, against 1,000 sequential
 #          `curl --tcp-fastopen` runs; capture drops.
+# serve:   (root) the echo origin in a namespace of its own (TFO on): 10,000 idle connections
+#          held plus 1,000 garbage requests a second for 60 s, a well-formed request every
+#          100 ms timed; the origin's peak memory (VmHWM).
 # Results go to stdout as Markdown table rows, as pasted into README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -180,11 +183,34 @@ bench_collect() {
   wait "$LAB_PID" 2>/dev/null || true
 }
 
+bench_serve() {
+  local ns=tfb-serve
+  ip netns del $ns 2>/dev/null || true
+  ip netns add $ns
+  trap 'ip netns pids '$ns' 2>/dev/null | xargs -r kill -9; ip netns del '$ns' 2>/dev/null || true' RETURN
+  ip -n $ns link set lo up
+  ip netns exec $ns sysctl -qw net.ipv4.tcp_fastopen=3 net.core.somaxconn=4096
+  ip netns exec $ns "$TFO" serve --http 127.0.0.1:8080 --idle-timeout 120 --max-connections 20000 \
+    >"$WORK/serve.out" 2>"$WORK/serve.log" &
+  local server=$!
+  for _ in $(seq 50); do grep -q ready "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+  local load
+  load=$(ip netns exec $ns "$PWD/target/release/tfoscope-serve-load" 127.0.0.1:8080 \
+    --idle "${IDLE:-10000}" --garbage-rate "${GARBAGE_RATE:-1000}" --seconds "${SECONDS_LOAD:-60}")
+  local peak
+  peak=$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$server/status")
+  kill -TERM "$server"; wait "$server" 2>/dev/null || true
+  echo "| load | result | origin's peak memory |"
+  echo "|---|---|---|"
+  echo "| ${IDLE:-10000} idle + ${GARBAGE_RATE:-1000} garbage/s for ${SECONDS_LOAD:-60} s | $load | $peak MiB |"
+}
+
 case $WHAT in
   analyze) bench_analyze ;;
+  serve) bench_serve ;;
   many) bench_many ;;
   memory) bench_memory ;;
   collect) bench_collect ;;
-  all) bench_analyze; echo; bench_many; echo; bench_memory; echo; bench_collect ;;
-  *) echo "usage: bench/run.sh [analyze|many|memory|collect|all] [WORKDIR]" >&2; exit 2 ;;
+  all) bench_analyze; echo; bench_many; echo; bench_memory; echo; bench_collect; echo; bench_serve ;;
+  *) echo "usage: bench/run.sh [analyze|many|memory|collect|serve|all] [WORKDIR]" >&2; exit 2 ;;
 esac

@@ -36,7 +36,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "KEY")]
     tfo_key: Option<String>,
     /// Connections served at once; more are closed on arrival.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 16_384)]
     max_connections: usize,
     /// Largest request head, bytes.
     #[arg(long, default_value_t = 16 << 10)]
