@@ -232,15 +232,19 @@ fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
             None => "-",
         };
         let signatures: Vec<&str> = v.signatures.iter().map(|s| s.as_str()).collect();
+        let mut found = if signatures.is_empty() { "-".to_string() } else { signatures.join(",") };
+        // Facts of the path that are no signature: said, not counted.
+        if !v.path_changes.is_empty() {
+            found.push_str(&format!(" (path: {})", v.path_changes.join(",")));
+        }
         println!(
-            "{:<vw$}  {:<tw$}  {:<12} {:<17} {:<13} {:<9}  {}",
+            "{:<vw$}  {:<tw$}  {:<12} {:<17} {:<13} {:<9}  {found}",
             v.vantage,
             target_label(v),
             v.connectivity.as_str(),
             v.cookie.as_str(),
             v.syn_data.as_str(),
             middlebox,
-            if signatures.is_empty() { "-".to_string() } else { signatures.join(",") }
         );
     }
     println!("{} target verdicts -> {}", verdicts.len(), written.display());
@@ -282,6 +286,10 @@ fn print_summary(results: &[&VantageResult], written: &Path) {
         "{files} capture(s), {frames} packets, {conns} connections ({tfo} with TFO in the first SYN) -> {}",
         written.display()
     );
+    let seen: usize = results.iter().map(|r| r.targets.with_arrival()).sum();
+    if seen > 0 {
+        println!("{seen} of the connections seen from the server too (echo origin or --server-capture)");
+    }
     for r in results {
         for (linktype, count) in &r.report.skipped_linktypes {
             println!("{}: skipped {count} frames of unsupported link type {linktype}", r.name);

@@ -206,13 +206,6 @@ impl LabNet {
                 self.exec(&r, &[tool, "-w", "-t", table, "-F"])?;
             }
         }
-        // The collector reuses its local ports from scenario to scenario: a closed connection
-        // conntrack still remembers (2 minutes by default) would meet the next scenario's SYN on
-        // the same ports, un-NATed, and the router would drop it. Closed connections are
-        // forgotten at once here (best effort: the settings exist once conntrack is loaded).
-        for state in ["time_wait", "close", "close_wait", "fin_wait", "last_ack"] {
-            let _ = self.exec(&r, &["sysctl", "-qw", &format!("net.netfilter.nf_conntrack_tcp_timeout_{state}=1")]);
-        }
         Ok(())
     }
 }

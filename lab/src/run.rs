@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 
 use tfoscope_analyze::arrival::{sent_counterpart, syn_changes};
 use tfoscope_analyze::{analyze, AnalyzeOptions, Inputs, VantageSpec};
@@ -182,14 +182,29 @@ fn run_scenario(net: &mut LabNet, config: &LabConfig, scenario: &Scenario) -> Re
     })
 }
 
+/// Each collection of a lab run binds its own 100 local ports. With the collector's default
+/// range, every scenario's fetches reuse the last one's 4-tuples: within a minute they meet
+/// the origin's TIME_WAIT sockets and the router's conntrack entries of the last scenario
+/// (un-NATed, so a REDIRECT scenario's first SYN went to the origin, which answered with an
+/// ACK the client reset: an option_dropped that was the lab's own).
+static COLLECTIONS: AtomicU16 = AtomicU16::new(0);
+
+fn port_range() -> String {
+    let k = COLLECTIONS.fetch_add(1, Ordering::Relaxed) % 200;
+    let lo = 20_000 + k * 100;
+    format!("{lo}-{}", lo + 99)
+}
+
 /// `tfoscope collect` in the client namespace: a process of its own, since a namespace is
 /// entered per thread and the collector's tokio workers would stay outside.
 fn collect(net: &LabNet, config: &LabConfig, url: &str, out: &Path) -> Result<(), LabError> {
     let timeout = config.timeout_secs.to_string();
+    let ports = port_range();
     let output = Command::new("ip")
         .args(["netns", "exec", &net.client()])
         .arg(&config.exe)
-        .args(["collect", "--timeout", &timeout, "--resolve", &format!("lab.test:{SERVER_V4}"), "-o"])
+        .args(["collect", "--timeout", &timeout, "--port-range", &ports])
+        .args(["--resolve", &format!("lab.test:{SERVER_V4}"), "-o"])
         .arg(out)
         .arg(url)
         .stdin(Stdio::null())
