@@ -129,7 +129,7 @@ fn one_request_three_times_through_a_proxy__each_joined_to_its_own_in_order() {
     assert!(conns.iter().all(|c| words(c, "syn_changes").contains(&"isn_changed".to_string())));
     assert_eq!(words(&targets[0], "signatures"), ["reoriginated"]);
     let explanation = targets[0]["explanation"].as_str().unwrap();
-    assert!(explanation.contains("server.pcap, frame 1"), "both sides' frames named: {explanation}");
+    assert!(explanation.contains("SYN frame 1, as server capture") && explanation.contains("server.pcap frame 1"), "both sides' frames named: {explanation}");
 }
 
 /// What the shell lab's two-ended run must show for each case, without any echo.

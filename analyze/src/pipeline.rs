@@ -279,6 +279,13 @@ where
         verdicts: vec![],
         warnings: vec![],
     };
+    for ((spec, control), result) in specs.into_iter().zip(results) {
+        match (result, control) {
+            (Ok(r), true) => analysis.controls.push(r),
+            (Ok(r), false) => analysis.measured.push(r),
+            (Err(error), control) => analysis.failed.push(Failed { spec: spec.clone(), control, error }),
+        }
+    }
     if let Some(view) = view {
         let joined = analysis.measured_joined();
         if joined == 0 {
@@ -286,13 +293,6 @@ where
                 "no measured connection was found in the server captures ({} connections there): other hosts, or clocks more than the --server-clock-skew apart",
                 view.len()
             ));
-        }
-    }
-    for ((spec, control), result) in specs.into_iter().zip(results) {
-        match (result, control) {
-            (Ok(r), true) => analysis.controls.push(r),
-            (Ok(r), false) => analysis.measured.push(r),
-            (Err(error), control) => analysis.failed.push(Failed { spec: spec.clone(), control, error }),
         }
     }
     if analysis.control_failed() {

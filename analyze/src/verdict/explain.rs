@@ -206,33 +206,39 @@ pub fn clause(e: &Evidence<'_>) -> String {
 }
 
 /// "SYN frames 1 (option_removed:34) and 11 (...), by the echo origin's answer", or with a
-/// server capture, each SYN with the server's frame.
+/// server capture, "..., server capture S frames 4 and 9" (each SYN's frame there, in order;
+/// the file named once where one file holds them all).
 fn arrived_list(syns: &[Arrived<'_>]) -> String {
     let item = |a: &Arrived<'_>| {
-        let mut parts: Vec<String> = Vec::new();
-        if !a.detail.is_empty() {
-            parts.push(a.detail.clone());
-        }
-        if let ServerSide::Capture { .. } = a.server {
-            parts.push(server_side(&a.server));
-        }
-        if parts.is_empty() {
+        if a.detail.is_empty() {
             a.syn.to_string()
         } else {
-            format!("{} ({})", a.syn, parts.join(", "))
+            format!("{} ({})", a.syn, a.detail)
         }
     };
     let items: Vec<String> = syns.iter().map(item).collect();
-    let frames = if items.len() == 1 {
-        format!("SYN frame {}", items[0])
-    } else {
-        let (last, rest) = items.split_last().expect("several");
-        format!("SYN frames {} and {last}", rest.join(", "))
+    let frames = |what: &str, items: &[String]| match items {
+        [one] => format!("{what} frame {one}"),
+        [rest @ .., last] => format!("{what} frames {} and {last}", rest.join(", ")),
+        [] => String::new(),
     };
-    if syns.iter().all(|a| a.server == ServerSide::Echo) {
-        format!("{frames}, by the echo origin's answer")
+    let ours = frames("SYN", &items);
+    let captures: Vec<(&str, u64)> = syns
+        .iter()
+        .filter_map(|a| match a.server {
+            ServerSide::Capture { capture, frame } => Some((capture, frame)),
+            ServerSide::Echo => None,
+        })
+        .collect();
+    if captures.is_empty() {
+        return format!("{ours}, by the echo origin's answer");
+    }
+    let theirs: Vec<String> = captures.iter().map(|(_, f)| f.to_string()).collect();
+    if captures.len() == syns.len() && captures.iter().all(|(c, _)| *c == captures[0].0) {
+        format!("{ours}, as server capture {} {}", captures[0].0, frames("", &theirs).trim_start())
     } else {
-        frames
+        let each: Vec<String> = syns.iter().map(|a| format!("{} ({})", a.syn, server_side(&a.server))).collect();
+        format!("{ours}: {}", each.join(", "))
     }
 }
 
