@@ -341,7 +341,11 @@ fn collect_then_analyze_in_the_lab() {
     let (_, targets, _) =
         analyze_with(&["--control", control.to_str().unwrap()], &measured, &dir.join("name-echo"));
     let r = measured_row(&targets);
-    assert_eq!(r["signatures"], serde_json::json!(["option_removed_on_path", "not_negotiated_expected"]), "{r}");
+    assert_eq!(
+        r["signatures"],
+        serde_json::json!(["option_removed_on_path", "not_negotiated_expected"]),
+        "{r}"
+    );
     assert!(r["explanation"].as_str().unwrap().contains("the echo origin says the origin does TFO"), "{r}");
     // From the client's side alone, the control decides, by host name.
     let (_, targets, _) = analyze_with(

@@ -86,7 +86,10 @@ fn lab_judges_every_scenario_and_cleans_up() {
         assert!(keep.join(format!("{name}.pcapng")).is_file(), "the {name} capture is kept");
     }
     let judged = names.len() - missing.len();
-    assert!(stdout.contains(&format!("{judged} of {} scenarios judged as expected", names.len())), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{judged} of {} scenarios judged as expected", names.len())),
+        "{stdout}"
+    );
     assert!(keep.join("option_stripped-control.pcapng").is_file(), "controls are kept too");
     assert_clean();
 

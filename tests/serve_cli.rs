@@ -95,7 +95,8 @@ fn serve_checks_the_kernel_shows_tfo_as_it_arrived_and_stops_on_sigterm() {
     let ns = Netns::new();
     // A new namespace starts with the client side only (1).
     ns.run(&["sysctl", "-qw", "net.ipv4.tcp_fastopen=1"]);
-    let refused = ns.cmd(&[env!("CARGO_BIN_EXE_tfoscope"), "serve", "--http", "127.0.0.1:8080"]).output().unwrap();
+    let refused =
+        ns.cmd(&[env!("CARGO_BIN_EXE_tfoscope"), "serve", "--http", "127.0.0.1:8080"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("sysctl -w net.ipv4.tcp_fastopen=3"), "{stderr}");

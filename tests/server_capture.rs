@@ -16,7 +16,8 @@ use common::packets::{syn_options, synack_options, Capture, Conn, Segment, SynOp
 use common::*;
 use serde_json::Value;
 
-const REQUEST: &[u8] = b"GET /same HTTP/1.1\r\nHost: 198.51.100.1\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n";
+const REQUEST: &[u8] =
+    b"GET /same HTTP/1.1\r\nHost: 198.51.100.1\r\nUser-Agent: curl/8\r\nAccept: */*\r\n\r\n";
 
 fn addr(text: &str) -> SocketAddr {
     text.parse().unwrap()
@@ -56,7 +57,12 @@ fn fetch(cap: &mut Capture, t_ms: u64, client: SocketAddr, isn: u32, ttl: u8, ts
     cap.push(t_ms + 2, &segment(isn.wrapping_add(1), ack, false, vec![], REQUEST));
 }
 
-fn analyze_two_ends(name: &str, client: &Capture, server: &Capture, args: &[&str]) -> (Vec<Value>, Vec<Value>, String) {
+fn analyze_two_ends(
+    name: &str,
+    client: &Capture,
+    server: &Capture,
+    args: &[&str],
+) -> (Vec<Value>, Vec<Value>, String) {
     let dir = tempdir(name);
     let (c, s) = (dir.join("client.pcap"), dir.join("server.pcap"));
     client.write(&c);
@@ -69,7 +75,10 @@ fn analyze_two_ends(name: &str, client: &Capture, server: &Capture, args: &[&str
 }
 
 fn words(row: &Value, column: &str) -> Vec<String> {
-    row[column].as_array().map(|a| a.iter().map(|w| w.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    row[column]
+        .as_array()
+        .map(|a| a.iter().map(|w| w.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -85,7 +94,10 @@ fn isn_rewritten_on_the_way__joined_by_the_request_and_named_a_path_change() {
     assert_eq!(c["arrival_source"], "server_capture");
     assert_eq!(c["arrived_isn_same"], false);
     assert_eq!(words(c, "syn_changes"), ["isn_changed"]);
-    assert_eq!((c["sent_ttl"].as_u64(), c["arrived_ttl"].as_u64(), c["path_hops"].as_u64()), (Some(64), Some(62), Some(2)));
+    assert_eq!(
+        (c["sent_ttl"].as_u64(), c["arrived_ttl"].as_u64(), c["path_hops"].as_u64()),
+        (Some(64), Some(62), Some(2))
+    );
     assert_eq!(words(&targets[0], "path_changes"), ["isn_rewritten"]);
     assert_eq!(words(&targets[0], "signatures"), Vec::<String>::new());
 }
@@ -95,9 +107,20 @@ fn one_request_three_times_through_a_proxy__each_joined_to_its_own_in_order() {
     let (mut client, mut server) = (Capture::default(), Capture::default());
     for i in 0..3u16 {
         let t = u64::from(i) * 100;
-        fetch(&mut client, t, addr(&format!("192.0.2.1:{}", 40000 + i)), 1000 + u32::from(i), 64, 100 + u32::from(i));
+        fetch(
+            &mut client,
+            t,
+            addr(&format!("192.0.2.1:{}", 40000 + i)),
+            1000 + u32::from(i),
+            64,
+            100 + u32::from(i),
+        );
         // The proxy's own connections: its address, its ports, its ISNs and timestamps.
-        let mut conn = Conn::new(addr(&format!("198.51.100.254:{}", 50000 + i)), addr("198.51.100.1:80"), 9000 + u32::from(i));
+        let mut conn = Conn::new(
+            addr(&format!("198.51.100.254:{}", 50000 + i)),
+            addr("198.51.100.1:80"),
+            9000 + u32::from(i),
+        );
         let s = 5000 + t;
         conn.syn(&mut server, s + 50_000, SynOption::None, &[]);
         conn.synack(&mut server, s + 50_001, 0, false, None);
@@ -123,20 +146,35 @@ fn one_request_three_times_through_a_proxy__each_joined_to_its_own_in_order() {
     assert!(stdout.contains("no measured connection was found in the server captures"), "{stdout}");
     // With the clocks' difference allowed for, each fetch gets its own proxy connection.
     let (conns, targets, _) = analyze_two_ends("proxy", &client, &server, &["--server-clock-skew", "60"]);
-    let ports: Vec<(u64, u64)> =
-        conns.iter().map(|c| (c["client_port"].as_u64().unwrap(), c["arrived_client_port"].as_u64().unwrap())).collect();
+    let ports: Vec<(u64, u64)> = conns
+        .iter()
+        .map(|c| (c["client_port"].as_u64().unwrap(), c["arrived_client_port"].as_u64().unwrap()))
+        .collect();
     assert_eq!(ports, [(40000, 50000), (40001, 50001), (40002, 50002)]);
     assert!(conns.iter().all(|c| words(c, "syn_changes").contains(&"isn_changed".to_string())));
     assert_eq!(words(&targets[0], "signatures"), ["reoriginated"]);
     let explanation = targets[0]["explanation"].as_str().unwrap();
-    assert!(explanation.contains("SYN frame 1, as server capture") && explanation.contains("server.pcap frame 1"), "both sides' frames named: {explanation}");
+    assert!(
+        explanation.contains("SYN frame 1, as server capture") && explanation.contains("server.pcap frame 1"),
+        "both sides' frames named: {explanation}"
+    );
 }
 
 /// What the shell lab's two-ended run must show for each case, without any echo.
 const CASES: [(&str, &str, &[&str], &[&str]); 6] = [
     ("clean_http", "clean_http", &[], &[]),
-    ("option_stripped", "option_stripped", &["option_removed_on_path"], &["option_removed:34", "option_removed:254"]),
-    ("proxy_no_tfo", "proxy_no_tfo", &["reoriginated"], &["isn_changed", "timestamp_changed", "source_changed"]),
+    (
+        "option_stripped",
+        "option_stripped",
+        &["option_removed_on_path"],
+        &["option_removed:34", "option_removed:254"],
+    ),
+    (
+        "proxy_no_tfo",
+        "proxy_no_tfo",
+        &["reoriginated"],
+        &["isn_changed", "timestamp_changed", "source_changed"],
+    ),
     ("proxy_tfo", "proxy_tfo_origin_no_tfo", &["reoriginated"], &["isn_changed", "timestamp_changed"]),
     ("mss_clamped", "mss_clamped", &[], &["mss:1460>1200"]),
     ("source_nat", "source_nat", &[], &["source_changed"]),
@@ -171,7 +209,10 @@ fn two_ended_tcpdump_runs_in_the_lab__the_server_capture_says_what_arrived() {
         analyze_to_json(&out, &["--server-capture", server.to_str().unwrap()], &[client]);
         let conns = json_table(&out, "connections");
         let targets = json_table(&out, "targets");
-        assert!(conns.iter().all(|c| c["arrival_source"] == "server_capture"), "{case}: every connection joined");
+        assert!(
+            conns.iter().all(|c| c["arrival_source"] == "server_capture"),
+            "{case}: every connection joined"
+        );
         let mut found: Vec<String> = conns.iter().flat_map(|c| words(c, "syn_changes")).collect();
         found.sort_unstable();
         found.dedup();

@@ -98,10 +98,13 @@ impl Arrival {
 /// received differ from those sent. Names are compared without case, as HTTP/1.1 does.
 pub fn header_changes(sent: &[(String, String)], received: &[(String, String)]) -> Vec<String> {
     let values = |headers: &[(String, String)], name: &str| -> Vec<String> {
-        headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string()).collect()
+        headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+            .collect()
     };
-    let mut names: Vec<String> =
-        sent.iter().chain(received).map(|(n, _)| n.to_ascii_lowercase()).collect();
+    let mut names: Vec<String> = sent.iter().chain(received).map(|(n, _)| n.to_ascii_lowercase()).collect();
     names.sort_unstable();
     names.dedup();
     names
@@ -180,7 +183,9 @@ fn is_tfo(kind: u8) -> bool {
 /// How `seen` differs from the transmission `sent` of `conn`, in a fixed order.
 pub fn syn_changes(conn: &Connection, sent: &SynTransmission, seen: &SynSeen) -> Vec<SynChange> {
     let mut changes = Vec::new();
-    let kinds = |shape: &SynShape| -> Vec<u8> { shape.option_kinds().iter().copied().filter(|k| !is_padding(k)).collect() };
+    let kinds = |shape: &SynShape| -> Vec<u8> {
+        shape.option_kinds().iter().copied().filter(|k| !is_padding(k)).collect()
+    };
     let (ours, theirs) = (kinds(&sent.shape), kinds(&seen.shape));
     let count = |list: &[u8], k: u8| list.iter().filter(|x| **x == k).count();
     let mut all: Vec<u8> = ours.iter().chain(&theirs).copied().collect();
@@ -284,16 +289,19 @@ impl PathFacts {
         };
         let changes = compared.as_ref().map(|(_, _, c)| c.clone()).unwrap_or_default();
         let reoriginated = reoriginated(&changes);
-        let option_arrived = compared.as_ref().filter(|_| sent_tfo && !reoriginated).map(|(_, seen, changes)| {
-            seen.tfo != SynTfo::None && !changes.contains(&SynChange::CookieChanged)
-        });
+        let option_arrived =
+            compared.as_ref().filter(|_| sent_tfo && !reoriginated).map(|(_, seen, changes)| {
+                seen.tfo != SynTfo::None && !changes.contains(&SynChange::CookieChanged)
+            });
         let data_arrived = compared
             .as_ref()
             .filter(|_| sent_data_len > 0 && !reoriginated)
             .map(|(_, seen, _)| seen.data_len >= sent_data_len);
         let client_cert = conn.attempt.as_ref().and_then(|a| a.cert_sha256.clone());
         let cert_mismatch = match (client_cert, &arrival.served_cert) {
-            (Some(client), Some(served)) if !client.eq_ignore_ascii_case(served) => Some((client, served.clone())),
+            (Some(client), Some(served)) if !client.eq_ignore_ascii_case(served) => {
+                Some((client, served.clone()))
+            }
             _ => None,
         };
         Some(PathFacts {
@@ -385,7 +393,10 @@ mod tests {
             served_cert: None,
         }));
         let facts = PathFacts::of(&c).unwrap();
-        assert_eq!((facts.option_arrived, facts.data_arrived, facts.reoriginated), (Some(true), Some(true), false));
+        assert_eq!(
+            (facts.option_arrived, facts.data_arrived, facts.reoriginated),
+            (Some(true), Some(true), false)
+        );
         assert!(facts.path_changes().is_empty());
     }
 
@@ -478,8 +489,12 @@ mod tests {
             pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
         };
         let sent = h(&[("Host", "a"), ("User-Agent", "x"), ("Connection", "close")]);
-        assert!(header_changes(&sent, &h(&[("host", "a"), ("connection", "close"), ("user-agent", "x")])).is_empty());
+        assert!(header_changes(&sent, &h(&[("host", "a"), ("connection", "close"), ("user-agent", "x")]))
+            .is_empty());
         let received = h(&[("Host", "a"), ("User-Agent", "y"), ("Via", "1.1 squid")]);
-        assert_eq!(header_changes(&sent, &received), ["removed:connection", "changed:user-agent", "added:via"]);
+        assert_eq!(
+            header_changes(&sent, &received),
+            ["removed:connection", "changed:user-agent", "added:via"]
+        );
     }
 }

@@ -192,10 +192,17 @@ fn read_servers<E: std::error::Error + Send + 'static>(
         .map(|spec| {
             let mut all = Vec::new();
             let ignored = ServerSide::Ignored;
-            let result = read_vantage::<Infallible>(spec, &options.flow, options.read, options.progress, ignored, &mut |_, batch| {
-                all.extend(batch);
-                Ok(())
-            })
+            let result = read_vantage::<Infallible>(
+                spec,
+                &options.flow,
+                options.read,
+                options.progress,
+                ignored,
+                &mut |_, batch| {
+                    all.extend(batch);
+                    Ok(())
+                },
+            )
             .map(|mut r| {
                 r.connections = all;
                 r
@@ -229,7 +236,8 @@ where
     use rayon::prelude::*;
     let (servers, server_failures) = read_servers(inputs, options);
     let view = (!inputs.servers.is_empty() && !options.client_side_only).then(|| {
-        let connections: Vec<Connection> = servers.iter().flat_map(|r| r.connections.iter().cloned()).collect();
+        let connections: Vec<Connection> =
+            servers.iter().flat_map(|r| r.connections.iter().cloned()).collect();
         ServerView::new(&connections, options.server_clock_skew_ns)
     });
     let servers: Vec<VantageResult> =

@@ -194,7 +194,9 @@ impl RequestPrint {
         let n = (payload_len as usize).min(Self::BYTES);
         let bytes = captured_payload.get(..n).filter(|_| n > 0)?;
         // FNV-1a: the same value in every run and on every machine, as the join needs.
-        let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
+        let hash = bytes
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
         Some(RequestPrint { len: n as u8, hash })
     }
 }

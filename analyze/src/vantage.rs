@@ -7,11 +7,11 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::arrival::Arrival;
 use crate::attempt::{AttemptRecord, CollectorRecord, ATTEMPT_PEN};
 use crate::decode::{self, DecodeError};
 use crate::flow::{FlowConfig, FlowTable, PacketRef};
 use crate::read::{self, CaptureEvent, ReadError, ReadOptions};
-use crate::arrival::Arrival;
 use crate::record::{AttemptLink, Connection};
 use crate::result::{AnalyzeError, FileReport, Progress, VantageReport, VantageResult, VantageSpec};
 use crate::server_view::ServerView;

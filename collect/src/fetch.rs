@@ -192,11 +192,10 @@ where
     let request = request.body(Empty::<Bytes>::new()).map_err(|_| "bad_request")?;
     let response = sender.send_request(request).await.map_err(|e| hyper_error_kind(&e))?;
     let status = response.status().as_u16();
-    let is_echo = response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(ECHO_CONTENT_TYPE)));
+    let is_echo =
+        response.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+            v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(ECHO_CONTENT_TYPE))
+        });
     let body = response.into_body().collect().await.map_err(|e| hyper_error_kind(&e))?.to_bytes();
     driver.abort();
     let echo = is_echo.then(|| Echo::from_json(&body).map_err(|e| e.to_string()));

@@ -95,7 +95,8 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
 
 /// A CA certificate and its key, PEM, for sslsplit to forge certificates with.
 fn lab_ca() -> Result<String, LabError> {
-    let fail = |e: rcgen::Error| LabError::Command { command: "making the lab CA".into(), detail: e.to_string() };
+    let fail =
+        |e: rcgen::Error| LabError::Command { command: "making the lab CA".into(), detail: e.to_string() };
     let key = rcgen::KeyPair::generate().map_err(fail)?;
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(fail)?;
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);

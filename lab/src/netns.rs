@@ -186,7 +186,10 @@ impl LabNet {
         }
         let output = std::fs::read_to_string(log).unwrap_or_default();
         self.stop_daemons();
-        Err(LabError::Command { command: describe, detail: format!("nothing listened on port {port}: {}", output.trim()) })
+        Err(LabError::Command {
+            command: describe,
+            detail: format!("nothing listened on port {port}: {}", output.trim()),
+        })
     }
 
     pub fn stop_daemons(&mut self) {

@@ -43,12 +43,18 @@ fn origins() -> [Vec<String>; 2] {
     [
         args(&[
             "serve",
-            "--http", &format!("{v4}:80"),
-            "--http", &format!("[{v6}]:80"),
-            "--https", &format!("{v4}:443"),
-            "--https", &format!("[{v6}]:443"),
-            "--name", "lab.test",
-            "--max-connections", "1000",
+            "--http",
+            &format!("{v4}:80"),
+            "--http",
+            &format!("[{v6}]:80"),
+            "--https",
+            &format!("{v4}:443"),
+            "--https",
+            &format!("[{v6}]:443"),
+            "--name",
+            "lab.test",
+            "--max-connections",
+            "1000",
         ]),
         args(&["serve", "--no-tfo", "--http", &format!("{v4}:8080"), "--max-connections", "1000"]),
     ]
@@ -85,8 +91,9 @@ pub fn run_lab(
     for origin in origins() {
         net.spawn_server(&s, &config.exe, &origin)?;
     }
-    let router: Vec<String> =
-        std::iter::once("lab-serve".to_string()).chain(router_listeners().iter().map(ListenerSpec::to_arg)).collect();
+    let router: Vec<String> = std::iter::once("lab-serve".to_string())
+        .chain(router_listeners().iter().map(ListenerSpec::to_arg))
+        .collect();
     net.spawn_server(&r, &config.exe, &router)?;
 
     let mut results = Vec::new();
@@ -101,7 +108,11 @@ pub fn run_lab(
     Ok(results)
 }
 
-fn run_scenario(net: &mut LabNet, config: &LabConfig, scenario: &Scenario) -> Result<ScenarioResult, LabError> {
+fn run_scenario(
+    net: &mut LabNet,
+    config: &LabConfig,
+    scenario: &Scenario,
+) -> Result<ScenarioResult, LabError> {
     net.clear_router()?;
     let not_run = |why: String| ScenarioResult {
         name: scenario.name,
@@ -124,7 +135,8 @@ fn run_scenario(net: &mut LabNet, config: &LabConfig, scenario: &Scenario) -> Re
             let name = interceptor.program();
             return Ok(not_run(format!("{name} is not installed (Debian: apt install {name})")));
         };
-        let dir = std::env::temp_dir().join(format!("tfoscope-lab-{}-{}", config.prefix, interceptor.program()));
+        let dir =
+            std::env::temp_dir().join(format!("tfoscope-lab-{}-{}", config.prefix, interceptor.program()));
         let args = interceptor.prepare(&program, &dir)?;
         net.spawn_daemon(&r, &args, interceptor.port(), &dir.join("output.log"))?;
     }

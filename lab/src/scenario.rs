@@ -91,7 +91,8 @@ fn describe(
 ) -> String {
     let signatures = if signatures.is_empty() { "-".to_string() } else { signatures.join("+") };
     let middlebox = middlebox.map_or("null".to_string(), |m| m.to_string());
-    let path = if path_changes.is_empty() { String::new() } else { format!(" path={}", path_changes.join("+")) };
+    let path =
+        if path_changes.is_empty() { String::new() } else { format!(" path={}", path_changes.join("+")) };
     format!("{connectivity}/{cookie}/{syn_data} {signatures} middlebox={middlebox}{path}")
 }
 

@@ -89,7 +89,11 @@ fn set_int(fd: &impl AsRawFd, option: libc::c_int, value: libc::c_int) -> io::Re
 
 /// A listening socket that saves each connection's SYN; with `tfo`, the kernel grants
 /// cookies (with `key`, this one) and accepts SYN data.
-pub fn listen(addr: SocketAddr, tfo: bool, key: Option<&[u8; 16]>) -> Result<std::net::TcpListener, ListenError> {
+pub fn listen(
+    addr: SocketAddr,
+    tfo: bool,
+    key: Option<&[u8; 16]>,
+) -> Result<std::net::TcpListener, ListenError> {
     let fail = |e: io::Error| match e.kind() {
         io::ErrorKind::PermissionDenied if addr.port() < 1024 => ListenError::PrivilegedPort(addr),
         _ => ListenError::Listen(addr, e),
@@ -140,7 +144,10 @@ mod tests {
         let dashed = parse_tfo_key("00000001-00000002-00000003-0000000a").unwrap();
         assert_eq!(&dashed[..4], &[1, 0, 0, 0]);
         assert_eq!(&dashed[12..], &[10, 0, 0, 0]);
-        assert_eq!(parse_tfo_key("00000001000000020000000300000000a"[..32].as_ref()).unwrap()[..4], [1, 0, 0, 0]);
+        assert_eq!(
+            parse_tfo_key("00000001000000020000000300000000a"[..32].as_ref()).unwrap()[..4],
+            [1, 0, 0, 0]
+        );
         for bad in ["", "xyz", "1-2-3", "0000000g-0-0-0", "000000001-0-0-0", "1-2-3-4-5"] {
             assert!(parse_tfo_key(bad).is_err(), "{bad}");
         }

@@ -40,7 +40,9 @@ impl Head {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeadError {
     /// The peer closed before a whole head (or before any byte).
-    Closed { received: usize },
+    Closed {
+        received: usize,
+    },
     /// More than the limit without the blank line that ends a head.
     TooLarge,
     /// Bytes that are no HTTP/1 request.
@@ -102,8 +104,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_reads_with_its_headers_as_sent_and_what_follows() {
-        let head = read(b"GET /x HTTP/1.1\r\nHost: a\r\nUser-Agent: UA\r\nVia: 1.1 p\r\n\r\nGET /", 1024).await.unwrap();
-        assert_eq!((head.method.as_str(), head.target.as_str(), head.version.as_str()), ("GET", "/x", "HTTP/1.1"));
+        let head = read(b"GET /x HTTP/1.1\r\nHost: a\r\nUser-Agent: UA\r\nVia: 1.1 p\r\n\r\nGET /", 1024)
+            .await
+            .unwrap();
+        assert_eq!(
+            (head.method.as_str(), head.target.as_str(), head.version.as_str()),
+            ("GET", "/x", "HTTP/1.1")
+        );
         assert_eq!(head.headers[1], ("User-Agent".to_string(), "UA".to_string()));
         assert_eq!(head.rest, b"GET /");
         assert!(head.keep_alive());
@@ -115,16 +122,23 @@ mod tests {
         assert_eq!(read(b"", 1024).await, Err(HeadError::Closed { received: 0 }));
         let huge = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &vec![b'a'; 5000]].concat();
         assert_eq!(read(&huge, 4096).await, Err(HeadError::TooLarge));
-        assert_eq!(read(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 1024).await, Err(HeadError::Malformed));
+        assert_eq!(
+            read(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 1024).await,
+            Err(HeadError::Malformed)
+        );
         let many: String = (0..200).map(|i| format!("H{i}: v\r\n")).collect();
-        assert_eq!(read(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes(), 1 << 20).await, Err(HeadError::TooLarge));
+        assert_eq!(
+            read(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes(), 1 << 20).await,
+            Err(HeadError::TooLarge)
+        );
     }
 
     #[tokio::test]
     async fn http_1_0_closes_unless_asked_and_bodies_are_seen() {
         let head = read(b"GET / HTTP/1.0\r\n\r\n", 1024).await.unwrap();
         assert!(!head.keep_alive());
-        let head = read(b"POST / HTTP/1.1\r\nConnection: close\r\nContent-Length: 5\r\n\r\n", 1024).await.unwrap();
+        let head =
+            read(b"POST / HTTP/1.1\r\nConnection: close\r\nContent-Length: 5\r\n\r\n", 1024).await.unwrap();
         assert!(!head.keep_alive());
         assert!(head.has_body());
     }

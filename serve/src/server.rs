@@ -124,7 +124,8 @@ pub fn bind(config: ServeConfig) -> Result<Bound, ServeError> {
             let std_listener = listener::listen(addr, config.tfo, config.tfo_key.as_ref())?;
             let listener = TcpListener::from_std(std_listener)?;
             let local = listener.local_addr()?;
-            let origin = EchoOrigin { scheme: scheme.to_string(), listen: local.to_string(), tfo: config.tfo };
+            let origin =
+                EchoOrigin { scheme: scheme.to_string(), listen: local.to_string(), tfo: config.tfo };
             listeners.push((listener, origin, scheme == "https"));
         }
     }
@@ -163,7 +164,8 @@ pub async fn serve(bound: Bound, shutdown: impl Future<Output = ()>) -> Result<(
                     log_line(&origin, peer, "refused", &Log::default());
                     continue;
                 };
-                let (tls, config, counters, origin) = (tls.clone(), config.clone(), counters.clone(), origin.clone());
+                let (tls, config, counters, origin) =
+                    (tls.clone(), config.clone(), counters.clone(), origin.clone());
                 tokio::spawn(async move {
                     connection(stream, peer, &origin, tls.as_deref(), &config, &counters).await;
                     drop(permit);
@@ -224,8 +226,13 @@ async fn connection(
     if syn.is_ok() {
         counters.saved_syns.fetch_add(1, Ordering::Relaxed);
     }
-    let mut facts =
-        ConnectionFacts { origin: origin.clone(), peer, syn, syn_data_accepted: syn_data_accepted(&stream), tls: None };
+    let mut facts = ConnectionFacts {
+        origin: origin.clone(),
+        peer,
+        syn,
+        syn_data_accepted: syn_data_accepted(&stream),
+        tls: None,
+    };
     let mut log = Log::default();
     let end = match tls {
         None => exchange(stream, &facts, config, counters, &mut log).await,
@@ -278,7 +285,8 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         let reading = read_head(&mut stream, std::mem::take(&mut pending), config.max_request_bytes);
         let head = match tokio::time::timeout(config.request_timeout, reading).await {
             Err(_) => {
-                let _ = respond(&mut stream, 408, "text/plain", b"request head too slow\n", false, false).await;
+                let _ =
+                    respond(&mut stream, 408, "text/plain", b"request head too slow\n", false, false).await;
                 return "request_timeout";
             }
             Ok(Err(HeadError::Closed { .. })) => return "closed",
@@ -286,7 +294,8 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(Err(HeadError::TooLarge)) => {
                 counters.bad_requests.fetch_add(1, Ordering::Relaxed);
                 log.status = 431;
-                let _ = respond(&mut stream, 431, "text/plain", b"request head too large\n", false, false).await;
+                let _ =
+                    respond(&mut stream, 431, "text/plain", b"request head too large\n", false, false).await;
                 return "too_large";
             }
             Ok(Err(HeadError::Malformed)) => {
@@ -301,14 +310,16 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         if head.has_body() {
             counters.bad_requests.fetch_add(1, Ordering::Relaxed);
             log.status = 413;
-            let _ = respond(&mut stream, 413, "text/plain", b"an echo takes no request body\n", false, false).await;
+            let _ = respond(&mut stream, 413, "text/plain", b"an echo takes no request body\n", false, false)
+                .await;
             return "body_refused";
         }
         let keep = head.keep_alive() && log.requests < config.max_requests;
         let document = serde_json::to_vec_pretty(&echo(facts, &head)).unwrap_or_default();
         counters.echoes.fetch_add(1, Ordering::Relaxed);
         log.status = 200;
-        if respond(&mut stream, 200, ECHO_CONTENT_TYPE, &document, keep, head.method == "HEAD").await.is_err() {
+        if respond(&mut stream, 200, ECHO_CONTENT_TYPE, &document, keep, head.method == "HEAD").await.is_err()
+        {
             return "reset";
         }
         if !keep {

@@ -41,7 +41,8 @@ pub fn load(cert: Option<&Path>, key: Option<&Path>, names: &[String]) -> Result
             if chain.is_empty() {
                 return Err(TlsError::NoCert(shown(cert)));
             }
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key(shown(key), e.to_string()))?;
+            let key =
+                PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key(shown(key), e.to_string()))?;
             (chain, key)
         }
         _ => {

@@ -20,7 +20,8 @@ struct Running {
 }
 
 fn start(config: ServeConfig) -> Running {
-    let bound: Bound = bind(ServeConfig { http: vec!["127.0.0.1:0".parse().unwrap()], tfo: false, ..config }).unwrap();
+    let bound: Bound =
+        bind(ServeConfig { http: vec!["127.0.0.1:0".parse().unwrap()], tfo: false, ..config }).unwrap();
     let addr = bound.local_addrs()[0];
     let counters = bound.counters.clone();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -37,7 +38,10 @@ fn start(config: ServeConfig) -> Running {
 impl Running {
     async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(10), self.task).await.expect("stops within its grace").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("stops within its grace")
+            .unwrap();
     }
 }
 
@@ -47,7 +51,9 @@ async fn exchange(addr: SocketAddr, request: &[u8]) -> (String, u16) {
     let port = stream.local_addr().unwrap().port();
     stream.write_all(request).await.unwrap();
     let mut response = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await.expect("answered");
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("answered");
     (String::from_utf8_lossy(&response).into_owned(), port)
 }
 
@@ -64,8 +70,11 @@ async fn still_answers(addr: SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_echo_shows_the_syn_and_request_as_they_arrived() {
     let server = start(ServeConfig::default());
-    let (response, port) =
-        exchange(server.addr, b"GET /x?y HTTP/1.1\r\nHost: echo.test\r\nUser-Agent: t/1\r\nConnection: close\r\n\r\n").await;
+    let (response, port) = exchange(
+        server.addr,
+        b"GET /x?y HTTP/1.1\r\nHost: echo.test\r\nUser-Agent: t/1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(response.contains("\r\nContent-Type: application/vnd.tfoscope.echo+json\r\n"), "{response}");
     let echo = body(&response);
     assert_eq!(echo["echo_version"], 1);
@@ -81,7 +90,9 @@ async fn an_echo_shows_the_syn_and_request_as_they_arrived() {
     assert_eq!(echo["request"]["target"], "/x?y");
     assert_eq!(echo["request"]["headers"][1], serde_json::json!(["User-Agent", "t/1"]));
     // The analyzer reads what the origin wrote.
-    let parsed = tfoscope_analyze::echo::Echo::from_json(response.split_once("\r\n\r\n").unwrap().1.as_bytes()).unwrap();
+    let parsed =
+        tfoscope_analyze::echo::Echo::from_json(response.split_once("\r\n\r\n").unwrap().1.as_bytes())
+            .unwrap();
     assert_eq!(parsed.syn.unwrap().src_port, port);
     server.stop().await;
 }
@@ -111,7 +122,8 @@ async fn garbage_huge_heads_and_bodies_are_refused_and_the_service_goes_on() {
     let many: String = (0..500).map(|i| format!("H{i}: v\r\n")).collect();
     let (response, _) = exchange(server.addr, format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()).await;
     assert!(response.starts_with("HTTP/1.1 431 "), "{response}");
-    let (response, _) = exchange(server.addr, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789").await;
+    let (response, _) =
+        exchange(server.addr, b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789").await;
     assert!(response.starts_with("HTTP/1.1 413 "), "{response}");
     // Clients that connect and reset at once.
     for _ in 0..200 {
@@ -135,7 +147,8 @@ async fn slow_and_idle_clients_are_closed_on_time() {
     let mut idle = TcpStream::connect(server.addr).await.unwrap();
     let started = Instant::now();
     let mut buf = [0u8; 64];
-    let n = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf)).await.expect("closed").unwrap_or(0);
+    let n =
+        tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf)).await.expect("closed").unwrap_or(0);
     assert_eq!(n, 0);
     assert!(started.elapsed() >= Duration::from_millis(400), "{:?}", started.elapsed());
     // Slow: a byte every 100 ms never finishes a head within the request timeout.
@@ -171,7 +184,9 @@ async fn connections_beyond_the_cap_are_closed_and_served_again_once_room_is_mad
     let mut over = TcpStream::connect(server.addr).await.unwrap();
     let _ = over.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
     let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), over.read_to_end(&mut answer)).await.expect("closed at once");
+    let _ = tokio::time::timeout(Duration::from_secs(5), over.read_to_end(&mut answer))
+        .await
+        .expect("closed at once");
     assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
     assert!(server.counters.refused_over_capacity.load(std::sync::atomic::Ordering::Relaxed) >= 1);
     drop(held);

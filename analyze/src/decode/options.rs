@@ -296,7 +296,10 @@ impl<'a> OptionSummary<'a> {
                 Step::Option { kind, len } => {
                     summary.push_kind(kind);
                     // Only the options the summary reads are parsed.
-                    if matches!(kind, KIND_MSS | KIND_WINDOW_SCALE | KIND_TIMESTAMPS | KIND_FASTOPEN | KIND_EXPERIMENTAL) {
+                    if matches!(
+                        kind,
+                        KIND_MSS | KIND_WINDOW_SCALE | KIND_TIMESTAMPS | KIND_FASTOPEN | KIND_EXPERIMENTAL
+                    ) {
                         if let Ok((_, option)) = parse_option(&captured[offset..offset + len]) {
                             summary.note(option);
                         }

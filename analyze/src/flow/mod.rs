@@ -17,7 +17,8 @@ use crate::decode::{
     TCP_SYN,
 };
 use crate::record::{
-    Connection, DataAcked, Outcome, Refusal, RequestPrint, SynAck, SynAckAnswers, SynAckTfo, SynShape, SynTfo, SynTransmission,
+    Connection, DataAcked, Outcome, Refusal, RequestPrint, SynAck, SynAckAnswers, SynAckTfo, SynShape,
+    SynTfo, SynTransmission,
 };
 
 const NS_PER_SEC: i64 = 1_000_000_000;

@@ -3,8 +3,8 @@
 use polars::prelude::*;
 
 use super::TableError;
-use crate::attempt::FetchKind;
 use crate::arrival::{reoriginated, sent_counterpart, syn_changes, ArrivalSource, SynChange, SynSeen};
+use crate::attempt::FetchKind;
 use crate::record::{Connection, SynTfo, SynTransmission};
 
 pub const CONNECTIONS_SCHEMA: &str = include_str!("../../../schemas/connections.json");
@@ -184,8 +184,10 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
     // What arrived at the server, against the transmission it is.
     let arrived: Vec<Option<ArrivedRow<'_>>> = conns().map(ArrivedRow::of).collect();
     let seen = || arrived.iter().map(|a| a.as_ref().map(|a| a.seen));
-    let changes: Vec<Option<Vec<String>>> =
-        arrived.iter().map(|a| a.as_ref().map(|a| a.changes.iter().map(|c| c.to_string()).collect())).collect();
+    let changes: Vec<Option<Vec<String>>> = arrived
+        .iter()
+        .map(|a| a.as_ref().map(|a| a.changes.iter().map(|c| c.to_string()).collect()))
+        .collect();
     Ok(vec![
         ("capture", strings(conns().map(|c| &*c.capture))),
         ("vantage", strings(rows.iter().map(|(v, _)| *v))),
@@ -248,24 +250,37 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
                 conns().zip(seen()).map(|(c, s)| s.map(|s| s.isn == c.isn)).collect();
             Box::new(polars_arrow::array::BooleanArray::from(same))
         }),
-        ("sent_ttl", values(conns().zip(&arrived).map(|(c, a)| a.as_ref().map_or(c.first_syn().shape.ttl, |a| a.sent.shape.ttl)))),
+        (
+            "sent_ttl",
+            values(
+                conns()
+                    .zip(&arrived)
+                    .map(|(c, a)| a.as_ref().map_or(c.first_syn().shape.ttl, |a| a.sent.shape.ttl)),
+            ),
+        ),
         ("arrived_ttl", options(seen().map(|s| s.map(|s| s.shape.ttl)))),
         ("path_hops", options(arrived.iter().map(|a| a.as_ref().and_then(ArrivedRow::path_hops)))),
         ("arrived_options", u8_lists(seen().map(|s| s.map(|s| s.shape.option_kinds())))?),
         ("arrived_tfo", optional_strings(seen().map(|s| s.map(|s| s.tfo.as_str())))),
-        ("arrived_cookie", formatted(&arrived, |a, buf| {
-            a.as_ref().and_then(|a| a.seen.cookie.as_deref()).is_some_and(|b| hex_into(b, buf))
-        })),
+        (
+            "arrived_cookie",
+            formatted(&arrived, |a, buf| {
+                a.as_ref().and_then(|a| a.seen.cookie.as_deref()).is_some_and(|b| hex_into(b, buf))
+            }),
+        ),
         ("arrived_syn_data_len", options(seen().map(|s| s.map(|s| s.data_len)))),
         ("arrived_mss", options(seen().map(|s| s.and_then(|s| s.shape.mss)))),
         ("arrived_window", options(seen().map(|s| s.map(|s| s.shape.window)))),
         ("syn_changes", string_lists(&changes)?),
-        ("arrival_source", optional_strings(conns().map(|c| {
-            c.arrival.as_ref().filter(|a| a.syn.is_some()).map(|a| match a.source {
-                ArrivalSource::Echo => "echo",
-                ArrivalSource::ServerCapture { .. } => "server_capture",
-            })
-        }))),
+        (
+            "arrival_source",
+            optional_strings(conns().map(|c| {
+                c.arrival.as_ref().filter(|a| a.syn.is_some()).map(|a| match a.source {
+                    ArrivalSource::Echo => "echo",
+                    ArrivalSource::ServerCapture { .. } => "server_capture",
+                })
+            })),
+        ),
     ])
 }
 

@@ -43,7 +43,10 @@ pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError
         field!("measurement_valid", |v: &TargetVerdict| v.measurement_valid),
         field!("explanation", |v: &TargetVerdict| v.explanation.clone()),
         str_lists("conditions", verdicts.iter().map(|v| v.conditions.clone())),
-        str_lists("path_changes", verdicts.iter().map(|v| v.path_changes.iter().map(String::as_str).collect())),
+        str_lists(
+            "path_changes",
+            verdicts.iter().map(|v| v.path_changes.iter().map(String::as_str).collect()),
+        ),
         field!("arrival_source", |v: &TargetVerdict| v.arrival_source),
     ];
     DataFrame::new(verdicts.len(), columns).map_err(|error| TableError::Build { table: "targets", error })

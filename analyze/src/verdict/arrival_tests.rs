@@ -12,7 +12,11 @@ use crate::record::{Connection, SynAckAnswers, SynShape, SynTfo};
 
 /// Gives every connection timestamps (TSval = its port) and an echo that saw each SYN as
 /// the SYN-ACK answered it; `change` edits what arrived.
-fn echoed(mut conns: Vec<Connection>, origin_tfo: bool, change: impl Fn(&Connection, &mut SynSeen)) -> Vec<Connection> {
+fn echoed(
+    mut conns: Vec<Connection>,
+    origin_tfo: bool,
+    change: impl Fn(&Connection, &mut SynSeen),
+) -> Vec<Connection> {
     for c in &mut conns {
         let port = u32::from(c.client.port());
         for (i, s) in c.syns.iter_mut().enumerate() {
@@ -54,7 +58,8 @@ fn option_stripped_on_the_way__option_removed_on_path_and_no_cookie_expected() {
     let strip = |c: &Connection, seen: &mut SynSeen| {
         if c.tried_tfo() {
             let kinds: Vec<u8> = seen.shape.option_kinds().iter().copied().filter(|k| *k != 34).collect();
-            seen.shape = SynShape::new(seen.shape.ttl, seen.shape.window, seen.shape.mss, seen.shape.wscale, &kinds);
+            seen.shape =
+                SynShape::new(seen.shape.ttl, seen.shape.window, seen.shape.mss, seen.shape.wscale, &kinds);
             seen.tfo = SynTfo::None;
             seen.cookie = None;
         }
@@ -80,14 +85,19 @@ fn another_isn_and_tsval__reoriginated_and_nothing_said_of_our_options() {
     let v = judge(&echoed(round(false, None, 100), true, proxy), None);
     assert_eq!(v.signatures, vec![Signature::Reoriginated, Signature::NotNegotiatedExpected]);
     assert!(v.path_changes.is_empty(), "a proxy's SYN is not a rewritten one: {:?}", v.path_changes);
-    assert!(v.explanation.contains("SYN frames 100 and 120, by the echo origin's answer"), "{}", v.explanation);
+    assert!(
+        v.explanation.contains("SYN frames 100 and 120, by the echo origin's answer"),
+        "{}",
+        v.explanation
+    );
 }
 
 #[test]
 fn source_rewritten_and_mss_clamped__path_changes_but_no_middlebox() {
     let nat = |_: &Connection, seen: &mut SynSeen| {
         seen.client = "198.51.100.254:40000".parse().unwrap();
-        seen.shape = SynShape::new(63, seen.shape.window, Some(1200), seen.shape.wscale, seen.shape.option_kinds());
+        seen.shape =
+            SynShape::new(63, seen.shape.window, Some(1200), seen.shape.wscale, seen.shape.option_kinds());
     };
     let v = judge(&echoed(round(true, Some(SynAckAnswers::FirstSyn), 100), true, nat), None);
     assert_eq!(v.signatures, vec![]);

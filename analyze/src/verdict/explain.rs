@@ -237,7 +237,8 @@ fn arrived_list(syns: &[Arrived<'_>]) -> String {
     if captures.len() == syns.len() && captures.iter().all(|(c, _)| *c == captures[0].0) {
         format!("{ours}, as server capture {} {}", captures[0].0, frames("", &theirs).trim_start())
     } else {
-        let each: Vec<String> = syns.iter().map(|a| format!("{} ({})", a.syn, server_side(&a.server))).collect();
+        let each: Vec<String> =
+            syns.iter().map(|a| format!("{} ({})", a.syn, server_side(&a.server))).collect();
         format!("{ours}: {}", each.join(", "))
     }
 }

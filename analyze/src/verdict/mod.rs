@@ -19,9 +19,9 @@ mod target;
 mod vantage;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod arrival_tests;
+#[cfg(test)]
+mod tests;
 
 use std::net::IpAddr;
 

@@ -4,9 +4,9 @@
 //! encodes, and returns the evidence it rests on, or nothing when it does not hold.
 
 use super::evidence::{Arrived, Evidence, ResponseDifference, ServerSide};
-use crate::arrival::{PathFacts, SynChange};
 use super::facts::{first_syn_unanswered, own_retransmission_answered, refused_first_syn, Round};
 use super::{CookieResult, Signature, SynDataResult};
+use crate::arrival::{PathFacts, SynChange};
 use crate::attempt::FetchKind;
 use crate::expect::Expectation;
 use crate::record::AttemptLink;
@@ -59,7 +59,9 @@ fn arrived_evidence<'a>(
     evidence: impl FnOnce(Vec<Arrived<'a>>) -> Evidence<'a>,
 ) -> Vec<Evidence<'a>> {
     let syns: Vec<Arrived<'a>> = arrivals(round)
-        .filter_map(|p| Some(Arrived { syn: p.sent_frame, server: ServerSide::of(&p.source), detail: show(p)? }))
+        .filter_map(|p| {
+            Some(Arrived { syn: p.sent_frame, server: ServerSide::of(&p.source), detail: show(p)? })
+        })
         .collect();
     if syns.is_empty() {
         Vec::new()

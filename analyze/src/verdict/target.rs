@@ -6,13 +6,13 @@ use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use super::evidence::{Evidence, ServerSide, StackDifference};
-use crate::arrival::PathFacts;
 use super::facts::{self, Round};
 use super::rounds::{majority, split_rounds, tried_tfo, RoundsFormed};
 use super::rules::{TargetFacts, ROUND_RULES, TARGET_RULES};
 use super::{
     explain, Connectivity, CookieResult, Direction, Signature, SynDataResult, TargetVerdict, Untested,
 };
+use crate::arrival::PathFacts;
 use crate::expect::Expectation;
 use crate::record::{SynAckTfo, SynTfo};
 use crate::summary::{ConnSummary, SynAckSummary};
@@ -272,9 +272,15 @@ fn echo_expectation(paths: &[&PathFacts]) -> Option<&'static Expectation> {
 
 /// Drops and resets inferred from the client's side that the server's view contradicts: a
 /// SYN arrived with its TFO option (or with its data). The server's view wins.
-fn set_aside_by_arrival<'a>(paths: &[&'a PathFacts], signatures: &mut Vec<Signature>, evidence: &mut Vec<Evidence<'a>>) {
+fn set_aside_by_arrival<'a>(
+    paths: &[&'a PathFacts],
+    signatures: &mut Vec<Signature>,
+    evidence: &mut Vec<Evidence<'a>>,
+) {
     let arrived = |option: bool| {
-        paths.iter().find(|p| if option { p.option_arrived == Some(true) } else { p.data_arrived == Some(true) })
+        paths
+            .iter()
+            .find(|p| if option { p.option_arrived == Some(true) } else { p.data_arrived == Some(true) })
     };
     for (signature, option) in [
         (Signature::OptionDropped, true),
@@ -284,7 +290,11 @@ fn set_aside_by_arrival<'a>(paths: &[&'a PathFacts], signatures: &mut Vec<Signat
     ] {
         if let (true, Some(p)) = (signatures.contains(&signature), arrived(option)) {
             signatures.retain(|s| *s != signature);
-            evidence.push(Evidence::SetAsideByArrival { signature, syn: p.sent_frame, server: ServerSide::of(&p.source) });
+            evidence.push(Evidence::SetAsideByArrival {
+                signature,
+                syn: p.sent_frame,
+                server: ServerSide::of(&p.source),
+            });
         }
     }
 }

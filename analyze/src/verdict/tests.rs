@@ -17,7 +17,13 @@ use crate::summary::{ConnSummary, TargetConnections};
 const KIND: Option<u8> = Some(KIND_FASTOPEN);
 
 /// One connection to 198.51.100.1:80 from `port`; `answer` is which SYN got the SYN-ACK.
-pub(super) fn conn(port: u16, tfo: SynTfo, data_len: u32, answer: Option<SynAckAnswers>, cookie: bool) -> Connection {
+pub(super) fn conn(
+    port: u16,
+    tfo: SynTfo,
+    data_len: u32,
+    answer: Option<SynAckAnswers>,
+    cookie: bool,
+) -> Connection {
     let isn = 1000;
     let first = SynTransmission {
         frame: u64::from(port),
