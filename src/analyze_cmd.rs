@@ -182,6 +182,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let written_targets = table::write_table(&mut targets, &args.out, "targets", format)?;
     let mut files = table::files_frame(&analysis.file_rows())?;
     table::write_table(&mut files, &args.out, "files", format)?;
+    let hop_rows: Vec<(&str, &[tfoscope_analyze::locate::HopRow])> =
+        analysis.vantages().map(|v| (v.name.as_str(), v.hops.as_slice())).collect();
+    let probes: usize = hop_rows.iter().map(|(_, rows)| rows.len()).sum();
+    let mut hops = table::hops_frame(&hop_rows)?;
+    let written_hops = table::write_table(&mut hops, &args.out, "hops", format)?;
     let written_ooni = match &args.ooni {
         Some(path) => Some(table::write_ooni(
             path,
@@ -195,6 +200,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let everything: Vec<&VantageResult> = analysis.vantages().collect();
     print_summary(&everything, &written);
     print_verdicts(&analysis.verdicts, &written_targets);
+    if probes > 0 {
+        println!("{probes} hop-limited probes -> {}", written_hops.display());
+    }
     if let Some(path) = written_ooni {
         println!("OONI measurements -> {}", path.display());
     }
@@ -236,6 +244,12 @@ fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
         // Facts of the path that are no signature: said, not counted.
         if !v.path_changes.is_empty() {
             found.push_str(&format!(" (path: {})", v.path_changes.join(",")));
+        }
+        match (v.middlebox_hop_min, v.middlebox_hop_max) {
+            (Some(min), Some(max)) if min == max => found.push_str(&format!(" (box at hop {max})")),
+            (Some(min), Some(max)) => found.push_str(&format!(" (box between hops {min} and {max})")),
+            (None, Some(max)) => found.push_str(&format!(" (box at hop {max} or nearer)")),
+            _ => {}
         }
         println!(
             "{:<vw$}  {:<tw$}  {:<12} {:<17} {:<13} {:<9}  {found}",

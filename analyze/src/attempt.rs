@@ -14,6 +14,33 @@ pub const ATTEMPT_PEN: u32 = 32473;
 pub enum CollectorRecord {
     Run(RunRecord),
     Attempt(AttemptRecord),
+    Probe(ProbeRecord),
+}
+
+/// One hop-limited probe of `collect --locate`: a SYN crafted on a raw socket with a TTL / hop
+/// limit, never retransmitted. Probes are no fetches: they never enter the rounds or the
+/// verdicts, only the `hops` table and the target's location.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeRecord {
+    /// The target the probe locates (its URL, address and port).
+    pub url: String,
+    pub host: String,
+    pub server_ip: String,
+    pub server_port: u16,
+    /// Where the probe went: the target's port, or the second port (`--locate-port`).
+    pub probe_port: u16,
+    /// `plain`, `tfo_cookie_request` or `tfo_data` (data and a cookie).
+    pub probe: FetchKind,
+    pub hop_limit: u8,
+    pub local_port: u16,
+    /// The probe's sequence number (each probe of a target has its own; the flow is the same).
+    pub isn: u32,
+    pub sent_ns: i64,
+    /// The TCP segment sent (header, options, data), lowercase hex.
+    pub segment_hex: String,
+    /// What came back, as the collector saw it while pacing: `time_exceeded`, `synack`, `rst`,
+    /// `unreachable`, `none`. The analyzer reads the capture, not this.
+    pub reply: String,
 }
 
 /// Which of a target's fetches an attempt was: what the collector intended, whatever the

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decode::link::LINKTYPE_RAW;
 use crate::decode::{self, DecodeError, OptionSummary, Packet, Tfo, TCP_SYN};
 use crate::record::SynTfo;
 
@@ -17,8 +18,6 @@ pub const ECHO_CONTENT_TYPE: &str = "application/vnd.tfoscope.echo+json";
 pub const ECHO_VERSION: u32 = 1;
 /// Larger answers are not echoes (the collector keeps at most this much).
 pub const ECHO_MAX_BYTES: usize = 16 << 10;
-/// LINKTYPE_RAW: the saved SYN begins with its IP header.
-const LINKTYPE_RAW: i32 = 101;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Echo {
@@ -119,7 +118,8 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
 impl ArrivedSyn {
     /// Decodes the IP and TCP headers the kernel saved (TCP_SAVED_SYN).
     pub fn decode(headers: &[u8]) -> Result<ArrivedSyn, ArrivedSynError> {
-        let Packet::Tcp { ip, tcp } = decode::decode(pcap_parser::Linktype(LINKTYPE_RAW), headers)? else {
+        let Packet::Tcp { ip, tcp } = // The saved SYN begins with its IP header.
+        decode::decode(pcap_parser::Linktype(LINKTYPE_RAW), headers)? else {
             return Err(ArrivedSynError::NotSyn);
         };
         if !tcp.has(TCP_SYN) {

@@ -15,6 +15,7 @@ pub mod decode;
 pub mod echo;
 pub mod expect;
 pub mod flow;
+pub mod locate;
 pub mod pipeline;
 pub mod read;
 pub mod record;

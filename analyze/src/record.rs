@@ -102,6 +102,8 @@ pub struct SynShape {
     pub window: u16,
     pub mss: Option<u16>,
     pub wscale: Option<u8>,
+    /// The TCP checksum as captured (a box that rewrites the segment must change it).
+    pub checksum: u16,
     kinds_len: u8,
     /// A SYN's options rarely hold more than 10 kinds (NOP padding included); a longer list
     /// keeps its first 24.
@@ -110,11 +112,15 @@ pub struct SynShape {
 
 impl SynShape {
     pub fn new(ttl: u8, window: u16, mss: Option<u16>, wscale: Option<u8>, option_kinds: &[u8]) -> Self {
-        let mut shape = SynShape { ttl, window, mss, wscale, kinds_len: 0, kinds: [0; 24] };
+        let mut shape = SynShape { ttl, window, mss, wscale, checksum: 0, kinds_len: 0, kinds: [0; 24] };
         let n = option_kinds.len().min(shape.kinds.len());
         shape.kinds[..n].copy_from_slice(&option_kinds[..n]);
         shape.kinds_len = n as u8;
         shape
+    }
+
+    pub fn with_checksum(self, checksum: u16) -> Self {
+        SynShape { checksum, ..self }
     }
 
     /// The option kinds in order, padding included.
@@ -155,6 +161,28 @@ pub struct Refusal {
     /// Whether the refused transmission was the first SYN (RST: its ack covers the SYN data or
     /// it came before any retransmission).
     pub answers_first_syn: bool,
+    /// TTL or hop limit of the refusing packet: how far away its sender is.
+    pub ttl: u8,
+}
+
+/// The first ICMP error that quoted the connection's SYN (a time-exceeded to a hop-limited
+/// probe, an unreachable): who sent it, how far away, and what it quoted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IcmpReply {
+    pub frame: u64,
+    pub time_ns: i64,
+    pub responder: std::net::IpAddr,
+    pub ttl: u8,
+    pub icmp_type: u8,
+    pub code: u8,
+    pub time_exceeded: bool,
+    /// TCP bytes quoted.
+    pub quote_tcp_len: u16,
+    /// The quote holds the whole TCP header, options included.
+    pub quote_has_options: bool,
+    /// The quoted SYN as it was at the router, when at least its fixed header was quoted.
+    pub quoted: Option<crate::arrival::SynSeen>,
+    pub quoted_checksum: Option<u16>,
 }
 
 /// The collector's record of the fetch that made a connection.
@@ -239,6 +267,8 @@ pub struct Connection {
     pub arrival: Option<Box<crate::arrival::Arrival>>,
     /// The client's first data, as a print (see [`RequestPrint`]).
     pub request_print: Option<RequestPrint>,
+    /// The first ICMP error quoting the connection's SYN.
+    pub icmp_reply: Option<Box<IcmpReply>>,
 }
 
 impl Connection {
@@ -322,6 +352,7 @@ impl Connection {
             attempt: None,
             arrival: None,
             request_print: None,
+            icmp_reply: None,
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct VantageReport {
     /// The collector's records, when the capture is one of ours.
     pub attempts: Vec<AttemptRecord>,
     pub runs: Vec<RunRecord>,
+    /// The collector's hop-limited probes (`collect --locate`).
+    pub probes: Vec<crate::attempt::ProbeRecord>,
 }
 
 impl VantageReport {
@@ -58,6 +60,8 @@ pub struct VantageResult {
     pub connections: Vec<Connection>,
     /// What the verdicts need of every connection, by target.
     pub targets: TargetConnections,
+    /// The hop-limited probes and their answers (kept whole: a few dozen a target).
+    pub hops: Vec<crate::locate::HopRow>,
     pub report: VantageReport,
 }
 

@@ -11,6 +11,7 @@ use crate::arrival::Arrival;
 use crate::attempt::{AttemptRecord, CollectorRecord, ATTEMPT_PEN};
 use crate::decode::{self, DecodeError};
 use crate::flow::{FlowConfig, FlowTable, PacketRef};
+use crate::locate::{hop_row, HopRow, ProbeIndex};
 use crate::read::{self, CaptureEvent, ReadError, ReadOptions};
 use crate::record::{AttemptLink, Connection};
 use crate::result::{AnalyzeError, FileReport, Progress, VantageReport, VantageResult, VantageSpec};
@@ -102,24 +103,37 @@ pub(crate) fn read_vantage<E: std::error::Error>(
     // written when its fetch ends; a connection is emitted seconds of capture time after it
     // closes), so linking as connections finish sees every record that concerns them.
     let mut attempt_index = AttemptIndex::default();
-    let mut emit = |mut batch: Vec<Connection>, attempts: &[AttemptRecord], index: &AttemptIndex| {
-        in_first_syn_order(&mut batch);
-        link_attempts(&mut batch, attempts, index);
-        match server_side {
-            ServerSide::Ignored => batch.iter_mut().for_each(|c| c.arrival = None),
-            ServerSide::Use(Some(view)) => {
-                // An echo, where there is one, says more (the request, the certificate).
-                for c in batch.iter_mut().filter(|c| c.arrival.is_none()) {
-                    c.arrival = view.arrival(c).map(Box::new);
+    let mut probe_index = ProbeIndex::default();
+    let mut hops: Vec<HopRow> = Vec::new();
+    let mut emit =
+        |mut batch: Vec<Connection>, report: &VantageReport, index: &AttemptIndex, probes: &ProbeIndex| {
+            in_first_syn_order(&mut batch);
+            // Hop-limited probes are no fetches: they go to the hops table, not to the
+            // connections, rounds and verdicts.
+            batch.retain(|c| match hop_row(c, &report.probes, probes) {
+                Some(row) => {
+                    hops.push(row);
+                    false
                 }
+                None => true,
+            });
+            let attempts = &report.attempts;
+            link_attempts(&mut batch, attempts, index);
+            match server_side {
+                ServerSide::Ignored => batch.iter_mut().for_each(|c| c.arrival = None),
+                ServerSide::Use(Some(view)) => {
+                    // An echo, where there is one, says more (the request, the certificate).
+                    for c in batch.iter_mut().filter(|c| c.arrival.is_none()) {
+                        c.arrival = view.arrival(c).map(Box::new);
+                    }
+                }
+                ServerSide::Use(None) => {}
             }
-            ServerSide::Use(None) => {}
-        }
-        for c in &batch {
-            targets.add(c);
-        }
-        sink(&spec.name, batch)
-    };
+            for c in &batch {
+                targets.add(c);
+            }
+            sink(&spec.name, batch)
+        };
     for path in files {
         let capture: Arc<str> = Arc::from(path.display().to_string());
         let half_seen_before = table.stats.half_seen_handshakes;
@@ -131,6 +145,10 @@ pub(crate) fn read_vantage<E: std::error::Error>(
                         attempt_index.add(&report.attempts);
                     }
                     Some(CollectorRecord::Run(r)) => report.runs.push(r),
+                    Some(CollectorRecord::Probe(p)) => {
+                        report.probes.push(p);
+                        probe_index.add(&report.probes);
+                    }
                     None => report
                         .warnings
                         .push(format!("{}: unreadable attempt record at byte {offset}", path.display())),
@@ -143,7 +161,7 @@ pub(crate) fn read_vantage<E: std::error::Error>(
                         let at = PacketRef { capture: &capture, frame: frame.number, ts_ns: frame.ts_ns };
                         table.push(at, &packet);
                         if table.done_len() >= config.batch.max(1) {
-                            if let Err(e) = emit(table.take_done(), &report.attempts, &attempt_index) {
+                            if let Err(e) = emit(table.take_done(), &report, &attempt_index, &probe_index) {
                                 sink_error = Some(e);
                                 return ControlFlow::Break(());
                             }
@@ -183,9 +201,9 @@ pub(crate) fn read_vantage<E: std::error::Error>(
         ));
     }
     report.flow = flow;
-    emit(rest, &report.attempts, &attempt_index).map_err(AnalyzeError::Sink)?;
+    emit(rest, &report, &attempt_index, &probe_index).map_err(AnalyzeError::Sink)?;
     targets.finish();
-    Ok(VantageResult { name: spec.name.clone(), connections: Vec::new(), targets, report })
+    Ok(VantageResult { name: spec.name.clone(), connections: Vec::new(), targets, hops, report })
 }
 
 /// Sorts by (first SYN time, frame), unique within a stream. Connections are large, so the

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod packets;
+pub mod tables;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -73,12 +73,49 @@ impl Capture {
         let tcp = tcp.options_raw(&segment.options).expect("options fit");
         let mut frame = Vec::new();
         tcp.write(&mut frame, &segment.payload).expect("a frame");
+        self.push_frame(t_ms, &frame)
+    }
+
+    /// An ICMP time-exceeded (v4 type 11, v6 type 3) from `router` to `to`, arriving with TTL
+    /// `ttl`, quoting `quoted` (an IP packet, cut as the router cuts it). Returns its frame.
+    pub fn push_time_exceeded(
+        &mut self,
+        t_ms: u64,
+        router: IpAddr,
+        to: IpAddr,
+        ttl: u8,
+        quoted: &[u8],
+    ) -> u64 {
+        let mac = [2, 0, 0, 0, 0, 1];
+        let eth = PacketBuilder::ethernet2(mac, mac);
+        let mut frame = Vec::new();
+        match (router, to) {
+            (IpAddr::V4(r), IpAddr::V4(t)) => eth
+                .ipv4(r.octets(), t.octets(), ttl)
+                .icmpv4(etherparse::Icmpv4Type::TimeExceeded(
+                    etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit,
+                ))
+                .write(&mut frame, quoted)
+                .expect("a frame"),
+            (IpAddr::V6(r), IpAddr::V6(t)) => eth
+                .ipv6(r.octets(), t.octets(), ttl)
+                .icmpv6(etherparse::Icmpv6Type::TimeExceeded(
+                    etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
+                ))
+                .write(&mut frame, quoted)
+                .expect("a frame"),
+            _ => panic!("one family per packet"),
+        }
+        self.push_frame(t_ms, &frame)
+    }
+
+    fn push_frame(&mut self, t_ms: u64, frame: &[u8]) -> u64 {
         let t_us = t_ms * 1000;
         self.bytes.extend_from_slice(&((t_us / 1_000_000) as u32 + 1_700_000_000).to_le_bytes());
         self.bytes.extend_from_slice(&((t_us % 1_000_000) as u32).to_le_bytes());
         self.bytes.extend_from_slice(&(frame.len() as u32).to_le_bytes());
         self.bytes.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        self.bytes.extend_from_slice(&frame);
+        self.bytes.extend_from_slice(frame);
         self.frames += 1;
         self.frames
     }
@@ -86,6 +123,14 @@ impl Capture {
     pub fn write(&self, path: &Path) {
         std::fs::write(path, &self.bytes).unwrap();
     }
+}
+
+/// The IP packet of a segment, without a link layer: what a router quotes in an ICMP error.
+pub fn ip_packet(segment: &Segment) -> Vec<u8> {
+    let mut cap = Capture::default();
+    cap.push(0, segment);
+    // The frame after the pcap header (24) and record header (16), without Ethernet (14).
+    cap.bytes[24 + 16 + 14..].to_vec()
 }
 
 /// SYN options as Linux sends them: MSS, SACK permitted, timestamps, window scale, then the

@@ -72,6 +72,7 @@ pub struct TcpSegment<'a> {
     pub captured_options: &'a [u8],
     /// Payload length from the IP header (0 when the IP length is shorter than the header).
     pub payload_len: u32,
+    pub checksum: u16,
     /// The payload bytes the capture holds (fewer than `payload_len` under a snap length).
     pub captured_payload: &'a [u8],
 }
@@ -94,17 +95,27 @@ pub struct QuotedTcp {
     pub src_port: u16,
     pub dst_port: u16,
     pub seq: u32,
+    /// TCP bytes quoted (8 from an RFC 792 router).
+    pub tcp_len: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IcmpError {
+pub struct IcmpError<'a> {
     pub version: u8,
     pub icmp_type: u8,
     pub code: u8,
     pub quoted: QuotedTcp,
+    /// The quoted packet as captured, from its IP header on: as much of the TCP header (and
+    /// data) as the router quoted (RFC 792: 8 bytes; RFC 1812 and Linux: more).
+    pub quote: &'a [u8],
 }
 
-impl IcmpError {
+impl IcmpError<'_> {
+    /// Time exceeded in transit (v4 type 11, v6 type 3): a hop-limited probe's answer.
+    pub fn is_time_exceeded(&self) -> bool {
+        matches!((self.version, self.icmp_type), (4, 11) | (6, 3))
+    }
+
     /// Fragmentation needed (v4) or packet too big (v6): a path MTU signal, not a refusal.
     pub fn is_path_mtu(&self) -> bool {
         matches!((self.version, self.icmp_type, self.code), (4, 3, 4) | (6, 2, _))
@@ -114,7 +125,7 @@ impl IcmpError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Packet<'a> {
     Tcp { ip: IpInfo, tcp: TcpSegment<'a> },
-    IcmpError { ip: IpInfo, error: IcmpError },
+    IcmpError { ip: IpInfo, error: IcmpError<'a> },
 }
 
 /// Decodes one captured frame of the given link type.
@@ -179,7 +190,7 @@ pub fn decode(linktype: Linktype, frame: &[u8]) -> Result<Packet<'_>, DecodeErro
         return Err(DecodeError::NotTcp);
     }
     let quoted = parse_quoted_tcp(body).ok_or(DecodeError::NotTcp)?;
-    Ok(Packet::IcmpError { ip, error: IcmpError { version, icmp_type, code, quoted } })
+    Ok(Packet::IcmpError { ip, error: IcmpError { version, icmp_type, code, quoted, quote: body } })
 }
 
 /// Bytes from the start of `outer` to the start of `inner`, both slices of one frame.
@@ -214,6 +225,7 @@ fn parse_tcp(captured: &[u8], declared_len: usize) -> Result<TcpSegment<'_>, Dec
         header_len,
         captured_options,
         payload_len,
+        checksum: be16(16),
         captured_payload,
     })
 }
@@ -242,6 +254,7 @@ fn parse_quoted_tcp(body: &[u8]) -> Option<QuotedTcp> {
         src_port: u16::from_be_bytes([p[0], p[1]]),
         dst_port: u16::from_be_bytes([p[2], p[3]]),
         seq: u32::from_be_bytes([p[4], p[5], p[6], p[7]]),
+        tcp_len: u16::try_from(p.len()).unwrap_or(u16::MAX),
     })
 }
 

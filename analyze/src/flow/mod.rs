@@ -12,13 +12,18 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use pcap_parser::Linktype;
+
+use crate::arrival::SynSeen;
+use crate::decode::link::LINKTYPE_RAW;
+
 use crate::decode::{
     IcmpError, IpInfo, OptionError, OptionSummary, Packet, TcpSegment, Tfo, TCP_ACK, TCP_FIN, TCP_RST,
     TCP_SYN,
 };
 use crate::record::{
-    Connection, DataAcked, Outcome, Refusal, RequestPrint, SynAck, SynAckAnswers, SynAckTfo, SynShape,
-    SynTfo, SynTransmission,
+    Connection, DataAcked, IcmpReply, Outcome, Refusal, RequestPrint, SynAck, SynAckAnswers, SynAckTfo,
+    SynShape, SynTfo, SynTransmission,
 };
 
 const NS_PER_SEC: i64 = 1_000_000_000;
@@ -201,7 +206,7 @@ impl FlowTable {
         self.now_ns = self.now_ns.max(at.ts_ns);
         match packet {
             Packet::Tcp { ip, tcp } => self.push_tcp(at, ip, tcp),
-            Packet::IcmpError { error, .. } => self.push_icmp(at, error),
+            Packet::IcmpError { ip, error } => self.push_icmp(at, ip, error),
         }
         if self.now_ns.saturating_sub(self.last_sweep_ns) >= SWEEP_EVERY_NS {
             self.sweep();
@@ -268,6 +273,7 @@ impl FlowTable {
                     frame: at.frame,
                     time_ns: at.ts_ns,
                     icmp: None,
+                    ttl: ip.ttl,
                     answers_first_syn: open.conn.syn_count == 1 || covers_data,
                 });
             }
@@ -306,7 +312,8 @@ impl FlowTable {
             tfo: syn_tfo(&summary),
             data_len: tcp.payload_len,
             tsval,
-            shape: SynShape::new(ip.ttl, tcp.window, summary.mss, summary.wscale, summary.kinds()),
+            shape: SynShape::new(ip.ttl, tcp.window, summary.mss, summary.wscale, summary.kinds())
+                .with_checksum(tcp.checksum),
         };
         if let Some(open) = self.open.get_mut(&key) {
             if open.client_is_lo == src_is_lo && open.isn == tcp.seq {
@@ -361,6 +368,7 @@ impl FlowTable {
             attempt: None,
             arrival: None,
             request_print: RequestPrint::of(tcp.captured_payload, tcp.payload_len),
+            icmp_reply: None,
         });
         self.open.insert(
             key,
@@ -379,7 +387,7 @@ impl FlowTable {
         );
     }
 
-    fn push_icmp(&mut self, at: PacketRef<'_>, error: &IcmpError) {
+    fn push_icmp(&mut self, at: PacketRef<'_>, ip: &IpInfo, error: &IcmpError<'_>) {
         self.stats.icmp_errors += 1;
         if error.is_path_mtu() {
             return;
@@ -388,6 +396,9 @@ impl FlowTable {
         let (key, src_is_lo) = Key::new(End::new(q.src, q.src_port), End::new(q.dst, q.dst_port));
         let Some(open) = self.open.get_mut(&key) else { return };
         let quotes_client = open.client_is_lo == src_is_lo && q.seq == open.isn;
+        if quotes_client && open.conn.icmp_reply.is_none() {
+            open.conn.icmp_reply = Some(Box::new(icmp_reply(at, ip, error)));
+        }
         if quotes_client && !open.answered && open.conn.icmp.is_none() {
             open.last_time_ns = at.ts_ns;
             open.conn.icmp = Some(Refusal {
@@ -395,9 +406,50 @@ impl FlowTable {
                 time_ns: at.ts_ns,
                 icmp: Some((error.icmp_type, error.code)),
                 answers_first_syn: open.conn.syn_count == 1,
+                ttl: ip.ttl,
             });
         }
     }
+}
+
+/// What an ICMP error says of the SYN it quotes: its sender and distance, and the quote
+/// decoded as far as the router quoted it.
+fn icmp_reply(at: PacketRef<'_>, ip: &IpInfo, error: &IcmpError<'_>) -> IcmpReply {
+    let mut reply = IcmpReply {
+        frame: at.frame,
+        time_ns: at.ts_ns,
+        responder: ip.src,
+        ttl: ip.ttl,
+        icmp_type: error.icmp_type,
+        code: error.code,
+        time_exceeded: error.is_time_exceeded(),
+        quote_tcp_len: error.quoted.tcp_len,
+        quote_has_options: false,
+        quoted: None,
+        quoted_checksum: None,
+    };
+    if let Ok(Packet::Tcp { ip: qip, tcp: q }) = crate::decode::decode(Linktype(LINKTYPE_RAW), error.quote) {
+        let summary = OptionSummary::of(q.options());
+        reply.quote_has_options = usize::from(error.quoted.tcp_len) >= q.header_len && !summary.truncated();
+        let (tfo_kind, cookie) = match summary.tfo {
+            Some((kind, Tfo::Cookie(cookie))) => (Some(kind.kind()), Some(cookie.to_vec())),
+            Some((kind, _)) => (Some(kind.kind()), None),
+            None => (None, None),
+        };
+        reply.quoted = Some(SynSeen {
+            client: SocketAddr::new(qip.src, q.src_port),
+            isn: q.seq,
+            tsval: summary.timestamps.map(|(tsval, _)| tsval),
+            shape: SynShape::new(qip.ttl, q.window, summary.mss, summary.wscale, summary.kinds())
+                .with_checksum(q.checksum),
+            tfo: syn_tfo(&summary),
+            tfo_kind,
+            cookie,
+            data_len: q.payload_len,
+        });
+        reply.quoted_checksum = Some(q.checksum);
+    }
+    reply
 }
 
 /// A SYN-ACK after the first: the server's retransmission (the same ISN) changes nothing; one

@@ -65,6 +65,7 @@ fn run_with(table: &mut FlowTable, capture: &Arc<str>, segs: &[Seg]) {
             header_len: 20 + s.options.len(),
             captured_options: &s.options,
             payload_len: s.payload,
+            checksum: 0,
             captured_payload: &[],
         };
         let ip = IpInfo { src, dst, ttl: if s.from_client { 64 } else { 57 } };
@@ -91,6 +92,7 @@ fn push_bare(
         header_len: 20,
         captured_options: &[],
         payload_len: 0,
+        checksum: 0,
         captured_payload: &[],
     };
     let ip = IpInfo { src, dst, ttl: 64 };
@@ -280,8 +282,8 @@ fn icmp_unreachable_quoting_the_syn__icmp_error() {
     let mut table = FlowTable::default();
     let cap: Arc<str> = Arc::from("t.pcap");
     run_with(&mut table, &cap, &[syn(0, REQUEST.to_vec(), 0)]);
-    let quoted = QuotedTcp { src: CLIENT, dst: SERVER, src_port: 40000, dst_port: 80, seq: ISN };
-    let error = IcmpError { version: 4, icmp_type: 3, code: 1, quoted };
+    let quoted = QuotedTcp { src: CLIENT, dst: SERVER, src_port: 40000, dst_port: 80, seq: ISN, tcp_len: 8 };
+    let error = IcmpError { version: 4, icmp_type: 3, code: 1, quoted, quote: &[] };
     let ip = IpInfo { src: SERVER, dst: CLIENT, ttl: 60 };
     table.push(PacketRef { capture: &cap, frame: 2, ts_ns: 5 * MS }, &Packet::IcmpError { ip, error });
     let (conns, _) = table.finish();
@@ -349,6 +351,7 @@ fn options_cut_by_snap_length__truncated_never_none() {
         header_len: 20 + declared,
         captured_options: &s.options,
         payload_len: 0,
+        checksum: 0,
         captured_payload: &[],
     };
     let ip = IpInfo { src: CLIENT, dst: SERVER, ttl: 64 };

@@ -4,10 +4,11 @@
 //! built here against those files. One job a module: [`connections`] encodes the connections
 //! table's columns, [`output`] writes it beside the reading (a writer thread, row groups
 //! gathered), [`file`] is a table file and its Parquet layout, [`targets`] the targets and
-//! files tables.
+//! files tables, [`hops`] the hop-limited probes.
 
 mod connections;
 mod file;
+mod hops;
 mod ooni;
 mod output;
 mod targets;
@@ -18,6 +19,7 @@ use polars::prelude::*;
 
 pub use connections::{connection_columns, connections_frame, inferred_attempt, CONNECTIONS_SCHEMA};
 pub use file::{EncodedRows, ParquetLayout, TableWriter};
+pub use hops::hops_frame;
 pub use ooni::{write_ooni, OoniProbe, OONI_TEST_NAME, OONI_TEST_VERSION};
 pub use output::ConnectionsOutput;
 pub use targets::{files_frame, targets_frame, FileRow};

@@ -22,6 +22,8 @@ pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError
             col($name, Series::new("".into(), verdicts.iter().map($f).collect::<Vec<_>>()))
         };
     }
+    let ips: Vec<Vec<String>> =
+        verdicts.iter().map(|v| v.middlebox_ips.iter().map(|ip| ip.to_string()).collect()).collect();
     let columns = vec![
         field!("vantage", |v: &TargetVerdict| v.vantage.clone()),
         field!("target", |v: &TargetVerdict| v.target.clone()),
@@ -48,6 +50,10 @@ pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError
             verdicts.iter().map(|v| v.path_changes.iter().map(String::as_str).collect()),
         ),
         field!("arrival_source", |v: &TargetVerdict| v.arrival_source),
+        field!("origin_hops", |v: &TargetVerdict| v.origin_hops),
+        field!("middlebox_hop_min", |v: &TargetVerdict| v.middlebox_hop_min),
+        field!("middlebox_hop_max", |v: &TargetVerdict| v.middlebox_hop_max),
+        str_lists("middlebox_ips", ips.iter().map(|ips| ips.iter().map(String::as_str).collect())),
     ];
     DataFrame::new(verdicts.len(), columns).map_err(|error| TableError::Build { table: "targets", error })
 }

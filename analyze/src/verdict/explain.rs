@@ -70,6 +70,40 @@ fn rank(e: &Evidence<'_>) -> u8 {
     }
 }
 
+/// Where hop-limited probes place the box, naming the probes' frames; None when they place
+/// nothing (the TFO probes fared like the plain ones all the way).
+pub fn location(l: &crate::locate::Location) -> Option<String> {
+    use crate::locate::LocateEvidence as E;
+    let max = l.hop_max?;
+    let at = match l.hop_min {
+        Some(min) if min == max => format!("hop {max}"),
+        Some(min) => format!("between hops {min} and {max}"),
+        None => format!("at hop {max} or nearer"),
+    };
+    let routers: Vec<String> = l.ips.iter().map(|ip| ip.to_string()).collect();
+    let routers = if routers.is_empty() { String::new() } else { format!(" ({})", routers.join(", ")) };
+    let why: Vec<String> = l
+        .evidence
+        .iter()
+        .map(|e| match e {
+            E::SeenIntact { hop, probe_frame, reply_frame } => format!(
+                "the TFO probe in frame {probe_frame} was seen unchanged at hop {hop} (frame {reply_frame})"
+            ),
+            E::Unanswered { hop, probe_frame, plain_reply_frame } => format!(
+                "at hop {hop} the TFO probe in frame {probe_frame} got no answer where the plain probe did (frame {plain_reply_frame})"
+            ),
+            E::QuoteLost { hop, probe_frame, reply_frame } => format!(
+                "the router at hop {hop} quoted the TFO probe in frame {probe_frame} without its option, cookie or data (frame {reply_frame})"
+            ),
+            E::AnsweredByBox { hop, probe_frame, reply_frame, reply } => format!(
+                "the probe in frame {probe_frame} was answered ({reply}, frame {reply_frame}) by a box {hop} hops away, nearer than the origin"
+            ),
+        })
+        .collect();
+    let origin = l.origin_hops.map_or(String::new(), |o| format!("; the origin is {o} hops away"));
+    Some(format!("hop-limited probes place the box at {at}{routers}: {}{origin}", why.join(", and ")))
+}
+
 /// Words as people read them: `not_received` as "not received".
 fn spaced(word: &str) -> String {
     word.replace('_', " ")

@@ -29,7 +29,7 @@ use crate::record::string_enum;
 
 pub use evidence::{Evidence, ResponseDifference, ServerSide, StackDifference};
 pub use rules::{RoundRule, TargetRule, ROUND_RULES, TARGET_RULES};
-pub use vantage::{judge_all, judge_vantage, judge_vantage_with_records};
+pub use vantage::{judge_all, judge_vantage, judge_vantage_with_records, probes_only};
 
 string_enum!(
     Connectivity {
@@ -124,9 +124,27 @@ pub struct TargetVerdict {
     pub path_changes: Vec<String>,
     /// Where the server's view came from: `echo`, `server_capture`; None without one.
     pub arrival_source: Option<&'static str>,
+    /// Where hop-limited probes place things (`collect --locate`): the origin's distance, and
+    /// the hops between which the box sits (both inclusive), with their routers.
+    pub origin_hops: Option<u8>,
+    pub middlebox_hop_min: Option<u8>,
+    pub middlebox_hop_max: Option<u8>,
+    pub middlebox_ips: Vec<IpAddr>,
 }
 
 impl TargetVerdict {
+    /// Takes in where the target's probes place the box, and says it in the explanation.
+    pub fn set_location(&mut self, location: &crate::locate::Location) {
+        self.origin_hops = location.origin_hops;
+        self.middlebox_hop_min = location.hop_min;
+        self.middlebox_hop_max = location.hop_max;
+        self.middlebox_ips = location.ips.clone();
+        if let Some(clause) = explain::location(location) {
+            let sentence = self.explanation.trim_end_matches('.');
+            self.explanation = format!("{sentence}; {clause}.");
+        }
+    }
+
     pub fn ip_version(&self) -> Option<u8> {
         self.server_ip.map(|ip| if ip.is_ipv4() { 4 } else { 6 })
     }

@@ -226,6 +226,10 @@ pub fn judge_target<'a>(
     TargetVerdict {
         path_changes,
         arrival_source,
+        origin_hops: None,
+        middlebox_hop_min: None,
+        middlebox_hop_max: None,
+        middlebox_ips: vec![],
         vantage: cx.vantage.to_string(),
         target: target_name(ip, port, conns),
         category: distinct_joined(conns.iter().filter_map(|c| c.attempt.as_ref()?.category.as_deref())),

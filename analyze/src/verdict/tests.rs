@@ -94,6 +94,7 @@ pub(super) fn conn(
         attempt: None,
         arrival: None,
         request_print: None,
+        icmp_reply: None,
     }
 }
 
@@ -264,6 +265,7 @@ fn control_on_another_address_of_the_same_name__judges_by_host() {
         name: name.into(),
         targets: TargetConnections::of(&connections),
         connections,
+        hops: vec![],
         report: Default::default(),
     };
     let (verdicts, warnings) = judge_all(&[vantage("m", measured.clone())], &[vantage("ctl", control)], None);
@@ -339,7 +341,7 @@ fn cookie_request_reset__option_reset_and_tfo_broken() {
     request.syns.truncate(1);
     request.syn_count = 1;
     request.outcome = Outcome::Reset;
-    request.reset = Some(Refusal { frame: 101, time_ns: 0, icmp: None, answers_first_syn: true });
+    request.reset = Some(Refusal { frame: 101, time_ns: 0, icmp: None, answers_first_syn: true, ttl: 64 });
     let base = conn(120, SynTfo::None, 0, Some(SynAckAnswers::FirstSyn), false);
     let v = judge(&[request, base], None);
     assert_eq!(v.connectivity, Connectivity::TfoBroken);

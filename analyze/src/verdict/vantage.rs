@@ -90,6 +90,44 @@ pub fn judge_vantage_with_records(
     verdicts
 }
 
+/// A row for a target known only from hop-limited probes (a tracebox-style run): no fetch
+/// was judged, so no TFO verdict; the location columns say what the probes found.
+pub fn probes_only(
+    vantage: &str,
+    target: String,
+    server_ip: IpAddr,
+    server_port: u16,
+    origin_answered: bool,
+) -> TargetVerdict {
+    TargetVerdict {
+        vantage: vantage.to_string(),
+        target,
+        category: None,
+        server_ip: Some(server_ip),
+        server_port,
+        direction: Direction::Outbound,
+        connections: 0,
+        rounds: 0,
+        connectivity: if origin_answered { Connectivity::Works } else { Connectivity::Offline },
+        cookie: CookieResult::NotRequested,
+        syn_data: SynDataResult::NotAttempted,
+        signatures: vec![],
+        untested: vec![Untested::SynData, Untested::Negotiation],
+        middlebox: None,
+        expected_tfo: None,
+        synack_differs: None,
+        measurement_valid: true,
+        explanation: "only hop-limited probes went to this target: no fetch to judge.".to_string(),
+        conditions: vec![],
+        path_changes: vec![],
+        arrival_source: None,
+        origin_hops: None,
+        middlebox_hop_min: None,
+        middlebox_hop_max: None,
+        middlebox_ips: vec![],
+    }
+}
+
 /// A row for a target known only from the collector's records.
 fn without_packets(
     vantage: &str,
@@ -120,6 +158,10 @@ fn without_packets(
         conditions: vec![],
         path_changes: vec![],
         arrival_source: None,
+        origin_hops: None,
+        middlebox_hop_min: None,
+        middlebox_hop_max: None,
+        middlebox_ips: vec![],
     }
 }
 
