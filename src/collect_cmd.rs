@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use tfoscope_collect::locate::LocateConfig;
 use tfoscope_collect::run::{collect, parse_target, CollectConfig, CollectProgress, Exclusions, Target};
 use tfoscope_collect::target_list::{parse_target_list, ListedUrl};
 
@@ -62,6 +63,21 @@ pub struct CollectArgs {
     /// whose cached SYN-data losses spoiled the measurement).
     #[arg(long)]
     keep_cookies: bool,
+    /// After each target's fetches, hop-limited probes (a plain SYN, a cookie request and
+    /// SYN-data, and a plain SYN to a second port, at each hop limit from 1) locate where the
+    /// option, the data or the connection is taken (analyze's hops table).
+    #[arg(long)]
+    locate: bool,
+    /// The highest hop limit probed.
+    #[arg(long, default_value_t = 30, requires = "locate")]
+    max_hops: u8,
+    /// The second port probed (one a box is unlikely to intercept; default the target's port
+    /// plus one).
+    #[arg(long, requires = "locate")]
+    locate_port: Option<u16>,
+    /// Seconds to await each probe's answer.
+    #[arg(long, default_value_t = 1.0, requires = "locate")]
+    locate_wait: f64,
     /// http:// and https:// URLs.
     urls: Vec<String>,
 }
@@ -127,6 +143,11 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
             None => Exclusions::default(),
         },
         rate: args.rate,
+        locate: args.locate.then(|| LocateConfig {
+            max_hops: args.max_hops.max(1),
+            port: args.locate_port,
+            wait: Duration::from_secs_f64(args.locate_wait.max(0.01)),
+        }),
     };
     let stop = Arc::new(AtomicBool::new(false));
     // Ctrl-C or SIGTERM: no new fetches; the file is finished properly.

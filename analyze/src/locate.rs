@@ -243,8 +243,12 @@ pub fn locate(rows: &[&HopRow]) -> Location {
             .min()
     };
     location.origin_hops = first_answer(true).or_else(|| first_answer(false));
+    // A probe sent twice at one hop (again after silence, for routers' ICMP rate limits)
+    // counts as answered if either was.
     let at = |hop: u8, kind: FetchKind| {
-        rows.iter().find(|r| r.to_target() && r.hop_limit == hop && r.probe == kind)
+        let mut sent = rows.iter().filter(|r| r.to_target() && r.hop_limit == hop && r.probe == kind);
+        let first = sent.clone().next();
+        sent.find(|r| r.reply != Reply::None).or(first)
     };
     let mut hops: Vec<u8> = rows.iter().filter(|r| r.to_target()).map(|r| r.hop_limit).collect();
     hops.sort_unstable();
@@ -285,7 +289,13 @@ pub fn locate(rows: &[&HopRow]) -> Location {
                 found = Some((hop, evidence, false));
                 break;
             }
-            if let Some(plain) = plain.filter(|p| p.reply != Reply::None && tfo.reply == Reply::None) {
+            // Silence counts only if it lasts: every later hop where the plain probe was answered
+            // is silent for this kind too (a rate-limited router is silent at one hop only).
+            let silent_after = hops.iter().filter(|h| **h > hop).all(|&later| {
+                let plain_answered = at(later, FetchKind::Plain).is_some_and(|p| p.reply != Reply::None);
+                !plain_answered || at(later, kind).is_none_or(|r| r.reply == Reply::None)
+            });
+            if let Some(plain) = plain.filter(|p| p.reply != Reply::None && tfo.reply == Reply::None && silent_after) {
                 let evidence = LocateEvidence::Unanswered {
                     hop,
                     probe_frame: tfo.probe_frame,

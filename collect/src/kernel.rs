@@ -57,6 +57,12 @@ impl CookieCache {
         }
     }
 
+    /// The cookie the kernel keeps for one address, if any.
+    pub fn cookie(&self, addr: IpAddr) -> Option<Vec<u8>> {
+        let CookieCache::Netlink(metrics) = self else { return None };
+        metrics.get(addr).ok()??.cookie.filter(|c| !c.is_empty())
+    }
+
     /// The cache entry for one address (no entry: no cookie, no drops).
     pub fn state(&self, addr: IpAddr) -> Option<CacheState> {
         let CookieCache::Netlink(metrics) = self else { return None };

@@ -6,6 +6,7 @@ pub mod capture;
 pub mod failure;
 pub mod fetch;
 pub mod kernel;
+pub mod locate;
 pub mod pcapng;
 pub mod run;
 pub mod sockopt;

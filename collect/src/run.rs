@@ -9,11 +9,15 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tfoscope_analyze::attempt::{AppResult, AttemptRecord, CollectorRecord, FetchKind, RunPhase, RunRecord};
+use tfoscope_analyze::attempt::{
+    AppResult, AttemptRecord, CollectorRecord, FetchKind, ProbeRecord, RunPhase, RunRecord,
+};
 
 use crate::capture::{Capture, CaptureStats, SynComments};
 use crate::fetch::{fetch, now_ns, FetchSpec};
+use crate::failure::error_kind;
 use crate::kernel;
+use crate::locate::{locate, LocateConfig, Probe, ProbeOutcome, ProbePlan};
 use crate::pcapng::PcapngWriter;
 
 pub const USER_AGENT: &str =
@@ -69,6 +73,8 @@ pub struct CollectConfig {
     pub exclude: Exclusions,
     /// Fetches per second to one address, at most.
     pub rate: f64,
+    /// `--locate`: hop-limited probes after each target's fetches (first round).
+    pub locate: Option<LocateConfig>,
 }
 
 /// `--exclude FILE`: one address, CIDR network or host name per line, `#` comments.
@@ -323,6 +329,7 @@ async fn run_fetches(
                 (semaphore.clone(), writer.clone(), stop.clone(), next_port.clone(), collected.clone());
             let (cookie_cache, keep_cookies) = (cookie_cache.clone(), config.keep_cookies);
             let (ports, timeout) = (config.ports.clone(), config.timeout);
+            let locate_config = config.locate.clone();
             let (on_progress, comments) = (on_progress.clone(), comments.clone());
             tasks.push(tokio::spawn(async move {
                 let _permit = semaphore.acquire_owned().await.expect("semaphore");
@@ -381,6 +388,25 @@ async fn run_fetches(
                         let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));
                     }
                     let failed = fetches.iter().any(|(_, r)| r.parse::<u16>().is_err());
+                    if let (Some(locate_config), 1) = (&locate_config, round) {
+                        if !stop.load(Ordering::Relaxed) {
+                            let span = u32::from(ports.end() - ports.start()) + 1;
+                            let local_port = ports.start() + (next_port.fetch_add(1, Ordering::Relaxed) % span) as u16;
+                            comments.note(local_port, format!("tfoscope: locate probes {}", target.url));
+                            let plan = ProbePlan {
+                                target: SocketAddr::new(addr, target.port),
+                                local_port,
+                                cookie: cookie_cache.cookie(addr),
+                                data: probe_request(&target),
+                            };
+                            let (target, writer, stop, config) =
+                                (target.clone(), writer.clone(), stop.clone(), locate_config.clone());
+                            let _ = tokio::task::spawn_blocking(move || {
+                                locate_target(&plan, &target, &config, pace, &stop, &writer)
+                            })
+                            .await;
+                        }
+                    }
                     on_progress(CollectProgress::TargetDone { failed });
                     collected.lock().expect("results").push(TargetResult {
                         url: target.url.clone(),
@@ -400,6 +426,54 @@ async fn run_fetches(
     on_progress(CollectProgress::Finished);
     results.extend(std::mem::take(&mut *collected.lock().expect("results")));
     results
+}
+
+/// The request a SYN-data probe carries: the fetch's, as hyper writes it.
+fn probe_request(target: &Target) -> Vec<u8> {
+    format!(
+        "GET {} HTTP/1.1\r\nhost: {}\r\nuser-agent: {USER_AGENT}\r\nconnection: close\r\n\r\n",
+        target.path, target.host
+    )
+    .into_bytes()
+}
+
+/// Probes one target (blocking: raw sockets), a record per probe; a probing that cannot start
+/// (no raw socket) is one record saying why, the fetches' results stand.
+fn locate_target(
+    plan: &ProbePlan,
+    target: &Target,
+    config: &LocateConfig,
+    pace: Duration,
+    stop: &AtomicBool,
+    writer: &Mutex<PcapngWriter>,
+) {
+    let record = |outcome: &ProbeOutcome| ProbeRecord {
+        url: target.url.clone(),
+        host: target.host.clone(),
+        server_ip: plan.target.ip().to_string(),
+        server_port: plan.target.port(),
+        probe_port: outcome.probe.port,
+        probe: outcome.probe.kind,
+        hop_limit: outcome.probe.hop_limit,
+        local_port: plan.local_port,
+        isn: outcome.probe.isn,
+        sent_ns: outcome.sent_ns,
+        segment_hex: tfoscope_analyze::echo::hex(&outcome.probe.segment),
+        reply: outcome.reply.to_string(),
+    };
+    let result = locate(plan, config, pace, stop, |outcome| {
+        let _ = writer.lock().expect("writer").record(&CollectorRecord::Probe(record(outcome)));
+    });
+    if let Err(e) = result {
+        let mut failed = record(&ProbeOutcome {
+            probe: Probe { kind: FetchKind::Plain, port: plan.target.port(), hop_limit: 0, isn: 0, segment: vec![] },
+            sent_ns: crate::fetch::now_ns(),
+            reply: "none",
+            from_target: false,
+        });
+        failed.reply = format!("error: {}", error_kind(&e));
+        let _ = writer.lock().expect("writer").record(&CollectorRecord::Probe(failed));
+    }
 }
 
 #[cfg(test)]

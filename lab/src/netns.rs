@@ -40,6 +40,8 @@ pub fn run(args: &[&str]) -> Result<String, LabError> {
 
 pub struct LabNet {
     pub prefix: String,
+    /// The router the scenarios' middleboxes go on (`r`, or `r3` of a chain).
+    middlebox: String,
     servers: Vec<Child>,
     /// A scenario's own processes (interceptors), stopped when it ends.
     daemons: Vec<Child>,
@@ -50,16 +52,18 @@ impl LabNet {
         format!("{}-c", self.prefix)
     }
 
+    /// The router that plays the middlebox.
     pub fn router(&self) -> String {
-        format!("{}-r", self.prefix)
+        self.middlebox.clone()
     }
 
     pub fn server(&self) -> String {
         format!("{}-s", self.prefix)
     }
 
-    fn namespaces(prefix: &str) -> [String; 3] {
-        [format!("{prefix}-c"), format!("{prefix}-r"), format!("{prefix}-s")]
+    /// Every namespace a lab of this prefix may have made (one router, or a chain of four).
+    fn namespaces(prefix: &str) -> Vec<String> {
+        ["c", "r", "r1", "r2", "r3", "r4", "s"].iter().map(|n| format!("{prefix}-{n}")).collect()
     }
 
     /// Builds the three namespaces, removing any left by an earlier run with this prefix.
@@ -69,7 +73,12 @@ impl LabNet {
             return Err(LabError::Prefix(prefix.to_string()));
         }
         remove_namespaces(prefix);
-        let net = LabNet { prefix: prefix.to_string(), servers: Vec::new(), daemons: Vec::new() };
+        let net = LabNet {
+            prefix: prefix.to_string(),
+            middlebox: format!("{prefix}-r"),
+            servers: Vec::new(),
+            daemons: Vec::new(),
+        };
         let (c, r, s) = (net.client(), net.router(), net.server());
         let p = prefix;
         for ns in [&c, &r, &s] {
@@ -108,6 +117,92 @@ impl LabNet {
             &["sysctl", "-qw", "net.ipv4.tcp_fastopen=1", "net.ipv4.tcp_fastopen_blackhole_timeout_sec=0"],
         )?;
         for ns in [&r, &s] {
+            net.exec(ns, &["sysctl", "-qw", "net.ipv4.tcp_fastopen=3"])?;
+        }
+        Ok(net)
+    }
+
+    /// A path of four routers, for the hop-limited probes (`collect --locate`): the client,
+    /// routers at hops 1 to 4, the origin at hop 5; the middlebox goes on router 3.
+    ///
+    /// ```text
+    /// PREFIX-c 192.0.2.1/25 ─ r1 .126 | .129/30 ─ r2 .130 | .133 ─ r3 .134 | .137 ─ r4 .138 | 198.51.100.254 ─ PREFIX-s 198.51.100.1
+    ///          2001:db8:1::1   ::fe | 2001:db8:12::1   ::2 | 2001:db8:23::1  ::2 | 2001:db8:34::1  ::2 | 2001:db8:2::fe     2001:db8:2::1
+    /// ```
+    pub fn create_chain(prefix: &str) -> Result<LabNet, LabError> {
+        if prefix.is_empty() || prefix.len() > 10 || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(LabError::Prefix(prefix.to_string()));
+        }
+        remove_namespaces(prefix);
+        let p = prefix;
+        let net = LabNet {
+            prefix: p.to_string(),
+            middlebox: format!("{p}-r3"),
+            servers: Vec::new(),
+            daemons: Vec::new(),
+        };
+        let (c, s) = (net.client(), net.server());
+        let routers: Vec<String> = (1..=4).map(|k| format!("{p}-r{k}")).collect();
+        let mut all = vec![c.clone()];
+        all.extend(routers.iter().cloned());
+        all.push(s.clone());
+        for ns in &all {
+            run(&["ip", "netns", "add", ns])?;
+            let etc = PathBuf::from("/etc/netns").join(ns);
+            std::fs::create_dir_all(&etc).map_err(|e| LabError::Io(etc.display().to_string(), e))?;
+            std::fs::write(etc.join("resolv.conf"), "").map_err(|e| LabError::Io(etc.display().to_string(), e))?;
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+        }
+        // Links between neighbours, each end with its addresses.
+        let links: [(&str, &str, [&str; 2], [&str; 2]); 5] = [
+            ("0", "1", ["192.0.2.1/25", "2001:db8:1::1/64"], ["192.0.2.126/25", "2001:db8:1::fe/64"]),
+            ("1", "2", ["192.0.2.129/30", "2001:db8:12::1/64"], ["192.0.2.130/30", "2001:db8:12::2/64"]),
+            ("2", "3", ["192.0.2.133/30", "2001:db8:23::1/64"], ["192.0.2.134/30", "2001:db8:23::2/64"]),
+            ("3", "4", ["192.0.2.137/30", "2001:db8:34::1/64"], ["192.0.2.138/30", "2001:db8:34::2/64"]),
+            ("4", "5", ["198.51.100.254/24", "2001:db8:2::fe/64"], ["198.51.100.1/24", "2001:db8:2::1/64"]),
+        ];
+        for (a, b, a_addrs, b_addrs) in links {
+            let (ns_a, ns_b) = (&all[a.parse::<usize>().expect("digit")], &all[b.parse::<usize>().expect("digit")]);
+            let (dev_a, dev_b) = (format!("{p}-{a}{b}"), format!("{p}-{b}{a}"));
+            run(&["ip", "link", "add", &dev_a, "netns", ns_a, "type", "veth", "peer", "name", &dev_b, "netns", ns_b])?;
+            for (ns, dev, addrs) in [(ns_a, &dev_a, a_addrs), (ns_b, &dev_b, b_addrs)] {
+                for addr in addrs {
+                    run(&["ip", "-n", ns, "addr", "add", addr, "dev", dev, "nodad"])?;
+                }
+                run(&["ip", "-n", ns, "link", "set", dev, "up"])?;
+            }
+        }
+        let route = |ns: &str, args: &[&str]| -> Result<String, LabError> {
+            let mut all = vec!["ip", "-n", ns, "route", "add"];
+            all.extend_from_slice(args);
+            run(&all)
+        };
+        let route6 = |ns: &str, args: &[&str]| -> Result<String, LabError> {
+            let mut all = vec!["ip", "-n", ns, "-6", "route", "add"];
+            all.extend_from_slice(args);
+            run(&all)
+        };
+        route(&c, &["default", "via", "192.0.2.126"])?;
+        route6(&c, &["default", "via", "2001:db8:1::fe"])?;
+        // Toward the server: each router's next one; toward the client: its previous one.
+        let next = [("192.0.2.130", "2001:db8:12::2"), ("192.0.2.134", "2001:db8:23::2"), ("192.0.2.138", "2001:db8:34::2")];
+        let prev = [("192.0.2.129", "2001:db8:12::1"), ("192.0.2.133", "2001:db8:23::1"), ("192.0.2.137", "2001:db8:34::1")];
+        for (k, router) in routers.iter().enumerate() {
+            if let Some((v4, v6)) = next.get(k) {
+                route(router, &["default", "via", v4])?;
+                route6(router, &["default", "via", v6])?;
+            }
+            if k > 0 {
+                let (v4, v6) = prev[k - 1];
+                route(router, &["192.0.2.0/25", "via", v4])?;
+                route6(router, &["2001:db8:1::/64", "via", v6])?;
+            }
+            net.exec(router, &["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])?;
+        }
+        route(&s, &["default", "via", "198.51.100.254"])?;
+        route6(&s, &["default", "via", "2001:db8:2::fe"])?;
+        net.exec(&c, &["sysctl", "-qw", "net.ipv4.tcp_fastopen=1", "net.ipv4.tcp_fastopen_blackhole_timeout_sec=0"])?;
+        for ns in [&net.middlebox, &s] {
             net.exec(ns, &["sysctl", "-qw", "net.ipv4.tcp_fastopen=3"])?;
         }
         Ok(net)

@@ -10,7 +10,7 @@ use tfoscope_analyze::arrival::{sent_counterpart, syn_changes};
 use tfoscope_analyze::{analyze, AnalyzeOptions, Inputs, VantageSpec};
 
 use crate::netns::{LabNet, SERVER_V4, SERVER_V6};
-use crate::scenario::{describe_verdict, Scenario};
+use crate::scenario::{describe_location, describe_verdict, Scenario};
 use crate::serve::{Kind, ListenerSpec, DEFAULT_BODY};
 use crate::LabError;
 
@@ -71,9 +71,23 @@ fn router_listeners() -> Vec<ListenerSpec> {
     };
     vec![
         spec(Kind::Proxy, "0.0.0.0:3129", false, DEFAULT_BODY),
+        spec(Kind::Proxy, "[::]:3129", false, DEFAULT_BODY),
         spec(Kind::Proxy, "0.0.0.0:3130", true, DEFAULT_BODY),
         spec(Kind::Http, "0.0.0.0:3131", true, "a box in the path answered this"),
     ]
+}
+
+/// Starts the origins in the server namespace and the router's listeners on the middlebox
+/// router.
+fn start_servers(net: &mut LabNet, config: &LabConfig) -> Result<(), LabError> {
+    let (s, r) = (net.server(), net.router());
+    for origin in origins() {
+        net.spawn_server(&s, &config.exe, &origin)?;
+    }
+    let router: Vec<String> = std::iter::once("lab-serve".to_string())
+        .chain(router_listeners().iter().map(ListenerSpec::to_arg))
+        .collect();
+    net.spawn_server(&r, &config.exe, &router)
 }
 
 /// Builds the lab, runs `scenarios` in order (stopping early when `stop` is set), and tears
@@ -86,26 +100,36 @@ pub fn run_lab(
 ) -> Result<Vec<ScenarioResult>, LabError> {
     std::fs::create_dir_all(&config.out_dir)
         .map_err(|e| LabError::Io(config.out_dir.display().to_string(), e))?;
-    let mut net = LabNet::create(&config.prefix)?;
-    let (s, r) = (net.server(), net.router());
-    for origin in origins() {
-        net.spawn_server(&s, &config.exe, &origin)?;
-    }
-    let router: Vec<String> = std::iter::once("lab-serve".to_string())
-        .chain(router_listeners().iter().map(ListenerSpec::to_arg))
-        .collect();
-    net.spawn_server(&r, &config.exe, &router)?;
-
+    // Each network is built when a scenario first needs it: one router, or a chain of four
+    // for the locate scenarios (a prefix of its own).
+    let mut single: Option<LabNet> = None;
+    let mut chain: Option<LabNet> = None;
     let mut results = Vec::new();
     for scenario in scenarios {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let result = run_scenario(&mut net, config, scenario)?;
+        let (slot, chained) = if scenario.locate.is_some() { (&mut chain, true) } else { (&mut single, false) };
+        if slot.is_none() {
+            let mut net = if chained {
+                LabNet::create_chain(&chain_prefix(&config.prefix))?
+            } else {
+                LabNet::create(&config.prefix)?
+            };
+            start_servers(&mut net, config)?;
+            *slot = Some(net);
+        }
+        let net = slot.as_mut().expect("built");
+        let result = run_scenario(net, config, scenario)?;
         progress(&result);
         results.push(result);
     }
     Ok(results)
+}
+
+/// The chain's namespaces: the lab's prefix (cut to nine) and `h`.
+pub fn chain_prefix(prefix: &str) -> String {
+    format!("{}h", &prefix[..prefix.len().min(9)])
 }
 
 fn run_scenario(
@@ -124,7 +148,7 @@ fn run_scenario(
     };
     let control = if scenario.control {
         let path = config.out_dir.join(format!("{}-control.pcapng", scenario.name));
-        collect(net, config, scenario.url, &path)?;
+        collect(net, config, scenario.url, &path, false)?;
         Some(path)
     } else {
         None
@@ -145,7 +169,7 @@ fn run_scenario(
         net.exec(&r, &words)?;
     }
     let capture = config.out_dir.join(format!("{}.pcapng", scenario.name));
-    let collected = collect(net, config, scenario.url, &capture);
+    let collected = collect(net, config, scenario.url, &capture, scenario.locate.is_some());
     net.stop_daemons();
     net.clear_router()?;
     collected?;
@@ -173,13 +197,14 @@ fn run_scenario(
     changes_seen.dedup();
     let verdicts = analysis.verdicts;
     let row = verdicts.iter().find(|v| v.vantage == "lab" && v.target.split(';').any(|t| t == scenario.url));
-    let expected = scenario.expected.describe();
+    let expected =
+        format!("{}{}", scenario.expected.describe(), scenario.locate.map_or(String::new(), |l| l.describe()));
     Ok(match row {
         Some(v) => ScenarioResult {
             name: scenario.name,
             expected,
-            found: format!("{} syn_changes=[{}]", describe_verdict(v), changes_seen.join(",")),
-            pass: scenario.expected.matches(v, &changes_seen),
+            found: format!("{} syn_changes=[{}]{}", describe_verdict(v), changes_seen.join(","), describe_location(v)),
+            pass: scenario.expected.matches(v, &changes_seen) && scenario.locate.is_none_or(|l| l.matches(v)),
             explanation: v.explanation.clone(),
             capture,
         },
@@ -209,13 +234,17 @@ fn port_range() -> String {
 
 /// `tfoscope collect` in the client namespace: a process of its own, since a namespace is
 /// entered per thread and the collector's tokio workers would stay outside.
-fn collect(net: &LabNet, config: &LabConfig, url: &str, out: &Path) -> Result<(), LabError> {
+fn collect(net: &LabNet, config: &LabConfig, url: &str, out: &Path, locate: bool) -> Result<(), LabError> {
     let timeout = config.timeout_secs.to_string();
     let ports = port_range();
+    // A few hops past the chain's origin; the lab's routers answer at once.
+    let locating: &[&str] =
+        if locate { &["--locate", "--max-hops", "8", "--locate-wait", "0.5", "--rate", "0"] } else { &[] };
     let output = Command::new("ip")
         .args(["netns", "exec", &net.client()])
         .arg(&config.exe)
         .args(["collect", "--timeout", &timeout, "--port-range", &ports])
+        .args(locating)
         .args(["--resolve", &format!("lab.test:{SERVER_V4}"), "-o"])
         .arg(out)
         .arg(url)

@@ -20,6 +20,31 @@ pub struct Expected {
     pub middlebox: Option<bool>,
 }
 
+/// Where a locate scenario's probes must place the box: the target row's `origin_hops`,
+/// `middlebox_hop_min` and `middlebox_hop_max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Located {
+    pub origin_hops: u8,
+    pub hop_min: Option<u8>,
+    pub hop_max: Option<u8>,
+}
+
+impl Located {
+    pub fn describe(&self) -> String {
+        let hop = |h: Option<u8>| h.map_or("-".to_string(), |h| h.to_string());
+        format!(" origin={} box={}..{}", self.origin_hops, hop(self.hop_min), hop(self.hop_max))
+    }
+
+    pub fn matches(&self, v: &TargetVerdict) -> bool {
+        v.origin_hops == Some(self.origin_hops) && v.middlebox_hop_min == self.hop_min && v.middlebox_hop_max == self.hop_max
+    }
+}
+
+/// The router of a chain the locate scenarios put the middlebox on.
+pub const BOX_HOP: u8 = 3;
+/// The origin's distance on the chain.
+pub const ORIGIN_HOPS: u8 = 5;
+
 /// What the connections' `syn_changes` must hold, all connections together.
 #[derive(Debug, Clone, Copy)]
 pub enum SynChanges {
@@ -70,6 +95,15 @@ impl Expected {
     }
 }
 
+/// Where the probes placed things, for the lab's report (empty without probes).
+pub fn describe_location(v: &TargetVerdict) -> String {
+    let hop = |h: Option<u8>| h.map_or("-".to_string(), |h| h.to_string());
+    match v.origin_hops {
+        None => String::new(),
+        Some(o) => format!(" origin={o} box={}..{}", hop(v.middlebox_hop_min), hop(v.middlebox_hop_max)),
+    }
+}
+
 pub fn describe_verdict(v: &TargetVerdict) -> String {
     describe(
         v.connectivity.as_str(),
@@ -107,6 +141,9 @@ pub struct Scenario {
     pub control: bool,
     /// A real interceptor run on the router for this scenario (the rules redirect to it).
     pub interceptor: Option<Interceptor>,
+    /// A path of four routers with the middlebox on the third, and `collect --locate`: where
+    /// the probes must place the box.
+    pub locate: Option<Located>,
     pub expected: Expected,
 }
 
@@ -131,6 +168,7 @@ pub fn all() -> Vec<Scenario> {
             router: &[],
             control: false,
             interceptor: None,
+            locate: None,
             expected: CLEAN,
         },
         Scenario {
@@ -140,6 +178,7 @@ pub fn all() -> Vec<Scenario> {
             router: &[],
             control: false,
             interceptor: None,
+            locate: None,
             expected: CLEAN,
         },
         Scenario {
@@ -149,6 +188,7 @@ pub fn all() -> Vec<Scenario> {
             router: &[],
             control: false,
             interceptor: None,
+            locate: None,
             expected: CLEAN,
         },
         Scenario {
@@ -158,6 +198,7 @@ pub fn all() -> Vec<Scenario> {
             router: &[],
             control: false,
             interceptor: None,
+            locate: None,
             expected: CLEAN,
         },
         Scenario {
@@ -170,6 +211,7 @@ pub fn all() -> Vec<Scenario> {
             ],
             control: false,
             interceptor: None,
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -191,6 +233,7 @@ pub fn all() -> Vec<Scenario> {
             ],
             control: true,
             interceptor: None,
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -211,6 +254,7 @@ pub fn all() -> Vec<Scenario> {
             ],
             control: false,
             interceptor: None,
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::TfoBroken,
                 cookie: Some(CookieResult::NotReceived),
@@ -228,6 +272,7 @@ pub fn all() -> Vec<Scenario> {
             router: &["iptables -w -A FORWARD -p tcp --syn -m length --length 81:65535 -j DROP"],
             control: false,
             interceptor: None,
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
@@ -248,6 +293,7 @@ pub fn all() -> Vec<Scenario> {
             ],
             control: false,
             interceptor: None,
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::TfoBroken,
                 cookie: Some(CookieResult::Received),
@@ -265,6 +311,7 @@ pub fn all() -> Vec<Scenario> {
             router: &["iptables -w -t mangle -A PREROUTING -p tcp --syn -j TCPOPTSTRIP --strip-options 34,254"],
             control: true,
             interceptor: None,
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -282,6 +329,7 @@ pub fn all() -> Vec<Scenario> {
             router: &["iptables -w -t nat -A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 3129"],
             control: true,
             interceptor: None,
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -299,6 +347,7 @@ pub fn all() -> Vec<Scenario> {
             router: &[],
             control: true,
             interceptor: None,
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -316,6 +365,7 @@ pub fn all() -> Vec<Scenario> {
             router: &["iptables -w -t nat -A PREROUTING -p tcp --dport 8080 -j REDIRECT --to-ports 3130"],
             control: true,
             interceptor: None,
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
@@ -333,6 +383,7 @@ pub fn all() -> Vec<Scenario> {
             router: &["iptables -w -t nat -A PREROUTING -p tcp --dport 80 -m tcp --tcp-option 34 -j REDIRECT --to-ports 3131"],
             control: false,
             interceptor: None,
+            locate: None,
             // The box has TFO itself: only the page tells.
             expected: Expected {
                 connectivity: Connectivity::Works,
@@ -351,6 +402,7 @@ pub fn all() -> Vec<Scenario> {
             router: &["iptables -w -t nat -A PREROUTING -p tcp --dport 443 -j REDIRECT --to-ports 3129"],
             control: false,
             interceptor: None,
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -368,6 +420,7 @@ pub fn all() -> Vec<Scenario> {
             router: &["iptables -w -A FORWARD -p tcp --tcp-flags SYN,ACK SYN,ACK -m tcp --tcp-option 34 -j DROP"],
             control: false,
             interceptor: None,
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -385,6 +438,7 @@ pub fn all() -> Vec<Scenario> {
             router: &["iptables -w -t mangle -A FORWARD -p tcp --syn -j TCPMSS --set-mss 1200"],
             control: false,
             interceptor: None,
+            locate: None,
             expected: Expected { path_changes: &["mss_clamped"], syn_changes: SynChanges::Exactly(&["mss:1460>1200"]), ..CLEAN },
         },
         Scenario {
@@ -394,6 +448,7 @@ pub fn all() -> Vec<Scenario> {
             router: &["iptables -w -t nat -A POSTROUTING -s 192.0.2.0/24 -d 198.51.100.0/24 -j MASQUERADE"],
             control: false,
             interceptor: None,
+            locate: None,
             expected: Expected { path_changes: &["nat"], syn_changes: SynChanges::Exactly(&["source_changed"]), ..CLEAN },
         },
         Scenario {
@@ -403,6 +458,7 @@ pub fn all() -> Vec<Scenario> {
             router: &["iptables -w -t nat -A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 3128"],
             control: false,
             interceptor: Some(Interceptor::Squid),
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -420,11 +476,157 @@ pub fn all() -> Vec<Scenario> {
             router: &["iptables -w -t nat -A PREROUTING -p tcp --dport 443 -j REDIRECT --to-ports 8443"],
             control: false,
             interceptor: Some(Interceptor::Sslsplit),
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
                 syn_data: Some(SynDataResult::NotAttempted),
                 signatures: &[Reoriginated, TlsIntercepted, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Includes(&["isn_changed", "timestamp_changed", "source_changed"]),
+                middlebox: Some(true),
+            },
+        },
+        Scenario {
+            name: "locate_clean",
+            about: "hop-limited probes on a clean path of four routers: the origin at hop 5, no box",
+            url: "http://198.51.100.1/",
+            router: &[],
+            control: false,
+            interceptor: None,
+            locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: None, hop_max: None }),
+            expected: CLEAN,
+        },
+        Scenario {
+            name: "locate_option_dropped",
+            about: "router 3 drops SYNs with option 34 or 254 as it forwards them: the box between hops 3 and 4",
+            url: "http://198.51.100.1/",
+            router: &[
+                "iptables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 34 -j DROP",
+                "iptables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 254 -j DROP",
+            ],
+            control: false,
+            interceptor: None,
+            locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP + 1) }),
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::NotReceived),
+                syn_data: Some(SynDataResult::NotAttempted),
+                signatures: &[OptionDropped, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Exactly(&[]),
+                middlebox: Some(true),
+            },
+        },
+        Scenario {
+            name: "locate_option_reset",
+            about: "router 3 resets SYNs with option 34 or 254: its RST's TTL places it at hop 3",
+            url: "http://198.51.100.1/",
+            router: &[
+                "iptables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 34 -j REJECT --reject-with tcp-reset",
+                "iptables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 254 -j REJECT --reject-with tcp-reset",
+            ],
+            control: false,
+            interceptor: None,
+            locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP) }),
+            expected: Expected {
+                connectivity: Connectivity::TfoBroken,
+                cookie: Some(CookieResult::NotReceived),
+                syn_data: Some(SynDataResult::NotAttempted),
+                signatures: &[OptionReset, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Exactly(&[]),
+                middlebox: Some(true),
+            },
+        },
+        Scenario {
+            name: "locate_option_stripped",
+            about: "router 3 strips options 34 and 254 as SYNs arrive: its own quote shows it, the box between hops 2 and 3",
+            url: "http://198.51.100.1/",
+            router: &["iptables -w -t mangle -A PREROUTING -p tcp --syn -j TCPOPTSTRIP --strip-options 34,254"],
+            control: false,
+            interceptor: None,
+            locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP - 1), hop_max: Some(BOX_HOP) }),
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::NotReceived),
+                syn_data: Some(SynDataResult::NotAttempted),
+                signatures: &[OptionRemovedOnPath, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Exactly(&["option_removed:254", "option_removed:34"]),
+                middlebox: Some(true),
+            },
+        },
+        Scenario {
+            name: "locate_syndata_dropped",
+            about: "router 3 drops SYNs carrying data as it forwards them: the box between hops 3 and 4",
+            url: "http://198.51.100.1/",
+            router: &["iptables -w -A FORWARD -p tcp --syn -m length --length 81:65535 -j DROP"],
+            control: false,
+            interceptor: None,
+            locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP + 1) }),
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::Received),
+                syn_data: Some(SynDataResult::Dropped),
+                signatures: &[SynDataDropped],
+                path_changes: &[],
+                syn_changes: SynChanges::Exactly(&[]),
+                middlebox: Some(true),
+            },
+        },
+        Scenario {
+            name: "locate_proxy",
+            about: "a transparent proxy on router 3 (REDIRECT): it answers at its own hop, exactly 3",
+            url: "http://198.51.100.1/",
+            router: &["iptables -w -t nat -A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 3129"],
+            control: false,
+            interceptor: None,
+            locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP) }),
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::NotReceived),
+                syn_data: Some(SynDataResult::NotAttempted),
+                signatures: &[Reoriginated, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Includes(&["isn_changed", "timestamp_changed", "source_changed"]),
+                middlebox: Some(true),
+            },
+        },
+        Scenario {
+            name: "locate_option_dropped_ipv6",
+            about: "router 3 drops IPv6 SYNs with option 34 or 254: hop limits place it as over IPv4",
+            url: "http://[2001:db8:2::1]/",
+            router: &[
+                "ip6tables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 34 -j DROP",
+                "ip6tables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 254 -j DROP",
+            ],
+            control: false,
+            interceptor: None,
+            locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP + 1) }),
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::NotReceived),
+                syn_data: Some(SynDataResult::NotAttempted),
+                signatures: &[OptionDropped, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Exactly(&[]),
+                middlebox: Some(true),
+            },
+        },
+        Scenario {
+            name: "locate_proxy_ipv6",
+            about: "a transparent proxy on router 3 over IPv6: exactly hop 3",
+            url: "http://[2001:db8:2::1]/",
+            router: &["ip6tables -w -t nat -A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 3129"],
+            control: false,
+            interceptor: None,
+            locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP) }),
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::NotReceived),
+                syn_data: Some(SynDataResult::NotAttempted),
+                signatures: &[Reoriginated, NotNegotiatedExpected],
                 path_changes: &[],
                 syn_changes: SynChanges::Includes(&["isn_changed", "timestamp_changed", "source_changed"]),
                 middlebox: Some(true),
@@ -437,6 +639,7 @@ pub fn all() -> Vec<Scenario> {
             router: &["iptables -w -A FORWARD -d 198.51.100.77 -j DROP"],
             control: false,
             interceptor: None,
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::Offline,
                 cookie: None,
@@ -454,6 +657,7 @@ pub fn all() -> Vec<Scenario> {
             router: &[],
             control: false,
             interceptor: None,
+            locate: None,
             expected: Expected {
                 connectivity: Connectivity::Closed,
                 cookie: None,

@@ -1,0 +1,420 @@
+//! `collect --locate`: hop-limited SYNs crafted on a raw socket, as tracebox and Paris
+//! traceroute send them. Every probe of a target has the same flow fields (addresses and
+//! ports: ECMP routers keep them on one path) and its own sequence number; none is resent
+//! (a kernel socket would resend a dropped TFO SYN as a plain one, whose answer would look
+//! like a change). One probe is outstanding at a time; the answer (an ICMP error quoting the
+//! probe, a SYN-ACK or an RST) is awaited on raw sockets, and the capture keeps it for the
+//! analyzer. Probing stops one hop after the origin answered.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tfoscope_analyze::attempt::FetchKind;
+use tfoscope_analyze::decode::{self, link::LINKTYPE_RAW, Packet, TCP_ACK, TCP_RST, TCP_SYN};
+
+use crate::fetch::now_ns;
+
+#[derive(Debug, Clone)]
+pub struct LocateConfig {
+    /// Hop limits 1 to this.
+    pub max_hops: u8,
+    /// The second port (None: the target's port plus one).
+    pub port: Option<u16>,
+    /// How long to await each probe's answer.
+    pub wait: Duration,
+}
+
+/// One probe to send: the same flow for a target, its own sequence number.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub kind: FetchKind,
+    pub port: u16,
+    pub hop_limit: u8,
+    pub isn: u32,
+    pub segment: Vec<u8>,
+}
+
+/// What came back for one probe.
+#[derive(Debug, Clone)]
+pub struct ProbeOutcome {
+    pub probe: Probe,
+    pub sent_ns: i64,
+    /// `time_exceeded`, `synack`, `rst`, `unreachable`, `none`.
+    pub reply: &'static str,
+    /// The answer came from the target's address (a SYN-ACK or RST).
+    pub from_target: bool,
+}
+
+/// What one target's probing needs.
+#[derive(Debug, Clone)]
+pub struct ProbePlan {
+    pub target: SocketAddr,
+    pub local_port: u16,
+    /// The cookie the fetches got (from the kernel's cache), else None: a well-formed cookie
+    /// the origin will refuse still carries the data past the boxes.
+    pub cookie: Option<Vec<u8>>,
+    /// What the SYN-data probe carries (the fetch's request).
+    pub data: Vec<u8>,
+}
+
+/// The source address the kernel would use toward `target`.
+fn source_for(target: IpAddr) -> io::Result<IpAddr> {
+    let unspecified: SocketAddr = if target.is_ipv4() { "0.0.0.0:0".parse() } else { "[::]:0".parse() }
+        .expect("literal");
+    let udp = UdpSocket::bind(unspecified)?;
+    udp.connect(SocketAddr::new(target, 9))?;
+    Ok(udp.local_addr()?.ip())
+}
+
+/// The Internet checksum of TCP over IPv4 or IPv6, with its pseudo-header.
+fn tcp_checksum(src: IpAddr, dst: IpAddr, segment: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    let mut add = |bytes: &[u8]| {
+        for chunk in bytes.chunks(2) {
+            let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
+            sum = sum.wrapping_add(u32::from(word));
+        }
+    };
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            add(&s.octets());
+            add(&d.octets());
+            add(&[0, 6]);
+            add(&(segment.len() as u16).to_be_bytes());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            add(&s.octets());
+            add(&d.octets());
+            add(&(segment.len() as u32).to_be_bytes());
+            add(&[0, 0, 0, 6]);
+        }
+        _ => {}
+    }
+    add(segment);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// A SYN as Linux builds one (MSS, SACK permitted, timestamps, window scale), with the TFO
+/// option of `kind` and, for SYN-data, `data`.
+pub fn syn_segment(
+    src: SocketAddr,
+    dst: SocketAddr,
+    isn: u32,
+    tsval: u32,
+    kind: FetchKind,
+    cookie: &[u8],
+    data: &[u8],
+) -> Vec<u8> {
+    let mss: u16 = if src.is_ipv4() { 1460 } else { 1440 };
+    let mut options = vec![2, 4];
+    options.extend_from_slice(&mss.to_be_bytes());
+    options.extend_from_slice(&[4, 2, 8, 10]);
+    options.extend_from_slice(&tsval.to_be_bytes());
+    options.extend_from_slice(&0u32.to_be_bytes());
+    options.extend_from_slice(&[1, 3, 3, 7]);
+    match kind {
+        FetchKind::Plain => {}
+        FetchKind::TfoCookieRequest => options.extend_from_slice(&[34, 2]),
+        FetchKind::TfoData => {
+            options.extend_from_slice(&[34, 2 + cookie.len() as u8]);
+            options.extend_from_slice(cookie);
+        }
+    }
+    while options.len() % 4 != 0 {
+        options.push(1);
+    }
+    let header_len = 20 + options.len();
+    let mut segment = Vec::with_capacity(header_len + data.len());
+    segment.extend_from_slice(&src.port().to_be_bytes());
+    segment.extend_from_slice(&dst.port().to_be_bytes());
+    segment.extend_from_slice(&isn.to_be_bytes());
+    segment.extend_from_slice(&0u32.to_be_bytes());
+    segment.push(((header_len / 4) << 4) as u8);
+    segment.push(TCP_SYN);
+    segment.extend_from_slice(&64240u16.to_be_bytes());
+    segment.extend_from_slice(&[0, 0, 0, 0]);
+    segment.extend_from_slice(&options);
+    if kind == FetchKind::TfoData {
+        segment.extend_from_slice(data);
+    }
+    let checksum = tcp_checksum(src.ip(), dst.ip(), &segment);
+    segment[16..18].copy_from_slice(&checksum.to_be_bytes());
+    segment
+}
+
+/// The probes of one hop limit: a plain SYN, a cookie request and SYN-data to the target's
+/// port, and a plain SYN to the second port.
+fn probes_at(
+    hop: u8,
+    src: SocketAddr,
+    plan: &ProbePlan,
+    second_port: u16,
+    base_isn: u32,
+    tsval: u32,
+) -> Vec<Probe> {
+    // A cookie of the RFC's form the origin will refuse, where the fetches got none.
+    let cookie = plan.cookie.clone().filter(|c| (4..=16).contains(&c.len())).unwrap_or_else(|| vec![0x5a; 8]);
+    let kinds = [
+        (FetchKind::Plain, plan.target.port()),
+        (FetchKind::TfoCookieRequest, plan.target.port()),
+        (FetchKind::TfoData, plan.target.port()),
+        (FetchKind::Plain, second_port),
+    ];
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, &(kind, port))| {
+            let isn = base_isn.wrapping_add(u32::from(hop) << 8 | i as u32);
+            let dst = SocketAddr::new(plan.target.ip(), port);
+            Probe { kind, port, hop_limit: hop, isn, segment: syn_segment(src, dst, isn, tsval, kind, &cookie, &plan.data) }
+        })
+        .collect()
+}
+
+/// Hops probed past the target port's first answer while the second port is silent.
+const SECOND_PORT_SLACK: u8 = 3;
+/// Long enough for a rate-limiting router to have a token again.
+const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(1);
+
+/// The same probe again, with a sequence number of its own (the flow stays the same).
+fn reprobe(probe: Probe, src: SocketAddr, plan: &ProbePlan, tsval: u32) -> Probe {
+    let isn = probe.isn ^ 0x0000_8000;
+    let cookie = plan.cookie.clone().filter(|c| (4..=16).contains(&c.len())).unwrap_or_else(|| vec![0x5a; 8]);
+    let dst = SocketAddr::new(plan.target.ip(), probe.port);
+    let segment = syn_segment(src, dst, isn, tsval, probe.kind, &cookie, &plan.data);
+    Probe { isn, segment, ..probe }
+}
+
+/// The raw sockets of one target's probing: TCP out (and SYN-ACKs, RSTs in), ICMP in.
+struct RawSockets {
+    tcp: Socket,
+    icmp: Socket,
+    v6: bool,
+}
+
+impl RawSockets {
+    fn open(v6: bool) -> io::Result<RawSockets> {
+        let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+        let icmp = if v6 { Protocol::ICMPV6 } else { Protocol::ICMPV4 };
+        let tcp = Socket::new(domain, Type::RAW, Some(Protocol::TCP))?;
+        let icmp = Socket::new(domain, Type::RAW, Some(icmp))?;
+        tcp.set_nonblocking(true)?;
+        icmp.set_nonblocking(true)?;
+        Ok(RawSockets { tcp, icmp, v6 })
+    }
+
+    fn send(&self, probe: &Probe, target: IpAddr) -> io::Result<()> {
+        if self.v6 {
+            self.tcp.set_unicast_hops_v6(u32::from(probe.hop_limit))?;
+        } else {
+            self.tcp.set_ttl_v4(u32::from(probe.hop_limit))?;
+        }
+        // Raw sockets take no port in the address.
+        self.tcp.send_to(&probe.segment, &SockAddr::from(SocketAddr::new(target, 0)))?;
+        Ok(())
+    }
+
+    /// Waits up to `wait` for the answer to `probe`.
+    fn await_reply(&self, probe: &Probe, plan: &ProbePlan, wait: Duration) -> (&'static str, bool) {
+        let deadline = Instant::now() + wait;
+        let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let mut fds = [
+                libc::pollfd { fd: self.tcp.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                libc::pollfd { fd: self.icmp.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            ];
+            // SAFETY: two pollfds we own, for the length given.
+            #[allow(unsafe_code)]
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, left.as_millis().max(1) as libc::c_int) };
+            if ready <= 0 {
+                continue;
+            }
+            for (socket, is_icmp) in [(&self.tcp, false), (&self.icmp, true)] {
+                while let Ok((n, from)) = socket.recv_from(&mut buf) {
+                    // SAFETY: recv_from initialised the first n bytes.
+                    #[allow(unsafe_code)]
+                    let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
+                    let from = from.as_socket().map(|a| a.ip());
+                    if let Some(reply) = self.match_reply(bytes, from, is_icmp, probe, plan) {
+                        return reply;
+                    }
+                }
+            }
+        }
+        ("none", false)
+    }
+
+    /// Whether `bytes` answer `probe`: an ICMP error quoting it, or a SYN-ACK or RST to it.
+    fn match_reply(
+        &self,
+        bytes: &[u8],
+        from: Option<IpAddr>,
+        is_icmp: bool,
+        probe: &Probe,
+        plan: &ProbePlan,
+    ) -> Option<(&'static str, bool)> {
+        let ours = |src_port: u16, dst_port: u16| src_port == plan.local_port && dst_port == probe.port;
+        if is_icmp {
+            let (version, kind, quoted) = if self.v6 {
+                // ICMPv6 arrives without its IPv6 header: type, code, checksum, 4 unused bytes,
+                // then the quoted packet.
+                (6, *bytes.first()?, bytes.get(8..)?)
+            } else {
+                let Ok(Packet::IcmpError { error, .. }) = decode::decode(pcap_parser::Linktype(LINKTYPE_RAW), bytes) else {
+                    return None;
+                };
+                let q = error.quoted;
+                return (ours(q.src_port, q.dst_port) && q.seq == probe.isn)
+                    .then_some((if error.icmp_type == 11 { "time_exceeded" } else { "unreachable" }, false));
+            };
+            // The quoted IPv6 header (40 bytes, TCP next), then ports and sequence number.
+            let tcp = quoted.get(40..48)?;
+            let (sp, dp) = (u16::from_be_bytes([tcp[0], tcp[1]]), u16::from_be_bytes([tcp[2], tcp[3]]));
+            let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+            let _ = version;
+            return (matches!(kind, 1..=4) && ours(sp, dp) && seq == probe.isn)
+                .then_some((if kind == 3 { "time_exceeded" } else { "unreachable" }, false));
+        }
+        // TCP: IPv4 raw sockets hand the IP header too, IPv6 ones only the segment.
+        let tcp = if self.v6 { bytes } else { bytes.get(usize::from(bytes.first()? & 0x0f) * 4..)? };
+        let fixed = tcp.get(..14)?;
+        let (sp, dp) = (u16::from_be_bytes([fixed[0], fixed[1]]), u16::from_be_bytes([fixed[2], fixed[3]]));
+        let ack = u32::from_be_bytes([fixed[8], fixed[9], fixed[10], fixed[11]]);
+        let flags = fixed[13];
+        if from != Some(plan.target.ip()) || !ours(dp, sp) {
+            return None;
+        }
+        let data = if probe.kind == FetchKind::TfoData { probe.segment.len() - (usize::from(probe.segment[12] >> 4) * 4) } else { 0 };
+        let acks_probe = ack == probe.isn.wrapping_add(1) || ack == probe.isn.wrapping_add(1 + data as u32);
+        if !acks_probe {
+            return None;
+        }
+        if flags & TCP_RST != 0 {
+            Some(("rst", true))
+        } else if flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK {
+            Some(("synack", true))
+        } else {
+            None
+        }
+    }
+}
+
+/// Probes one target hop by hop (1 to `max_hops`), pacing by `pace`, until one hop after the
+/// origin answered, or `stop`. `on_probe` gets each outcome as it comes (for the records).
+pub fn locate(
+    plan: &ProbePlan,
+    config: &LocateConfig,
+    pace: Duration,
+    stop: &AtomicBool,
+    mut on_probe: impl FnMut(&ProbeOutcome),
+) -> io::Result<Vec<ProbeOutcome>> {
+    let v6 = plan.target.is_ipv6();
+    let sockets = RawSockets::open(v6)?;
+    let src = SocketAddr::new(source_for(plan.target.ip())?, plan.local_port);
+    let second_port = config.port.unwrap_or(plan.target.port().wrapping_add(1));
+    let base_isn = (now_ns() as u32).wrapping_mul(2_654_435_761) & 0xffff_0000;
+    let tsval = (now_ns() / 1_000_000) as u32;
+    let mut outcomes = Vec::new();
+    // The origin's distance comes from the second port (a proxy answers the target's port
+    // nearer); the target port's first answer only bounds how long to wait for it.
+    let (mut second_answered_at, mut target_answered_at): (Option<u8>, Option<u8>) = (None, None);
+    for hop in 1..=config.max_hops.max(1) {
+        let done = match (second_answered_at, target_answered_at) {
+            (Some(at), _) => hop > at + 1,
+            (None, Some(at)) => hop > at + SECOND_PORT_SLACK,
+            (None, None) => false,
+        };
+        if done {
+            break;
+        }
+        for probe in probes_at(hop, src, plan, second_port, base_isn, tsval) {
+            // Silence may be a router's ICMP rate limit (Linux: a burst of six, then one a
+            // second): once, after a pause, the same probe again with a sequence number of its
+            // own. A box that drops the probe drops it again.
+            for attempt in 0..2u32 {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(outcomes);
+                }
+                let mut probe = probe.clone();
+                if attempt > 0 {
+                    std::thread::sleep(RATE_LIMIT_PAUSE);
+                    probe = reprobe(probe, src, plan, tsval);
+                }
+                let sent_ns = now_ns();
+                sockets.send(&probe, plan.target.ip())?;
+                let (reply, from_target) = sockets.await_reply(&probe, plan, config.wait);
+                if from_target && probe.kind == FetchKind::Plain {
+                    let at = if probe.port == plan.target.port() { &mut target_answered_at } else { &mut second_answered_at };
+                    at.get_or_insert(hop);
+                }
+                let answered = reply != "none";
+                let outcome = ProbeOutcome { probe, sent_ns, reply, from_target };
+                on_probe(&outcome);
+                outcomes.push(outcome);
+                std::thread::sleep(pace);
+                if answered {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crafted_syn_decodes_as_what_it_was_meant_to_be() {
+        let src: SocketAddr = "192.0.2.1:40000".parse().unwrap();
+        let dst: SocketAddr = "198.51.100.1:80".parse().unwrap();
+        let segment = syn_segment(src, dst, 777, 5, FetchKind::TfoData, &[1; 8], b"GET / HTTP/1.1\r\n\r\n");
+        // The checksum over the pseudo-header and segment sums to zero.
+        assert_eq!(tcp_checksum(src.ip(), dst.ip(), &segment), 0);
+        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 7, 6, 0, 0, 192, 0, 2, 1, 198, 51, 100, 1];
+        let total = (ip.len() + segment.len()) as u16;
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip.extend_from_slice(&segment);
+        let Ok(Packet::Tcp { tcp, ip: info }) = decode::decode(pcap_parser::Linktype(LINKTYPE_RAW), &ip) else {
+            panic!("decodes");
+        };
+        assert_eq!((info.ttl, tcp.seq, tcp.payload_len), (7, 777, 18));
+        let summary = decode::OptionSummary::of(tcp.options());
+        assert_eq!(summary.kinds(), &[2, 4, 8, 1, 3, 34, 1, 1]);
+        assert!(matches!(summary.tfo, Some((_, decode::Tfo::Cookie(c))) if c == [1; 8]));
+        let v6 = syn_segment(
+            "[2001:db8:1::1]:40000".parse().unwrap(),
+            "[2001:db8:2::1]:80".parse().unwrap(),
+            1,
+            5,
+            FetchKind::TfoCookieRequest,
+            &[],
+            &[],
+        );
+        assert_eq!(tcp_checksum("2001:db8:1::1".parse().unwrap(), "2001:db8:2::1".parse().unwrap(), &v6), 0);
+    }
+
+    #[test]
+    fn each_hop_sends_three_kinds_to_the_port_and_a_plain_syn_to_the_second() {
+        let plan = ProbePlan { target: "198.51.100.1:80".parse().unwrap(), local_port: 40000, cookie: None, data: b"x".to_vec() };
+        let probes = probes_at(3, "192.0.2.1:40000".parse().unwrap(), &plan, 81, 0x1234_0000, 5);
+        let kinds: Vec<(FetchKind, u16)> = probes.iter().map(|p| (p.kind, p.port)).collect();
+        assert_eq!(
+            kinds,
+            [(FetchKind::Plain, 80), (FetchKind::TfoCookieRequest, 80), (FetchKind::TfoData, 80), (FetchKind::Plain, 81)]
+        );
+        let mut isns: Vec<u32> = probes.iter().map(|p| p.isn).collect();
+        isns.dedup();
+        assert_eq!(isns.len(), 4, "each probe its own sequence number");
+        assert!(probes.iter().all(|p| p.segment[..2] == 40000u16.to_be_bytes()), "one source port");
+    }
+}
