@@ -24,7 +24,8 @@ fn lab_namespaces_left() -> Vec<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(&format!("{PREFIX}-")))
+        // The chain of the locate scenarios has a prefix of its own: PREFIX and `h`.
+        .filter(|n| n.starts_with(&format!("{PREFIX}-")) || n.starts_with(&format!("{PREFIX}h-")))
         .map(str::to_string)
         .collect()
 }

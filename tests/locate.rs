@@ -42,6 +42,12 @@ fn router(hop: u8) -> IpAddr {
 
 /// Probes of three kinds to port 80 and plain ones to port 81, hop limits 1 to 6.
 fn trace(box3: Box3, quotes: Quotes) -> Capture {
+    trace_with_silence(box3, quotes, None)
+}
+
+/// As [`trace`], the router at `silent` saying nothing to the cookie request (its ICMP rate
+/// limit spent).
+fn trace_with_silence(box3: Box3, quotes: Quotes, silent: Option<u8>) -> Capture {
     let client: SocketAddr = CLIENT.parse().unwrap();
     let mut cap = Capture::default();
     let mut t = 0;
@@ -79,6 +85,10 @@ fn trace(box3: Box3, quotes: Quotes) -> Capture {
                     while probe.options.len() < syn_options(5000, &tfo).len() {
                         probe.options.push(1);
                     }
+                }
+                if at == hop && at <= 4 && silent == Some(at) && tfo == SynOption::Request {
+                    dropped = true;
+                    break;
                 }
                 if at == hop && at <= 4 {
                     // Time exceeded at this router, quoting the probe as it arrived.
@@ -191,4 +201,11 @@ fn eight_byte_quotes__the_answers_alone_place_a_drop_and_a_strip_is_never_placed
     // A strip leaves no trace in 8-byte quotes: no interval, rather than a wrong one.
     let (t, _, _) = analyze_trace("locate-8-strip", &trace(Box3::StripsOnArrival, Quotes::EightBytes));
     assert_eq!(interval(&t), (None, None), "{t}");
+}
+
+#[test]
+fn a_router_silent_once__its_rate_limit_is_no_box() {
+    let (t, _, _) = analyze_trace("locate-ratelimit", &trace_with_silence(Box3::None, Quotes::Whole, Some(2)));
+    assert_eq!(interval(&t), (None, None), "one silent hop is a rate limit, not a drop: {t}");
+    assert_eq!(t["origin_hops"], 5);
 }
