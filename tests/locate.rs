@@ -205,7 +205,8 @@ fn eight_byte_quotes__the_answers_alone_place_a_drop_and_a_strip_is_never_placed
 
 #[test]
 fn a_router_silent_once__its_rate_limit_is_no_box() {
-    let (t, _, _) = analyze_trace("locate-ratelimit", &trace_with_silence(Box3::None, Quotes::Whole, Some(2)));
+    let (t, _, _) =
+        analyze_trace("locate-ratelimit", &trace_with_silence(Box3::None, Quotes::Whole, Some(2)));
     assert_eq!(interval(&t), (None, None), "one silent hop is a rate limit, not a drop: {t}");
     assert_eq!(t["origin_hops"], 5);
 }

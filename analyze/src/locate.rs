@@ -295,7 +295,9 @@ pub fn locate(rows: &[&HopRow]) -> Location {
                 let plain_answered = at(later, FetchKind::Plain).is_some_and(|p| p.reply != Reply::None);
                 !plain_answered || at(later, kind).is_none_or(|r| r.reply == Reply::None)
             });
-            if let Some(plain) = plain.filter(|p| p.reply != Reply::None && tfo.reply == Reply::None && silent_after) {
+            if let Some(plain) =
+                plain.filter(|p| p.reply != Reply::None && tfo.reply == Reply::None && silent_after)
+            {
                 let evidence = LocateEvidence::Unanswered {
                     hop,
                     probe_frame: tfo.probe_frame,

@@ -64,8 +64,8 @@ pub struct ProbePlan {
 
 /// The source address the kernel would use toward `target`.
 fn source_for(target: IpAddr) -> io::Result<IpAddr> {
-    let unspecified: SocketAddr = if target.is_ipv4() { "0.0.0.0:0".parse() } else { "[::]:0".parse() }
-        .expect("literal");
+    let unspecified: SocketAddr =
+        if target.is_ipv4() { "0.0.0.0:0".parse() } else { "[::]:0".parse() }.expect("literal");
     let udp = UdpSocket::bind(unspecified)?;
     udp.connect(SocketAddr::new(target, 9))?;
     Ok(udp.local_addr()?.ip())
@@ -174,7 +174,13 @@ fn probes_at(
         .map(|(i, &(kind, port))| {
             let isn = base_isn.wrapping_add(u32::from(hop) << 8 | i as u32);
             let dst = SocketAddr::new(plan.target.ip(), port);
-            Probe { kind, port, hop_limit: hop, isn, segment: syn_segment(src, dst, isn, tsval, kind, &cookie, &plan.data) }
+            Probe {
+                kind,
+                port,
+                hop_limit: hop,
+                isn,
+                segment: syn_segment(src, dst, isn, tsval, kind, &cookie, &plan.data),
+            }
         })
         .collect()
 }
@@ -268,7 +274,9 @@ impl RawSockets {
                 // then the quoted packet.
                 (6, *bytes.first()?, bytes.get(8..)?)
             } else {
-                let Ok(Packet::IcmpError { error, .. }) = decode::decode(pcap_parser::Linktype(LINKTYPE_RAW), bytes) else {
+                let Ok(Packet::IcmpError { error, .. }) =
+                    decode::decode(pcap_parser::Linktype(LINKTYPE_RAW), bytes)
+                else {
                     return None;
                 };
                 let q = error.quoted;
@@ -292,7 +300,11 @@ impl RawSockets {
         if from != Some(plan.target.ip()) || !ours(dp, sp) {
             return None;
         }
-        let data = if probe.kind == FetchKind::TfoData { probe.segment.len() - (usize::from(probe.segment[12] >> 4) * 4) } else { 0 };
+        let data = if probe.kind == FetchKind::TfoData {
+            probe.segment.len() - (usize::from(probe.segment[12] >> 4) * 4)
+        } else {
+            0
+        };
         let acks_probe = ack == probe.isn.wrapping_add(1) || ack == probe.isn.wrapping_add(1 + data as u32);
         if !acks_probe {
             return None;
@@ -352,7 +364,11 @@ pub fn locate(
                 sockets.send(&probe, plan.target.ip())?;
                 let (reply, from_target) = sockets.await_reply(&probe, plan, config.wait);
                 if from_target && probe.kind == FetchKind::Plain {
-                    let at = if probe.port == plan.target.port() { &mut target_answered_at } else { &mut second_answered_at };
+                    let at = if probe.port == plan.target.port() {
+                        &mut target_answered_at
+                    } else {
+                        &mut second_answered_at
+                    };
                     at.get_or_insert(hop);
                 }
                 let answered = reply != "none";
@@ -384,7 +400,8 @@ mod tests {
         let total = (ip.len() + segment.len()) as u16;
         ip[2..4].copy_from_slice(&total.to_be_bytes());
         ip.extend_from_slice(&segment);
-        let Ok(Packet::Tcp { tcp, ip: info }) = decode::decode(pcap_parser::Linktype(LINKTYPE_RAW), &ip) else {
+        let Ok(Packet::Tcp { tcp, ip: info }) = decode::decode(pcap_parser::Linktype(LINKTYPE_RAW), &ip)
+        else {
             panic!("decodes");
         };
         assert_eq!((info.ttl, tcp.seq, tcp.payload_len), (7, 777, 18));
@@ -405,12 +422,22 @@ mod tests {
 
     #[test]
     fn each_hop_sends_three_kinds_to_the_port_and_a_plain_syn_to_the_second() {
-        let plan = ProbePlan { target: "198.51.100.1:80".parse().unwrap(), local_port: 40000, cookie: None, data: b"x".to_vec() };
+        let plan = ProbePlan {
+            target: "198.51.100.1:80".parse().unwrap(),
+            local_port: 40000,
+            cookie: None,
+            data: b"x".to_vec(),
+        };
         let probes = probes_at(3, "192.0.2.1:40000".parse().unwrap(), &plan, 81, 0x1234_0000, 5);
         let kinds: Vec<(FetchKind, u16)> = probes.iter().map(|p| (p.kind, p.port)).collect();
         assert_eq!(
             kinds,
-            [(FetchKind::Plain, 80), (FetchKind::TfoCookieRequest, 80), (FetchKind::TfoData, 80), (FetchKind::Plain, 81)]
+            [
+                (FetchKind::Plain, 80),
+                (FetchKind::TfoCookieRequest, 80),
+                (FetchKind::TfoData, 80),
+                (FetchKind::Plain, 81)
+            ]
         );
         let mut isns: Vec<u32> = probes.iter().map(|p| p.isn).collect();
         isns.dedup();

@@ -14,8 +14,8 @@ use tfoscope_analyze::attempt::{
 };
 
 use crate::capture::{Capture, CaptureStats, SynComments};
-use crate::fetch::{fetch, now_ns, FetchSpec};
 use crate::failure::error_kind;
+use crate::fetch::{fetch, now_ns, FetchSpec};
 use crate::kernel;
 use crate::locate::{locate, LocateConfig, Probe, ProbeOutcome, ProbePlan};
 use crate::pcapng::PcapngWriter;
@@ -391,7 +391,8 @@ async fn run_fetches(
                     if let (Some(locate_config), 1) = (&locate_config, round) {
                         if !stop.load(Ordering::Relaxed) {
                             let span = u32::from(ports.end() - ports.start()) + 1;
-                            let local_port = ports.start() + (next_port.fetch_add(1, Ordering::Relaxed) % span) as u16;
+                            let local_port =
+                                ports.start() + (next_port.fetch_add(1, Ordering::Relaxed) % span) as u16;
                             comments.note(local_port, format!("tfoscope: locate probes {}", target.url));
                             let plan = ProbePlan {
                                 target: SocketAddr::new(addr, target.port),
@@ -466,7 +467,13 @@ fn locate_target(
     });
     if let Err(e) = result {
         let mut failed = record(&ProbeOutcome {
-            probe: Probe { kind: FetchKind::Plain, port: plan.target.port(), hop_limit: 0, isn: 0, segment: vec![] },
+            probe: Probe {
+                kind: FetchKind::Plain,
+                port: plan.target.port(),
+                hop_limit: 0,
+                isn: 0,
+                segment: vec![],
+            },
             sent_ns: crate::fetch::now_ns(),
             reply: "none",
             from_target: false,

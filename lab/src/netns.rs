@@ -150,7 +150,8 @@ impl LabNet {
             run(&["ip", "netns", "add", ns])?;
             let etc = PathBuf::from("/etc/netns").join(ns);
             std::fs::create_dir_all(&etc).map_err(|e| LabError::Io(etc.display().to_string(), e))?;
-            std::fs::write(etc.join("resolv.conf"), "").map_err(|e| LabError::Io(etc.display().to_string(), e))?;
+            std::fs::write(etc.join("resolv.conf"), "")
+                .map_err(|e| LabError::Io(etc.display().to_string(), e))?;
             run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
         }
         // Links between neighbours, each end with its addresses.
@@ -162,9 +163,13 @@ impl LabNet {
             ("4", "5", ["198.51.100.254/24", "2001:db8:2::fe/64"], ["198.51.100.1/24", "2001:db8:2::1/64"]),
         ];
         for (a, b, a_addrs, b_addrs) in links {
-            let (ns_a, ns_b) = (&all[a.parse::<usize>().expect("digit")], &all[b.parse::<usize>().expect("digit")]);
+            let (ns_a, ns_b) =
+                (&all[a.parse::<usize>().expect("digit")], &all[b.parse::<usize>().expect("digit")]);
             let (dev_a, dev_b) = (format!("{p}-{a}{b}"), format!("{p}-{b}{a}"));
-            run(&["ip", "link", "add", &dev_a, "netns", ns_a, "type", "veth", "peer", "name", &dev_b, "netns", ns_b])?;
+            run(&[
+                "ip", "link", "add", &dev_a, "netns", ns_a, "type", "veth", "peer", "name", &dev_b, "netns",
+                ns_b,
+            ])?;
             for (ns, dev, addrs) in [(ns_a, &dev_a, a_addrs), (ns_b, &dev_b, b_addrs)] {
                 for addr in addrs {
                     run(&["ip", "-n", ns, "addr", "add", addr, "dev", dev, "nodad"])?;
@@ -185,8 +190,16 @@ impl LabNet {
         route(&c, &["default", "via", "192.0.2.126"])?;
         route6(&c, &["default", "via", "2001:db8:1::fe"])?;
         // Toward the server: each router's next one; toward the client: its previous one.
-        let next = [("192.0.2.130", "2001:db8:12::2"), ("192.0.2.134", "2001:db8:23::2"), ("192.0.2.138", "2001:db8:34::2")];
-        let prev = [("192.0.2.129", "2001:db8:12::1"), ("192.0.2.133", "2001:db8:23::1"), ("192.0.2.137", "2001:db8:34::1")];
+        let next = [
+            ("192.0.2.130", "2001:db8:12::2"),
+            ("192.0.2.134", "2001:db8:23::2"),
+            ("192.0.2.138", "2001:db8:34::2"),
+        ];
+        let prev = [
+            ("192.0.2.129", "2001:db8:12::1"),
+            ("192.0.2.133", "2001:db8:23::1"),
+            ("192.0.2.137", "2001:db8:34::1"),
+        ];
         for (k, router) in routers.iter().enumerate() {
             if let Some((v4, v6)) = next.get(k) {
                 route(router, &["default", "via", v4])?;
@@ -201,7 +214,10 @@ impl LabNet {
         }
         route(&s, &["default", "via", "198.51.100.254"])?;
         route6(&s, &["default", "via", "2001:db8:2::fe"])?;
-        net.exec(&c, &["sysctl", "-qw", "net.ipv4.tcp_fastopen=1", "net.ipv4.tcp_fastopen_blackhole_timeout_sec=0"])?;
+        net.exec(
+            &c,
+            &["sysctl", "-qw", "net.ipv4.tcp_fastopen=1", "net.ipv4.tcp_fastopen_blackhole_timeout_sec=0"],
+        )?;
         for ns in [&net.middlebox, &s] {
             net.exec(ns, &["sysctl", "-qw", "net.ipv4.tcp_fastopen=3"])?;
         }

@@ -109,7 +109,8 @@ pub fn run_lab(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let (slot, chained) = if scenario.locate.is_some() { (&mut chain, true) } else { (&mut single, false) };
+        let (slot, chained) =
+            if scenario.locate.is_some() { (&mut chain, true) } else { (&mut single, false) };
         if slot.is_none() {
             let mut net = if chained {
                 LabNet::create_chain(&chain_prefix(&config.prefix))?
@@ -197,13 +198,21 @@ fn run_scenario(
     changes_seen.dedup();
     let verdicts = analysis.verdicts;
     let row = verdicts.iter().find(|v| v.vantage == "lab" && v.target.split(';').any(|t| t == scenario.url));
-    let expected =
-        format!("{}{}", scenario.expected.describe(), scenario.locate.map_or(String::new(), |l| l.describe()));
+    let expected = format!(
+        "{}{}",
+        scenario.expected.describe(),
+        scenario.locate.map_or(String::new(), |l| l.describe())
+    );
     Ok(match row {
         Some(v) => ScenarioResult {
             name: scenario.name,
             expected,
-            found: format!("{} syn_changes=[{}]{}", describe_verdict(v), changes_seen.join(","), describe_location(v)),
+            found: format!(
+                "{} syn_changes=[{}]{}",
+                describe_verdict(v),
+                changes_seen.join(","),
+                describe_location(v)
+            ),
             pass: scenario.expected.matches(v, &changes_seen) && scenario.locate.is_none_or(|l| l.matches(v)),
             explanation: v.explanation.clone(),
             capture,

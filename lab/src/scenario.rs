@@ -36,7 +36,9 @@ impl Located {
     }
 
     pub fn matches(&self, v: &TargetVerdict) -> bool {
-        v.origin_hops == Some(self.origin_hops) && v.middlebox_hop_min == self.hop_min && v.middlebox_hop_max == self.hop_max
+        v.origin_hops == Some(self.origin_hops)
+            && v.middlebox_hop_min == self.hop_min
+            && v.middlebox_hop_max == self.hop_max
     }
 }
 

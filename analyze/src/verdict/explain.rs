@@ -76,7 +76,7 @@ pub fn location(l: &crate::locate::Location) -> Option<String> {
     use crate::locate::LocateEvidence as E;
     let max = l.hop_max?;
     let at = match l.hop_min {
-        Some(min) if min == max => format!("hop {max}"),
+        Some(min) if min == max => format!("at hop {max}"),
         Some(min) => format!("between hops {min} and {max}"),
         None => format!("at hop {max} or nearer"),
     };
@@ -101,7 +101,7 @@ pub fn location(l: &crate::locate::Location) -> Option<String> {
         })
         .collect();
     let origin = l.origin_hops.map_or(String::new(), |o| format!("; the origin is {o} hops away"));
-    Some(format!("hop-limited probes place the box at {at}{routers}: {}{origin}", why.join(", and ")))
+    Some(format!("hop-limited probes place the box {at}{routers}: {}{origin}", why.join(", and ")))
 }
 
 /// Words as people read them: `not_received` as "not received".
