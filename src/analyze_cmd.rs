@@ -15,6 +15,11 @@ use tfoscope_analyze::{analyze, AnalyzeOptions, Connections, Inputs, VantageResu
 
 use crate::capture_args::{self, CaptureFile};
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PartitionBy {
+    Vantage,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
     Parquet,
@@ -34,6 +39,12 @@ pub struct AnalyzeArgs {
     /// Table format.
     #[arg(long, value_enum, default_value_t = Format::Parquet)]
     format: Format,
+    /// Write the connections, files and hops tables as a Hive-partitioned dataset,
+    /// DIR/TABLE/vantage=NAME/part-RUN.EXT (a part per vantage and run, renamed into place when
+    /// complete), that many runs add to and polars, DuckDB, Spark and Dask read as one table.
+    /// No targets table: judging needs every vantage of a target together.
+    #[arg(long, value_enum, value_name = "vantage")]
+    partition_by: Option<PartitionBy>,
     /// A capture (or a folder of them) from a path known to be clean (e.g. next to the
     /// server): its targets set the expectation (cookie there: TFO expected). Repeatable.
     #[arg(long = "control", value_name = "CAPTURE")]
@@ -146,7 +157,13 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut phases = Phases::from_env();
     // Connections are written as they finish, a batch at a time, beside the reading; the
     // verdicts keep only a summary of each.
-    let connections_out = table::ConnectionsOutput::start(&args.out, format, vantages > 1, flow.batch)?;
+    let run = table::partition::run_id();
+    let partitioned = args.partition_by == Some(PartitionBy::Vantage);
+    let connections_out = if partitioned {
+        table::ConnectionsOutput::start_partitioned(&args.out, format, flow.batch, &run)?
+    } else {
+        table::ConnectionsOutput::start(&args.out, format, vantages > 1, flow.batch)?
+    };
     let write_batch = |vantage: &str, batch: Vec<Connection>| -> Result<(), TableError> {
         connections_out.write(vantage, batch)
     };
@@ -178,15 +195,21 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if analysis.control_failed() {
         anyhow::bail!("a control capture could not be read: verdicts against it would be wrong");
     }
-    let mut targets = table::targets_frame(&analysis.verdicts)?;
-    let written_targets = table::write_table(&mut targets, &args.out, "targets", format)?;
     let mut files = table::files_frame(&analysis.file_rows())?;
-    table::write_table(&mut files, &args.out, "files", format)?;
     let hop_rows: Vec<(&str, &[tfoscope_analyze::locate::HopRow])> =
         analysis.vantages().map(|v| (v.name.as_str(), v.hops.as_slice())).collect();
     let probes: usize = hop_rows.iter().map(|(_, rows)| rows.len()).sum();
     let mut hops = table::hops_frame(&hop_rows)?;
-    let written_hops = table::write_table(&mut hops, &args.out, "hops", format)?;
+    let (written_targets, written_hops) = if partitioned {
+        table::write_partitioned(&files, &args.out, "files", format, &run)?;
+        table::write_partitioned(&hops, &args.out, "hops", format, &run)?;
+        (None, args.out.join("hops"))
+    } else {
+        let mut targets = table::targets_frame(&analysis.verdicts)?;
+        let written_targets = table::write_table(&mut targets, &args.out, "targets", format)?;
+        table::write_table(&mut files, &args.out, "files", format)?;
+        (Some(written_targets), table::write_table(&mut hops, &args.out, "hops", format)?)
+    };
     let written_ooni = match &args.ooni {
         Some(path) => Some(table::write_ooni(
             path,
@@ -199,7 +222,15 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     phases.mark("targets and files tables");
     let everything: Vec<&VantageResult> = analysis.vantages().collect();
     print_summary(&everything, &written);
-    print_verdicts(&analysis.verdicts, &written_targets);
+    match &written_targets {
+        Some(path) => print_verdicts(&analysis.verdicts, path),
+        None => println!(
+            "partitioned by vantage (part {run}): no targets table; this run's verdicts, for the terminal only:"
+        ),
+    }
+    if written_targets.is_none() {
+        print_verdicts(&analysis.verdicts, Path::new("(not written)"));
+    }
     if probes > 0 {
         println!("{probes} hop-limited probes -> {}", written_hops.display());
     }

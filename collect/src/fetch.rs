@@ -15,7 +15,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use socket2::{Domain, Protocol, Socket, Type};
 use tfoscope_analyze::attempt::{AppResult, FetchKind};
-use tfoscope_analyze::echo::{Echo, ECHO_CONTENT_TYPE};
+use tfoscope_analyze::echo::{Echo, ECHO_CONTENT_TYPE, ECHO_MAX_BYTES};
 
 use crate::failure::error_kind;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -196,10 +196,26 @@ where
         response.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
             v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(ECHO_CONTENT_TYPE))
         });
+    if is_echo {
+        // An echo is kept whole or not at all: read no more than the limit and a byte.
+        let limited = http_body_util::Limited::new(response.into_body(), ECHO_MAX_BYTES + 1);
+        let (size, echo) = match limited.collect().await {
+            Ok(body) => {
+                let body = body.to_bytes();
+                (body.len() as u64, Echo::from_json(&body).map_err(|e| e.to_string()))
+            }
+            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                let limit = ECHO_MAX_BYTES as u64 + 1;
+                (limit, Err(format!("an echo of more than {ECHO_MAX_BYTES} bytes: not read further")))
+            }
+            Err(e) => return Err(e.downcast_ref::<hyper::Error>().map_or("reset", hyper_error_kind)),
+        };
+        driver.abort();
+        return Ok(Response { status, size, echo: Some(echo) });
+    }
     let body = response.into_body().collect().await.map_err(|e| hyper_error_kind(&e))?.to_bytes();
     driver.abort();
-    let echo = is_echo.then(|| Echo::from_json(&body).map_err(|e| e.to_string()));
-    Ok(Response { status, size: body.len() as u64, echo })
+    Ok(Response { status, size: body.len() as u64, echo: None })
 }
 
 /// Performs one fetch. Never fails: every failure is an error kind in the result.
@@ -270,4 +286,71 @@ pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
     }
     outcome.end_ns = now_ns();
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-shot origin on loopback answering with `content_type` and `body`.
+    async fn origin(content_type: &'static str, body: Vec<u8>) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = [0u8; 1024];
+            let _ = stream.read(&mut head).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.write_all(&body).await;
+        });
+        addr
+    }
+
+    fn spec(addr: SocketAddr, local_port: u16) -> FetchSpec {
+        FetchSpec {
+            addr,
+            host: "echo.test".into(),
+            path: "/".into(),
+            mode: FetchKind::Plain,
+            local_port,
+            timeout: Duration::from_secs(5),
+            user_agent: "t".into(),
+            tls: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_echo_is_kept_whole_and_an_oversized_one_not_read_past_its_limit() {
+        let echo = serde_json::json!({
+            "echo_version": 1, "server": "t", "server_time_ns": 1,
+            "origin": {"scheme": "http", "listen": "x", "tfo": true}, "peer": "p", "syn": null,
+            "syn_data_accepted": null,
+            "request": {"method": "GET", "target": "/", "version": "HTTP/1.1", "headers": []}, "tls": null
+        });
+        let addr = origin(ECHO_CONTENT_TYPE, serde_json::to_vec(&echo).unwrap()).await;
+        let outcome = fetch(&spec(addr, 0)).await;
+        assert_eq!(outcome.result.status, Some(200));
+        assert!(outcome.echo.is_some(), "{:?}", outcome.echo_error);
+        assert_eq!(outcome.request_headers[0], ("host".to_string(), "echo.test".to_string()));
+
+        let addr = origin(ECHO_CONTENT_TYPE, vec![b' '; 1 << 20]).await;
+        let outcome = fetch(&spec(addr, 0)).await;
+        assert!(outcome.echo.is_none());
+        assert!(
+            outcome.echo_error.as_deref().is_some_and(|e| e.contains("more than")),
+            "{:?}",
+            outcome.echo_error
+        );
+        assert_eq!(outcome.result.size, Some(ECHO_MAX_BYTES as u64 + 1), "read no further than the limit");
+
+        // Any other page is no echo, whatever it holds.
+        let addr = origin("text/html", serde_json::to_vec(&echo).unwrap()).await;
+        let outcome = fetch(&spec(addr, 0)).await;
+        assert!(outcome.echo.is_none() && outcome.echo_error.is_none());
+    }
 }

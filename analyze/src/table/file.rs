@@ -54,6 +54,10 @@ impl std::io::Write for RecordingFile {
 /// One table file being written, a DataFrame (a batch of rows) at a time.
 pub struct TableWriter {
     path: PathBuf,
+    /// Where the file goes once complete (a partition's part is written under a hidden name).
+    complete: Option<PathBuf>,
+    /// The table's name and schema version, for the Parquet file's key-value metadata.
+    table: String,
     format: OutputFormat,
     /// None once the Parquet writer owns the file.
     out: Option<BufWriter<RecordingFile>>,
@@ -153,10 +157,41 @@ impl TableWriter {
 
     pub fn create(dir: &Path, name: &str, format: OutputFormat) -> Result<Self, TableError> {
         let path = dir.join(format!("{name}.{}", format.extension()));
+        Self::create_at(path, None, name, format)
+    }
+
+    /// A part of a partitioned table: written at `part.writing`, renamed to `part.complete`
+    /// by [`TableWriter::finish`].
+    pub fn create_part(
+        part: &super::partition::PartPath,
+        name: &str,
+        format: OutputFormat,
+    ) -> Result<Self, TableError> {
+        if let Some(dir) = part.writing.parent() {
+            std::fs::create_dir_all(dir).map_err(|error| TableError::Io { path: dir.to_owned(), error })?;
+        }
+        Self::create_at(part.writing.clone(), Some(part.complete.clone()), name, format)
+    }
+
+    fn create_at(
+        path: PathBuf,
+        complete: Option<PathBuf>,
+        name: &str,
+        format: OutputFormat,
+    ) -> Result<Self, TableError> {
         let file = File::create(&path).map_err(|error| TableError::Io { path: path.clone(), error })?;
         let first_error = FirstError::default();
         let out = BufWriter::new(RecordingFile { file, first_error: first_error.clone() });
-        Ok(TableWriter { path, format, out: Some(out), first_error, parquet: None, batches: 0 })
+        Ok(TableWriter {
+            path,
+            complete,
+            table: name.to_string(),
+            format,
+            out: Some(out),
+            first_error,
+            parquet: None,
+            batches: 0,
+        })
     }
 
     pub fn write(&mut self, df: &mut DataFrame) -> Result<(), TableError> {
@@ -223,13 +258,28 @@ impl TableWriter {
         let path = self.path.clone();
         let io_err = |error| TableError::Io { path: path.clone(), error };
         if let Some(mut batches) = self.parquet.take() {
-            batches.writer.end(None).map_err(|source| self.first_error.explain(&path, source))?;
+            // Readers of a dataset written over months tell its files' layouts apart by this.
+            let metadata = vec![
+                polars_parquet::write::KeyValue::new("tfoscope.table".to_string(), self.table.clone()),
+                polars_parquet::write::KeyValue::new(
+                    "tfoscope.schema_version".to_string(),
+                    super::schema_version(&self.table).to_string(),
+                ),
+            ];
+            batches.writer.end(Some(metadata)).map_err(|source| self.first_error.explain(&path, source))?;
             batches.writer.into_inner().flush().map_err(io_err)?;
         }
         if let Some(mut out) = self.out.take() {
             out.flush().map_err(io_err)?;
         }
-        Ok(path)
+        match self.complete.take() {
+            Some(complete) => {
+                std::fs::rename(&path, &complete)
+                    .map_err(|error| TableError::Io { path: complete.clone(), error })?;
+                Ok(complete)
+            }
+            None => Ok(path),
+        }
     }
 }
 

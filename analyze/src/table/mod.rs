@@ -11,6 +11,7 @@ mod file;
 mod hops;
 mod ooni;
 mod output;
+pub mod partition;
 mod targets;
 
 use std::path::{Path, PathBuf};
@@ -54,6 +55,52 @@ pub enum TableError {
 }
 
 /// Writes `df` as DIR/NAME.EXT in the chosen format and returns the path.
+/// The `x-schema-version` of a table's schema (schemas/TABLE.json), written into every Parquet
+/// file of it; 0 for a table without one.
+pub fn schema_version(table: &str) -> u64 {
+    let schema = match table {
+        "connections" => CONNECTIONS_SCHEMA,
+        "targets" => include_str!("../../../schemas/targets.json"),
+        "files" => include_str!("../../../schemas/files.json"),
+        "hops" => include_str!("../../../schemas/hops.json"),
+        _ => return 0,
+    };
+    serde_json::from_str::<serde_json::Value>(schema)
+        .ok()
+        .and_then(|s| s["x-schema-version"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Writes `df` as one part per vantage (its `vantage` column) of a partitioned table.
+pub fn write_partitioned(
+    df: &DataFrame,
+    dir: &Path,
+    name: &str,
+    format: OutputFormat,
+    run: &str,
+) -> Result<Vec<PathBuf>, TableError> {
+    let build = |error| TableError::Build { table: "partitioned", error };
+    let mut written = Vec::new();
+    if df.height() == 0 {
+        return Ok(written);
+    }
+    let vantages = df.column("vantage").map_err(build)?.str().map_err(build)?.clone();
+    let mut names: Vec<&str> = Vec::new();
+    for v in vantages.iter().flatten() {
+        if !names.contains(&v) {
+            names.push(v);
+        }
+    }
+    for vantage in names {
+        let mut part = df.filter(&vantages.equal(vantage)).map_err(build)?;
+        let path = partition::PartPath::new(dir, name, vantage, run, format);
+        let mut out = TableWriter::create_part(&path, name, format)?;
+        out.write(&mut part)?;
+        written.push(out.finish()?);
+    }
+    Ok(written)
+}
+
 pub fn write_table(
     df: &mut DataFrame,
     dir: &Path,

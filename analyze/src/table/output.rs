@@ -6,6 +6,7 @@ use polars::prelude::*;
 
 use super::connections::{connection_columns, connections_frame};
 use super::file::{EncodedRows, ParquetLayout, TableWriter};
+use super::partition::PartPath;
 use super::{OutputFormat, TableError};
 use crate::record::Connection;
 
@@ -27,12 +28,18 @@ pub struct ConnectionsOutput {
     /// For Parquet: callers that build their frames encode them too.
     layout: Option<ParquetLayout>,
     path: PathBuf,
+    /// Partitioned by vantage (`--partition-by vantage`): each vantage's rows gathered apart
+    /// and written to a part of its own.
+    partitioned: bool,
+    by_vantage: std::sync::Mutex<std::collections::HashMap<String, Gathered>>,
 }
 
 enum Batch {
     Rows(Gathered),
     Frame(DataFrame),
     Encoded(EncodedRows),
+    /// One vantage's rows, for its part.
+    Part(String, Gathered),
 }
 
 impl ConnectionsOutput {
@@ -44,9 +51,37 @@ impl ConnectionsOutput {
         build_in_caller: bool,
         row_group_rows: usize,
     ) -> Result<Self, TableError> {
+        Self::start_with(dir, format, build_in_caller, row_group_rows, None)
+    }
+
+    /// The table as parts, `DIR/connections/vantage=NAME/part-RUN.EXT`, one a vantage.
+    pub fn start_partitioned(
+        dir: &Path,
+        format: OutputFormat,
+        row_group_rows: usize,
+        run: &str,
+    ) -> Result<Self, TableError> {
+        Self::start_with(dir, format, false, row_group_rows, Some(run.to_string()))
+    }
+
+    fn start_with(
+        dir: &Path,
+        format: OutputFormat,
+        build_in_caller: bool,
+        row_group_rows: usize,
+        run: Option<String>,
+    ) -> Result<Self, TableError> {
         let row_group_rows = row_group_rows.max(1);
-        let mut out = TableWriter::create(dir, "connections", format)?;
-        let path = out.path().to_owned();
+        let partitioned = run.is_some();
+        let (mut out, path) = match &run {
+            None => {
+                let out = TableWriter::create(dir, "connections", format)?;
+                let path = out.path().to_owned();
+                (Some(out), path)
+            }
+            Some(_) => (None, dir.join("connections")),
+        };
+        let root = dir.to_owned();
         let layout = match format {
             OutputFormat::Parquet => Some(
                 ParquetLayout::of(&connections_frame(&[])?)
@@ -61,7 +96,24 @@ impl ConnectionsOutput {
             .name("connections-writer".into())
             .spawn(move || {
                 let mut wrote = false;
+                let mut parts: std::collections::HashMap<String, TableWriter> = Default::default();
                 for batch in batches {
+                    if let Batch::Part(vantage, rows) = batch {
+                        let writer = match parts.entry(vantage) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(e) => {
+                                let run = run.as_deref().expect("parts only when partitioned");
+                                let part = PartPath::new(&root, "connections", e.key(), run, format);
+                                e.insert(TableWriter::create_part(&part, "connections", format)?)
+                            }
+                        };
+                        match &writer_layout {
+                            Some(layout) => writer.write_encoded(layout, rows.encode(layout)?)?,
+                            None => writer.write(&mut rows.frame()?)?,
+                        }
+                        continue;
+                    }
+                    let out = out.as_mut().expect("one file when not partitioned");
                     match (batch, &writer_layout) {
                         (Batch::Rows(rows), Some(layout)) => {
                             out.write_encoded(layout, rows.encode(layout)?)?
@@ -70,14 +122,23 @@ impl ConnectionsOutput {
                         (Batch::Encoded(rows), Some(layout)) => out.write_encoded(layout, rows)?,
                         (Batch::Frame(mut frame), _) => out.write(&mut frame)?,
                         (Batch::Encoded(_), None) => unreachable!("encoded only for Parquet"),
+                        (Batch::Part(..), _) => unreachable!("handled above"),
                     }
                     wrote = true;
                 }
-                if !wrote {
-                    // The schema still goes to the file.
-                    out.write(&mut connections_frame(&[])?)?;
+                for (_, part) in parts {
+                    part.finish()?;
                 }
-                out.finish()
+                match out {
+                    Some(mut out) => {
+                        if !wrote {
+                            // The schema still goes to the file.
+                            out.write(&mut connections_frame(&[])?)?;
+                        }
+                        out.finish()
+                    }
+                    None => Ok(root.join("connections")),
+                }
             })
             .map_err(|error| TableError::Io { path: path.clone(), error })?;
         Ok(ConnectionsOutput {
@@ -88,6 +149,8 @@ impl ConnectionsOutput {
             gathered: Default::default(),
             layout,
             path,
+            partitioned,
+            by_vantage: Default::default(),
         })
     }
 
@@ -97,6 +160,17 @@ impl ConnectionsOutput {
     pub fn write(&self, vantage: &str, rows: Vec<Connection>) -> Result<(), TableError> {
         if rows.is_empty() {
             return Ok(());
+        }
+        if self.partitioned {
+            let mut by_vantage = self.by_vantage.lock().unwrap_or_else(|p| p.into_inner());
+            let gathered = by_vantage.entry(vantage.to_string()).or_default();
+            gathered.add(vantage, rows);
+            if gathered.rows < self.row_group_rows {
+                return Ok(());
+            }
+            let group = std::mem::take(gathered);
+            drop(by_vantage);
+            return self.queue_batch(Batch::Part(vantage.to_string(), group));
         }
         let mut group = Gathered::default();
         if rows.len() >= self.row_group_rows {
@@ -118,6 +192,10 @@ impl ConnectionsOutput {
             (true, None) => Batch::Frame(group.frame()?),
             (false, _) => Batch::Rows(group),
         };
+        self.queue_batch(batch)
+    }
+
+    fn queue_batch(&self, batch: Batch) -> Result<(), TableError> {
         let stopped = || TableError::Io {
             path: self.path.clone(),
             error: std::io::Error::other("the connections table writer stopped"),
@@ -129,7 +207,11 @@ impl ConnectionsOutput {
     /// the file.
     pub fn finish(mut self) -> Result<PathBuf, TableError> {
         let rest = std::mem::take(&mut *self.gathered.lock().unwrap_or_else(|p| p.into_inner()));
-        let sent = if rest.rows > 0 { self.send(rest) } else { Ok(()) };
+        let mut sent = if rest.rows > 0 { self.send(rest) } else { Ok(()) };
+        let parts = std::mem::take(&mut *self.by_vantage.lock().unwrap_or_else(|p| p.into_inner()));
+        for (vantage, rows) in parts.into_iter().filter(|(_, rows)| rows.rows > 0) {
+            sent = sent.and(self.queue_batch(Batch::Part(vantage, rows)));
+        }
         self.queue.take();
         let writer = self.writer.take().expect("joined once");
         let written = writer.join().unwrap_or_else(|_| {
