@@ -239,6 +239,16 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// The saved SYN comes from the kernel, the echo document from the network: neither
+        /// panics the reader, whatever the bytes.
+        #[test]
+        fn any_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = ArrivedSyn::decode(&bytes);
+            let _ = Echo::from_json(&bytes);
+        }
+    }
+
     #[test]
     fn newer_versions_and_oversized_bodies_are_refused() {
         assert!(matches!(Echo::from_json(br#"{"echo_version": 2}"#), Err(EchoError::Version(2))));

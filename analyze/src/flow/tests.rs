@@ -378,6 +378,27 @@ mod properties {
             // An ack below ISN+1 is as bogus as one beyond the data.
             prop_assert_eq!(syn_data_acked(isn, len, isn.wrapping_sub(extra)), DataAcked::Bogus);
         }
+
+        /// Whatever a router (or an attacker) puts in an ICMP error's quote, the connection it
+        /// names takes it in without a panic, and a quote too short for a TCP header is said so.
+        #[test]
+        fn any_quote_is_taken_in_without_panic(quote in prop::collection::vec(any::<u8>(), 0..120), tcp_len in 0u16..100) {
+            use std::sync::Arc;
+            use super::*;
+            let mut table = FlowTable::default();
+            let cap: Arc<str> = Arc::from("t.pcap");
+            run_with(&mut table, &cap, &[syn(0, REQUEST.to_vec(), 0)]);
+            let quoted = QuotedTcp { src: CLIENT, dst: SERVER, src_port: 40000, dst_port: 80, seq: ISN, tcp_len };
+            let error = IcmpError { version: 4, icmp_type: 11, code: 0, quoted, quote: &quote };
+            let ip = IpInfo { src: SERVER, dst: CLIENT, ttl: 60 };
+            table.push(PacketRef { capture: &cap, frame: 2, ts_ns: 5 * MS }, &Packet::IcmpError { ip, error });
+            let (conns, _) = table.finish();
+            let reply = conns[0].icmp_reply.as_deref().expect("the quote names the connection");
+            prop_assert!(reply.time_exceeded);
+            if quote.len() < 40 {
+                prop_assert!(reply.quoted.is_none() || quote.len() >= 20);
+            }
+        }
     }
 }
 
