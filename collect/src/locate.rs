@@ -269,27 +269,22 @@ impl RawSockets {
     ) -> Option<(&'static str, bool)> {
         let ours = |src_port: u16, dst_port: u16| src_port == plan.local_port && dst_port == probe.port;
         if is_icmp {
-            let (version, kind, quoted) = if self.v6 {
+            fn raw(bytes: &[u8]) -> Result<Packet<'_>, decode::DecodeError> {
+                decode::decode(pcap_parser::Linktype(LINKTYPE_RAW), bytes)
+            }
+            let (kind, exceeded, quoted_ports, quoted_seq) = if self.v6 {
                 // ICMPv6 arrives without its IPv6 header: type, code, checksum, 4 unused bytes,
-                // then the quoted packet.
-                (6, *bytes.first()?, bytes.get(8..)?)
+                // then the quoted packet, which the analyzer's decoder reads.
+                let kind = *bytes.first()?;
+                let Ok(Packet::Tcp { tcp, .. }) = raw(bytes.get(8..)?) else { return None };
+                ((1..=4).contains(&kind), kind == 3, (tcp.src_port, tcp.dst_port), tcp.seq)
             } else {
-                let Ok(Packet::IcmpError { error, .. }) =
-                    decode::decode(pcap_parser::Linktype(LINKTYPE_RAW), bytes)
-                else {
-                    return None;
-                };
+                let Ok(Packet::IcmpError { error, .. }) = raw(bytes) else { return None };
                 let q = error.quoted;
-                return (ours(q.src_port, q.dst_port) && q.seq == probe.isn)
-                    .then_some((if error.icmp_type == 11 { "time_exceeded" } else { "unreachable" }, false));
+                (true, error.is_time_exceeded(), (q.src_port, q.dst_port), q.seq)
             };
-            // The quoted IPv6 header (40 bytes, TCP next), then ports and sequence number.
-            let tcp = quoted.get(40..48)?;
-            let (sp, dp) = (u16::from_be_bytes([tcp[0], tcp[1]]), u16::from_be_bytes([tcp[2], tcp[3]]));
-            let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
-            let _ = version;
-            return (matches!(kind, 1..=4) && ours(sp, dp) && seq == probe.isn)
-                .then_some((if kind == 3 { "time_exceeded" } else { "unreachable" }, false));
+            return (kind && ours(quoted_ports.0, quoted_ports.1) && quoted_seq == probe.isn)
+                .then_some((if exceeded { "time_exceeded" } else { "unreachable" }, false));
         }
         // TCP: IPv4 raw sockets hand the IP header too, IPv6 ones only the segment.
         let tcp = if self.v6 { bytes } else { bytes.get(usize::from(bytes.first()? & 0x0f) * 4..)? };
