@@ -9,8 +9,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::decode::link::LINKTYPE_RAW;
-use crate::decode::{self, DecodeError, OptionSummary, Packet, Tfo, TCP_SYN};
-use crate::record::SynTfo;
+use crate::decode::{self, DecodeError, OptionSummary, Packet, TCP_SYN};
 
 /// The content type the origin answers with and the collector recognises.
 pub const ECHO_CONTENT_TYPE: &str = "application/vnd.tfoscope.echo+json";
@@ -104,8 +103,21 @@ pub enum ArrivedSynError {
     NotSyn,
 }
 
+/// Lowercase hex, as every hex column and field of the project writes it.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(bytes.len() * 2);
+    hex_into(bytes, &mut out);
+    out
+}
+
+/// Appends `bytes` in lowercase hex; true, for use in a `formatted` column.
+pub fn hex_into(bytes: &[u8], out: &mut String) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    true
 }
 
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -126,14 +138,7 @@ impl ArrivedSyn {
             return Err(ArrivedSynError::NotSyn);
         }
         let summary = OptionSummary::of(tcp.options());
-        let (tfo, tfo_kind, cookie) = match summary.tfo {
-            Some((kind, Tfo::Request)) => (SynTfo::CookieRequest, Some(kind.kind()), None),
-            Some((kind, Tfo::Cookie(c))) => (SynTfo::Cookie, Some(kind.kind()), Some(hex(c))),
-            Some((kind, Tfo::Malformed)) => (SynTfo::Malformed, Some(kind.kind()), None),
-            None if summary.truncated() => (SynTfo::Truncated, None, None),
-            None if summary.error.is_some() => (SynTfo::Malformed, None, None),
-            None => (SynTfo::None, None, None),
-        };
+        let (tfo_kind, cookie) = summary.tfo_kind_and_cookie();
         Ok(ArrivedSyn {
             headers_hex: hex(headers),
             src_ip: ip.src,
@@ -148,9 +153,9 @@ impl ArrivedSyn {
             wscale: summary.wscale,
             tsval: summary.timestamps.map(|t| t.0),
             tsecr: summary.timestamps.map(|t| t.1),
-            tfo: tfo.as_str().to_string(),
+            tfo: crate::flow::syn_tfo(&summary).as_str().to_string(),
             tfo_kind,
-            cookie,
+            cookie: cookie.map(hex),
             payload_len: tcp.payload_len,
         })
     }

@@ -12,8 +12,11 @@ use std::sync::Arc;
 
 use crate::arrival::{syn_changes, SynChange};
 use crate::attempt::{FetchKind, ProbeRecord};
-use crate::decode::options::{KIND_EXPERIMENTAL, KIND_FASTOPEN};
 use crate::record::{string_enum, Connection, SynTfo};
+
+/// The `syn_changes` words of a TFO option gone (kinds 34 and 254).
+const OPTION_REMOVED_34: &str = "option_removed:34";
+const OPTION_REMOVED_254: &str = "option_removed:254";
 
 /// A SYN sent with a TTL at most this was hop-limited on purpose.
 pub const PROBE_TTL_MAX: u8 = 32;
@@ -84,8 +87,8 @@ impl HopRow {
                 w == "cookie_changed"
                     || w == "data_removed"
                     || w.starts_with("data_changed_len:")
-                    || w == &format!("option_removed:{KIND_FASTOPEN}")
-                    || w == &format!("option_removed:{KIND_EXPERIMENTAL}")
+                    || w == OPTION_REMOVED_34
+                    || w == OPTION_REMOVED_254
             })
     }
 }

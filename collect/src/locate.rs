@@ -160,8 +160,6 @@ fn probes_at(
     base_isn: u32,
     tsval: u32,
 ) -> Vec<Probe> {
-    // A cookie of the RFC's form the origin will refuse, where the fetches got none.
-    let cookie = plan.cookie.clone().filter(|c| (4..=16).contains(&c.len())).unwrap_or_else(|| vec![0x5a; 8]);
     let kinds = [
         (FetchKind::Plain, plan.target.port()),
         (FetchKind::TfoCookieRequest, plan.target.port()),
@@ -172,17 +170,34 @@ fn probes_at(
         .iter()
         .enumerate()
         .map(|(i, &(kind, port))| {
-            let isn = base_isn.wrapping_add(u32::from(hop) << 8 | i as u32);
-            let dst = SocketAddr::new(plan.target.ip(), port);
-            Probe {
-                kind,
-                port,
-                hop_limit: hop,
-                isn,
-                segment: syn_segment(src, dst, isn, tsval, kind, &cookie, &plan.data),
-            }
+            plan.probe(kind, port, hop, base_isn.wrapping_add(u32::from(hop) << 8 | i as u32), src, tsval)
         })
         .collect()
+}
+
+impl ProbePlan {
+    /// One probe of this plan: its kind, port, hop limit and sequence number.
+    fn probe(
+        &self,
+        kind: FetchKind,
+        port: u16,
+        hop_limit: u8,
+        isn: u32,
+        src: SocketAddr,
+        tsval: u32,
+    ) -> Probe {
+        // A cookie of the RFC's form the origin will refuse, where the fetches got none.
+        let cookie =
+            self.cookie.clone().filter(|c| (4..=16).contains(&c.len())).unwrap_or_else(|| vec![0x5a; 8]);
+        let dst = SocketAddr::new(self.target.ip(), port);
+        Probe {
+            kind,
+            port,
+            hop_limit,
+            isn,
+            segment: syn_segment(src, dst, isn, tsval, kind, &cookie, &self.data),
+        }
+    }
 }
 
 /// Hops probed past the target port's first answer while the second port is silent.
@@ -191,12 +206,8 @@ const SECOND_PORT_SLACK: u8 = 3;
 const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(1);
 
 /// The same probe again, with a sequence number of its own (the flow stays the same).
-fn reprobe(probe: Probe, src: SocketAddr, plan: &ProbePlan, tsval: u32) -> Probe {
-    let isn = probe.isn ^ 0x0000_8000;
-    let cookie = plan.cookie.clone().filter(|c| (4..=16).contains(&c.len())).unwrap_or_else(|| vec![0x5a; 8]);
-    let dst = SocketAddr::new(plan.target.ip(), probe.port);
-    let segment = syn_segment(src, dst, isn, tsval, probe.kind, &cookie, &plan.data);
-    Probe { isn, segment, ..probe }
+fn reprobe(probe: &Probe, src: SocketAddr, plan: &ProbePlan, tsval: u32) -> Probe {
+    plan.probe(probe.kind, probe.port, probe.hop_limit, probe.isn ^ 0x0000_8000, src, tsval)
 }
 
 /// The raw sockets of one target's probing: TCP out (and SYN-ACKs, RSTs in), ICMP in.
@@ -353,7 +364,7 @@ pub fn locate(
                 let mut probe = probe.clone();
                 if attempt > 0 {
                     std::thread::sleep(RATE_LIMIT_PAUSE);
-                    probe = reprobe(probe, src, plan, tsval);
+                    probe = reprobe(&probe, src, plan, tsval);
                 }
                 let sent_ns = now_ns();
                 sockets.send(&probe, plan.target.ip())?;

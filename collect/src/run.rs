@@ -318,7 +318,7 @@ async fn run_fetches(
     on_progress(CollectProgress::Started { targets: jobs as u64 });
     let pace = Duration::from_secs_f64(if config.rate > 0.0 { 1.0 / config.rate } else { 0.0 });
     let semaphore = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
-    let next_port = Arc::new(AtomicU32::new(0));
+    let next_port = Arc::new(LocalPorts::new(config.ports.clone()));
     let collected = Arc::new(Mutex::new(Vec::new()));
     let cookie_cache = Arc::new(kernel::CookieCache::open());
     for round in 1..=config.rounds {
@@ -328,7 +328,7 @@ async fn run_fetches(
             let (semaphore, writer, stop, next_port, collected) =
                 (semaphore.clone(), writer.clone(), stop.clone(), next_port.clone(), collected.clone());
             let (cookie_cache, keep_cookies) = (cookie_cache.clone(), config.keep_cookies);
-            let (ports, timeout) = (config.ports.clone(), config.timeout);
+            let timeout = config.timeout;
             let locate_config = config.locate.clone();
             let (on_progress, comments) = (on_progress.clone(), comments.clone());
             tasks.push(tokio::spawn(async move {
@@ -349,9 +349,7 @@ async fn run_fetches(
                         let cookie_flushed = (mode == FetchKind::TfoCookieRequest && !keep_cookies)
                             .then(|| cookie_cache.forget(addr).is_ok());
                         let cache_before = cookie_cache.state(addr);
-                        let span = u32::from(ports.end() - ports.start()) + 1;
-                        let local_port =
-                            ports.start() + (next_port.fetch_add(1, Ordering::Relaxed) % span) as u16;
+                        let local_port = next_port.next();
                         comments.note(local_port, format!("tfoscope: {mode} round {round} {}", target.url));
                         let spec = FetchSpec {
                             addr: SocketAddr::new(addr, target.port),
@@ -390,9 +388,7 @@ async fn run_fetches(
                     let failed = fetches.iter().any(|(_, r)| r.parse::<u16>().is_err());
                     if let (Some(locate_config), 1) = (&locate_config, round) {
                         if !stop.load(Ordering::Relaxed) {
-                            let span = u32::from(ports.end() - ports.start()) + 1;
-                            let local_port =
-                                ports.start() + (next_port.fetch_add(1, Ordering::Relaxed) % span) as u16;
+                            let local_port = next_port.next();
                             comments.note(local_port, format!("tfoscope: locate probes {}", target.url));
                             let plan = ProbePlan {
                                 target: SocketAddr::new(addr, target.port),
@@ -427,6 +423,26 @@ async fn run_fetches(
     on_progress(CollectProgress::Finished);
     results.extend(std::mem::take(&mut *collected.lock().expect("results")));
     results
+}
+
+/// The local ports of a run, handed out in turn from a place in the range that changes from
+/// run to run: a run right after another does not reuse its 4-tuples, which the origin may
+/// still hold in TIME_WAIT and a NAT on the path in its connection table (un-NATed, it sent
+/// the lab's REDIRECT scenarios' first SYNs past their proxy).
+struct LocalPorts {
+    range: RangeInclusive<u16>,
+    next: AtomicU32,
+}
+
+impl LocalPorts {
+    fn new(range: RangeInclusive<u16>) -> Self {
+        LocalPorts { range, next: AtomicU32::new(now_ns().unsigned_abs() as u32 / 1000) }
+    }
+
+    fn next(&self) -> u16 {
+        let span = u32::from(self.range.end() - self.range.start()) + 1;
+        self.range.start() + (self.next.fetch_add(1, Ordering::Relaxed) % span) as u16
+    }
 }
 
 /// The request a SYN-data probe carries: the fetch's, as hyper writes it.

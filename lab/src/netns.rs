@@ -66,8 +66,9 @@ impl LabNet {
         ["c", "r", "r1", "r2", "r3", "r4", "s"].iter().map(|n| format!("{prefix}-{n}")).collect()
     }
 
-    /// Builds the three namespaces, removing any left by an earlier run with this prefix.
-    pub fn create(prefix: &str) -> Result<LabNet, LabError> {
+    /// A lab of `names` (namespace suffixes), removing any left by an earlier run with this
+    /// prefix; the middlebox goes on `middlebox`.
+    fn empty(prefix: &str, middlebox: &str, names: &[&str]) -> Result<LabNet, LabError> {
         // Interface names are PREFIX-xy and must fit in 15 bytes.
         if prefix.is_empty() || prefix.len() > 10 || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(LabError::Prefix(prefix.to_string()));
@@ -75,50 +76,81 @@ impl LabNet {
         remove_namespaces(prefix);
         let net = LabNet {
             prefix: prefix.to_string(),
-            middlebox: format!("{prefix}-r"),
+            middlebox: format!("{prefix}-{middlebox}"),
             servers: Vec::new(),
             daemons: Vec::new(),
         };
-        let (c, r, s) = (net.client(), net.router(), net.server());
-        let p = prefix;
-        for ns in [&c, &r, &s] {
-            run(&["ip", "netns", "add", ns])?;
+        for name in names {
+            let ns = format!("{prefix}-{name}");
+            run(&["ip", "netns", "add", &ns])?;
             // `ip netns exec` binds these over /etc: an empty resolver configuration, so
             // nothing in the lab can reach the host's DNS resolver.
-            let etc = PathBuf::from("/etc/netns").join(ns);
+            let etc = PathBuf::from("/etc/netns").join(&ns);
             std::fs::create_dir_all(&etc).map_err(|e| LabError::Io(etc.display().to_string(), e))?;
             std::fs::write(etc.join("resolv.conf"), "")
                 .map_err(|e| LabError::Io(etc.display().to_string(), e))?;
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
+            run(&["ip", "-n", &ns, "link", "set", "lo", "up"])?;
         }
-        let (cr, rc, rs, sr) = (format!("{p}-cr"), format!("{p}-rc"), format!("{p}-rs"), format!("{p}-sr"));
-        run(&["ip", "link", "add", &cr, "netns", &c, "type", "veth", "peer", "name", &rc, "netns", &r])?;
-        run(&["ip", "link", "add", &rs, "netns", &r, "type", "veth", "peer", "name", &sr, "netns", &s])?;
-        for (ns, dev, addrs) in [
-            (&c, &cr, ["192.0.2.1/24", "2001:db8:1::1/64"]),
-            (&r, &rc, ["192.0.2.254/24", "2001:db8:1::fe/64"]),
-            (&r, &rs, ["198.51.100.254/24", "2001:db8:2::fe/64"]),
-            (&s, &sr, ["198.51.100.1/24", "2001:db8:2::1/64"]),
-        ] {
+        Ok(net)
+    }
+
+    /// A veth pair between two namespaces, each end `PREFIX-DEV` with its addresses, up.
+    fn link(&self, a: (&str, &str, [&str; 2]), b: (&str, &str, [&str; 2])) -> Result<(), LabError> {
+        let dev = |d: &str| format!("{}-{d}", self.prefix);
+        let (dev_a, dev_b) = (dev(a.1), dev(b.1));
+        run(&[
+            "ip", "link", "add", &dev_a, "netns", a.0, "type", "veth", "peer", "name", &dev_b, "netns", b.0,
+        ])?;
+        for (ns, dev, addrs) in [(a.0, &dev_a, a.2), (b.0, &dev_b, b.2)] {
             for addr in addrs {
                 run(&["ip", "-n", ns, "addr", "add", addr, "dev", dev, "nodad"])?;
             }
             run(&["ip", "-n", ns, "link", "set", dev, "up"])?;
         }
-        run(&["ip", "-n", &c, "route", "add", "default", "via", "192.0.2.254"])?;
-        run(&["ip", "-n", &c, "-6", "route", "add", "default", "via", "2001:db8:1::fe"])?;
-        run(&["ip", "-n", &s, "route", "add", "default", "via", "198.51.100.254"])?;
-        run(&["ip", "-n", &s, "-6", "route", "add", "default", "via", "2001:db8:2::fe"])?;
-        net.exec(&r, &["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])?;
-        // The client: TFO client on, no blackhole pause to spoil the next scenario. Server and
-        // router (its proxies): TFO server side on.
-        net.exec(
-            &c,
+        Ok(())
+    }
+
+    /// A route in a namespace, IPv4 and IPv6 (`via` each).
+    fn route(ns: &str, to: (&str, &str), via: (&str, &str)) -> Result<(), LabError> {
+        run(&["ip", "-n", ns, "route", "add", to.0, "via", via.0])?;
+        run(&["ip", "-n", ns, "-6", "route", "add", to.1, "via", via.1])?;
+        Ok(())
+    }
+
+    fn forwarding(&self, router: &str) -> Result<(), LabError> {
+        self.exec(router, &["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])?;
+        Ok(())
+    }
+
+    /// The client: TFO client on, no blackhole pause to spoil the next scenario. Server and
+    /// the middlebox router (its proxies): TFO server side on.
+    fn tfo_sides(&self) -> Result<(), LabError> {
+        self.exec(
+            &self.client(),
             &["sysctl", "-qw", "net.ipv4.tcp_fastopen=1", "net.ipv4.tcp_fastopen_blackhole_timeout_sec=0"],
         )?;
-        for ns in [&r, &s] {
-            net.exec(ns, &["sysctl", "-qw", "net.ipv4.tcp_fastopen=3"])?;
+        for ns in [&self.middlebox, &self.server()] {
+            self.exec(ns, &["sysctl", "-qw", "net.ipv4.tcp_fastopen=3"])?;
         }
+        Ok(())
+    }
+
+    /// Builds the three namespaces, removing any left by an earlier run with this prefix.
+    pub fn create(prefix: &str) -> Result<LabNet, LabError> {
+        let net = Self::empty(prefix, "r", &["c", "r", "s"])?;
+        let (c, r, s) = (net.client(), net.router(), net.server());
+        net.link(
+            (&c, "cr", ["192.0.2.1/24", "2001:db8:1::1/64"]),
+            (&r, "rc", ["192.0.2.254/24", "2001:db8:1::fe/64"]),
+        )?;
+        net.link(
+            (&r, "rs", ["198.51.100.254/24", "2001:db8:2::fe/64"]),
+            (&s, "sr", ["198.51.100.1/24", "2001:db8:2::1/64"]),
+        )?;
+        Self::route(&c, ("default", "default"), ("192.0.2.254", "2001:db8:1::fe"))?;
+        Self::route(&s, ("default", "default"), ("198.51.100.254", "2001:db8:2::fe"))?;
+        net.forwarding(&r)?;
+        net.tfo_sides()?;
         Ok(net)
     }
 
@@ -130,65 +162,22 @@ impl LabNet {
     ///          2001:db8:1::1   ::fe | 2001:db8:12::1   ::2 | 2001:db8:23::1  ::2 | 2001:db8:34::1  ::2 | 2001:db8:2::fe     2001:db8:2::1
     /// ```
     pub fn create_chain(prefix: &str) -> Result<LabNet, LabError> {
-        if prefix.is_empty() || prefix.len() > 10 || !prefix.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(LabError::Prefix(prefix.to_string()));
-        }
-        remove_namespaces(prefix);
-        let p = prefix;
-        let net = LabNet {
-            prefix: p.to_string(),
-            middlebox: format!("{p}-r3"),
-            servers: Vec::new(),
-            daemons: Vec::new(),
-        };
-        let (c, s) = (net.client(), net.server());
-        let routers: Vec<String> = (1..=4).map(|k| format!("{p}-r{k}")).collect();
-        let mut all = vec![c.clone()];
-        all.extend(routers.iter().cloned());
-        all.push(s.clone());
-        for ns in &all {
-            run(&["ip", "netns", "add", ns])?;
-            let etc = PathBuf::from("/etc/netns").join(ns);
-            std::fs::create_dir_all(&etc).map_err(|e| LabError::Io(etc.display().to_string(), e))?;
-            std::fs::write(etc.join("resolv.conf"), "")
-                .map_err(|e| LabError::Io(etc.display().to_string(), e))?;
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
-        }
-        // Links between neighbours, each end with its addresses.
-        let links: [(&str, &str, [&str; 2], [&str; 2]); 5] = [
-            ("0", "1", ["192.0.2.1/25", "2001:db8:1::1/64"], ["192.0.2.126/25", "2001:db8:1::fe/64"]),
-            ("1", "2", ["192.0.2.129/30", "2001:db8:12::1/64"], ["192.0.2.130/30", "2001:db8:12::2/64"]),
-            ("2", "3", ["192.0.2.133/30", "2001:db8:23::1/64"], ["192.0.2.134/30", "2001:db8:23::2/64"]),
-            ("3", "4", ["192.0.2.137/30", "2001:db8:34::1/64"], ["192.0.2.138/30", "2001:db8:34::2/64"]),
-            ("4", "5", ["198.51.100.254/24", "2001:db8:2::fe/64"], ["198.51.100.1/24", "2001:db8:2::1/64"]),
+        let names = ["c", "r1", "r2", "r3", "r4", "s"];
+        let net = Self::empty(prefix, "r3", &names)?;
+        let all: Vec<String> = names.iter().map(|n| format!("{prefix}-{n}")).collect();
+        // Links between neighbours (by position in `all`), each end with its addresses.
+        let links: [(usize, [&str; 2], [&str; 2]); 5] = [
+            (0, ["192.0.2.1/25", "2001:db8:1::1/64"], ["192.0.2.126/25", "2001:db8:1::fe/64"]),
+            (1, ["192.0.2.129/30", "2001:db8:12::1/64"], ["192.0.2.130/30", "2001:db8:12::2/64"]),
+            (2, ["192.0.2.133/30", "2001:db8:23::1/64"], ["192.0.2.134/30", "2001:db8:23::2/64"]),
+            (3, ["192.0.2.137/30", "2001:db8:34::1/64"], ["192.0.2.138/30", "2001:db8:34::2/64"]),
+            (4, ["198.51.100.254/24", "2001:db8:2::fe/64"], ["198.51.100.1/24", "2001:db8:2::1/64"]),
         ];
-        for (a, b, a_addrs, b_addrs) in links {
-            let (ns_a, ns_b) =
-                (&all[a.parse::<usize>().expect("digit")], &all[b.parse::<usize>().expect("digit")]);
-            let (dev_a, dev_b) = (format!("{p}-{a}{b}"), format!("{p}-{b}{a}"));
-            run(&[
-                "ip", "link", "add", &dev_a, "netns", ns_a, "type", "veth", "peer", "name", &dev_b, "netns",
-                ns_b,
-            ])?;
-            for (ns, dev, addrs) in [(ns_a, &dev_a, a_addrs), (ns_b, &dev_b, b_addrs)] {
-                for addr in addrs {
-                    run(&["ip", "-n", ns, "addr", "add", addr, "dev", dev, "nodad"])?;
-                }
-                run(&["ip", "-n", ns, "link", "set", dev, "up"])?;
-            }
+        for (a, a_addrs, b_addrs) in links {
+            let b = a + 1;
+            net.link((&all[a], &format!("{a}{b}"), a_addrs), (&all[b], &format!("{b}{a}"), b_addrs))?;
         }
-        let route = |ns: &str, args: &[&str]| -> Result<String, LabError> {
-            let mut all = vec!["ip", "-n", ns, "route", "add"];
-            all.extend_from_slice(args);
-            run(&all)
-        };
-        let route6 = |ns: &str, args: &[&str]| -> Result<String, LabError> {
-            let mut all = vec!["ip", "-n", ns, "-6", "route", "add"];
-            all.extend_from_slice(args);
-            run(&all)
-        };
-        route(&c, &["default", "via", "192.0.2.126"])?;
-        route6(&c, &["default", "via", "2001:db8:1::fe"])?;
+        Self::route(&all[0], ("default", "default"), ("192.0.2.126", "2001:db8:1::fe"))?;
         // Toward the server: each router's next one; toward the client: its previous one.
         let next = [
             ("192.0.2.130", "2001:db8:12::2"),
@@ -200,27 +189,17 @@ impl LabNet {
             ("192.0.2.133", "2001:db8:23::1"),
             ("192.0.2.137", "2001:db8:34::1"),
         ];
-        for (k, router) in routers.iter().enumerate() {
-            if let Some((v4, v6)) = next.get(k) {
-                route(router, &["default", "via", v4])?;
-                route6(router, &["default", "via", v6])?;
+        for (k, router) in all[1..5].iter().enumerate() {
+            if let Some(&via) = next.get(k) {
+                Self::route(router, ("default", "default"), via)?;
             }
             if k > 0 {
-                let (v4, v6) = prev[k - 1];
-                route(router, &["192.0.2.0/25", "via", v4])?;
-                route6(router, &["2001:db8:1::/64", "via", v6])?;
+                Self::route(router, ("192.0.2.0/25", "2001:db8:1::/64"), prev[k - 1])?;
             }
-            net.exec(router, &["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])?;
+            net.forwarding(router)?;
         }
-        route(&s, &["default", "via", "198.51.100.254"])?;
-        route6(&s, &["default", "via", "2001:db8:2::fe"])?;
-        net.exec(
-            &c,
-            &["sysctl", "-qw", "net.ipv4.tcp_fastopen=1", "net.ipv4.tcp_fastopen_blackhole_timeout_sec=0"],
-        )?;
-        for ns in [&net.middlebox, &s] {
-            net.exec(ns, &["sysctl", "-qw", "net.ipv4.tcp_fastopen=3"])?;
-        }
+        Self::route(&all[5], ("default", "default"), ("198.51.100.254", "2001:db8:2::fe"))?;
+        net.tfo_sides()?;
         Ok(net)
     }
 

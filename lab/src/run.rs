@@ -228,11 +228,10 @@ fn run_scenario(
     })
 }
 
-/// Each collection of a lab run binds its own 100 local ports. With the collector's default
-/// range, every scenario's fetches reuse the last one's 4-tuples: within a minute they meet
-/// the origin's TIME_WAIT sockets and the router's conntrack entries of the last scenario
-/// (un-NATed, so a REDIRECT scenario's first SYN went to the origin, which answered with an
-/// ACK the client reset: an option_dropped that was the lab's own).
+/// Each collection of a lab run binds its own 100 local ports. The collector starts its
+/// ports at a place that changes from run to run, which makes a reuse of the last scenario's
+/// 4-tuples rare; the lab makes it impossible (a reused tuple met the origin's TIME_WAIT and
+/// the router's un-NATed conntrack entry: a false option_dropped behind REDIRECT).
 static COLLECTIONS: AtomicU16 = AtomicU16::new(0);
 
 fn port_range() -> String {

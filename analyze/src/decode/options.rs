@@ -339,6 +339,15 @@ impl<'a> OptionSummary<'a> {
         }
     }
 
+    /// The TFO option's kind, and its cookie when it carries one.
+    pub fn tfo_kind_and_cookie(&self) -> (Option<u8>, Option<&'a [u8]>) {
+        match self.tfo {
+            Some((kind, Tfo::Cookie(cookie))) => (Some(kind.kind()), Some(cookie)),
+            Some((kind, _)) => (Some(kind.kind()), None),
+            None => (None, None),
+        }
+    }
+
     pub fn truncated(&self) -> bool {
         matches!(self.error, Some(OptionError::Truncated { .. }))
     }

@@ -340,11 +340,8 @@ impl FlowTable {
             self.stats.over_capacity += 1;
             return;
         }
-        let (syn_tfo_kind, syn_cookie) = match summary.tfo {
-            Some((kind, Tfo::Cookie(cookie))) => (Some(kind.kind()), Some(cookie.to_vec())),
-            Some((kind, _)) => (Some(kind.kind()), None),
-            None => (None, None),
-        };
+        let (syn_tfo_kind, syn_cookie) = summary.tfo_kind_and_cookie();
+        let syn_cookie = syn_cookie.map(<[u8]>::to_vec);
         let conn = Box::new(Connection {
             capture: at.capture.clone(),
             client: src,
@@ -431,11 +428,7 @@ fn icmp_reply(at: PacketRef<'_>, ip: &IpInfo, error: &IcmpError<'_>) -> IcmpRepl
     if let Ok(Packet::Tcp { ip: qip, tcp: q }) = crate::decode::decode(Linktype(LINKTYPE_RAW), error.quote) {
         let summary = OptionSummary::of(q.options());
         reply.quote_has_options = usize::from(error.quoted.tcp_len) >= q.header_len && !summary.truncated();
-        let (tfo_kind, cookie) = match summary.tfo {
-            Some((kind, Tfo::Cookie(cookie))) => (Some(kind.kind()), Some(cookie.to_vec())),
-            Some((kind, _)) => (Some(kind.kind()), None),
-            None => (None, None),
-        };
+        let (tfo_kind, cookie) = summary.tfo_kind_and_cookie();
         reply.quoted = Some(SynSeen {
             client: SocketAddr::new(qip.src, q.src_port),
             isn: q.seq,
@@ -444,7 +437,7 @@ fn icmp_reply(at: PacketRef<'_>, ip: &IpInfo, error: &IcmpError<'_>) -> IcmpRepl
                 .with_checksum(q.checksum),
             tfo: syn_tfo(&summary),
             tfo_kind,
-            cookie,
+            cookie: cookie.map(<[u8]>::to_vec),
             data_len: q.payload_len,
         });
         reply.quoted_checksum = Some(q.checksum);
@@ -480,7 +473,8 @@ fn went_on_with(conn: &mut Connection, ack: u32) {
     }
 }
 
-fn syn_tfo(summary: &OptionSummary<'_>) -> SynTfo {
+/// What a SYN's TFO option says (shared with the echo's saved SYN: one reading of a SYN).
+pub(crate) fn syn_tfo(summary: &OptionSummary<'_>) -> SynTfo {
     match (summary.tfo, summary.error) {
         (Some((_, Tfo::Request)), _) => SynTfo::CookieRequest,
         (Some((_, Tfo::Cookie(_))), _) => SynTfo::Cookie,

@@ -5,19 +5,10 @@ use polars::prelude::*;
 use super::TableError;
 use crate::arrival::{reoriginated, sent_counterpart, syn_changes, ArrivalSource, SynChange, SynSeen};
 use crate::attempt::FetchKind;
+use crate::echo::hex_into;
 use crate::record::{Connection, SynTfo, SynTransmission};
 
 pub const CONNECTIONS_SCHEMA: &str = include_str!("../../../schemas/connections.json");
-
-/// Appends `bytes` in lower-case hex; true, for use in a `formatted` column.
-fn hex_into(bytes: &[u8], out: &mut String) -> bool {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    true
-}
 
 /// The attempt the collector intended, or failing a record, what the first SYN implies.
 pub fn inferred_attempt(conn: &Connection) -> Option<FetchKind> {

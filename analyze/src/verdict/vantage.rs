@@ -99,33 +99,9 @@ pub fn probes_only(
     server_port: u16,
     origin_answered: bool,
 ) -> TargetVerdict {
-    TargetVerdict {
-        vantage: vantage.to_string(),
-        target,
-        category: None,
-        server_ip: Some(server_ip),
-        server_port,
-        direction: Direction::Outbound,
-        connections: 0,
-        rounds: 0,
-        connectivity: if origin_answered { Connectivity::Works } else { Connectivity::Offline },
-        cookie: CookieResult::NotRequested,
-        syn_data: SynDataResult::NotAttempted,
-        signatures: vec![],
-        untested: vec![Untested::SynData, Untested::Negotiation],
-        middlebox: None,
-        expected_tfo: None,
-        synack_differs: None,
-        measurement_valid: true,
-        explanation: "only hop-limited probes went to this target: no fetch to judge.".to_string(),
-        conditions: vec![],
-        path_changes: vec![],
-        arrival_source: None,
-        origin_hops: None,
-        middlebox_hop_min: None,
-        middlebox_hop_max: None,
-        middlebox_ips: vec![],
-    }
+    let connectivity = if origin_answered { Connectivity::Works } else { Connectivity::Offline };
+    let explanation = "only hop-limited probes went to this target: no fetch to judge.".to_string();
+    unjudged(vantage, target, (Some(server_ip), server_port), connectivity, explanation)
 }
 
 /// A row for a target known only from the collector's records.
@@ -136,12 +112,27 @@ fn without_packets(
     connectivity: Connectivity,
     why: &NoPackets<'_>,
 ) -> TargetVerdict {
+    let server = (server_ip, a.server_port);
+    TargetVerdict {
+        category: a.category.clone(),
+        ..unjudged(vantage, a.url.clone(), server, connectivity, explain::no_packets(why))
+    }
+}
+
+/// A row with no TFO exchange judged: nothing tested, no signature, no middlebox verdict.
+fn unjudged(
+    vantage: &str,
+    target: String,
+    (server_ip, server_port): (Option<IpAddr>, u16),
+    connectivity: Connectivity,
+    explanation: String,
+) -> TargetVerdict {
     TargetVerdict {
         vantage: vantage.to_string(),
-        target: a.url.clone(),
-        category: a.category.clone(),
+        target,
+        category: None,
         server_ip,
-        server_port: a.server_port,
+        server_port,
         direction: Direction::Outbound,
         connections: 0,
         rounds: 0,
@@ -154,7 +145,7 @@ fn without_packets(
         expected_tfo: None,
         synack_differs: None,
         measurement_valid: true,
-        explanation: explain::no_packets(why),
+        explanation,
         conditions: vec![],
         path_changes: vec![],
         arrival_source: None,
