@@ -256,7 +256,7 @@ fn target_label(v: &TargetVerdict) -> String {
     }
 }
 
-fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
+pub fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
     let vw = verdicts.iter().map(|v| v.vantage.len()).max().unwrap_or(0).max("vantage".len());
     let tw = verdicts.iter().map(|v| target_label(v).len()).max().unwrap_or(0).max("target".len());
     println!();

@@ -3,6 +3,7 @@
 mod analyze_cmd;
 mod capture_args;
 mod collect_cmd;
+mod judge_cmd;
 mod lab_cmd;
 mod report_out;
 mod serve_cmd;
@@ -51,6 +52,9 @@ struct Cli {
 enum Command {
     /// Rebuild TCP connections from pcap/pcapng captures and judge their TFO exchanges.
     Analyze(analyze_cmd::AnalyzeArgs),
+    /// Judge targets from the tables analyze wrote (a partitioned dataset of many runs, or a
+    /// plain output): the verdicts analyze gives, in buckets when they do not fit in memory.
+    Judge(judge_cmd::JudgeArgs),
     /// Fetch each URL with TFO (cookie request, then SYN-data) and without, capturing into one
     /// pcapng with a record of every attempt. Linux, root or CAP_NET_RAW + CAP_NET_ADMIN.
     Collect(collect_cmd::CollectArgs),
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze_cmd::run(args),
         Command::Collect(args) => collect_cmd::run(args),
+        Command::Judge(args) => judge_cmd::run(args),
         Command::Lab(args) => lab_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
         Command::LabServe(args) => lab_cmd::serve_listeners(args),

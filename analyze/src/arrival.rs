@@ -159,6 +159,37 @@ impl fmt::Display for SynChange {
     }
 }
 
+impl SynChange {
+    /// The change a `syn_changes` word names (its [`Display`](fmt::Display) form).
+    pub fn parse(word: &str) -> Option<SynChange> {
+        let pair = |v: &str| -> Option<(u32, u32)> {
+            let (a, b) = v.split_once('>')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        };
+        let (name, value) = word.split_once(':').unwrap_or((word, ""));
+        let narrow = |(a, b): (u32, u32)| -> Option<(u16, u16)> { Some((a.try_into().ok()?, b.try_into().ok()?)) };
+        Some(match name {
+            "option_removed" => SynChange::OptionRemoved(value.parse().ok()?),
+            "option_added" => SynChange::OptionAdded(value.parse().ok()?),
+            "options_reordered" => SynChange::OptionsReordered,
+            "mss" => narrow(pair(value)?).map(|(a, b)| SynChange::Mss(a, b))?,
+            "window" => narrow(pair(value)?).map(|(a, b)| SynChange::Window(a, b))?,
+            "wscale" => {
+                let (a, b) = pair(value)?;
+                SynChange::Wscale(a.try_into().ok()?, b.try_into().ok()?)
+            }
+            "cookie_changed" => SynChange::CookieChanged,
+            "data_removed" => SynChange::DataRemoved,
+            "data_changed_len" => pair(value).map(|(a, b)| SynChange::DataChangedLen(a, b))?,
+            "isn_changed" => SynChange::IsnChanged,
+            "timestamp_changed" => SynChange::TimestampChanged,
+            "source_changed" => SynChange::SourceChanged,
+            _ => return None,
+        })
+        .filter(|c| c.to_string() == word)
+    }
+}
+
 /// The client's SYN transmission the arrived one is: the one with its TSval, else the one the
 /// SYN-ACK answered, else the first. (A kernel resends a TFO SYN without the option and data:
 /// an arrived retransmission compared with the first SYN would look stripped.)
@@ -354,6 +385,29 @@ impl PathFacts {
 
 #[cfg(test)]
 mod tests {
+
+    proptest::proptest! {
+        /// Every `syn_changes` word reads back as the change it names (judge reads them).
+        #[test]
+        fn syn_change_words_read_back(kind: u8, a: u16, b: u16, c: u8, d: u8, x: u32, y: u32) {
+            let all = [
+                SynChange::OptionRemoved(kind), SynChange::OptionAdded(kind), SynChange::OptionsReordered,
+                SynChange::Mss(a, b), SynChange::Window(a, b), SynChange::Wscale(c, d),
+                SynChange::CookieChanged, SynChange::DataRemoved, SynChange::DataChangedLen(x, y),
+                SynChange::IsnChanged, SynChange::TimestampChanged, SynChange::SourceChanged,
+            ];
+            for change in all {
+                proptest::prop_assert_eq!(SynChange::parse(&change.to_string()), Some(change));
+            }
+        }
+    }
+
+    #[test]
+    fn words_that_name_no_change_are_none() {
+        for word in ["", "mss", "mss:1>", "mss:70000>1", "option_removed:256", "data_removed:1", "x"] {
+            assert_eq!(SynChange::parse(word), None, "{word}");
+        }
+    }
     use super::*;
     use crate::record::{SynAck, SynAckTfo};
 

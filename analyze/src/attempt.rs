@@ -71,6 +71,11 @@ impl FetchKind {
     pub fn tfo(self) -> bool {
         self != FetchKind::Plain
     }
+
+    /// The kind `as_str` renders as `text`.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
 }
 
 impl std::fmt::Display for FetchKind {

@@ -11,10 +11,12 @@
 
 pub mod arrival;
 pub mod attempt;
+pub mod dataset;
 pub mod decode;
 pub mod echo;
 pub mod expect;
 pub mod flow;
+pub mod judge;
 pub mod locate;
 pub mod pipeline;
 pub mod read;

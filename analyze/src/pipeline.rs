@@ -9,7 +9,7 @@ use crate::expect::Expectations;
 use crate::flow::FlowConfig;
 use crate::read::ReadOptions;
 use crate::record::Connection;
-use crate::result::{AnalyzeError, ConnectionSink, Progress, VantageResult, VantageSpec};
+use crate::result::{AnalyzeError, ConnectionSink, Progress, Role, VantageResult, VantageSpec};
 use crate::server_view::ServerView;
 use crate::table::FileRow;
 use crate::vantage::{in_first_syn_order, read_vantage, ServerSide};
@@ -110,6 +110,8 @@ impl<'a, E> AnalyzeOptions<'a, E> {
 pub struct Failed<E: std::error::Error + 'static> {
     pub spec: VantageSpec,
     pub control: bool,
+    /// A server-side capture (`--server-capture`).
+    pub server: bool,
     pub error: AnalyzeError<E>,
 }
 
@@ -138,10 +140,19 @@ impl<E: std::error::Error + 'static> Analysis<E> {
 
     /// The files table's rows: each file read, each that could not be, with why.
     pub fn file_rows(&self) -> Vec<FileRow> {
-        let read = self.vantages().chain(&self.servers).flat_map(FileRow::of_vantage);
+        let read = (self.controls.iter().map(|r| (r, Role::Control)))
+            .chain(self.measured.iter().map(|r| (r, Role::Measured)))
+            .chain(self.servers.iter().map(|r| (r, Role::Server)))
+            .flat_map(|(r, role)| FileRow::of_vantage(r, role));
         let failed = self.failed.iter().flat_map(|f| {
-            f.spec.files.iter().map(|path| FileRow {
+            let role = match (f.control, f.server) {
+                (true, _) => Role::Control,
+                (false, true) => Role::Server,
+                (false, false) => Role::Measured,
+            };
+            f.spec.files.iter().map(move |path| FileRow {
                 vantage: f.spec.name.clone(),
+                role,
                 capture: path.display().to_string(),
                 error: Some(f.error.to_string()),
                 ..Default::default()
@@ -183,15 +194,22 @@ impl<E: std::error::Error + 'static> Analysis<E> {
 /// address and port; without the collector's records, probes to the port after the target's
 /// are its second port, `--locate`'s default). A target probed but never fetched gets a row of
 /// its own.
-fn locate_targets<'r>(verdicts: &mut Vec<TargetVerdict>, vantages: impl Iterator<Item = &'r VantageResult>) {
+/// `vantages`: (name, hop rows); `in_bucket`: the targets to place (`judge --buckets` places a
+/// bucket's at a time; the hop rows are all there).
+pub(crate) fn locate_targets<'r>(
+    verdicts: &mut Vec<TargetVerdict>,
+    vantages: impl Iterator<Item = (&'r str, &'r [crate::locate::HopRow])>,
+    in_bucket: &dyn Fn(std::net::IpAddr, u16) -> bool,
+) {
     use crate::locate::{locate, HopRow};
-    for vantage in vantages.filter(|v| !v.hops.is_empty()) {
+    for (name, hops) in vantages.filter(|(_, hops)| !hops.is_empty()) {
+        let vantage = Hops { name, hops };
         let mut targets: Vec<(std::net::IpAddr, u16, &str)> =
             vantage.hops.iter().map(|h| (h.server_ip, h.server_port, h.target.as_str())).collect();
         targets.sort_unstable();
         targets.dedup_by_key(|t| (t.0, t.1));
         let has_own = |ip, port| targets.iter().any(|t| t.0 == ip && t.1 == port);
-        for &(ip, port, target) in &targets {
+        for &(ip, port, target) in targets.iter().filter(|t| in_bucket(t.0, t.1)) {
             let mut rows: Vec<HopRow> =
                 vantage.hops.iter().filter(|h| h.server_ip == ip && h.server_port == port).cloned().collect();
             let second_port = port.wrapping_add(1);
@@ -238,6 +256,12 @@ fn locate_targets<'r>(verdicts: &mut Vec<TargetVerdict>, vantages: impl Iterator
     }
 }
 
+/// One vantage's hop rows, by name.
+struct Hops<'r> {
+    name: &'r str,
+    hops: &'r [crate::locate::HopRow],
+}
+
 /// The server captures, read whole (their connections are the join's index); those that
 /// fail become failures of their own.
 fn read_servers<E: std::error::Error + Send + 'static>(
@@ -277,6 +301,7 @@ fn read_servers<E: std::error::Error + Send + 'static>(
             Err(e) => failed.push(Failed {
                 spec,
                 control: false,
+                server: true,
                 error: match e {
                     AnalyzeError::Read(e) => AnalyzeError::Read(e),
                     AnalyzeError::Sink(never) => match never {},
@@ -350,7 +375,7 @@ where
         match (result, control) {
             (Ok(r), true) => analysis.controls.push(r),
             (Ok(r), false) => analysis.measured.push(r),
-            (Err(error), control) => analysis.failed.push(Failed { spec: spec.clone(), control, error }),
+            (Err(error), control) => analysis.failed.push(Failed { spec: spec.clone(), control, server: false, error }),
         }
     }
     if let Some(view) = view {
@@ -370,7 +395,8 @@ where
         return analysis;
     }
     let (mut verdicts, warnings) = judge_all(&analysis.measured, &analysis.controls, options.expect);
-    locate_targets(&mut verdicts, analysis.controls.iter().chain(&analysis.measured));
+    let hops = analysis.controls.iter().chain(&analysis.measured).map(|v| (v.name.as_str(), v.hops.as_slice()));
+    locate_targets(&mut verdicts, hops, &|_, _| true);
     analysis.verdicts = verdicts;
     analysis.warnings.extend(warnings);
     analysis

@@ -295,11 +295,7 @@ impl Connection {
     /// client went on with.
     pub fn synack_to_first_syn(&self) -> Option<&SynAck> {
         match (&self.synack, self.other_synack.as_deref()) {
-            (Some(s), Some(other))
-                if !self.synack_conflict
-                    && s.answers != SynAckAnswers::FirstSyn
-                    && other.answers == SynAckAnswers::FirstSyn =>
-            {
+            (Some(s), Some(other)) if second_answers_first_syn(s.answers, other.answers, self.synack_conflict) => {
                 Some(other)
             }
             (s, _) => s.as_ref(),
@@ -309,6 +305,13 @@ impl Connection {
     pub fn connect_ms(&self) -> Option<f64> {
         self.synack.as_ref().map(|s| (s.time_ns - self.first_syn().time_ns) as f64 / 1e6)
     }
+}
+
+/// Whether the second SYN-ACK (another ISN) tells the first SYN's fate rather than the one the
+/// connection went on with: that one answered a retransmission, the second the first SYN, and
+/// they are no two answers to one transmission.
+pub fn second_answers_first_syn(synack: SynAckAnswers, second: SynAckAnswers, conflict: bool) -> bool {
+    !conflict && synack != SynAckAnswers::FirstSyn && second == SynAckAnswers::FirstSyn
 }
 
 #[cfg(test)]

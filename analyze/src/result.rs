@@ -23,6 +23,24 @@ pub struct FileReport {
     pub read: ReadReport,
     /// SYN-ACKs in this file whose SYN was not seen (handshakes begun before the capture).
     pub half_seen_handshakes: u64,
+    /// The collector's attempt and run records in this file, as the JSON they were written in.
+    pub collector_records: Vec<String>,
+}
+
+crate::record::string_enum!(
+    /// What a vantage is to the analysis: measured, a control (`--control`, a clean path that
+    /// sets the expectations) or a capture made at the server (`--server-capture`).
+    Role {
+        Measured => "measured",
+        Control => "control",
+        Server => "server",
+    }
+);
+
+impl Default for Role {
+    fn default() -> Self {
+        Role::Measured
+    }
 }
 
 #[derive(Debug, Clone, Default)]

@@ -95,7 +95,86 @@ pub struct ConnSummary {
     pub path: Option<Arc<PathFacts>>,
 }
 
+/// A SYN-ACK as a connections table row holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynAckRow {
+    pub frame: u64,
+    pub time_ns: i64,
+    pub answers: SynAckAnswers,
+    pub tfo: SynAckTfo,
+    pub tfo_kind: Option<u8>,
+    pub ttl: u8,
+    pub mss: Option<u16>,
+    pub data_len: u32,
+    pub option_kinds: Vec<u8>,
+}
+
+/// What a connections table row holds of a connection that its verdicts need: the input of
+/// `judge`, which has the tables and not the captures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnRow {
+    pub client: IpAddr,
+    pub server: IpAddr,
+    pub server_port: u16,
+    pub first_syn: FirstSyn,
+    /// The SYN-ACK the connection went on with, and the one with another ISN.
+    pub synack: Option<SynAckRow>,
+    pub second_synack: Option<SynAckRow>,
+    /// The frames of two SYN-ACKs that answered one SYN transmission.
+    pub synack_conflict: Option<[u64; 2]>,
+    pub syn_data_acked: Option<DataAcked>,
+    pub reset_frame: Option<u64>,
+    pub icmp_frame: Option<u64>,
+    /// Of the RST, else the ICMP error.
+    pub refusal_answers_first_syn: Option<bool>,
+    pub outcome: Outcome,
+    pub attempt: Option<Arc<AttemptLink>>,
+    pub path: Option<PathFacts>,
+}
+
 impl ConnSummary {
+    /// From a connections table row, as [`ConnSummary::of`] makes it from the connection.
+    pub fn of_row(row: ConnRow, stack_kinds: &mut impl FnMut(StackKinds) -> u32) -> Self {
+        let first = row.first_syn;
+        let use_second = match (&row.synack, &row.second_synack) {
+            (Some(s), Some(other)) => {
+                crate::record::second_answers_first_syn(s.answers, other.answers, row.synack_conflict.is_some())
+            }
+            _ => false,
+        };
+        let answer = if use_second { row.second_synack.as_ref() } else { row.synack.as_ref() };
+        let refusal = row.reset_frame.map(|f| (f, true)).or(row.icmp_frame.map(|f| (f, false)));
+        let synack_frame = row.synack.as_ref().map(|s| s.frame);
+        ConnSummary {
+            first_syn: first,
+            synack: answer.map(|s| SynAckSummary {
+                frame: s.frame,
+                after_syn_us: u32::try_from(s.time_ns.saturating_sub(first.time_ns).max(0) / 1000)
+                    .unwrap_or(u32::MAX),
+                answers: s.answers,
+                tfo: s.tfo,
+                tfo_kind: s.tfo_kind,
+                ttl: s.ttl,
+                mss: s.mss,
+                data_len: u16::try_from(s.data_len).unwrap_or(u16::MAX),
+                stack_kinds: stack_kinds(StackKinds::of(&s.option_kinds)),
+            }),
+            syn_data_acked: row.syn_data_acked,
+            refused: refusal.map(|(frame, by_reset)| Refused {
+                frames_after_syn: u32::try_from(frame.saturating_sub(first.frame)).unwrap_or(u32::MAX),
+                answers_first_syn: row.refusal_answers_first_syn.unwrap_or(false),
+                by_reset,
+            }),
+            synack_conflict: match (row.synack_conflict, synack_frame) {
+                (Some([a, b]), Some(s)) => conflict_distance(s, if a == s { b } else { a }),
+                _ => None,
+            },
+            outcome: row.outcome,
+            attempt: row.attempt,
+            path: row.path.map(Arc::new),
+        }
+    }
+
     /// `stack_kinds` numbers SYN-ACK option lists (see [`SynAckSummary::stack_kinds`]).
     pub fn of(c: &Connection, stack_kinds: &mut impl FnMut(StackKinds) -> u32) -> Self {
         let first = c.first_syn();
@@ -125,11 +204,7 @@ impl ConnSummary {
             }),
             syn_data_acked: c.syn_data_acked,
             synack_conflict: match (&c.synack, &c.other_synack) {
-                (Some(s), Some(other)) if c.synack_conflict => {
-                    let distance =
-                        i64::try_from(other.frame).unwrap_or(i64::MAX) - i64::try_from(s.frame).unwrap_or(0);
-                    std::num::NonZeroI32::new(distance.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
-                }
+                (Some(s), Some(other)) if c.synack_conflict => conflict_distance(s.frame, other.frame),
                 _ => None,
             },
             refused: c
@@ -174,6 +249,12 @@ impl ConnSummary {
     pub fn tfo_exchange(&self) -> bool {
         self.tried_tfo() || self.first_syn.data_len > 0
     }
+}
+
+/// The second SYN-ACK's frame less the first's, as [`ConnSummary`] keeps it.
+fn conflict_distance(synack: u64, other: u64) -> Option<std::num::NonZeroI32> {
+    let distance = i64::try_from(other).unwrap_or(i64::MAX) - i64::try_from(synack).unwrap_or(0);
+    std::num::NonZeroI32::new(distance.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
 }
 
 /// The addresses in the most connections, found in a few entries whatever the number of
@@ -228,12 +309,41 @@ pub struct TargetConnections {
     tfo: u64,
     /// Connections with a view from the server (echo origin or server capture).
     with_arrival: u64,
+    own: OwnAddresses,
+    /// `own` came from all of the vantage's connections, not only those added here (a bucket
+    /// of its targets: `judge --buckets`).
+    own_given: bool,
+}
+
+/// What tells a vantage's own addresses, from all its connections.
+#[derive(Debug, Clone, Default)]
+pub struct OwnAddresses {
     /// The addresses in the most connections, either side, per family: the vantage's own
     /// addresses are in nearly all of them.
     busiest_v4: HeavyHitters,
     busiest_v6: HeavyHitters,
     /// Client addresses of connections the collector's records name: ours, for certain.
     recorded_clients: Vec<IpAddr>,
+}
+
+impl OwnAddresses {
+    pub fn connection(&mut self, client: IpAddr, server: IpAddr, recorded: bool) {
+        let busiest = if client.is_ipv4() { &mut self.busiest_v4 } else { &mut self.busiest_v6 };
+        busiest.connection(client, server);
+        if recorded && !self.recorded_clients.contains(&client) {
+            self.recorded_clients.push(client);
+        }
+    }
+
+    /// The clients of the collector's records, else, per address family, the address that
+    /// takes part in the most connections, if it is in a good share of them (a capturing host
+    /// is in all of its own; at a router of many hosts none is).
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        if !self.recorded_clients.is_empty() {
+            return self.recorded_clients.clone();
+        }
+        [self.busiest_v4.dominant(), self.busiest_v6.dominant()].into_iter().flatten().collect()
+    }
 }
 
 impl TargetConnections {
@@ -243,15 +353,33 @@ impl TargetConnections {
             let next = known.len() as u32;
             *known.entry(kinds).or_insert(next)
         });
+        self.push(c.client.ip(), (c.server.ip(), c.server.port()), summary);
+    }
+
+    /// A connection from its connections table row.
+    pub fn add_row(&mut self, row: ConnRow) {
+        let (client, target) = (row.client, (row.server, row.server_port));
+        let known = &mut self.stack_kinds;
+        let summary = ConnSummary::of_row(row, &mut |kinds| {
+            let next = known.len() as u32;
+            *known.entry(kinds).or_insert(next)
+        });
+        self.push(client, target, summary);
+    }
+
+    /// A bucket of a vantage's targets, whose own addresses come from all its connections.
+    pub fn with_own_addresses(own: OwnAddresses) -> Self {
+        TargetConnections { own, own_given: true, ..Default::default() }
+    }
+
+    fn push(&mut self, client: IpAddr, target: (IpAddr, u16), summary: ConnSummary) {
         self.connections += 1;
         self.tfo += u64::from(summary.tried_tfo());
         self.with_arrival += u64::from(summary.path.is_some());
-        let busiest = if c.client.is_ipv4() { &mut self.busiest_v4 } else { &mut self.busiest_v6 };
-        busiest.connection(c.client.ip(), c.server.ip());
-        if c.attempt.is_some() && !self.recorded_clients.contains(&c.client.ip()) {
-            self.recorded_clients.push(c.client.ip());
+        if !self.own_given {
+            self.own.connection(client, target.0, summary.attempt.is_some());
         }
-        let conns = self.by_target.entry((c.server.ip(), c.server.port())).or_default();
+        let conns = self.by_target.entry(target).or_default();
         if conns.len() == conns.capacity() {
             // Grow by a quarter, not double: these lists are most of what a big capture leaves
             // in memory, and doubling would leave up to half of them empty.
@@ -314,14 +442,9 @@ impl TargetConnections {
         self.tfo
     }
 
-    /// The vantage's own addresses: the clients of the collector's records, else, per address
-    /// family, the address that takes part in the most connections, if it is in a good share
-    /// of them (a capturing host is in all of its own; at a router of many hosts none is).
+    /// The vantage's own addresses (see [`OwnAddresses::addresses`]).
     pub fn own_addresses(&self) -> Vec<IpAddr> {
-        if !self.recorded_clients.is_empty() {
-            return self.recorded_clients.clone();
-        }
-        [self.busiest_v4.dominant(), self.busiest_v6.dominant()].into_iter().flatten().collect()
+        self.own.addresses()
     }
 }
 

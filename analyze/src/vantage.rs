@@ -137,14 +137,20 @@ pub(crate) fn read_vantage<E: std::error::Error>(
     for path in files {
         let capture: Arc<str> = Arc::from(path.display().to_string());
         let half_seen_before = table.stats.half_seen_handshakes;
+        let mut collector_records = Vec::new();
         let read = read::read_capture_with(&path, read_options, progress, |event| {
             if let CaptureEvent::Custom { pen: ATTEMPT_PEN, data, offset } = event {
+                let keep = || String::from_utf8_lossy(data).into_owned();
                 match CollectorRecord::from_json(data) {
                     Some(CollectorRecord::Attempt(a)) => {
                         report.attempts.push(a);
                         attempt_index.add(&report.attempts);
+                        collector_records.push(keep());
                     }
-                    Some(CollectorRecord::Run(r)) => report.runs.push(r),
+                    Some(CollectorRecord::Run(r)) => {
+                        report.runs.push(r);
+                        collector_records.push(keep());
+                    }
                     Some(CollectorRecord::Probe(p)) => {
                         report.probes.push(p);
                         probe_index.add(&report.probes);
@@ -185,7 +191,7 @@ pub(crate) fn read_vantage<E: std::error::Error>(
             report.warnings.push(format!("{}: the capturing kernel dropped {drops} packets", path.display()));
         }
         let half_seen_handshakes = table.stats.half_seen_handshakes - half_seen_before;
-        report.files.push(FileReport { path, read, half_seen_handshakes });
+        report.files.push(FileReport { path, read, half_seen_handshakes, collector_records });
     }
     let (rest, flow) = table.finish();
     if flow.over_capacity > 0 {

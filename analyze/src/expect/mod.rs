@@ -77,7 +77,29 @@ impl Expectations {
         controls: &[&TargetConnections],
         file: Option<&Expectations>,
     ) -> (Expectations, Vec<String>) {
-        let (mut out, mut warnings) = by_address(votes);
+        let mut evidence = ControlEvidence::default();
+        evidence.add(votes, controls);
+        evidence.finish(file)
+    }
+}
+
+/// What control vantages say, gathered a bucket of targets at a time (`judge --buckets`): all
+/// of one address's votes come in one bucket, a host name's from several.
+#[derive(Debug, Default)]
+pub struct ControlEvidence {
+    by_addr: Expectations,
+    /// Per host name and port, the expectations of its addresses, each with where it came
+    /// first in a single pass (control, address): the first one names the source.
+    by_host: BTreeMap<(String, u16), Vec<((usize, (IpAddr, u16)), Expectation)>>,
+    warnings: Vec<String>,
+}
+
+impl ControlEvidence {
+    /// One bucket: the votes on its targets, and the controls' connections to them (the
+    /// controls in the same order every time).
+    pub fn add<'a>(&mut self, votes: impl IntoIterator<Item = ControlVote<'a>>, controls: &[&TargetConnections]) {
+        let (mut out, warnings) = by_address(votes);
+        self.warnings.extend(warnings);
         for targets in controls {
             for (key, ttl) in control_ttls(targets) {
                 if let Some(e) = out.by_addr.get_mut(&key) {
@@ -88,34 +110,35 @@ impl Expectations {
                 }
             }
         }
-        warnings.extend(out.extend_to_host_names(controls));
-        if let Some(file) = file {
-            for (key, e) in &file.by_addr {
-                let control_ttl = out.get(key).and_then(|c| c.control_ttl);
-                out.insert(*key, Expectation { control_ttl, ..e.clone() });
-            }
-        }
-        (out, warnings)
-    }
-
-    /// Extends the per-address expectations to the host names the controls' collector records
-    /// name, so a measured target on another address of the same name is judged too. Where
-    /// the addresses of one name disagree, the name gets no expectation and a warning.
-    fn extend_to_host_names(&mut self, controls: &[&TargetConnections]) -> Vec<String> {
-        let mut by_host: BTreeMap<(String, u16), Vec<Expectation>> = BTreeMap::new();
-        for targets in controls {
+        for (i, targets) in controls.iter().enumerate() {
             for (key, conns) in targets.iter() {
-                let Some(e) = self.get(key) else { continue };
+                let Some(e) = out.get(key) else { continue };
                 for a in conns.iter().filter_map(|c| c.attempt.as_ref()) {
-                    let votes = by_host.entry((a.host.to_ascii_lowercase(), key.1)).or_default();
-                    if !votes.contains(e) {
-                        votes.push(e.clone());
+                    let votes = self.by_host.entry((a.host.to_ascii_lowercase(), key.1)).or_default();
+                    if !votes.iter().any(|(_, seen)| seen == e) {
+                        votes.push(((i, *key), e.clone()));
                     }
                 }
             }
         }
-        let mut warnings = Vec::new();
-        for ((host, port), votes) in by_host {
+        self.by_addr.by_addr.extend(out.by_addr);
+    }
+
+    /// The expectations, the host names' extended from their addresses' (where the addresses
+    /// of one name disagree, the name gets none and a warning); then `file` wins, keeping the
+    /// controls' TTLs.
+    pub fn finish(self, file: Option<&Expectations>) -> (Expectations, Vec<String>) {
+        let ControlEvidence { by_addr: mut out, by_host, mut warnings } = self;
+        for ((host, port), mut votes) in by_host {
+            // In single-pass order, each expectation once.
+            votes.sort_by_key(|(first, _)| *first);
+            let mut distinct: Vec<Expectation> = Vec::new();
+            for (_, e) in votes {
+                if !distinct.contains(&e) {
+                    distinct.push(e);
+                }
+            }
+            let votes = distinct;
             let agree = votes.iter().all(|e| e.expected_tfo == votes[0].expected_tfo);
             if !agree {
                 warnings.push(format!(
@@ -129,9 +152,15 @@ impl Expectations {
                 control_ttl: None,
                 source: format!("{} for the name {host}", votes[0].source),
             };
-            self.insert_host(&host, port, expectation);
+            out.insert_host(&host, port, expectation);
         }
-        warnings
+        if let Some(file) = file {
+            for (key, e) in &file.by_addr {
+                let control_ttl = out.get(key).and_then(|c| c.control_ttl);
+                out.insert(*key, Expectation { control_ttl, ..e.clone() });
+            }
+        }
+        (out, warnings)
     }
 }
 

@@ -3,7 +3,7 @@
 use polars::prelude::*;
 
 use super::TableError;
-use crate::arrival::{reoriginated, sent_counterpart, syn_changes, ArrivalSource, SynChange, SynSeen};
+use crate::arrival::{reoriginated, sent_counterpart, syn_changes, ArrivalSource, PathFacts, SynChange, SynSeen};
 use crate::attempt::FetchKind;
 use crate::echo::hex_into;
 use crate::record::{Connection, SynTfo, SynTransmission};
@@ -43,9 +43,18 @@ mod arrays {
         Box::new(BooleanArray::from_slice(values.collect::<Vec<bool>>()))
     }
 
+    pub fn optional_flags(values: impl Iterator<Item = Option<bool>>) -> ArrayRef {
+        Box::new(BooleanArray::from(values.collect::<Vec<Option<bool>>>()))
+    }
+
     pub fn utc_ns(values: impl Iterator<Item = i64>) -> ArrayRef {
         let dtype = ArrowDataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
         Box::new(PrimitiveArray::from_vec(values.collect()).to(dtype))
+    }
+
+    pub fn optional_utc_ns(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
+        let dtype = ArrowDataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+        Box::new(values.collect::<PrimitiveArray<i64>>().to(dtype))
     }
 
     pub fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
@@ -172,7 +181,19 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
     let hex = |f: &dyn Fn(&Connection) -> Option<&[u8]>| -> ArrayRef {
         formatted(&rows, |(_, c), buf| f(c).is_some_and(|b| hex_into(b, buf)))
     };
-    // What arrived at the server, against the transmission it is.
+    // What arrived at the server, against the transmission it is, and the facts the verdicts
+    // take from it (`judge` reads them back).
+    let paths: Vec<Option<PathFacts>> = conns().map(PathFacts::of).collect();
+    let path = || paths.iter().map(Option::as_ref);
+    let server_frames = || {
+        path().map(|p| match p.map(|p| &p.source) {
+            Some(ArrivalSource::ServerCapture { capture, frame }) => Some((capture.as_ref(), *frame)),
+            _ => None,
+        })
+    };
+    let links = || conns().map(|c| c.attempt.as_deref());
+    let seconds = || conns().map(|c| c.other_synack.as_deref());
+    let refusals = || conns().map(|c| c.reset.as_ref().or(c.icmp.as_ref()));
     let arrived: Vec<Option<ArrivedRow<'_>>> = conns().map(ArrivedRow::of).collect();
     let seen = || arrived.iter().map(|a| a.as_ref().map(|a| a.seen));
     let changes: Vec<Option<Vec<String>>> = arrived
@@ -236,11 +257,7 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
             optional_strings(texts.iter().map(|t| t.as_deref()))
         }),
         ("arrived_client_port", options(seen().map(|s| s.map(|s| s.client.port())))),
-        ("arrived_isn_same", {
-            let same: Vec<Option<bool>> =
-                conns().zip(seen()).map(|(c, s)| s.map(|s| s.isn == c.isn)).collect();
-            Box::new(polars_arrow::array::BooleanArray::from(same))
-        }),
+        ("arrived_isn_same", optional_flags(conns().zip(seen()).map(|(c, s)| s.map(|s| s.isn == c.isn)))),
         (
             "sent_ttl",
             values(
@@ -271,6 +288,48 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
                     ArrivalSource::ServerCapture { .. } => "server_capture",
                 })
             })),
+        ),
+        // The collector's record of the fetch (null without one).
+        ("url", optional_strings(links().map(|a| a.map(|a| a.url.as_str())))),
+        ("host", optional_strings(links().map(|a| a.map(|a| a.host.as_str())))),
+        ("round", options(links().map(|a| a.map(|a| a.round)))),
+        ("http_status", options(links().map(|a| a.and_then(|a| a.status)))),
+        ("response_size", options(links().map(|a| a.and_then(|a| a.size)))),
+        ("cert_sha256", optional_strings(links().map(|a| a.and_then(|a| a.cert_sha256.as_deref())))),
+        ("cached_syn_drops", options(links().map(|a| a.and_then(|a| a.cached_syn_drops)))),
+        ("category", optional_strings(links().map(|a| a.and_then(|a| a.category.as_deref())))),
+        ("echo", optional_flags(links().map(|a| a.map(|a| a.echo)))),
+        // The SYN-ACKs' times, and the second SYN-ACK whole: it may be the one that answered
+        // the first SYN.
+        ("synack_time", optional_utc_ns(synacks().map(|s| s.map(|s| s.time_ns)))),
+        ("second_synack_time", optional_utc_ns(seconds().map(|s| s.map(|s| s.time_ns)))),
+        ("second_synack_answers", optional_strings(seconds().map(|s| s.map(|s| s.answers.as_str())))),
+        ("second_synack_tfo", optional_strings(seconds().map(|s| s.map(|s| s.tfo.as_str())))),
+        ("second_synack_tfo_kind", options(seconds().map(|s| s.and_then(|s| s.tfo_kind)))),
+        ("second_synack_ttl", options(seconds().map(|s| s.map(|s| s.ttl)))),
+        ("second_synack_mss", options(seconds().map(|s| s.and_then(|s| s.mss)))),
+        ("second_synack_options", u8_lists(seconds().map(|s| s.map(|s| s.option_kinds.as_slice())))?),
+        ("second_synack_data_len", options(seconds().map(|s| s.map(|s| s.data_len)))),
+        ("refusal_answers_first_syn", optional_flags(refusals().map(|r| r.map(|r| r.answers_first_syn)))),
+        // What the server's view shows, judged (null without one).
+        ("server_view", optional_strings(path().map(|p| p.map(PathFacts::source_name)))),
+        ("server_capture", optional_strings(server_frames().map(|s| s.map(|(capture, _)| capture)))),
+        ("server_frame", options(server_frames().map(|s| s.map(|(_, frame)| frame)))),
+        ("compared_syn_frame", options(path().map(|p| p.map(|p| p.sent_frame)))),
+        ("compared_syn_tfo", optional_flags(path().map(|p| p.map(|p| p.sent_tfo)))),
+        ("compared_syn_data_len", options(path().map(|p| p.map(|p| p.sent_data_len)))),
+        ("option_arrived", optional_flags(path().map(|p| p.and_then(|p| p.option_arrived)))),
+        ("data_arrived", optional_flags(path().map(|p| p.and_then(|p| p.data_arrived)))),
+        ("origin_tfo", optional_flags(path().map(|p| p.and_then(|p| p.origin_tfo)))),
+        ("request_changes", {
+            let rows: Vec<Option<Vec<String>>> = path().map(|p| p.map(|p| p.request_changes.clone())).collect();
+            string_lists(&rows)?
+        }),
+        (
+            "served_cert_sha256",
+            optional_strings(
+                conns().map(|c| c.arrival.as_deref().and_then(|a| a.served_cert.as_deref())),
+            ),
         ),
     ])
 }

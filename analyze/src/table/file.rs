@@ -160,6 +160,14 @@ impl TableWriter {
         Self::create_at(path, None, name, format)
     }
 
+    /// As [`TableWriter::create`], the file written under a hidden name and renamed by
+    /// [`TableWriter::finish`]: a run that fails midway leaves no broken table (nor an older
+    /// one overwritten).
+    pub fn create_renamed(dir: &Path, name: &str, format: OutputFormat) -> Result<Self, TableError> {
+        let file = format!("{name}.{}", format.extension());
+        Self::create_at(dir.join(format!(".{file}.writing")), Some(dir.join(file)), name, format)
+    }
+
     /// A part of a partitioned table: written at `part.writing`, renamed to `part.complete`
     /// by [`TableWriter::finish`].
     pub fn create_part(

@@ -4,6 +4,7 @@ use polars::prelude::*;
 
 use super::TableError;
 use crate::read::CaptureFormat;
+use crate::result::Role;
 use crate::verdict::TargetVerdict;
 
 fn str_lists<'a>(name: &str, rows: impl ExactSizeIterator<Item = Vec<&'a str>>) -> Column {
@@ -63,6 +64,7 @@ pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError
 #[derive(Debug, Clone, Default)]
 pub struct FileRow {
     pub vantage: String,
+    pub role: Role,
     pub capture: String,
     pub format: Option<&'static str>,
     pub frames: u64,
@@ -77,16 +79,20 @@ pub struct FileRow {
     pub error: Option<String>,
     /// The vantage's warnings (partial files, drops, the connection cap, ...).
     pub warnings: Vec<String>,
+    /// The collector's attempt and run records the file carried, as JSON documents
+    /// (schemas/attempt.json), in file order: what `judge` needs of them beside the tables.
+    pub collector_records: Vec<String>,
 }
 
 impl FileRow {
-    pub fn of_vantage(result: &crate::result::VantageResult) -> Vec<FileRow> {
+    pub fn of_vantage(result: &crate::result::VantageResult, role: Role) -> Vec<FileRow> {
         result
             .report
             .files
             .iter()
             .map(|f| FileRow {
                 vantage: result.name.clone(),
+                role,
                 capture: f.path.display().to_string(),
                 format: f.read.format.map(|format| match format {
                     CaptureFormat::Pcap => "pcap",
@@ -103,9 +109,11 @@ impl FileRow {
                 half_seen_handshakes: f.half_seen_handshakes,
                 error: None,
                 warnings: result.report.warnings.clone(),
+                collector_records: f.collector_records.clone(),
             })
             .chain(result.report.unreadable.iter().map(|(path, error)| FileRow {
                 vantage: result.name.clone(),
+                role,
                 capture: path.display().to_string(),
                 error: Some(error.clone()),
                 warnings: result.report.warnings.clone(),
@@ -124,6 +132,7 @@ pub fn files_frame(rows: &[FileRow]) -> Result<DataFrame, TableError> {
     }
     let columns = vec![
         field!("vantage", |r: &FileRow| r.vantage.clone()),
+        field!("role", |r: &FileRow| r.role.as_str()),
         field!("capture", |r: &FileRow| r.capture.clone()),
         field!("format", |r: &FileRow| r.format),
         field!("frames", |r: &FileRow| r.frames),
@@ -136,6 +145,10 @@ pub fn files_frame(rows: &[FileRow]) -> Result<DataFrame, TableError> {
         field!("half_seen_handshakes", |r: &FileRow| r.half_seen_handshakes),
         field!("error", |r: &FileRow| r.error.clone()),
         str_lists("warnings", rows.iter().map(|r| r.warnings.iter().map(String::as_str).collect())),
+        str_lists(
+            "collector_records",
+            rows.iter().map(|r| r.collector_records.iter().map(String::as_str).collect()),
+        ),
     ];
     DataFrame::new(rows.len(), columns).map_err(|error| TableError::Build { table: "files", error })
 }

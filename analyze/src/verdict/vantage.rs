@@ -7,7 +7,8 @@ use super::evidence::NoPackets;
 use super::target::{judge_target, TargetContext};
 use super::{explain, Connectivity, CookieResult, Direction, SynDataResult, TargetVerdict, Untested};
 use crate::attempt::{AttemptRecord, RunPhase, RunRecord};
-use crate::expect::{ControlVote, Expectations};
+use crate::expect::{ControlEvidence, ControlVote, Expectations};
+use crate::result::VantageResult;
 use crate::record::Connection;
 use crate::summary::{ConnSummary, TargetConnections};
 
@@ -187,36 +188,41 @@ fn control_vote(v: &TargetVerdict) -> Option<ControlVote<'_>> {
     })
 }
 
+/// One vantage's targets judged against `expectations`.
+fn judge_result(r: &VantageResult, expectations: &Expectations) -> Vec<TargetVerdict> {
+    let drops = r.report.files.iter().any(|f| f.read.kernel_drops.unwrap_or(0) > 0);
+    judge_vantage_with_records(&r.name, &r.targets, expectations, drops, &r.report.attempts, &r.report.runs)
+}
+
+/// Control vantages' targets, judged without expectations (they set them).
+pub fn judge_controls(controls: &[VantageResult]) -> Vec<TargetVerdict> {
+    let none = Expectations::new();
+    controls.iter().flat_map(|r| judge_result(r, &none)).collect()
+}
+
+/// What the controls' verdicts and connections (a bucket of their targets) say of the origins.
+pub fn add_control_evidence(evidence: &mut ControlEvidence, verdicts: &[TargetVerdict], controls: &[VantageResult]) {
+    let control_targets: Vec<&TargetConnections> = controls.iter().map(|r| &r.targets).collect();
+    evidence.add(verdicts.iter().filter_map(control_vote), &control_targets);
+}
+
+/// Measured vantages' targets, judged against the expectations.
+pub fn judge_measured(measured: &[VantageResult], expectations: &Expectations) -> Vec<TargetVerdict> {
+    measured.iter().flat_map(|r| judge_result(r, expectations)).collect()
+}
+
 /// Judges the measured vantages against the expectations: `expect` (from `--expect`) wins over
 /// what the control vantages say. Control vantages get rows of their own, judged without
 /// expectations. Returns the verdicts (controls first) and warnings.
 pub fn judge_all(
-    measured: &[crate::result::VantageResult],
-    controls: &[crate::result::VantageResult],
+    measured: &[VantageResult],
+    controls: &[VantageResult],
     expect: Option<&Expectations>,
 ) -> (Vec<TargetVerdict>, Vec<String>) {
-    let judge_result = |r: &crate::result::VantageResult, expectations: &Expectations| {
-        let drops = r.report.files.iter().any(|f| f.read.kernel_drops.unwrap_or(0) > 0);
-        judge_vantage_with_records(
-            &r.name,
-            &r.targets,
-            expectations,
-            drops,
-            &r.report.attempts,
-            &r.report.runs,
-        )
-    };
-    let none = Expectations::new();
-    let control_verdicts: Vec<TargetVerdict> = controls.iter().flat_map(|r| judge_result(r, &none)).collect();
-    let control_targets: Vec<&TargetConnections> = controls.iter().map(|r| &r.targets).collect();
-    let (expectations, warnings) = Expectations::from_controls(
-        control_verdicts.iter().filter_map(control_vote),
-        &control_targets,
-        expect,
-    );
-    let mut verdicts = control_verdicts;
-    for r in measured {
-        verdicts.extend(judge_result(r, &expectations));
-    }
+    let mut verdicts = judge_controls(controls);
+    let mut evidence = ControlEvidence::default();
+    add_control_evidence(&mut evidence, &verdicts, controls);
+    let (expectations, warnings) = evidence.finish(expect);
+    verdicts.extend(judge_measured(measured, &expectations));
     (verdicts, warnings)
 }
