@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -92,6 +92,18 @@ fn lab_judges_every_scenario_and_cleans_up() {
         "{stdout}"
     );
     assert!(keep.join("option_stripped-control.pcapng").is_file(), "controls are kept too");
+    // The lab's captures (the collector's records, echoes, hop-limited probes, interceptors):
+    // judged from the tables as analyze judges them, with their controls and without.
+    let captures = common::captures_in(&keep);
+    let (controls, measured): (Vec<PathBuf>, Vec<PathBuf>) =
+        captures.iter().cloned().partition(|p| p.to_string_lossy().ends_with("-control.pcapng"));
+    let mut args: Vec<String> = Vec::new();
+    for c in &controls {
+        args.extend(["--control".to_string(), c.display().to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::judge::assert_judge_equals_analyze("lab-controls", &args, &measured);
+    common::judge::assert_judge_equals_analyze("lab", &[], &captures);
     assert_clean();
 
     // Again, one scenario: nothing left over gets in the way; bad names are refused.

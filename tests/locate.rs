@@ -131,7 +131,8 @@ fn analyze_trace(name: &str, cap: &Capture) -> (Value, Vec<Value>, std::path::Pa
     let path = dir.join("trace.pcap");
     cap.write(&path);
     let out = dir.join("out");
-    let stdout = analyze_to_json(&out, &[], &[path]);
+    let stdout = analyze_to_json(&out, &[], &[path.clone()]);
+    common::judge::assert_judge_equals_analyze(name, &[], &[path]);
     assert!(stdout.contains("hop-limited probes ->"), "{stdout}");
     let targets = json_table(&out, "targets");
     assert_eq!(targets.len(), 1, "one target, the second port is its own: {targets:#?}");

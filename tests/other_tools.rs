@@ -158,6 +158,7 @@ fn pathspider_run(path: &Path) {
 fn analyze_json(name: &str, args: &[&str], captures: &[PathBuf]) -> (Vec<Value>, Vec<Value>) {
     let out_dir = tempdir(name);
     analyze_to_json(&out_dir, args, captures);
+    common::judge::assert_judge_equals_analyze(name, args, captures);
     (json_table(&out_dir, "targets"), json_table(&out_dir, "connections"))
 }
 
@@ -368,7 +369,8 @@ fn two_synacks_for_one_syn__a_conflict_and_the_acknowledged_one_wins() {
     cap.write(&path);
 
     let out_dir = dir.join("out");
-    analyze_to_json(&out_dir, &[], &[path]);
+    analyze_to_json(&out_dir, &[], &[path.clone()]);
+    common::judge::assert_judge_equals_analyze("conflict", &[], &[path]);
     let conns = json_table(&out_dir, "connections");
     let request = conns.iter().find(|c| c["client_port"] == 41000).unwrap();
     assert_eq!(request["synack_conflict"], serde_json::json!([injected, origin]));

@@ -70,7 +70,8 @@ fn analyze_two_ends(
     let mut all = vec!["--server-capture", s.to_str().unwrap()];
     all.extend_from_slice(args);
     let out_dir = dir.join("out");
-    let stdout = analyze_to_json(&out_dir, &all, &[c]);
+    let stdout = analyze_to_json(&out_dir, &all, &[c.clone()]);
+    common::judge::assert_judge_equals_analyze(name, &all, &[c]);
     (json_table(&out_dir, "connections"), json_table(&out_dir, "targets"), stdout)
 }
 
@@ -206,7 +207,9 @@ fn two_ended_tcpdump_runs_in_the_lab__the_server_capture_says_what_arrived() {
         let client: PathBuf = client_dir.join(format!("{file}.pcap"));
         let server = server_dir.join(format!("{file}.pcap"));
         let out = dir.join(format!("out-{case}"));
-        analyze_to_json(&out, &["--server-capture", server.to_str().unwrap()], &[client]);
+        let args = ["--server-capture", server.to_str().unwrap()];
+        analyze_to_json(&out, &args, &[client.clone()]);
+        common::judge::assert_judge_equals_analyze(&format!("two-ended-{case}"), &args, &[client]);
         let conns = json_table(&out, "connections");
         let targets = json_table(&out, "targets");
         assert!(

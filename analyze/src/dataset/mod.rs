@@ -82,7 +82,7 @@ impl Dataset {
     pub fn open(root: &Path) -> Result<Dataset, DatasetError> {
         let meta = std::fs::metadata(root).map_err(|error| DatasetError::Io { path: root.to_owned(), error })?;
         if !meta.is_dir() {
-            return Err(DatasetError::Missing { path: root.to_owned(), table: "connections" });
+            return Err(DatasetError::Missing { path: root.to_owned(), table: "files" });
         }
         let table = |kind: TableKind, required: bool| -> Result<Vec<Part>, DatasetError> {
             let paths = table_files(root, kind.name())?;
@@ -93,8 +93,9 @@ impl Dataset {
         };
         Ok(Dataset {
             root: root.to_owned(),
-            connections: table(TableKind::Connections, true)?,
             files: table(TableKind::Files, true)?,
+            // Runs of hop-limited probes alone (tracebox-style) make no connections.
+            connections: table(TableKind::Connections, false)?,
             // A run without hop-limited probes writes no hops parts.
             hops: table(TableKind::Hops, false)?,
         })
