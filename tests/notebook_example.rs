@@ -9,10 +9,7 @@ use common::*;
 
 #[test]
 fn polars_pandas_and_duckdb_read_the_tables() {
-    let probe = Command::new("python3").args(["-c", "import polars, pandas, pyarrow, duckdb"]).output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        assert!(!in_ci(), "CI installs polars, pandas, pyarrow and duckdb (.ci/run)");
-        loud_skip("python3 with polars, pandas, pyarrow, duckdb is missing");
+    if !python_with("polars, pandas, pyarrow, duckdb") {
         return;
     }
     let out_dir = tempdir("notebook");

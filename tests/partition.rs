@@ -28,19 +28,9 @@ fn files_under(dir: &Path) -> Vec<String> {
 }
 
 fn python() -> Option<PathBuf> {
-    let ok = Command::new("python3")
-        .args(["-c", "import polars, duckdb, pyarrow"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(!in_ci(), "CI installs polars, duckdb and pyarrow (.ci/run)");
-        loud_skip(
-            "python3 with polars, duckdb and pyarrow is missing: the partitioned dataset was not read back",
-        );
-        return None;
-    }
-    Some(PathBuf::from("python3"))
+    python_with("polars, duckdb, pyarrow").then(|| PathBuf::from("python3"))
 }
+
 
 #[test]
 fn two_runs_make_one_dataset_that_polars_and_duckdb_read_whole() {

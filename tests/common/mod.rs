@@ -54,6 +54,20 @@ pub fn have_tool(tool: &str) -> bool {
     ok
 }
 
+/// True when python3 imports every module of `modules` (comma-separated). Outside CI, false
+/// skips loudly; in CI, where .ci/run installs them, it fails.
+pub fn python_with(modules: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(!in_ci(), "CI installs the Python modules {modules} (.ci/run)");
+        loud_skip(&format!("python3 lacks some of {modules}; this test did not run"));
+    }
+    ok
+}
+
 /// True when running as root (namespaces, netfilter). Outside CI, false skips loudly.
 pub fn have_root() -> bool {
     let uid =
