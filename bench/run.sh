@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tfoscope's benchmarks (issue 6). Not part of CI: release builds and minutes of work.
 #
-#   bench/run.sh [analyze|many|memory|collect|serve|all] [WORKDIR]
+#   bench/run.sh [analyze|many|memory|judge|dask|collect|serve|all] [WORKDIR]
 #
 # analyze: one core, 1,000,000-packet synthetic captures (web-like, ~750 MB; and one of small
 #          packets, heavy on connections), page-cached: tfoscope analyze (with the Parquet
@@ -12,6 +12,11 @@
 # many:    16 captures of 250,000 packets, one vantage each, on 1 core and on all cores.
 # memory:  10,000,000 packets, once with about 1,100,000 connections (4.4 GB) and once web-like
 #          with 660,000 (7.6 GB): peak memory against file size and connections.
+# judge:   a dataset of about 10,000,000 connections (the memory benchmark's 1.1 M-connection
+#          capture analysed as nine vantages, --partition-by vantage), judged in 1, 4 and 16
+#          buckets: time and peak memory.
+# dask:    tfoscope-dask (python/) on a LocalCluster of 1 and of 2 worker processes: 16 captures
+#          of 250,000 packets, and 200 small ones (the testdata, ten times over); captures/s.
 # collect: (root) 1,000 targets in the lab, --concurrency 256, against 1,000 sequential
 #          `curl --tcp-fastopen` runs; capture drops.
 # serve:   (root) the echo origin in a namespace of its own (TFO on): 10,000 idle connections
@@ -143,6 +148,35 @@ bench_memory() {
   done
 }
 
+bench_judge() {
+  gen "$WORK/10m.pcap" 10000000 3000
+  local ds=$WORK/judge-dataset
+  if [ ! -d "$ds/connections" ]; then
+    for v in 1 2 3 4 5 6 7 8 9; do
+      "$TFO" analyze --partition-by vantage --vantage "v$v" -o "$ds" "$WORK/10m.pcap" >/dev/null
+    done
+  fi
+  local conns
+  conns=$("$TFO" judge -o "$WORK/judge-count" "$ds" | awk '$2 == "measured" { n += $4 } END { print n }')
+  echo "| judge, $conns connections, $(du -sm "$ds" | cut -f1) MB of Parquet | time | peak memory |"
+  echo "|---|---|---|"
+  for b in 1 4 16; do
+    read -r _ s m < <(REPS=1 measure judge "$TFO" judge --buckets "$b" -o "$WORK/judge-out" "$ds")
+    echo "| --buckets $b | $s s | $m MiB |"
+  done
+}
+
+bench_dask() {
+  local i files=()
+  for i in $(seq 16); do gen "$WORK/part$i.pcap" 250000; files+=("$WORK/part$i.pcap"); done
+  echo "| tfoscope-dask | captures | analyze | rate | | |"
+  echo "|---|---|---|---|---|---|"
+  PYTHONPATH=python/src python3 python/bench_dask.py "$TFO" "$WORK" "${files[@]}"
+  local small=()
+  for i in $(seq 10); do small+=(testdata/*.pcap testdata/*.pcapng); done
+  PYTHONPATH=python/src python3 python/bench_dask.py "$TFO" "$WORK" "${small[@]}"
+}
+
 bench_collect() {
   [ "$(id -u)" = 0 ] || { echo "collect: needs root, skipped"; return; }
   local P=tfb
@@ -210,7 +244,9 @@ case $WHAT in
   serve) bench_serve ;;
   many) bench_many ;;
   memory) bench_memory ;;
+  judge) bench_judge ;;
+  dask) bench_dask ;;
   collect) bench_collect ;;
-  all) bench_analyze; echo; bench_many; echo; bench_memory; echo; bench_collect; echo; bench_serve ;;
+  all) bench_analyze; echo; bench_many; echo; bench_memory; echo; bench_judge; echo; bench_dask; echo; bench_collect; echo; bench_serve ;;
   *) echo "usage: bench/run.sh [analyze|many|memory|collect|serve|all] [WORKDIR]" >&2; exit 2 ;;
 esac

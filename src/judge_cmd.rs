@@ -38,7 +38,9 @@ pub struct JudgeArgs {
     #[arg(long, default_value = "ZZ", requires = "ooni")]
     probe_cc: String,
     /// Judge the targets in this many buckets (a hash of address and port), one at a time:
-    /// memory follows the largest bucket, not the dataset; each bucket reads the tables again.
+    /// memory follows the largest bucket, not the dataset. The rows are first split by bucket
+    /// into a hidden folder in the output directory (as much disk as the dataset's columns
+    /// the verdicts read), removed at the end.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65536))]
     buckets: u32,
     /// Datasets: folders written by `analyze --partition-by vantage` (their connections/,
@@ -75,7 +77,7 @@ pub fn run(args: JudgeArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(())
     };
-    let options = JudgeOptions { controls: &args.controls, expect: expect.as_ref(), buckets };
+    let options = JudgeOptions { controls: &args.controls, expect: expect.as_ref(), buckets, scratch: &args.out };
     let judged = match judge(&datasets, &options, &mut write) {
         Ok(judged) => judged,
         Err(e) => {
@@ -87,9 +89,17 @@ pub fn run(args: JudgeArgs) -> anyhow::Result<ExitCode> {
         out.write(&mut table::targets_frame(&[])?)?;
     }
     let written = out.finish()?;
-    println!("{:<30}  {:>8} {:>11} {:>5}", "vantage", "role", "connections", "tfo");
+    let width = judged.vantages.iter().map(|v| v.name.len()).max().unwrap_or(0).max("vantage".len());
+    println!("{:<width$}  {:<8} {:>5} {:>11} {:>5}", "vantage", "role", "files", "connections", "tfo");
     for v in &judged.vantages {
-        println!("{:<30}  {:>8} {:>11} {:>5}", v.name, v.role.as_str(), v.connections, v.tfo_connections);
+        println!(
+            "{:<width$}  {:<8} {:>5} {:>11} {:>5}",
+            v.name,
+            v.role.as_str(),
+            v.files.len(),
+            v.connections,
+            v.tfo_connections
+        );
     }
     if buckets == 1 {
         print_verdicts(&kept, &written);

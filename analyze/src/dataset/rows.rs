@@ -98,8 +98,20 @@ impl<'a> Columns<'a> {
             .collect()
     }
 
+    /// Addresses repeat (one client, a few thousand servers): each text parsed once a row group.
     pub fn ips(&self, name: &str) -> Result<Vec<Option<IpAddr>>, DatasetError> {
-        self.words(name, |text| text.parse().ok())
+        let mut parsed: std::collections::HashMap<&str, Option<IpAddr>, foldhash::fast::RandomState> =
+            Default::default();
+        self.strings(name)?
+            .into_iter()
+            .map(|v| {
+                v.map(|text| {
+                    let ip = *parsed.entry(text).or_insert_with(|| text.parse().ok());
+                    ip.ok_or_else(|| self.error(name, format!("not an address: {text:?}")))
+                })
+                .transpose()
+            })
+            .collect()
     }
 }
 
@@ -202,6 +214,8 @@ pub(crate) fn connection_keys<'a>(c: &Columns<'a>) -> Result<Vec<ConnKey<'a>>, D
 
 /// The SYN-ACK columns under one prefix (`synack_`, `second_synack_`).
 struct SynAckColumns {
+    /// The names of the time, answers, tfo, ttl and data_len columns, for errors.
+    names: [String; 5],
     frame: Vec<Option<u64>>,
     time: Vec<Option<i64>>,
     answers: Vec<Option<SynAckAnswers>>,
@@ -217,6 +231,7 @@ impl SynAckColumns {
     fn read(c: &Columns<'_>, prefix: &str) -> Result<Self, DatasetError> {
         let name = |field: &str| format!("{prefix}{field}");
         Ok(SynAckColumns {
+            names: ["time", "answers", "tfo", "ttl", "data_len"].map(name),
             frame: c.numbers::<UInt64Type>(&name("frame"))?,
             time: c.times(&name("time"))?,
             answers: c.words(&name("answers"), SynAckAnswers::parse)?,
@@ -229,18 +244,18 @@ impl SynAckColumns {
         })
     }
 
-    fn row(&self, i: usize, c: &Columns<'_>, prefix: &str) -> Result<Option<SynAckRow>, DatasetError> {
+    fn row(&self, i: usize, c: &Columns<'_>) -> Result<Option<SynAckRow>, DatasetError> {
         let Some(frame) = self.frame[i] else { return Ok(None) };
-        let name = |field: &str| format!("{prefix}{field}");
+        let [time, answers, tfo, ttl, data_len] = &self.names;
         Ok(Some(SynAckRow {
             frame,
-            time_ns: required(self.time[i], c, &name("time"))?,
-            answers: required(self.answers[i], c, &name("answers"))?,
-            tfo: required(self.tfo[i], c, &name("tfo"))?,
+            time_ns: required(self.time[i], c, time)?,
+            answers: required(self.answers[i], c, answers)?,
+            tfo: required(self.tfo[i], c, tfo)?,
             tfo_kind: self.tfo_kind[i],
-            ttl: required(self.ttl[i], c, &name("ttl"))?,
+            ttl: required(self.ttl[i], c, ttl)?,
             mss: self.mss[i],
-            data_len: required(self.data_len[i], c, &name("data_len"))?,
+            data_len: required(self.data_len[i], c, data_len)?,
             option_kinds: self.options[i].clone().unwrap_or_default(),
         }))
     }
@@ -286,8 +301,8 @@ pub(crate) fn connection_rows(
                 tfo: required(syn_tfo[i], c, "syn_tfo")?,
                 data_len: required(syn_data_len[i], c, "syn_data_len")?,
             },
-            synack: synack.row(i, c, "synack_")?,
-            second_synack: second.row(i, c, "second_synack_")?,
+            synack: synack.row(i, c)?,
+            second_synack: second.row(i, c)?,
             synack_conflict: match conflict[i].as_deref() {
                 Some(&[a, b]) => Some([a, b]),
                 Some([]) | None => None,
