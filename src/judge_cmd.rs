@@ -77,7 +77,8 @@ pub fn run(args: JudgeArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(())
     };
-    let options = JudgeOptions { controls: &args.controls, expect: expect.as_ref(), buckets, scratch: &args.out };
+    let options =
+        JudgeOptions { controls: &args.controls, expect: expect.as_ref(), buckets, scratch: &args.out };
     let judged = match judge(&datasets, &options, &mut write) {
         Ok(judged) => judged,
         Err(e) => {
@@ -104,7 +105,10 @@ pub fn run(args: JudgeArgs) -> anyhow::Result<ExitCode> {
     if buckets == 1 {
         print_verdicts(&kept, &written);
     } else {
-        println!("{targets} target verdicts ({middleboxes} with a middlebox) in {buckets} buckets -> {}", written.display());
+        println!(
+            "{targets} target verdicts ({middleboxes} with a middlebox) in {buckets} buckets -> {}",
+            written.display()
+        );
     }
     if let Some(path) = &args.ooni {
         let results: Vec<_> = judged.results.iter().collect();

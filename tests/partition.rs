@@ -31,7 +31,6 @@ fn python() -> Option<PathBuf> {
     python_with("polars, duckdb, pyarrow").then(|| PathBuf::from("python3"))
 }
 
-
 #[test]
 fn two_runs_make_one_dataset_that_polars_and_duckdb_read_whole() {
     // Two vantages, one named by its folder: `2026-11/eth0`.

@@ -72,7 +72,8 @@ fn dask_local_cluster_equals_one_analyze_run() {
         let key = ["vantage", "target", "server_ip", "server_port"];
         tables::read_parquet(path).sort(key, SortMultipleOptions::default()).unwrap()
     };
-    let (found, single) = (sorted(&judged.join("targets.parquet")), sorted(&expected.join("targets.parquet")));
+    let (found, single) =
+        (sorted(&judged.join("targets.parquet")), sorted(&expected.join("targets.parquet")));
     assert!(found.equals_missing(&single), "{found}\n{single}");
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -167,7 +167,8 @@ impl SynChange {
             Some((a.parse().ok()?, b.parse().ok()?))
         };
         let (name, value) = word.split_once(':').unwrap_or((word, ""));
-        let narrow = |(a, b): (u32, u32)| -> Option<(u16, u16)> { Some((a.try_into().ok()?, b.try_into().ok()?)) };
+        let narrow =
+            |(a, b): (u32, u32)| -> Option<(u16, u16)> { Some((a.try_into().ok()?, b.try_into().ok()?)) };
         Some(match name {
             "option_removed" => SynChange::OptionRemoved(value.parse().ok()?),
             "option_added" => SynChange::OptionAdded(value.parse().ok()?),

@@ -375,7 +375,9 @@ where
         match (result, control) {
             (Ok(r), true) => analysis.controls.push(r),
             (Ok(r), false) => analysis.measured.push(r),
-            (Err(error), control) => analysis.failed.push(Failed { spec: spec.clone(), control, server: false, error }),
+            (Err(error), control) => {
+                analysis.failed.push(Failed { spec: spec.clone(), control, server: false, error })
+            }
         }
     }
     if let Some(view) = view {
@@ -395,7 +397,8 @@ where
         return analysis;
     }
     let (mut verdicts, warnings) = judge_all(&analysis.measured, &analysis.controls, options.expect);
-    let hops = analysis.controls.iter().chain(&analysis.measured).map(|v| (v.name.as_str(), v.hops.as_slice()));
+    let hops =
+        analysis.controls.iter().chain(&analysis.measured).map(|v| (v.name.as_str(), v.hops.as_slice()));
     locate_targets(&mut verdicts, hops, &|_, _| true);
     analysis.verdicts = verdicts;
     analysis.warnings.extend(warnings);

@@ -295,7 +295,9 @@ impl Connection {
     /// client went on with.
     pub fn synack_to_first_syn(&self) -> Option<&SynAck> {
         match (&self.synack, self.other_synack.as_deref()) {
-            (Some(s), Some(other)) if second_answers_first_syn(s.answers, other.answers, self.synack_conflict) => {
+            (Some(s), Some(other))
+                if second_answers_first_syn(s.answers, other.answers, self.synack_conflict) =>
+            {
                 Some(other)
             }
             (s, _) => s.as_ref(),

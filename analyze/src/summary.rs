@@ -137,9 +137,11 @@ impl ConnSummary {
     pub fn of_row(row: ConnRow, stack_kinds: &mut impl FnMut(StackKinds) -> u32) -> Self {
         let first = row.first_syn;
         let use_second = match (&row.synack, &row.second_synack) {
-            (Some(s), Some(other)) => {
-                crate::record::second_answers_first_syn(s.answers, other.answers, row.synack_conflict.is_some())
-            }
+            (Some(s), Some(other)) => crate::record::second_answers_first_syn(
+                s.answers,
+                other.answers,
+                row.synack_conflict.is_some(),
+            ),
             _ => false,
         };
         let answer = if use_second { row.second_synack.as_ref() } else { row.synack.as_ref() };

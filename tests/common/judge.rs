@@ -107,6 +107,8 @@ pub fn assert_judge_equals_analyze(name: &str, args: &[&str], captures: &[PathBu
         j.push(dataset.to_str().unwrap());
         run(&j);
         let found = sorted(&read_parquet(&out.join("targets.parquet")));
+        let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, [std::ffi::OsString::from("targets.parquet")], "the bucket files are removed");
         assert_same(&format!("{name}, dataset in {buckets} buckets"), &expected, &found);
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -37,7 +37,9 @@ impl TableKind {
 pub enum DatasetError {
     #[error("{path}: {error}")]
     Io { path: PathBuf, error: std::io::Error },
-    #[error("{path}: no {table} table in it (neither {table}/ parts nor {table}.parquet): not an analyze output")]
+    #[error(
+        "{path}: no {table} table in it (neither {table}/ parts nor {table}.parquet): not an analyze output"
+    )]
     Missing { path: PathBuf, table: &'static str },
     #[error("{path}: judge reads Parquet tables only: run analyze with --format parquet")]
     NotParquet { path: PathBuf },
@@ -82,7 +84,8 @@ pub struct Dataset {
 impl Dataset {
     /// Finds the tables under `root` and checks every part's table and schema version.
     pub fn open(root: &Path) -> Result<Dataset, DatasetError> {
-        let meta = std::fs::metadata(root).map_err(|error| DatasetError::Io { path: root.to_owned(), error })?;
+        let meta =
+            std::fs::metadata(root).map_err(|error| DatasetError::Io { path: root.to_owned(), error })?;
         if !meta.is_dir() {
             return Err(DatasetError::Missing { path: root.to_owned(), table: "files" });
         }
@@ -128,7 +131,11 @@ fn table_files(root: &Path, table: &str) -> Result<Vec<(PathBuf, Option<String>)
     Ok(Vec::new())
 }
 
-fn walk(dir: &Path, vantage: Option<&str>, found: &mut Vec<(PathBuf, Option<String>)>) -> Result<(), DatasetError> {
+fn walk(
+    dir: &Path,
+    vantage: Option<&str>,
+    found: &mut Vec<(PathBuf, Option<String>)>,
+) -> Result<(), DatasetError> {
     let io = |error| DatasetError::Io { path: dir.to_owned(), error };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
@@ -173,7 +180,9 @@ pub fn unescape_hive(escaped: &str) -> String {
 /// What each schema version change means for `judge`, said when it meets an older part.
 fn version_hint(table: TableKind) -> &'static str {
     match table {
-        TableKind::Connections => "version 1 lacks the collector's record, second SYN-ACK and server-view columns the verdicts need",
+        TableKind::Connections => {
+            "version 1 lacks the collector's record, second SYN-ACK and server-view columns the verdicts need"
+        }
         TableKind::Files => "version 1 lacks the collector's records and the vantages' roles",
         TableKind::Hops => "the hops table's columns differ",
     }
@@ -214,7 +223,13 @@ impl Part {
         let meta = polars_parquet::read::read_metadata(&mut file)
             .map_err(|e| DatasetError::Parquet { path: path.clone(), error: e.to_string() })?;
         let row_groups = meta.row_groups.iter().map(|g| g.num_rows()).collect();
-        Ok(Part { path, table: TableKind::Connections, vantage: None, row_groups, metadata: std::sync::Arc::new(meta) })
+        Ok(Part {
+            path,
+            table: TableKind::Connections,
+            vantage: None,
+            row_groups,
+            metadata: std::sync::Arc::new(meta),
+        })
     }
 
     /// Reads the part a row group at a time, `columns` only: memory follows a row group.
@@ -225,8 +240,8 @@ impl Part {
     ) -> Result<(), DatasetError> {
         let mut offset = 0;
         for &rows in &self.row_groups {
-            let file =
-                File::open(&self.path).map_err(|error| DatasetError::Io { path: self.path.clone(), error })?;
+            let file = File::open(&self.path)
+                .map_err(|error| DatasetError::Io { path: self.path.clone(), error })?;
             let mut reader = ParquetReader::new(file);
             reader.set_metadata(self.metadata.clone());
             let df = reader

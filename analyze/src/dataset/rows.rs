@@ -32,7 +32,11 @@ impl<'a> Columns<'a> {
     }
 
     fn error(&self, column: &str, problem: impl std::fmt::Display) -> DatasetError {
-        DatasetError::Column { path: self.path.to_owned(), column: column.to_string(), problem: problem.to_string() }
+        DatasetError::Column {
+            path: self.path.to_owned(),
+            column: column.to_string(),
+            problem: problem.to_string(),
+        }
     }
 
     fn series(&self, name: &str) -> Result<&'a Series, DatasetError> {
@@ -91,10 +95,17 @@ impl<'a> Columns<'a> {
     }
 
     /// A string column of one of an enumeration's words.
-    pub fn words<T>(&self, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<Option<T>>, DatasetError> {
+    pub fn words<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Vec<Option<T>>, DatasetError> {
         self.strings(name)?
             .into_iter()
-            .map(|v| v.map(|text| parse(text).ok_or_else(|| self.error(name, format!("unknown value {text:?}")))).transpose())
+            .map(|v| {
+                v.map(|text| parse(text).ok_or_else(|| self.error(name, format!("unknown value {text:?}"))))
+                    .transpose()
+            })
             .collect()
     }
 
@@ -182,7 +193,8 @@ pub const CONNECTION_COLUMNS: &[&str] = &[
 
 /// What every row of a connections row group says of the vantage's own addresses, and of the
 /// target it belongs to: the cheap first look of a bucketed `judge`.
-pub const CONNECTION_KEY_COLUMNS: &[&str] = &["vantage", "client_ip", "server_ip", "server_port", "attempt_source"];
+pub const CONNECTION_KEY_COLUMNS: &[&str] =
+    &["vantage", "client_ip", "server_ip", "server_port", "attempt_source"];
 
 /// One row's vantage, client, target and whether the collector's records name it.
 pub struct ConnKey<'a> {
@@ -410,7 +422,12 @@ impl<'a> PathColumns<'a> {
         })
     }
 
-    fn row(&self, i: usize, c: &Columns<'_>, attempt: Option<&AttemptLink>) -> Result<Option<PathFacts>, DatasetError> {
+    fn row(
+        &self,
+        i: usize,
+        c: &Columns<'_>,
+        attempt: Option<&AttemptLink>,
+    ) -> Result<Option<PathFacts>, DatasetError> {
         let source = match self.view[i] {
             None => return Ok(None),
             Some("echo") => ArrivalSource::Echo,
@@ -423,7 +440,9 @@ impl<'a> PathColumns<'a> {
         let changes: Vec<SynChange> = self.changes[i]
             .iter()
             .flatten()
-            .map(|w| SynChange::parse(w).ok_or_else(|| c.error("syn_changes", format!("unknown change {w:?}"))))
+            .map(|w| {
+                SynChange::parse(w).ok_or_else(|| c.error("syn_changes", format!("unknown change {w:?}")))
+            })
             .collect::<Result<_, _>>()?;
         let client_cert = attempt.and_then(|a| a.cert_sha256.as_deref());
         let cert_mismatch = match (client_cert, self.served_cert[i]) {
@@ -449,7 +468,8 @@ impl<'a> PathColumns<'a> {
 }
 
 /// The files table's columns `judge` reads.
-pub const FILE_COLUMNS: &[&str] = &["vantage", "role", "capture", "kernel_drops", "error", "collector_records"];
+pub const FILE_COLUMNS: &[&str] =
+    &["vantage", "role", "capture", "kernel_drops", "error", "collector_records"];
 
 /// One files row as `judge` needs it.
 pub struct FileFacts {

@@ -97,7 +97,11 @@ pub struct ControlEvidence {
 impl ControlEvidence {
     /// One bucket: the votes on its targets, and the controls' connections to them (the
     /// controls in the same order every time).
-    pub fn add<'a>(&mut self, votes: impl IntoIterator<Item = ControlVote<'a>>, controls: &[&TargetConnections]) {
+    pub fn add<'a>(
+        &mut self,
+        votes: impl IntoIterator<Item = ControlVote<'a>>,
+        controls: &[&TargetConnections],
+    ) {
         let (mut out, warnings) = by_address(votes);
         self.warnings.extend(warnings);
         for targets in controls {

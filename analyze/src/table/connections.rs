@@ -3,7 +3,9 @@
 use polars::prelude::*;
 
 use super::TableError;
-use crate::arrival::{reoriginated, sent_counterpart, syn_changes, ArrivalSource, PathFacts, SynChange, SynSeen};
+use crate::arrival::{
+    reoriginated, sent_counterpart, syn_changes, ArrivalSource, PathFacts, SynChange, SynSeen,
+};
 use crate::attempt::FetchKind;
 use crate::echo::hex_into;
 use crate::record::{Connection, SynTfo, SynTransmission};
@@ -322,14 +324,13 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
         ("data_arrived", optional_flags(path().map(|p| p.and_then(|p| p.data_arrived)))),
         ("origin_tfo", optional_flags(path().map(|p| p.and_then(|p| p.origin_tfo)))),
         ("request_changes", {
-            let rows: Vec<Option<Vec<String>>> = path().map(|p| p.map(|p| p.request_changes.clone())).collect();
+            let rows: Vec<Option<Vec<String>>> =
+                path().map(|p| p.map(|p| p.request_changes.clone())).collect();
             string_lists(&rows)?
         }),
         (
             "served_cert_sha256",
-            optional_strings(
-                conns().map(|c| c.arrival.as_deref().and_then(|a| a.served_cert.as_deref())),
-            ),
+            optional_strings(conns().map(|c| c.arrival.as_deref().and_then(|a| a.served_cert.as_deref()))),
         ),
     ])
 }

@@ -30,8 +30,8 @@ use crate::record::string_enum;
 pub use evidence::{Evidence, ResponseDifference, ServerSide, StackDifference};
 pub use rules::{RoundRule, TargetRule, ROUND_RULES, TARGET_RULES};
 pub use vantage::{
-    add_control_evidence, judge_all, judge_controls, judge_measured, judge_vantage, judge_vantage_with_records,
-    probes_only,
+    add_control_evidence, judge_all, judge_controls, judge_measured, judge_vantage,
+    judge_vantage_with_records, probes_only,
 };
 
 string_enum!(

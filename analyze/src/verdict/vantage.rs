@@ -8,8 +8,8 @@ use super::target::{judge_target, TargetContext};
 use super::{explain, Connectivity, CookieResult, Direction, SynDataResult, TargetVerdict, Untested};
 use crate::attempt::{AttemptRecord, RunPhase, RunRecord};
 use crate::expect::{ControlEvidence, ControlVote, Expectations};
-use crate::result::VantageResult;
 use crate::record::Connection;
+use crate::result::VantageResult;
 use crate::summary::{ConnSummary, TargetConnections};
 
 /// Judges every target seen from one vantage. `capture_drops`: the capturing kernel reported
@@ -201,7 +201,11 @@ pub fn judge_controls(controls: &[VantageResult]) -> Vec<TargetVerdict> {
 }
 
 /// What the controls' verdicts and connections (a bucket of their targets) say of the origins.
-pub fn add_control_evidence(evidence: &mut ControlEvidence, verdicts: &[TargetVerdict], controls: &[VantageResult]) {
+pub fn add_control_evidence(
+    evidence: &mut ControlEvidence,
+    verdicts: &[TargetVerdict],
+    controls: &[VantageResult],
+) {
     let control_targets: Vec<&TargetConnections> = controls.iter().map(|r| &r.targets).collect();
     evidence.add(verdicts.iter().filter_map(control_vote), &control_targets);
 }
