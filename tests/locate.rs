@@ -131,7 +131,7 @@ fn analyze_trace(name: &str, cap: &Capture) -> (Value, Vec<Value>, std::path::Pa
     let path = dir.join("trace.pcap");
     cap.write(&path);
     let out = dir.join("out");
-    let stdout = analyze_to_json(&out, &[], &[path.clone()]);
+    let stdout = analyze_to_json(&out, &[], std::slice::from_ref(&path));
     common::judge::assert_judge_equals_analyze(name, &[], &[path]);
     assert!(stdout.contains("hop-limited probes ->"), "{stdout}");
     let targets = json_table(&out, "targets");

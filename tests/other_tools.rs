@@ -369,7 +369,7 @@ fn two_synacks_for_one_syn__a_conflict_and_the_acknowledged_one_wins() {
     cap.write(&path);
 
     let out_dir = dir.join("out");
-    analyze_to_json(&out_dir, &[], &[path.clone()]);
+    analyze_to_json(&out_dir, &[], std::slice::from_ref(&path));
     common::judge::assert_judge_equals_analyze("conflict", &[], &[path]);
     let conns = json_table(&out_dir, "connections");
     let request = conns.iter().find(|c| c["client_port"] == 41000).unwrap();

@@ -70,7 +70,7 @@ fn analyze_two_ends(
     let mut all = vec!["--server-capture", s.to_str().unwrap()];
     all.extend_from_slice(args);
     let out_dir = dir.join("out");
-    let stdout = analyze_to_json(&out_dir, &all, &[c.clone()]);
+    let stdout = analyze_to_json(&out_dir, &all, std::slice::from_ref(&c));
     common::judge::assert_judge_equals_analyze(name, &all, &[c]);
     (json_table(&out_dir, "connections"), json_table(&out_dir, "targets"), stdout)
 }
@@ -208,7 +208,7 @@ fn two_ended_tcpdump_runs_in_the_lab__the_server_capture_says_what_arrived() {
         let server = server_dir.join(format!("{file}.pcap"));
         let out = dir.join(format!("out-{case}"));
         let args = ["--server-capture", server.to_str().unwrap()];
-        analyze_to_json(&out, &args, &[client.clone()]);
+        analyze_to_json(&out, &args, std::slice::from_ref(&client));
         common::judge::assert_judge_equals_analyze(&format!("two-ended-{case}"), &args, &[client]);
         let conns = json_table(&out, "connections");
         let targets = json_table(&out, "targets");

@@ -371,8 +371,8 @@ impl Spill {
                 Ok(())
             })?;
         }
-        for slot in 0..slots {
-            if let Some(mut rest) = pending[slot].take() {
+        for (slot, rest) in pending.iter_mut().enumerate() {
+            if let Some(mut rest) = rest.take() {
                 flush(slot, &mut rest, &mut writers)?;
             }
         }

@@ -242,7 +242,7 @@ pub(crate) fn locate_targets<'r>(
                         continue;
                     }
                     let mut v = crate::verdict::probes_only(
-                        &vantage.name,
+                        vantage.name,
                         target.to_string(),
                         ip,
                         port,

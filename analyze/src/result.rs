@@ -37,6 +37,7 @@ crate::record::string_enum!(
     }
 );
 
+#[allow(clippy::derivable_impls)] // string_enum! makes the type; a default is ours to name.
 impl Default for Role {
     fn default() -> Self {
         Role::Measured

@@ -83,6 +83,9 @@ impl Expectations {
     }
 }
 
+/// Where a host name's vote came first in a single pass: (control, address).
+type FirstSeen = (usize, (IpAddr, u16));
+
 /// What control vantages say, gathered a bucket of targets at a time (`judge --buckets`): all
 /// of one address's votes come in one bucket, a host name's from several.
 #[derive(Debug, Default)]
@@ -90,7 +93,7 @@ pub struct ControlEvidence {
     by_addr: Expectations,
     /// Per host name and port, the expectations of its addresses, each with where it came
     /// first in a single pass (control, address): the first one names the source.
-    by_host: BTreeMap<(String, u16), Vec<((usize, (IpAddr, u16)), Expectation)>>,
+    by_host: BTreeMap<(String, u16), Vec<(FirstSeen, Expectation)>>,
     warnings: Vec<String>,
 }
 
