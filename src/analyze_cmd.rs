@@ -143,6 +143,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         controls: control_files.files.iter().map(each_its_own).collect(),
         servers: server_files.files.iter().map(each_its_own).collect(),
     };
+    refuse_shared_names(&inputs)?;
     let vantages = inputs.measured.len() + inputs.controls.len();
     let flow =
         FlowConfig { max_open: args.max_open.max(1), batch: args.batch_rows.max(1), ..FlowConfig::default() };
@@ -241,6 +242,28 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         println!("warning: {warning}");
     }
     Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Every judged vantage needs a name of its own: the tables key by it, so two captures of one
+/// name (a control that is also measured, `eth0.pcap` in two folders) would be one vantage to a
+/// notebook and to `judge`.
+fn refuse_shared_names(inputs: &Inputs) -> anyhow::Result<()> {
+    let mut seen: std::collections::HashMap<&str, &VantageSpec> = std::collections::HashMap::new();
+    // Server captures may share a name with the client's (client/x.pcap, server/x.pcap): their
+    // rows are told apart by `role`, and they make no connections rows.
+    for spec in inputs.controls.iter().chain(&inputs.measured) {
+        if let Some(earlier) = seen.insert(&spec.name, spec) {
+            let path = |s: &VantageSpec| s.files.first().map_or(String::new(), |f| f.display().to_string());
+            anyhow::bail!(
+                "two captures would be the vantage {:?} ({} and {}): the tables could not tell them apart; \
+                 give one another file name (a control that is also measured: a copy under another name)",
+                spec.name,
+                path(earlier),
+                path(spec)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The target as a person reads it: a URL gets the address it was measured at; a target that

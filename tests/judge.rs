@@ -140,6 +140,17 @@ fn datasets_it_cannot_read_right_are_refused_with_the_reason() {
     assert!(!ok && err.contains("nothing-here"), "{err}");
     let (ok, err) = judge(&["-o", out_s, "--control", "no-such-vantage", data.to_str().unwrap()]);
     assert!(!ok && err.contains("no-such-vantage") && err.contains("clean_http"), "{err}");
+    // Two captures of one vantage name (a control measured too) would be one vantage in the
+    // tables: analyze refuses them, naming both.
+    let shared = tfoscope()
+        .args(["analyze", "-o", dir.join("shared-name").to_str().unwrap(), "--control"])
+        .arg(testdata().join("clean_http.pcap"))
+        .arg(testdata())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&shared.stderr);
+    assert_eq!(shared.status.code(), Some(2), "{err}");
+    assert!(err.contains("two captures would be the vantage \"clean_http\""), "{err}");
     // A failed run leaves no targets table behind (the earlier good one is kept).
     assert!(out.join("targets.parquet").is_file());
     assert!(!out.join(".targets.parquet.writing").exists());

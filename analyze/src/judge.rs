@@ -181,7 +181,8 @@ fn read_files<E: std::error::Error>(
             file_rows.extend(rows::file_rows(&Columns::new(df, &part.path))?);
             Ok(())
         })?;
-        for row in file_rows {
+        // Server captures are judged by no one (and may share a name with a client's capture).
+        for row in file_rows.into_iter().filter(|r| r.role != Role::Server) {
             let i = *index.entry(row.vantage.clone()).or_insert_with(|| {
                 vantages.push(VantageTables {
                     name: row.vantage.clone(),
