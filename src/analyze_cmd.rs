@@ -27,6 +27,33 @@ pub enum Format {
     Json,
 }
 
+/// The probe the OONI measurements name (`--ooni`, analyze's and judge's).
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The probe's network for the OONI measurements (AS and a number).
+    #[arg(long, default_value = "AS0", requires = "ooni")]
+    probe_asn: String,
+    /// The probe's country for the OONI measurements (two capital letters).
+    #[arg(long, default_value = "ZZ", requires = "ooni")]
+    probe_cc: String,
+}
+
+impl ProbeArgs {
+    pub fn probe(&self) -> anyhow::Result<table::OoniProbe> {
+        table::OoniProbe::new(&self.probe_asn, &self.probe_cc).map_err(anyhow::Error::msg)
+    }
+}
+
+impl From<Format> for OutputFormat {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Parquet => OutputFormat::Parquet,
+            Format::Csv => OutputFormat::Csv,
+            Format::Json => OutputFormat::Json,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// Output directory.
@@ -69,12 +96,8 @@ pub struct AnalyzeArgs {
     /// (`tcp://ADDR:PORT`) for captures without the collector's records.
     #[arg(long, value_name = "FILE.jsonl")]
     ooni: Option<PathBuf>,
-    /// The probe's network for the OONI measurements (AS and a number).
-    #[arg(long, default_value = "AS0", requires = "ooni")]
-    probe_asn: String,
-    /// The probe's country for the OONI measurements (two capital letters).
-    #[arg(long, default_value = "ZZ", requires = "ooni")]
-    probe_cc: String,
+    #[command(flatten)]
+    probe: ProbeArgs,
     /// Connections tracked open at once per vantage; beyond, new ones are counted and
     /// reported, not tracked (bounds memory on hostile captures, e.g. a SYN flood).
     #[arg(long, default_value_t = 2_000_000)]
@@ -136,7 +159,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         None => captures.files.iter().map(each_its_own).collect(),
     };
     let expect = args.expect.as_deref().map(load_expectations).transpose()?;
-    let probe = table::OoniProbe::new(&args.probe_asn, &args.probe_cc).map_err(anyhow::Error::msg)?;
+    let probe = args.probe.probe()?;
     let server_files = capture_args::expand(&args.server_captures)?;
     let inputs = Inputs {
         measured: specs,
@@ -149,11 +172,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         FlowConfig { max_open: args.max_open.max(1), batch: args.batch_rows.max(1), ..FlowConfig::default() };
     // Vantages are read in parallel, one a core; a core left over reads ahead for them.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let format = match args.format {
-        Format::Parquet => OutputFormat::Parquet,
-        Format::Csv => OutputFormat::Csv,
-        Format::Json => OutputFormat::Json,
-    };
+    let format = OutputFormat::from(args.format);
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let mut phases = Phases::from_env();
     // Connections are written as they finish, a batch at a time, beside the reading; the

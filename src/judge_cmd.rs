@@ -11,7 +11,7 @@ use tfoscope_analyze::judge::{judge, JudgeOptions};
 use tfoscope_analyze::table::{self, OutputFormat, TableError, TableWriter};
 use tfoscope_analyze::verdict::TargetVerdict;
 
-use crate::analyze_cmd::{print_verdicts, Format};
+use crate::analyze_cmd::{print_verdicts, Format, ProbeArgs};
 
 #[derive(Debug, Args)]
 pub struct JudgeArgs {
@@ -31,12 +31,8 @@ pub struct JudgeArgs {
     /// Also write the verdicts as OONI measurements (as analyze --ooni); needs --buckets 1.
     #[arg(long, value_name = "FILE.jsonl")]
     ooni: Option<PathBuf>,
-    /// The probe's network for the OONI measurements (AS and a number).
-    #[arg(long, default_value = "AS0", requires = "ooni")]
-    probe_asn: String,
-    /// The probe's country for the OONI measurements (two capital letters).
-    #[arg(long, default_value = "ZZ", requires = "ooni")]
-    probe_cc: String,
+    #[command(flatten)]
+    probe: ProbeArgs,
     /// Judge the targets in this many buckets (a hash of address and port), one at a time:
     /// memory follows the largest bucket, not the dataset. The rows are first split by bucket
     /// into a hidden folder in the output directory (as much disk as the dataset's columns
@@ -56,12 +52,8 @@ pub fn run(args: JudgeArgs) -> anyhow::Result<ExitCode> {
     }
     let datasets: Vec<Dataset> = args.datasets.iter().map(|d| Dataset::open(d)).collect::<Result<_, _>>()?;
     let expect = args.expect.as_deref().map(load_expectations).transpose()?;
-    let probe = table::OoniProbe::new(&args.probe_asn, &args.probe_cc).map_err(anyhow::Error::msg)?;
-    let format = match args.format {
-        Format::Parquet => OutputFormat::Parquet,
-        Format::Csv => OutputFormat::Csv,
-        Format::Json => OutputFormat::Json,
-    };
+    let probe = args.probe.probe()?;
+    let format = OutputFormat::from(args.format);
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let mut out = TableWriter::create_renamed(&args.out, "targets", format)?;
     let mut kept: Vec<TargetVerdict> = Vec::new();

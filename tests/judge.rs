@@ -125,6 +125,13 @@ fn datasets_it_cannot_read_right_are_refused_with_the_reason() {
     let (ok, err) = judge(&["-o", out_s, data.to_str().unwrap()]);
     assert!(ok, "{err}");
 
+    // A vantage whose files part is missing: its connections are left out, and said.
+    fs::remove_dir_all(data.join("files/vantage=clean_http")).unwrap();
+    let run = tfoscope().args(["judge", "-o", out_s]).arg(&data).output().unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success());
+    assert!(stdout.contains("3 connections of vantages no files table names"), "{stdout}");
+
     // CSV tables, a folder with no tables, an unknown control: each said.
     let csv = dir.join("csv");
     let status = tfoscope()

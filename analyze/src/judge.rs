@@ -120,6 +120,12 @@ pub fn judge<E: std::error::Error + 'static>(
     }
     read_hops(datasets, &mut vantages)?;
     let index: Index = vantages.iter().enumerate().map(|(i, v)| (v.name.clone(), i)).collect();
+    let strangers = strangers(datasets, &index)?;
+    if strangers > 0 {
+        warnings.push(format!(
+            "{strangers} connections of vantages no files table names (or only as server captures): left out"
+        ));
+    }
     // One bucket reads the datasets as they are; more split the rows by bucket first (with the
     // vantages' own addresses), so that each bucket reads its own rows only.
     let spill =
@@ -138,8 +144,7 @@ pub fn judge<E: std::error::Error + 'static>(
     let mut evidence = ControlEvidence::default();
     for bucket in 0..n {
         let from = source(Role::Control, bucket);
-        let controls =
-            bucket_results(&from, &mut vantages, &index, Role::Control, (bucket, n), &mut warnings)?;
+        let controls = bucket_results(&from, &mut vantages, &index, Role::Control, (bucket, n))?;
         let verdicts = judge_controls(&controls);
         add_control_evidence(&mut evidence, &verdicts, &controls);
         control_verdicts.push(verdicts);
@@ -151,8 +156,7 @@ pub fn judge<E: std::error::Error + 'static>(
     warnings.extend(control_warnings);
     for (bucket, mut verdicts) in control_verdicts.into_iter().enumerate() {
         let from = source(Role::Measured, bucket);
-        let measured =
-            bucket_results(&from, &mut vantages, &index, Role::Measured, (bucket, n), &mut warnings)?;
+        let measured = bucket_results(&from, &mut vantages, &index, Role::Measured, (bucket, n))?;
         verdicts.extend(judge_measured(&measured, &expectations));
         let hops = vantages.iter().map(|v| (v.name.as_str(), v.hops.as_slice()));
         crate::pipeline::locate_targets(&mut verdicts, hops, &|ip, port| {
@@ -263,6 +267,24 @@ fn read_hops<E: std::error::Error>(
         })?;
     }
     Ok(())
+}
+
+/// Connections rows of vantages the files tables do not name: a partitioned part's counted from
+/// its metadata, a plain output's from its narrow key columns.
+fn strangers<E: std::error::Error>(datasets: &[Dataset], index: &Index) -> Result<u64, JudgeError<E>> {
+    let mut count = 0u64;
+    for part in datasets.iter().flat_map(|d| &d.connections) {
+        match &part.vantage {
+            Some(v) if !index.contains_key(v) => count += part.row_groups.iter().sum::<usize>() as u64,
+            Some(_) => {}
+            None => part.for_each_row_group(rows::CONNECTION_KEY_COLUMNS, |df| {
+                let keys = rows::connection_keys(&Columns::new(df, &part.path))?;
+                count += keys.iter().filter(|k| !index.contains_key(k.vantage)).count() as u64;
+                Ok(())
+            })?,
+        }
+    }
+    Ok(count)
 }
 
 /// The connections parts that may hold rows of the vantages `wanted` picks (a partitioned
@@ -410,7 +432,6 @@ fn bucket_results<E: std::error::Error>(
     index: &Index,
     role: Role,
     (bucket, n): (usize, usize),
-    warnings: &mut Vec<String>,
 ) -> Result<Vec<VantageResult>, JudgeError<E>> {
     let mut targets: Vec<Option<TargetConnections>> = vantages
         .iter()
@@ -424,7 +445,6 @@ fn bucket_results<E: std::error::Error>(
             })
         })
         .collect();
-    let mut strangers = 0u64;
     for part in from {
         part.for_each_row_group(rows::CONNECTION_COLUMNS, |df| {
             let keep = |k: &rows::ConnKey<'_>| {
@@ -448,19 +468,8 @@ fn bucket_results<E: std::error::Error>(
                     t.add_row(row);
                 }
             })?;
-            if bucket == 0 && role == Role::Measured {
-                strangers += rows::connection_keys(&Columns::new(df, &part.path))?
-                    .iter()
-                    .filter(|k| !index.contains_key(k.vantage))
-                    .count() as u64;
-            }
             Ok(())
         })?;
-    }
-    if strangers > 0 {
-        warnings.push(format!(
-            "{strangers} connections of vantages no files table names (or only as server captures): left out"
-        ));
     }
     let mut out = Vec::new();
     for (v, t) in vantages.iter_mut().zip(targets) {

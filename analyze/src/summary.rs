@@ -66,6 +66,37 @@ pub struct SynAckSummary {
     pub stack_kinds: u32,
 }
 
+/// What a summary takes of a SYN-ACK, whether from a connection or from a table row.
+struct SynAckFields<'a> {
+    frame: u64,
+    time_ns: i64,
+    answers: SynAckAnswers,
+    tfo: SynAckTfo,
+    tfo_kind: Option<u8>,
+    ttl: u8,
+    mss: Option<u16>,
+    data_len: u32,
+    option_kinds: &'a [u8],
+}
+
+impl SynAckSummary {
+    /// The one narrowing of a SYN-ACK into its summary (analyze and judge must agree on it).
+    fn of(s: SynAckFields<'_>, first: &FirstSyn, stack_kinds: &mut impl FnMut(StackKinds) -> u32) -> Self {
+        SynAckSummary {
+            frame: s.frame,
+            after_syn_us: u32::try_from(s.time_ns.saturating_sub(first.time_ns).max(0) / 1000)
+                .unwrap_or(u32::MAX),
+            answers: s.answers,
+            tfo: s.tfo,
+            tfo_kind: s.tfo_kind,
+            ttl: s.ttl,
+            mss: s.mss,
+            data_len: u16::try_from(s.data_len).unwrap_or(u16::MAX),
+            stack_kinds: stack_kinds(StackKinds::of(s.option_kinds)),
+        }
+    }
+}
+
 /// A RST or ICMP error that refused the connection before any SYN-ACK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refused {
@@ -132,6 +163,16 @@ pub struct ConnRow {
     pub path: Option<PathFacts>,
 }
 
+impl Refused {
+    fn of(frame: u64, first: &FirstSyn, answers_first_syn: bool, by_reset: bool) -> Self {
+        Refused {
+            frames_after_syn: u32::try_from(frame.saturating_sub(first.frame)).unwrap_or(u32::MAX),
+            answers_first_syn,
+            by_reset,
+        }
+    }
+}
+
 impl ConnSummary {
     /// From a connections table row, as [`ConnSummary::of`] makes it from the connection.
     pub fn of_row(row: ConnRow, stack_kinds: &mut impl FnMut(StackKinds) -> u32) -> Self {
@@ -149,23 +190,23 @@ impl ConnSummary {
         let synack_frame = row.synack.as_ref().map(|s| s.frame);
         ConnSummary {
             first_syn: first,
-            synack: answer.map(|s| SynAckSummary {
-                frame: s.frame,
-                after_syn_us: u32::try_from(s.time_ns.saturating_sub(first.time_ns).max(0) / 1000)
-                    .unwrap_or(u32::MAX),
-                answers: s.answers,
-                tfo: s.tfo,
-                tfo_kind: s.tfo_kind,
-                ttl: s.ttl,
-                mss: s.mss,
-                data_len: u16::try_from(s.data_len).unwrap_or(u16::MAX),
-                stack_kinds: stack_kinds(StackKinds::of(&s.option_kinds)),
+            synack: answer.map(|s| {
+                let fields = SynAckFields {
+                    frame: s.frame,
+                    time_ns: s.time_ns,
+                    answers: s.answers,
+                    tfo: s.tfo,
+                    tfo_kind: s.tfo_kind,
+                    ttl: s.ttl,
+                    mss: s.mss,
+                    data_len: s.data_len,
+                    option_kinds: &s.option_kinds,
+                };
+                SynAckSummary::of(fields, &first, stack_kinds)
             }),
             syn_data_acked: row.syn_data_acked,
-            refused: refusal.map(|(frame, by_reset)| Refused {
-                frames_after_syn: u32::try_from(frame.saturating_sub(first.frame)).unwrap_or(u32::MAX),
-                answers_first_syn: row.refusal_answers_first_syn.unwrap_or(false),
-                by_reset,
+            refused: refusal.map(|(frame, by_reset)| {
+                Refused::of(frame, &first, row.refusal_answers_first_syn.unwrap_or(false), by_reset)
             }),
             synack_conflict: match (row.synack_conflict, synack_frame) {
                 (Some([a, b]), Some(s)) => conflict_distance(s, if a == s { b } else { a }),
@@ -179,30 +220,27 @@ impl ConnSummary {
 
     /// `stack_kinds` numbers SYN-ACK option lists (see [`SynAckSummary::stack_kinds`]).
     pub fn of(c: &Connection, stack_kinds: &mut impl FnMut(StackKinds) -> u32) -> Self {
-        let first = c.first_syn();
-        let refused = |r: &crate::record::Refusal, by_reset| Refused {
-            frames_after_syn: u32::try_from(r.frame.saturating_sub(first.frame)).unwrap_or(u32::MAX),
-            answers_first_syn: r.answers_first_syn,
-            by_reset,
+        let sent = c.first_syn();
+        let first =
+            FirstSyn { frame: sent.frame, time_ns: sent.time_ns, tfo: sent.tfo, data_len: sent.data_len };
+        let refused = |r: &crate::record::Refusal, by_reset| {
+            Refused::of(r.frame, &first, r.answers_first_syn, by_reset)
         };
         ConnSummary {
-            first_syn: FirstSyn {
-                frame: first.frame,
-                time_ns: first.time_ns,
-                tfo: first.tfo,
-                data_len: first.data_len,
-            },
-            synack: c.synack_to_first_syn().map(|s| SynAckSummary {
-                frame: s.frame,
-                after_syn_us: u32::try_from(s.time_ns.saturating_sub(first.time_ns).max(0) / 1000)
-                    .unwrap_or(u32::MAX),
-                answers: s.answers,
-                tfo: s.tfo,
-                tfo_kind: s.tfo_kind,
-                ttl: s.ttl,
-                mss: s.mss,
-                data_len: u16::try_from(s.data_len).unwrap_or(u16::MAX),
-                stack_kinds: stack_kinds(StackKinds::of(&s.option_kinds)),
+            first_syn: first,
+            synack: c.synack_to_first_syn().map(|s| {
+                let fields = SynAckFields {
+                    frame: s.frame,
+                    time_ns: s.time_ns,
+                    answers: s.answers,
+                    tfo: s.tfo,
+                    tfo_kind: s.tfo_kind,
+                    ttl: s.ttl,
+                    mss: s.mss,
+                    data_len: s.data_len,
+                    option_kinds: &s.option_kinds,
+                };
+                SynAckSummary::of(fields, &first, stack_kinds)
             }),
             syn_data_acked: c.syn_data_acked,
             synack_conflict: match (&c.synack, &c.other_synack) {
