@@ -173,16 +173,21 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     // Vantages are read in parallel, one a core; a core left over reads ahead for them.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let format = OutputFormat::from(args.format);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    let run = table::partition::run_id();
+    // Every table is written into a hidden folder and moved into place only when the run has
+    // succeeded: a failed run leaves the last good output whole.
+    table::remove_stale_staging(&args.out);
+    let mut staged = table::StagedOutput::begin(&args.out, &run)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let dir = staged.dir().to_owned();
     let mut phases = Phases::from_env();
     // Connections are written as they finish, a batch at a time, beside the reading; the
     // verdicts keep only a summary of each.
-    let run = table::partition::run_id();
     let partitioned = args.partition_by == Some(PartitionBy::Vantage);
     let connections_out = if partitioned {
-        table::ConnectionsOutput::start_partitioned(&args.out, format, flow.batch, &run)?
+        table::ConnectionsOutput::start_partitioned(&dir, format, flow.batch, &run)?
     } else {
-        table::ConnectionsOutput::start(&args.out, format, vantages > 1, flow.batch)?
+        table::ConnectionsOutput::start(&dir, format, vantages > 1, flow.batch)?
     };
     let write_batch = |vantage: &str, batch: Vec<Connection>| -> Result<(), TableError> {
         connections_out.write(vantage, batch)
@@ -221,24 +226,29 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let probes: usize = hop_rows.iter().map(|(_, rows)| rows.len()).sum();
     let mut hops = table::hops_frame(&hop_rows)?;
     let (written_targets, written_hops) = if partitioned {
-        table::write_partitioned(&files, &args.out, "files", format, &run)?;
-        table::write_partitioned(&hops, &args.out, "hops", format, &run)?;
-        (None, args.out.join("hops"))
+        table::write_partitioned(&files, &dir, "files", format, &run)?;
+        table::write_partitioned(&hops, &dir, "hops", format, &run)?;
+        (None, dir.join("hops"))
     } else {
         let mut targets = table::targets_frame(&analysis.verdicts)?;
-        let written_targets = table::write_table(&mut targets, &args.out, "targets", format)?;
-        table::write_table(&mut files, &args.out, "files", format)?;
-        (Some(written_targets), table::write_table(&mut hops, &args.out, "hops", format)?)
+        let written_targets = table::write_table(&mut targets, &dir, "targets", format)?;
+        table::write_table(&mut files, &dir, "files", format)?;
+        (Some(written_targets), table::write_table(&mut hops, &dir, "hops", format)?)
     };
     let written_ooni = match &args.ooni {
         Some(path) => Some(table::write_ooni(
-            path,
+            &staged.beside(path),
             &analysis.vantages().collect::<Vec<_>>(),
             &analysis.verdicts,
             &probe,
         )?),
         None => None,
     };
+    let written = staged.final_path(&written);
+    let written_targets = written_targets.map(|p| staged.final_path(&p));
+    let written_hops = staged.final_path(&written_hops);
+    let written_ooni = written_ooni.map(|p| staged.final_path(&p));
+    staged.commit()?;
     phases.mark("targets and files tables");
     let everything: Vec<&VantageResult> = analysis.vantages().collect();
     print_summary(&everything, &written);
@@ -285,6 +295,19 @@ fn refuse_shared_names(inputs: &Inputs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Why a target with a TFO exchange has no yes or no: what was not tested, what spoiled it.
+fn could_not_tell(v: &TargetVerdict) -> String {
+    let mut why = Vec::new();
+    if !v.untested.is_empty() {
+        let untested: Vec<&str> = v.untested.iter().map(|u| u.as_str()).collect();
+        why.push(format!("untested: {}", untested.join(",")));
+    }
+    if !v.measurement_valid {
+        why.push("not valid".to_string());
+    }
+    why.join("; ")
+}
+
 /// The target as a person reads it: a URL gets the address it was measured at; a target that
 /// is the vantage itself says so.
 fn target_label(v: &TargetVerdict) -> String {
@@ -307,13 +330,18 @@ pub fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
         "vantage", "target", "connectivity", "cookie", "syn_data", "middlebox"
     );
     for v in verdicts {
+        let signatures: Vec<&str> = v.signatures.iter().map(|s| s.as_str()).collect();
+        let mut found = if signatures.is_empty() { "-".to_string() } else { signatures.join(",") };
         let middlebox = match v.middlebox {
             Some(true) => "YES",
             Some(false) => "no",
+            // A TFO exchange took place, yet not every signature could be looked for.
+            None if v.tfo_exchanged() => {
+                found.push_str(&format!(" ({})", could_not_tell(v)));
+                "?"
+            }
             None => "-",
         };
-        let signatures: Vec<&str> = v.signatures.iter().map(|s| s.as_str()).collect();
-        let mut found = if signatures.is_empty() { "-".to_string() } else { signatures.join(",") };
         // Facts of the path that are no signature: said, not counted.
         if !v.path_changes.is_empty() {
             found.push_str(&format!(" (path: {})", v.path_changes.join(",")));
@@ -335,6 +363,13 @@ pub fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
         );
     }
     println!("{} target verdicts -> {}", verdicts.len(), written.display());
+    if verdicts.iter().any(|v| v.middlebox.is_none() && v.tfo_exchanged()) {
+        println!(
+            "?: could not tell. negotiation (signature 3) is tested against --control, --expect or an echo \
+             origin (tfoscope serve); syn_data (signature 2) needs a cookie and a SYN-data fetch; \
+             explanation in the targets table"
+        );
+    }
     // Connections into the vantage (scans of it, its own servers) are no path it measured.
     let outbound: Vec<&TargetVerdict> =
         verdicts.iter().filter(|v| v.direction == Direction::Outbound).collect();

@@ -38,7 +38,8 @@ fn kernel_filter_passes_only_the_port_range_cut_to_the_snap_length() {
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
-        if let Some((packet, wire_len, ifindex)) = capture.next_packet(&mut buf).unwrap() {
+        if let Some((packet, wire_len, source)) = capture.next_packet(&mut buf).unwrap() {
+            let ifindex = source.ifindex;
             let ports =
                 (u16::from_be_bytes([packet[20], packet[21]]), u16::from_be_bytes([packet[22], packet[23]]));
             seen.push((ports, packet.len(), wire_len, ifindex));

@@ -463,3 +463,51 @@ fn a_folder_stands_for_the_captures_in_it() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no captures in this folder (1 other files)"));
 }
+
+/// The names and contents of the files under `dir`, hidden ones included.
+fn folder_state(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut state: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap_or_default()))
+        .collect();
+    state.sort();
+    state
+}
+
+#[test]
+fn a_failed_run_leaves_the_last_good_output_whole() {
+    let out_dir = tempdir("failed-run");
+    let ooni = out_dir.with_extension("jsonl");
+    let o = out_dir.to_str().unwrap();
+    let good = analyze(&["-o", o, "--ooni", ooni.to_str().unwrap()], &[testdata().join("clean_http.pcap")]);
+    assert!(good.status.success());
+    let before = folder_state(&out_dir);
+    let ooni_before = fs::read(&ooni).unwrap();
+    assert_eq!(
+        before.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["connections.parquet", "files.parquet", "hops.parquet", "targets.parquet"]
+    );
+    // A typo: nothing can be read. The run fails and touches nothing.
+    let typo = analyze(&["-o", o, "--ooni", ooni.to_str().unwrap()], &[testdata().join("clean_htp.pcap")]);
+    assert_eq!(typo.status.code(), Some(2));
+    assert_eq!(folder_state(&out_dir), before, "the last good output, whole, nothing hidden left");
+    assert_eq!(fs::read(&ooni).unwrap(), ooni_before);
+    // judge still reads the earlier run's tables.
+    let judged = tfoscope().args(["judge", "-o"]).arg(out_dir.join("judged")).arg(&out_dir).output().unwrap();
+    assert!(judged.status.success(), "{}", String::from_utf8_lossy(&judged.stderr));
+    assert!(String::from_utf8_lossy(&judged.stdout).contains("1 target verdicts"));
+    // Into a folder that did not exist, a failed run leaves no folder.
+    let fresh = out_dir.join("fresh");
+    let typo = analyze(&["-o", fresh.to_str().unwrap()], &[testdata().join("clean_htp.pcap")]);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(!fresh.exists());
+    // A good run replaces every table at once.
+    let again = analyze(&["-o", o], &[testdata().join("option_dropped.pcap")]);
+    assert!(again.status.success());
+    let targets = read_parquet(&out_dir.join("targets.parquet"));
+    assert_eq!(targets.column("vantage").unwrap().str().unwrap().get(0), Some("option_dropped"));
+    let files = read_parquet(&out_dir.join("files.parquet"));
+    assert_eq!(files.column("vantage").unwrap().str().unwrap().get(0), Some("option_dropped"));
+    let _ = fs::remove_file(&ooni);
+}

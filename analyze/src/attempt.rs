@@ -186,10 +186,15 @@ impl CollectorRecord {
     }
 
     pub fn from_json(bytes: &[u8]) -> Option<CollectorRecord> {
-        // Custom blocks are padded to 32 bits with zeros.
-        let end = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
-        serde_json::from_slice(&bytes[..end]).ok()
+        serde_json::from_slice(without_padding(bytes)).ok()
     }
+}
+
+/// A custom block's data without the zeros that pad it to 32 bits: the block keeps no length
+/// of its own, and a JSON document never ends in NUL.
+pub fn without_padding(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    &bytes[..end]
 }
 
 #[cfg(test)]

@@ -223,7 +223,16 @@ fn read_files<E: std::error::Error>(
             }
             v.files.push(FileReport {
                 path: row.capture.into(),
-                read: ReadReport { kernel_drops: row.kernel_drops, ..Default::default() },
+                read: ReadReport {
+                    kernel_drops: row.kernel_drops,
+                    last_frame_ns: row.last_frame_ns,
+                    // Where it stopped is in the files table; that it stopped is what judging needs.
+                    stop: (!row.complete).then(|| crate::read::ReadStop {
+                        offset: 0,
+                        reason: crate::read::StopReason::Truncated,
+                    }),
+                    ..Default::default()
+                },
                 half_seen_handshakes: 0,
                 collector_records: Vec::new(),
             });

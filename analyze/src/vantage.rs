@@ -140,6 +140,7 @@ pub(crate) fn read_vantage<E: std::error::Error>(
         let mut collector_records = Vec::new();
         let read = read::read_capture_with(&path, read_options, progress, |event| {
             if let CaptureEvent::Custom { pen: ATTEMPT_PEN, data, offset } = event {
+                let data = crate::attempt::without_padding(data);
                 let keep = || String::from_utf8_lossy(data).into_owned();
                 match CollectorRecord::from_json(data) {
                     Some(CollectorRecord::Attempt(a)) => {

@@ -22,6 +22,20 @@ use crate::pcapng::PcapngWriter;
 
 const LINKTYPE_RAW: i32 = 101;
 
+/// Where the packet socket saw a packet (its `sockaddr_ll`): what a Linux cooked header holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkSource {
+    pub ifindex: i32,
+    /// PACKET_HOST, PACKET_OUTGOING, ...
+    pub packet_type: u8,
+    /// ARPHRD_*.
+    pub hardware_type: u16,
+    pub address: [u8; 8],
+    pub address_len: u8,
+    /// The EtherType, host order.
+    pub protocol: u16,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CaptureStats {
     pub kept: u64,
@@ -45,12 +59,12 @@ impl Capture {
         Ok(Capture { socket })
     }
 
-    /// One packet as the kernel filter passed it: (cut bytes, length on the wire, ifindex).
-    /// None when the read timed out.
+    /// One packet as the kernel filter passed it: (cut bytes, length on the wire, where it was
+    /// seen). None when the read timed out.
     pub fn next_packet<'b>(
         &self,
         buf: &'b mut [MaybeUninit<u8>],
-    ) -> io::Result<Option<(&'b [u8], usize, i32)>> {
+    ) -> io::Result<Option<(&'b [u8], usize, LinkSource)>> {
         // SAFETY: zeroed storage is a valid, empty address for recvmsg to fill.
         #[allow(unsafe_code)]
         let mut from = unsafe {
@@ -82,11 +96,19 @@ impl Capture {
         let mut storage = from.as_storage();
         // SAFETY: a packet socket's source address is a sockaddr_ll, which fits the storage.
         #[allow(unsafe_code)]
-        let ifindex = unsafe { storage.view_as::<libc::sockaddr_ll>() }.sll_ifindex;
+        let ll = unsafe { storage.view_as::<libc::sockaddr_ll>() };
+        let source = LinkSource {
+            ifindex: ll.sll_ifindex,
+            packet_type: ll.sll_pkttype,
+            hardware_type: ll.sll_hatype,
+            address: ll.sll_addr,
+            address_len: ll.sll_halen,
+            protocol: u16::from_be(ll.sll_protocol),
+        };
         // SAFETY: recvmsg initialised the first `copied` bytes.
         #[allow(unsafe_code)]
         let packet: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), copied) };
-        Ok(Some((packet, wire_len, ifindex)))
+        Ok(Some((packet, wire_len, source)))
     }
 
     /// Reads until `stop`, writing what concerns `ports` to `out`; the first SYN from a port
@@ -102,15 +124,15 @@ impl Capture {
         let mut stats = CaptureStats::default();
         let mut buf = vec![MaybeUninit::<u8>::uninit(); 65536];
         while !stop.load(Ordering::Relaxed) {
-            let Some((packet, wire_len, ifindex)) = self.next_packet(&mut buf)? else { continue };
+            let Some((packet, wire_len, source)) = self.next_packet(&mut buf)? else { continue };
             let ts = now_ns();
             let Some(seen) = concerns(packet, &ports) else { continue };
             stats.kept += 1;
             let comment = seen.syn_from.and_then(|port| comments.take(port));
             let kept = &packet[..packet.len().min(snaplen)];
             let mut out = out.lock().expect("writer lock");
-            let if_id = out.interface(ifindex, || interface_name(ifindex))?;
-            out.packet(if_id, ts, kept, wire_len as u32, comment.as_deref())?;
+            let if_id = out.interface(source.ifindex, || interface_name(source.ifindex))?;
+            out.packet(if_id, ts, &source, kept, wire_len as u32, comment.as_deref())?;
         }
         let (received, dropped) = self.kernel_stats();
         stats.kernel_received = received;

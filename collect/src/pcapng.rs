@@ -1,6 +1,6 @@
 //! Writes the collector's pcapng: a section header naming the tool, interface 0 "any" (the
 //! capture socket, which holds the statistics), an interface per network interface a packet
-//! came from (raw IP, nanoseconds, described when first seen), packets, the attempt records as custom blocks, and interface statistics with
+//! came from (Linux cooked, nanoseconds, described when first seen), packets, the attempt records as custom blocks, and interface statistics with
 //! the kernel's drop count at the end. Each block goes to the file in one write, unbuffered,
 //! so a collector killed at any moment leaves whole blocks and at most one cut one, which
 //! `tfoscope analyze` reads up to the cut.
@@ -16,6 +16,15 @@ use pcap_parser::pcapng::{
 };
 use pcap_parser::{Linktype, ToVec};
 use tfoscope_analyze::attempt::{CollectorRecord, ATTEMPT_PEN};
+
+use crate::capture::LinkSource;
+
+/// Every interface is Linux cooked (SLL, 113), as `tcpdump -i any` writes: libpcap reads a
+/// pcapng only when all its interfaces share one link type, and for raw IP (LINKTYPE 101,
+/// DLT 12) libpcap 1.10 compares the two numbering schemes and refuses the second interface
+/// even then. SLL's numbers are the same in both, and its header keeps the direction.
+const LINKTYPE_LINUX_SLL: u16 = 113;
+const SLL_HEADER_LEN: usize = 16;
 
 const SHB_USERAPPL: u16 = 4;
 const SHB_OS: u16 = 3;
@@ -76,9 +85,9 @@ impl PcapngWriter {
         let mut idb = InterfaceDescriptionBlock {
             block_type: 0,
             block_len1: 0,
-            linktype: Linktype(101), // raw IP: the capture socket is cooked
+            linktype: Linktype(i32::from(LINKTYPE_LINUX_SLL)),
             reserved: 0,
-            snaplen: self.snaplen,
+            snaplen: self.snaplen.saturating_add(SLL_HEADER_LEN as u32),
             options: vec![option(IF_NAME, name.as_bytes().to_vec()), option(IF_TSRESOL, vec![9])],
             block_len2: 0,
             if_tsresol: 9,
@@ -112,24 +121,29 @@ impl PcapngWriter {
     }
 
     /// A packet; `comment` (opt_comment) shows in Wireshark's packet list and `frame.comment`.
+    /// `data` is the IP packet as the cooked socket gave it; `source` makes its SLL header.
     pub fn packet(
         &mut self,
         if_id: u32,
         ts_ns: i64,
+        source: &LinkSource,
         data: &[u8],
         orig_len: u32,
         comment: Option<&str>,
     ) -> io::Result<()> {
         let (ts_high, ts_low) = split_ts(ts_ns);
+        let mut framed = Vec::with_capacity(SLL_HEADER_LEN + data.len());
+        framed.extend_from_slice(&sll_header(source));
+        framed.extend_from_slice(data);
         let mut epb = EnhancedPacketBlock {
             block_type: 0,
             block_len1: 0,
             if_id,
             ts_high,
             ts_low,
-            caplen: data.len() as u32,
-            origlen: orig_len,
-            data,
+            caplen: framed.len() as u32,
+            origlen: orig_len.saturating_add(SLL_HEADER_LEN as u32),
+            data: &framed,
             options: comment.map(|c| option(OPT_COMMENT, c.as_bytes().to_vec())).into_iter().collect(),
             block_len2: 0,
         };
@@ -163,5 +177,35 @@ impl PcapngWriter {
         let bytes = serialise(&mut isb)?;
         self.write(&bytes)?;
         self.file.sync_data()
+    }
+}
+
+/// The 16-byte Linux cooked header (LINKTYPE_LINUX_SLL), all fields big-endian.
+fn sll_header(source: &LinkSource) -> [u8; SLL_HEADER_LEN] {
+    let mut header = [0u8; SLL_HEADER_LEN];
+    header[0..2].copy_from_slice(&u16::from(source.packet_type).to_be_bytes());
+    header[2..4].copy_from_slice(&source.hardware_type.to_be_bytes());
+    let address_len = usize::from(source.address_len).min(8);
+    header[4..6].copy_from_slice(&(address_len as u16).to_be_bytes());
+    header[6..6 + address_len].copy_from_slice(&source.address[..address_len]);
+    header[14..16].copy_from_slice(&source.protocol.to_be_bytes());
+    header
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cooked_header_carries_direction_hardware_address_and_ethertype() {
+        let source = LinkSource {
+            ifindex: 3,
+            packet_type: 4, // PACKET_OUTGOING
+            hardware_type: 1,
+            address: [2, 0, 0, 0, 0, 1, 0xaa, 0xbb],
+            address_len: 6,
+            protocol: 0x86dd,
+        };
+        assert_eq!(sll_header(&source), [0, 4, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x86, 0xdd]);
     }
 }

@@ -468,14 +468,25 @@ impl<'a> PathColumns<'a> {
 }
 
 /// The files table's columns `judge` reads.
-pub const FILE_COLUMNS: &[&str] =
-    &["vantage", "role", "capture", "kernel_drops", "error", "collector_records"];
+pub const FILE_COLUMNS: &[&str] = &[
+    "vantage",
+    "role",
+    "capture",
+    "complete",
+    "last_frame_time",
+    "kernel_drops",
+    "error",
+    "collector_records",
+];
 
 /// One files row as `judge` needs it.
 pub struct FileFacts {
     pub vantage: String,
     pub role: crate::result::Role,
     pub capture: String,
+    /// Read to its end; if not, where it was cut (its last packet's time).
+    pub complete: bool,
+    pub last_frame_ns: Option<i64>,
     pub kernel_drops: Option<u64>,
     /// Why the file could not be read at all.
     pub error: Option<String>,
@@ -487,6 +498,8 @@ pub(crate) fn file_rows(c: &Columns<'_>) -> Result<Vec<FileFacts>, DatasetError>
     let role = c.words("role", crate::result::Role::parse)?;
     let capture = c.strings("capture")?;
     let drops = c.numbers::<UInt64Type>("kernel_drops")?;
+    let complete = c.flags("complete")?;
+    let last_frame = c.times("last_frame_time")?;
     let records = c.string_lists("collector_records")?;
     let error = c.strings("error")?;
     (0..c.height())
@@ -495,6 +508,8 @@ pub(crate) fn file_rows(c: &Columns<'_>) -> Result<Vec<FileFacts>, DatasetError>
                 vantage: required(vantage[i], c, "vantage")?.to_string(),
                 role: required(role[i], c, "role")?,
                 capture: required(capture[i], c, "capture")?.to_string(),
+                complete: complete[i].unwrap_or(true),
+                last_frame_ns: last_frame[i],
                 kernel_drops: drops[i],
                 error: error[i].map(str::to_string),
                 collector_records: records[i].clone().unwrap_or_default(),

@@ -30,7 +30,8 @@ pub use records::read_capture_from;
 /// One captured frame, borrowed from the reader's buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
-    /// 1-based, counting packet records as Wireshark does.
+    /// 1-based, as Wireshark's `frame.number`: pcapng custom blocks (the collector's records)
+    /// and systemd journal entries are numbered too.
     pub number: u64,
     /// Nanoseconds since the Unix epoch.
     pub ts_ns: i64,
@@ -94,6 +95,8 @@ pub struct ReadReport {
     /// Drops the capturing kernel reported in Interface Statistics Blocks (isb_ifdrop).
     pub kernel_drops: Option<u64>,
     pub stop: Option<ReadStop>,
+    /// The timestamp of the last frame read (where a cut-off file ends).
+    pub last_frame_ns: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

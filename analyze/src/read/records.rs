@@ -63,6 +63,10 @@ where
     let mut interfaces: Vec<Interface> = Vec::new();
     let mut legacy: Option<(Linktype, bool)> = None;
     let mut last_ts_ns = 0i64;
+    // Wireshark numbers records, not packets: a pcapng custom block and a systemd journal
+    // entry are frames of their own there (tshark 4.0 lists "PCAPNG Custom Block"), so a
+    // packet's number counts them too.
+    let mut wireshark_number = 0u64;
     let mut buffer_size = INITIAL_BUFFER;
     loop {
         let offset = reader.consumed() as u64;
@@ -74,8 +78,10 @@ where
                     report.frames += 1;
                     report.bytes += data.len() as u64;
                     last_ts_ns = ts_ns;
+                    report.last_frame_ns = Some(ts_ns);
+                    wireshark_number += 1;
                     on_event(CaptureEvent::Frame(Frame {
-                        number: report.frames,
+                        number: wireshark_number,
                         ts_ns,
                         linktype,
                         data,
@@ -143,8 +149,13 @@ where
                             }
                         }
                         Block::Custom(custom) => {
+                            wireshark_number += 1;
                             flow =
                                 on_event(CaptureEvent::Custom { pen: custom.pen, data: custom.data, offset });
+                        }
+                        Block::SystemdJournalExport(_) => {
+                            wireshark_number += 1;
+                            report.skipped_blocks += 1;
                         }
                         _ => report.skipped_blocks += 1,
                     },

@@ -12,6 +12,7 @@ mod hops;
 mod ooni;
 mod output;
 pub mod partition;
+mod staging;
 mod targets;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ pub use file::{EncodedRows, ParquetLayout, TableWriter};
 pub use hops::hops_frame;
 pub use ooni::{write_ooni, OoniProbe, OONI_TEST_NAME, OONI_TEST_VERSION};
 pub use output::ConnectionsOutput;
+pub use staging::{remove_stale_staging, StagedOutput};
 pub use targets::{files_frame, targets_frame, FileRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

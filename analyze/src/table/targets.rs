@@ -72,6 +72,8 @@ pub struct FileRow {
     pub complete: bool,
     pub stop_offset: Option<u64>,
     pub stop_reason: Option<String>,
+    /// The last packet's time: where a file cut off ends.
+    pub last_frame_ns: Option<i64>,
     pub kernel_drops: Option<u64>,
     pub skipped_blocks: u64,
     /// SYN-ACKs whose SYN the file does not hold: handshakes it caught midway.
@@ -104,6 +106,7 @@ impl FileRow {
                 complete: f.read.stop.is_none(),
                 stop_offset: f.read.stop.as_ref().map(|s| s.offset),
                 stop_reason: f.read.stop.as_ref().map(|s| s.to_string()),
+                last_frame_ns: f.read.last_frame_ns,
                 kernel_drops: f.read.kernel_drops,
                 skipped_blocks: f.read.skipped_blocks,
                 half_seen_handshakes: f.half_seen_handshakes,
@@ -140,6 +143,9 @@ pub fn files_frame(rows: &[FileRow]) -> Result<DataFrame, TableError> {
         field!("complete", |r: &FileRow| r.complete),
         field!("stop_offset", |r: &FileRow| r.stop_offset),
         field!("stop_reason", |r: &FileRow| r.stop_reason.clone()),
+        field!("last_frame_time", |r: &FileRow| r.last_frame_ns)
+            .cast(&DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC)))
+            .map_err(|error| TableError::Build { table: "files", error })?,
         field!("kernel_drops", |r: &FileRow| r.kernel_drops),
         field!("skipped_blocks", |r: &FileRow| r.skipped_blocks),
         field!("half_seen_handshakes", |r: &FileRow| r.half_seen_handshakes),

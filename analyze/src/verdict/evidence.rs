@@ -86,6 +86,9 @@ pub enum Evidence<'a> {
     OptionsTruncated,
     /// The capturing kernel dropped packets.
     CaptureDrops,
+    /// The capture file was cut off (at its last packet's time) while this target's fetches
+    /// may still have been under way.
+    CaptureCut { at_ns: i64 },
     /// The kernel remembered SYN-data losses for the address before a TFO fetch.
     CachedSynDrops { fetch: FetchKind, round: u32, drops: u16 },
     /// The kernel's blackhole detection paused TFO during the run.

@@ -64,7 +64,7 @@ fn rank(e: &Evidence<'_>) -> u8 {
         Evidence::SynAckDiffers { .. } => 6,
         Evidence::TtlDiffersFromControl { .. } => 7,
         Evidence::OptionsTruncated => 8,
-        Evidence::CaptureDrops => 9,
+        Evidence::CaptureDrops | Evidence::CaptureCut { .. } => 9,
         Evidence::CachedSynDrops { .. } => 10,
         Evidence::Blackhole => 11,
     }
@@ -227,6 +227,9 @@ pub fn clause(e: &Evidence<'_>) -> String {
         Evidence::OptionsTruncated => "TCP options were cut by the snap length, so TFO cannot be judged".to_string(),
         Evidence::CaptureDrops => {
             "the capturing kernel dropped packets, so this measurement is not valid".to_string()
+        }
+        Evidence::CaptureCut { .. } => {
+            "the capture file was cut off while this target's fetches may still have been under way, so this measurement is not valid".to_string()
         }
         Evidence::CachedSynDrops { fetch, round, drops } => format!(
             "before the {} fetch (round {round}) the kernel already remembered {drops} SYN-data loss(es) for this address, so this measurement is not valid",

@@ -31,7 +31,7 @@ pub use evidence::{Evidence, ResponseDifference, ServerSide, StackDifference};
 pub use rules::{RoundRule, TargetRule, ROUND_RULES, TARGET_RULES};
 pub use vantage::{
     add_control_evidence, judge_all, judge_controls, judge_measured, judge_vantage,
-    judge_vantage_with_records, probes_only,
+    judge_vantage_with_records, probes_only, CaptureHealth,
 };
 
 string_enum!(
@@ -146,6 +146,13 @@ impl TargetVerdict {
             let sentence = self.explanation.trim_end_matches('.');
             self.explanation = format!("{sentence}; {clause}.");
         }
+    }
+
+    /// Whether a TFO exchange took place (a middlebox could have shown): the verdict's
+    /// `middlebox` is then true or false, or null because not all could be looked for.
+    pub fn tfo_exchanged(&self) -> bool {
+        !matches!(self.connectivity, Connectivity::Offline | Connectivity::Closed | Connectivity::Unresolved)
+            && !(self.cookie == CookieResult::NotRequested && self.syn_data == SynDataResult::NotAttempted)
     }
 
     pub fn ip_version(&self) -> Option<u8> {

@@ -55,6 +55,21 @@ pub struct TargetContext<'a> {
     pub blackhole: bool,
     /// The vantage's own addresses: a target there is inbound.
     pub own_addresses: &'a [IpAddr],
+    /// The capture ends inside a record (cut off mid-write): the time of its last packet.
+    pub capture_cut: Option<i64>,
+}
+
+/// How long before a capture's cut a connection may have been left unfinished: a SYN's
+/// retransmissions (1 + 2 + 4 s) and a fetch's round trips.
+const CUT_MARGIN_NS: i64 = 10_000_000_000;
+
+/// The target's fetches may have been cut by the end of the capture: a connection never
+/// finished, or one began within the margin before the cut.
+fn cut_short(conns: &[&ConnSummary], cut_ns: i64) -> bool {
+    conns.iter().any(|c| {
+        c.outcome == crate::record::Outcome::Incomplete
+            || c.first_syn().time_ns >= cut_ns.saturating_sub(CUT_MARGIN_NS)
+    })
 }
 
 /// TTL differences up to this between one target's SYN-ACKs are anycast and ECMP paths, not
@@ -203,15 +218,31 @@ pub fn judge_target<'a>(
     }
     // No TFO exchange of any kind (no option, no data on a SYN): nothing was tested.
     let tfo_tried = conns.iter().any(|c| c.tfo_exchange());
-    let middlebox = if no_exchange || !tfo_tried || (truncated && signatures.is_empty()) {
+    // A failed SYN-data with no signature claimed: nothing told the path from the origin.
+    if matches!(syn_data, SynDataResult::Reset | SynDataResult::Dropped)
+        && !signatures.iter().any(|s| matches!(s, Signature::SynDataReset | Signature::SynDataDropped))
+        && !untested.contains(&Untested::SynData)
+    {
+        untested.push(Untested::SynData);
+    }
+    let cached_drops = cached_syn_drops(conns);
+    let cut = cx.capture_cut.filter(|cut_ns| cut_short(conns, *cut_ns));
+    let measurement_valid =
+        !cx.capture_drops && !truncated && cached_drops.is_none() && !cx.blackhole && cut.is_none();
+    // "no" only where every signature that could show this path's box was tested, on a
+    // measurement nothing spoiled; otherwise the target could not tell (null).
+    let middlebox = if !signatures.is_empty() && !no_exchange && tfo_tried {
+        Some(true)
+    } else if no_exchange || !tfo_tried || !untested.is_empty() || !measurement_valid {
         None
     } else {
-        Some(!signatures.is_empty())
+        Some(false)
     };
-    let cached_drops = cached_syn_drops(conns);
-    let measurement_valid = !cx.capture_drops && !truncated && cached_drops.is_none() && !cx.blackhole;
     if cx.capture_drops {
         evidence.push(Evidence::CaptureDrops);
+    }
+    if let Some(cut_ns) = cut {
+        evidence.push(Evidence::CaptureCut { at_ns: cut_ns });
     }
     evidence.extend(cached_drops);
     if cx.blackhole {

@@ -127,9 +127,20 @@ fn clean_round__no_signature() {
         (Connectivity::Works, CookieResult::Received, SynDataResult::Acked)
     );
     assert_eq!(v.signatures, vec![]);
-    assert_eq!(v.middlebox, Some(false));
+    // Without an expectation signature 3 was not tested: "no" would claim more than we looked.
+    assert_eq!(v.middlebox, None);
     assert_eq!(v.untested, vec![Untested::Negotiation]);
     assert_eq!(v.rounds, 1);
+    let v = judge(&round(true, Some(SynAckAnswers::FirstSyn), 100), Some(true));
+    assert_eq!((v.middlebox, v.untested.clone()), (Some(false), vec![]), "{}", v.explanation);
+}
+
+#[test]
+fn clean_cookie_but_no_syn_data__cannot_tell() {
+    // Cookie received, no SYN-data fetch: signature 2 untested even with an expectation.
+    let v = judge(&round(true, None, 100), Some(true));
+    assert_eq!((v.syn_data, v.untested.clone()), (SynDataResult::NotAttempted, vec![Untested::SynData]));
+    assert_eq!(v.middlebox, None);
 }
 
 /// A clean round whose connections carry the collector's records; `tfo_status` and
@@ -169,6 +180,8 @@ fn tfo_fetches_answered_otherwise__response_differs() {
     assert_eq!(v.signatures, vec![Signature::ResponseDiffers]);
     assert!(v.explanation.contains("another certificate"), "{}", v.explanation);
     let v = judge(&recorded_round(1, 100, 200, "a"), None);
+    assert_eq!((v.signatures.clone(), v.middlebox), (vec![], None), "{}", v.explanation);
+    let v = judge(&recorded_round(1, 100, 200, "a"), Some(true));
     assert_eq!((v.signatures.clone(), v.middlebox), (vec![], Some(false)), "{}", v.explanation);
 }
 
@@ -229,7 +242,7 @@ fn fetches_that_never_reached_the_wire__a_row_from_the_records() {
         "v",
         &TargetConnections::of(&conns),
         &Expectations::new(),
-        false,
+        super::CaptureHealth::default(),
         &records,
         &[],
     );
@@ -438,7 +451,7 @@ fn pathspider_order__every_round_judged_not_a_lone_baseline() {
 
 #[test]
 fn rounds_of_only_a_baseline__never_outvote_the_tfo_rounds() {
-    let v = judge(&sequence(&["plain", "plain", "plain", "request", "data"]), None);
+    let v = judge(&sequence(&["plain", "plain", "plain", "request", "data"]), Some(true));
     assert_eq!(v.rounds, 3);
     assert_eq!(
         (v.cookie, v.syn_data, v.middlebox),
@@ -486,7 +499,7 @@ fn data_on_a_syn_without_any_option__judged_like_any_syn_data() {
     assert_eq!(v.middlebox, Some(true));
     assert!(v.explanation.contains("carried 60 bytes of data without any TFO option"), "{}", v.explanation);
     let acked = conn(100, SynTfo::None, 60, Some(SynAckAnswers::FirstSyn), false);
-    let v = judge(&[acked, plain], None);
+    let v = judge(&[acked, plain], Some(true));
     assert_eq!((v.syn_data, v.middlebox), (SynDataResult::Acked, Some(false)));
 }
 

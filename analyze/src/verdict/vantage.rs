@@ -12,6 +12,28 @@ use crate::record::Connection;
 use crate::result::VantageResult;
 use crate::summary::{ConnSummary, TargetConnections};
 
+/// What a vantage's capture itself spoils: packets the capturing kernel dropped, and a file
+/// cut off (the time of its last packet).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CaptureHealth {
+    pub drops: bool,
+    pub cut_at_ns: Option<i64>,
+}
+
+impl CaptureHealth {
+    pub fn of(report: &crate::result::VantageReport) -> CaptureHealth {
+        CaptureHealth {
+            drops: report.files.iter().any(|f| f.read.kernel_drops.unwrap_or(0) > 0),
+            cut_at_ns: report
+                .files
+                .iter()
+                .filter(|f| f.read.stop.is_some())
+                .filter_map(|f| f.read.last_frame_ns)
+                .max(),
+        }
+    }
+}
+
 /// Judges every target seen from one vantage. `capture_drops`: the capturing kernel reported
 /// dropped packets, which spoils the measurement.
 pub fn judge_vantage(
@@ -24,7 +46,7 @@ pub fn judge_vantage(
         vantage,
         &TargetConnections::of(connections),
         expectations,
-        capture_drops,
+        CaptureHealth { drops: capture_drops, cut_at_ns: None },
         &[],
         &[],
     )
@@ -35,7 +57,7 @@ pub fn judge_vantage_with_records(
     vantage: &str,
     targets: &TargetConnections,
     expectations: &Expectations,
-    capture_drops: bool,
+    capture: CaptureHealth,
     attempts: &[AttemptRecord],
     runs: &[RunRecord],
 ) -> Vec<TargetVerdict> {
@@ -52,7 +74,8 @@ pub fn judge_vantage_with_records(
             let cx = TargetContext {
                 vantage,
                 expectation: expectations.for_target(ip, port, &hosts),
-                capture_drops,
+                capture_drops: capture.drops,
+                capture_cut: capture.cut_at_ns,
                 blackhole,
                 own_addresses: &own_addresses,
             };
@@ -190,8 +213,14 @@ fn control_vote(v: &TargetVerdict) -> Option<ControlVote<'_>> {
 
 /// One vantage's targets judged against `expectations`.
 fn judge_result(r: &VantageResult, expectations: &Expectations) -> Vec<TargetVerdict> {
-    let drops = r.report.files.iter().any(|f| f.read.kernel_drops.unwrap_or(0) > 0);
-    judge_vantage_with_records(&r.name, &r.targets, expectations, drops, &r.report.attempts, &r.report.runs)
+    judge_vantage_with_records(
+        &r.name,
+        &r.targets,
+        expectations,
+        CaptureHealth::of(&r.report),
+        &r.report.attempts,
+        &r.report.runs,
+    )
 }
 
 /// Control vantages' targets, judged without expectations (they set them).
