@@ -337,9 +337,23 @@ fn lab_reports_survive_a_closed_pipe() {
 
 #[test]
 fn a_table_that_cannot_be_written_is_an_error_naming_it() {
-    // /dev/full takes no byte: the connections table behind this link fails as a full disk.
+    // A real full disk: a tmpfs of 16 KiB (root), which the connections table outgrows.
+    if !have_root() {
+        return;
+    }
     let dir = tempdir("full-disk");
-    std::os::unix::fs::symlink("/dev/full", dir.join("connections.parquet")).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16k", "tfoscope-full", dir.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount tmpfs");
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&dir);
     let out = analyze(&["-o", dir.to_str().unwrap()], &captures_in(&testdata()));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
@@ -350,6 +364,8 @@ fn a_table_that_cannot_be_written_is_an_error_naming_it() {
             && !stderr.contains("writer stopped"),
         "{stderr}"
     );
+    // Nothing half-written is left where readers look.
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "the staging folder removed");
 }
 
 #[test]

@@ -66,7 +66,8 @@ fn every_lab_case_without_expectations() {
         assert_eq!(r["cookie"], "received", "{clean}");
         assert_eq!(r["syn_data"], "acked", "{clean}");
         assert_eq!(strs(&r["signatures"]), Vec::<&str>::new(), "{clean}");
-        assert_eq!(r["middlebox"], false, "{clean}");
+        // Signature 3 untested without an expectation: "could not tell", not "no".
+        assert_eq!(r["middlebox"], Value::Null, "{clean}");
         assert_eq!(strs(&r["untested"]), vec!["negotiation"], "{clean}");
         assert_eq!(r["synack_differs"], false, "{clean}");
         assert_eq!(
@@ -101,12 +102,14 @@ fn every_lab_case_without_expectations() {
     assert_eq!((r["connectivity"].as_str(), r["syn_data"].as_str()), (Some("tfo_broken"), Some("reset")));
     assert_eq!(strs(&r["signatures"]), vec!["syn_data_reset"]);
 
-    // Without an expectation, stripping and proxies are only "no cookie": signature 3 is never claimed.
+    // Without an expectation, stripping and proxies are only "no cookie": signature 3 is never
+    // claimed, and the target could not tell (a stripping box must not read as a clean path).
     for case in ["option_stripped", "proxy_no_tfo", "origin_no_tfo"] {
         let r = row(case);
         assert_eq!(r["cookie"], "not_received", "{case}");
         assert_eq!(strs(&r["signatures"]), Vec::<&str>::new(), "{case}");
-        assert_eq!(r["middlebox"], false, "{case}");
+        assert_eq!(r["middlebox"], Value::Null, "{case}");
+        assert_eq!(strs(&r["untested"]), vec!["syn_data", "negotiation"], "{case}");
         assert_eq!(r["expected_tfo"], Value::Null, "{case}");
     }
     assert!(row("option_stripped")["explanation"].as_str().unwrap().contains("answered without a cookie"));
@@ -230,9 +233,9 @@ fn public_captures_get_sensible_verdicts() {
     for r in rows.iter().filter(|r| r["vantage"] != "tcpdump__tfo-5c1fa7f9ae91") {
         // Kind 255 is no TFO: with no TFO exchange of any kind (no option, no data on the
         // SYN), nothing was tested. Its data-on-SYN twin sends data: that is judged.
-        let tested = r["vantage"] != "pathspider__tfo_cookie_request_b";
-        let expected = if tested { Value::Bool(false) } else { Value::Null };
-        assert_eq!(r["middlebox"], expected, "{} shows no middlebox", r["vantage"]);
+        // Without a control nothing tests signature 3: no "no" is said.
+        assert_eq!(r["middlebox"], Value::Null, "{} shows no middlebox, and cannot say no", r["vantage"]);
+        assert!(strs(&r["untested"]).contains(&"negotiation"), "{}", r["vantage"]);
     }
     let table: Vec<String> = rows.iter().map(summary).collect();
     insta::assert_snapshot!("public_captures", table.join("\n"));

@@ -44,10 +44,12 @@ string_enum!(
 );
 
 string_enum!(
-    /// What the SYN-ACK carried.
+    /// What the SYN-ACK carried (`cookie_bad_length`: a cookie of a length RFC 7413 forbids,
+    /// odd or outside 4..=16 bytes).
     SynAckTfo {
         None => "none",
         Cookie => "cookie",
+        CookieBadLength => "cookie_bad_length",
         Malformed => "malformed",
         Truncated => "truncated",
     }
@@ -67,6 +69,7 @@ string_enum!(
         Acked => "acked",
         NotAcked => "not_acked",
         Partial => "partial",
+        AllButOne => "all_but_one",
         Bogus => "bogus",
     }
 );
@@ -163,6 +166,16 @@ pub struct Refusal {
     pub answers_first_syn: bool,
     /// TTL or hop limit of the refusing packet: how far away its sender is.
     pub ttl: u8,
+    /// A path-MTU error (fragmentation needed, packet too big) and the MTU it names: the SYN
+    /// was too big for the path, not refused.
+    pub mtu: Option<u32>,
+}
+
+impl Refusal {
+    /// The ICMP error says the SYN was too big for the path (no refusal of TFO).
+    pub fn too_big(&self) -> bool {
+        self.mtu.is_some()
+    }
 }
 
 /// The first ICMP error that quoted the connection's SYN (a time-exceeded to a hop-limited

@@ -55,6 +55,9 @@ pub struct SynAckSummary {
     /// time are one fetch seen twice or parallel attempts, not two rounds.
     pub after_syn_us: u32,
     pub answers: SynAckAnswers,
+    /// `answers` was told by timing, not by timestamps or the ack (see
+    /// [`TargetConnections::finish`]).
+    pub answers_by_timing: bool,
     pub tfo: SynAckTfo,
     pub tfo_kind: Option<u8>,
     pub ttl: u8,
@@ -87,6 +90,7 @@ impl SynAckSummary {
             after_syn_us: u32::try_from(s.time_ns.saturating_sub(first.time_ns).max(0) / 1000)
                 .unwrap_or(u32::MAX),
             answers: s.answers,
+            answers_by_timing: false,
             tfo: s.tfo,
             tfo_kind: s.tfo_kind,
             ttl: s.ttl,
@@ -106,6 +110,9 @@ pub struct Refused {
     pub answers_first_syn: bool,
     /// A TCP RST; else an ICMP error.
     pub by_reset: bool,
+    /// A path-MTU error, with its MTU (clamped to 1..=65535; 1 stands for the 0 of routers
+    /// that name none): the SYN was too big, not refused. Non-zero keeps the summary small.
+    pub too_big_mtu: Option<std::num::NonZeroU16>,
 }
 
 /// One connection as the verdicts see it.
@@ -156,6 +163,8 @@ pub struct ConnRow {
     pub syn_data_acked: Option<DataAcked>,
     pub reset_frame: Option<u64>,
     pub icmp_frame: Option<u64>,
+    /// The MTU of a path-MTU error (`icmp_mtu`).
+    pub icmp_mtu: Option<u32>,
     /// Of the RST, else the ICMP error.
     pub refusal_answers_first_syn: Option<bool>,
     pub outcome: Outcome,
@@ -164,11 +173,12 @@ pub struct ConnRow {
 }
 
 impl Refused {
-    fn of(frame: u64, first: &FirstSyn, answers_first_syn: bool, by_reset: bool) -> Self {
+    fn of(frame: u64, first: &FirstSyn, answers_first_syn: bool, by_reset: bool, mtu: Option<u32>) -> Self {
         Refused {
             frames_after_syn: u32::try_from(frame.saturating_sub(first.frame)).unwrap_or(u32::MAX),
             answers_first_syn,
             by_reset,
+            too_big_mtu: mtu.and_then(|m| std::num::NonZeroU16::new(m.clamp(1, u32::from(u16::MAX)) as u16)),
         }
     }
 }
@@ -206,7 +216,8 @@ impl ConnSummary {
             }),
             syn_data_acked: row.syn_data_acked,
             refused: refusal.map(|(frame, by_reset)| {
-                Refused::of(frame, &first, row.refusal_answers_first_syn.unwrap_or(false), by_reset)
+                let mtu = if by_reset { None } else { row.icmp_mtu };
+                Refused::of(frame, &first, row.refusal_answers_first_syn.unwrap_or(false), by_reset, mtu)
             }),
             synack_conflict: match (row.synack_conflict, synack_frame) {
                 (Some([a, b]), Some(s)) => conflict_distance(s, if a == s { b } else { a }),
@@ -224,7 +235,7 @@ impl ConnSummary {
         let first =
             FirstSyn { frame: sent.frame, time_ns: sent.time_ns, tfo: sent.tfo, data_len: sent.data_len };
         let refused = |r: &crate::record::Refusal, by_reset| {
-            Refused::of(r.frame, &first, r.answers_first_syn, by_reset)
+            Refused::of(r.frame, &first, r.answers_first_syn, by_reset, r.mtu)
         };
         ConnSummary {
             first_syn: first,
@@ -291,6 +302,35 @@ impl ConnSummary {
     }
 }
 
+/// The shortest time after which a client retransmits a SYN: Linux's initial RTO (1 s, RFC
+/// 6298), less a margin for the capture's clock; Windows waits 3 s.
+const MIN_SYN_RTO_US: u32 = 900_000;
+
+/// Without TCP timestamps (Windows clients, boxes that strip them) a SYN-ACK that acks no
+/// data cannot say whether it answered the first SYN or its retransmission. Timing can: one
+/// that came at least an RTO after the first SYN, after the retransmission had gone, and more
+/// than four times the slowest round trip of the target's other handshakes, answered the
+/// retransmission (had the first SYN got through, its answer would have come a round trip
+/// later). Needs a round trip of the same target to compare with; else it stays ambiguous.
+fn answer_by_timing(conns: &mut [ConnSummary]) {
+    let round_trip_us = conns
+        .iter()
+        .filter_map(|c| c.synack.as_ref())
+        .filter(|s| s.answers == SynAckAnswers::FirstSyn)
+        .map(|s| s.after_syn_us)
+        .max();
+    let Some(round_trip_us) = round_trip_us else { return };
+    for s in conns.iter_mut().filter_map(|c| c.synack.as_mut()) {
+        if s.answers == SynAckAnswers::Ambiguous
+            && s.after_syn_us >= MIN_SYN_RTO_US
+            && s.after_syn_us / 4 > round_trip_us
+        {
+            s.answers = SynAckAnswers::RetransmittedSyn;
+            s.answers_by_timing = true;
+        }
+    }
+}
+
 /// The second SYN-ACK's frame less the first's, as [`ConnSummary`] keeps it.
 fn conflict_distance(synack: u64, other: u64) -> Option<std::num::NonZeroI32> {
     let distance = i64::try_from(other).unwrap_or(i64::MAX) - i64::try_from(synack).unwrap_or(0);
@@ -302,7 +342,8 @@ fn conflict_distance(synack: u64, other: u64) -> Option<std::num::NonZeroI32> {
 /// address finds no room. A true count is at least the kept one, and at most n/(K+1) more.
 #[derive(Debug, Clone, Default)]
 struct HeavyHitters {
-    candidates: Vec<(IpAddr, u64)>,
+    /// (address, connections it took part in, of those as the client).
+    candidates: Vec<(IpAddr, u64, u64)>,
     connections: u64,
 }
 
@@ -311,24 +352,32 @@ impl HeavyHitters {
 
     fn connection(&mut self, client: IpAddr, server: IpAddr) {
         self.connections += 1;
-        for ip in [client, server] {
-            if let Some((_, n)) = self.candidates.iter_mut().find(|(seen, _)| *seen == ip) {
+        for (ip, as_client) in [(client, 1), (server, 0)] {
+            if let Some((_, n, c)) = self.candidates.iter_mut().find(|(seen, ..)| *seen == ip) {
                 *n += 1;
+                *c += as_client;
             } else if self.candidates.len() < Self::K {
-                self.candidates.push((ip, 1));
+                self.candidates.push((ip, 1, as_client));
             } else {
-                for (_, n) in &mut self.candidates {
+                for (_, n, c) in &mut self.candidates {
                     *n -= 1;
+                    *c = (*c).min(*n);
                 }
-                self.candidates.retain(|(_, n)| *n > 0);
+                self.candidates.retain(|(_, n, _)| *n > 0);
             }
         }
     }
 
     /// The address in more than a third of the connections by its kept count (so in at least
-    /// that many): the vantage's, if any.
+    /// that many): the vantage's, if any. Where two are in as many (one client, one server:
+    /// both are in every connection), the one that opened them is the vantage: the side that
+    /// sends the SYNs is the client, and a server is the vantage only where many clients
+    /// connect to it.
     fn dominant(&self) -> Option<IpAddr> {
-        let (ip, n) = self.candidates.iter().max_by_key(|(ip, n)| (*n, std::cmp::Reverse(*ip)))?;
+        let (ip, n, _) = self
+            .candidates
+            .iter()
+            .max_by_key(|(ip, n, as_client)| (*n, *as_client, std::cmp::Reverse(*ip)))?;
         (*n * 3 > self.connections).then_some(*ip)
     }
 }
@@ -453,6 +502,7 @@ impl TargetConnections {
         });
         for (_, conns) in &mut self.sorted {
             conns.sort_unstable_by_key(|c| (c.first_syn.time_ns, c.first_syn.frame));
+            answer_by_timing(conns);
         }
     }
 
@@ -501,6 +551,30 @@ mod tests {
             frame,
             SynTfo::CookieRequest,
         )
+    }
+
+    #[test]
+    fn one_client_one_server_the_client_is_the_vantage_whatever_the_addresses() {
+        // Both addresses are in every connection; the SYNs' sender is the vantage, for either
+        // order of the addresses and either family.
+        for (client, server) in [
+            ("198.51.100.9", "192.0.2.1"),
+            ("192.0.2.1", "198.51.100.9"),
+            ("2001:db8::2", "2001:db8::1"),
+            ("2001:db8::1", "2001:db8::2"),
+        ] {
+            let mut own = OwnAddresses::default();
+            for _ in 0..3 {
+                own.connection(client.parse().unwrap(), server.parse().unwrap(), false);
+            }
+            assert_eq!(own.addresses(), vec![client.parse::<IpAddr>().unwrap()], "{client} -> {server}");
+        }
+        // A server many clients connect to is the vantage (a capture at the server).
+        let mut own = OwnAddresses::default();
+        for i in 1..=6 {
+            own.connection(format!("198.51.100.{i}").parse().unwrap(), "192.0.2.1".parse().unwrap(), false);
+        }
+        assert_eq!(own.addresses(), vec!["192.0.2.1".parse::<IpAddr>().unwrap()]);
     }
 
     #[test]

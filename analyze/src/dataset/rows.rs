@@ -163,6 +163,7 @@ pub const CONNECTION_COLUMNS: &[&str] = &[
     "syn_data_acked",
     "reset_frame",
     "icmp_frame",
+    "icmp_mtu",
     "refusal_answers_first_syn",
     "outcome",
     "attempt",
@@ -294,6 +295,7 @@ pub(crate) fn connection_rows(
     let acked = c.words("syn_data_acked", DataAcked::parse)?;
     let reset = c.numbers::<UInt64Type>("reset_frame")?;
     let icmp = c.numbers::<UInt64Type>("icmp_frame")?;
+    let icmp_mtu = c.numbers::<UInt32Type>("icmp_mtu")?;
     let refusal_first = c.flags("refusal_answers_first_syn")?;
     let outcome = c.words("outcome", Outcome::parse)?;
     let links = AttemptColumns::read(c)?;
@@ -323,6 +325,7 @@ pub(crate) fn connection_rows(
             syn_data_acked: acked[i],
             reset_frame: reset[i],
             icmp_frame: icmp[i],
+            icmp_mtu: icmp_mtu[i],
             refusal_answers_first_syn: refusal_first[i],
             outcome: required(outcome[i], c, "outcome")?,
             path: paths.row(i, c, attempt.as_deref())?,

@@ -108,6 +108,9 @@ pub struct IcmpError<'a> {
     /// The quoted packet as captured, from its IP header on: as much of the TCP header (and
     /// data) as the router quoted (RFC 792: 8 bytes; RFC 1812 and Linux: more).
     pub quote: &'a [u8],
+    /// For a path-MTU error: the MTU it names (v4: the next-hop MTU of RFC 1191, 0 from old
+    /// routers; v6: Packet Too Big's MTU).
+    pub mtu: Option<u32>,
 }
 
 impl IcmpError<'_> {
@@ -171,13 +174,14 @@ pub fn decode(linktype: Linktype, frame: &[u8]) -> Result<Packet<'_>, DecodeErro
         let tcp = parse_tcp(payload.payload, declared_len)?;
         return Ok(Packet::Tcp { ip, tcp });
     }
-    let (version, icmp_type, code, body) = match (&net, payload.ip_number.0) {
+    // Bytes 5 to 8 of the ICMP header: the MTU of a path-MTU error.
+    let (version, icmp_type, code, rest, body) = match (&net, payload.ip_number.0) {
         (LaxIpSlice::Ipv4(_), IPPROTO_ICMP) => match Icmpv4Slice::from_slice(payload.payload) {
-            Ok(icmp) => (4, icmp.type_u8(), icmp.code_u8(), icmp.payload()),
+            Ok(icmp) => (4, icmp.type_u8(), icmp.code_u8(), icmp.bytes5to8(), icmp.payload()),
             Err(_) => return Err(DecodeError::NotTcp),
         },
         (LaxIpSlice::Ipv6(_), IPPROTO_ICMPV6) => match Icmpv6Slice::from_slice(payload.payload) {
-            Ok(icmp) => (6, icmp.type_u8(), icmp.code_u8(), icmp.payload()),
+            Ok(icmp) => (6, icmp.type_u8(), icmp.code_u8(), icmp.bytes5to8(), icmp.payload()),
             Err(_) => return Err(DecodeError::NotTcp),
         },
         _ => return Err(DecodeError::NotTcp),
@@ -190,7 +194,12 @@ pub fn decode(linktype: Linktype, frame: &[u8]) -> Result<Packet<'_>, DecodeErro
         return Err(DecodeError::NotTcp);
     }
     let quoted = parse_quoted_tcp(body).ok_or(DecodeError::NotTcp)?;
-    Ok(Packet::IcmpError { ip, error: IcmpError { version, icmp_type, code, quoted, quote: body } })
+    let mtu = match (version, icmp_type, code) {
+        (4, 3, 4) => Some(u32::from(u16::from_be_bytes([rest[2], rest[3]]))),
+        (6, 2, _) => Some(u32::from_be_bytes(rest)),
+        _ => None,
+    };
+    Ok(Packet::IcmpError { ip, error: IcmpError { version, icmp_type, code, quoted, quote: body, mtu } })
 }
 
 /// Bytes from the start of `outer` to the start of `inner`, both slices of one frame.

@@ -69,8 +69,9 @@ pub enum OptionError {
 pub enum Tfo<'a> {
     Request,
     Cookie(&'a [u8]),
-    /// A kind-34 option of a length RFC 7413 forbids (odd, or a cookie outside 4..=16 bytes).
-    Malformed,
+    /// A kind-34 option of a length RFC 7413 forbids (odd, or a cookie outside 4..=16 bytes),
+    /// with the bytes it carried: what was on the wire is kept, the length is the finding.
+    Malformed(&'a [u8]),
 }
 
 /// The TFO option's form on the wire.
@@ -112,7 +113,7 @@ impl<'a> TcpOption<'a> {
                 let tfo = match cookie.len() {
                     0 => Tfo::Request,
                     4..=16 if cookie.len() % 2 == 0 => Tfo::Cookie(cookie),
-                    _ => Tfo::Malformed,
+                    _ => Tfo::Malformed(cookie),
                 };
                 Some((TfoKind::Rfc7413, tfo))
             }
@@ -343,6 +344,7 @@ impl<'a> OptionSummary<'a> {
     pub fn tfo_kind_and_cookie(&self) -> (Option<u8>, Option<&'a [u8]>) {
         match self.tfo {
             Some((kind, Tfo::Cookie(cookie))) => (Some(kind.kind()), Some(cookie)),
+            Some((kind, Tfo::Malformed(bytes))) if !bytes.is_empty() => (Some(kind.kind()), Some(bytes)),
             Some((kind, _)) => (Some(kind.kind()), None),
             None => (None, None),
         }
@@ -405,16 +407,16 @@ mod tests {
             walk(bytes)[0].unwrap().tfo().unwrap().1
         }
         assert_eq!(tfo(&[34, 2]), Tfo::Request);
-        assert_eq!(tfo(&[34, 4, 0xf9, 0x89]), Tfo::Malformed);
+        assert_eq!(tfo(&[34, 4, 0xf9, 0x89]), Tfo::Malformed(&[0xf9, 0x89]));
         assert_eq!(tfo(&[34, 6, 1, 2, 3, 4]), Tfo::Cookie(&[1, 2, 3, 4]));
-        assert_eq!(tfo(&[34, 7, 1, 2, 3, 4, 5]), Tfo::Malformed);
+        assert_eq!(tfo(&[34, 7, 1, 2, 3, 4, 5]), Tfo::Malformed(&[1, 2, 3, 4, 5]));
         let mut long = vec![34, 18];
         long.extend_from_slice(&[9; 16]);
         assert_eq!(tfo(&long), Tfo::Cookie(&[9; 16]));
         let mut too_long = vec![34, 20];
         too_long.extend_from_slice(&[9; 18]);
-        assert_eq!(tfo(&too_long), Tfo::Malformed);
-        assert_eq!(tfo(&[34, 3, 0]), Tfo::Malformed);
+        assert_eq!(tfo(&too_long), Tfo::Malformed(&too_long[2..]));
+        assert_eq!(tfo(&[34, 3, 0]), Tfo::Malformed(&[0]));
     }
 
     #[test]

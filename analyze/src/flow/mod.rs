@@ -275,6 +275,7 @@ impl FlowTable {
                     icmp: None,
                     ttl: ip.ttl,
                     answers_first_syn: open.conn.syn_count == 1 || covers_data,
+                    mtu: None,
                 });
             }
         } else if from_client
@@ -386,9 +387,6 @@ impl FlowTable {
 
     fn push_icmp(&mut self, at: PacketRef<'_>, ip: &IpInfo, error: &IcmpError<'_>) {
         self.stats.icmp_errors += 1;
-        if error.is_path_mtu() {
-            return;
-        }
         let q = error.quoted;
         let (key, src_is_lo) = Key::new(End::new(q.src, q.src_port), End::new(q.dst, q.dst_port));
         let Some(open) = self.open.get_mut(&key) else { return };
@@ -404,6 +402,8 @@ impl FlowTable {
                 icmp: Some((error.icmp_type, error.code)),
                 answers_first_syn: open.conn.syn_count == 1,
                 ttl: ip.ttl,
+                // Quoting the SYN: a SYN carrying data can be larger than the path takes.
+                mtu: error.mtu.filter(|_| error.is_path_mtu()),
             });
         }
     }
@@ -478,7 +478,7 @@ pub(crate) fn syn_tfo(summary: &OptionSummary<'_>) -> SynTfo {
     match (summary.tfo, summary.error) {
         (Some((_, Tfo::Request)), _) => SynTfo::CookieRequest,
         (Some((_, Tfo::Cookie(_))), _) => SynTfo::Cookie,
-        (Some((_, Tfo::Malformed)), _) => SynTfo::Malformed,
+        (Some((_, Tfo::Malformed(_))), _) => SynTfo::Malformed,
         (None, Some(OptionError::Truncated { .. })) => SynTfo::Truncated,
         // The walk broke before the end: a TFO option may have been behind the damage.
         (None, Some(_)) => SynTfo::Malformed,
@@ -492,7 +492,12 @@ fn synack(at: PacketRef<'_>, ip: &IpInfo, tcp: &TcpSegment<'_>, conn: &Connectio
         (Some((kind, Tfo::Cookie(cookie))), _) => {
             (SynAckTfo::Cookie, Some(kind.kind()), Some(cookie.to_vec()))
         }
-        // A request or a forbidden length has no place in a SYN-ACK.
+        // A cookie of a length RFC 7413 forbids (2, 3 or 18 bytes, say): kept as it was on the
+        // wire; what the client then did with it (Linux ignores it) is the evidence.
+        (Some((kind, Tfo::Malformed(bytes))), _) if !bytes.is_empty() => {
+            (SynAckTfo::CookieBadLength, Some(kind.kind()), Some(bytes.to_vec()))
+        }
+        // A request has no place in a SYN-ACK.
         (Some((kind, _)), _) => (SynAckTfo::Malformed, Some(kind.kind()), None),
         (None, Some(OptionError::Truncated { .. })) => (SynAckTfo::Truncated, None, None),
         (None, Some(_)) => (SynAckTfo::Malformed, None, None),
@@ -540,6 +545,9 @@ fn syn_data_acked(isn: u32, data_len: u32, ack: u32) -> DataAcked {
     match acked {
         0 => DataAcked::NotAcked,
         a if a == data_len => DataAcked::Acked,
+        // What a proxy that answers the handshake itself acks (Apple's stack calls it a
+        // "one-byte proxy"): told apart from other partial acks.
+        a if a + 1 == data_len && data_len > 1 => DataAcked::AllButOne,
         a if a < data_len => DataAcked::Partial,
         _ => DataAcked::Bogus,
     }

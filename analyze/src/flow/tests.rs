@@ -283,7 +283,7 @@ fn icmp_unreachable_quoting_the_syn__icmp_error() {
     let cap: Arc<str> = Arc::from("t.pcap");
     run_with(&mut table, &cap, &[syn(0, REQUEST.to_vec(), 0)]);
     let quoted = QuotedTcp { src: CLIENT, dst: SERVER, src_port: 40000, dst_port: 80, seq: ISN, tcp_len: 8 };
-    let error = IcmpError { version: 4, icmp_type: 3, code: 1, quoted, quote: &[] };
+    let error = IcmpError { version: 4, icmp_type: 3, code: 1, quoted, quote: &[], mtu: None };
     let ip = IpInfo { src: SERVER, dst: CLIENT, ttl: 60 };
     table.push(PacketRef { capture: &cap, frame: 2, ts_ns: 5 * MS }, &Packet::IcmpError { ip, error });
     let (conns, _) = table.finish();
@@ -332,6 +332,27 @@ fn malformed_kind_34_in_the_syn() {
     let c = one(&[syn(0, vec![34, 4, 0xf9, 0x89], 0)]);
     assert_eq!(c.first_syn().tfo, SynTfo::Malformed);
     assert_eq!(c.syn_tfo_kind, Some(34));
+    // The bytes are kept, as tshark shows them.
+    assert_eq!(c.syn_cookie.as_deref(), Some(&[0xf9, 0x89][..]));
+}
+
+#[test]
+fn cookies_of_lengths_the_rfc_forbids__kept_as_on_the_wire_and_flagged() {
+    for cookie in [&[0xaa, 0xbb][..], &[1, 2, 3], &[7; 18], &[1, 2, 3, 4, 5]] {
+        let mut option = vec![34, cookie.len() as u8 + 2];
+        option.extend_from_slice(cookie);
+        let c = one(&[syn(0, with(vec![], REQUEST), 0), synack(1, ISN + 1, with(vec![], &option))]);
+        let s = c.synack.as_ref().expect("answered");
+        assert_eq!(s.tfo, SynAckTfo::CookieBadLength, "{cookie:?}");
+        assert_eq!(s.cookie.as_deref(), Some(cookie));
+        assert_eq!(s.tfo_kind, Some(34));
+    }
+    // Lengths the RFC allows stay cookies; a request in a SYN-ACK is malformed, without bytes.
+    let c = one(&[syn(0, with(vec![], REQUEST), 0), synack(1, ISN + 1, with(vec![], &[34, 6, 1, 2, 3, 4]))]);
+    assert_eq!(c.synack.as_ref().unwrap().tfo, SynAckTfo::Cookie);
+    let c = one(&[syn(0, with(vec![], REQUEST), 0), synack(1, ISN + 1, with(vec![], REQUEST))]);
+    let s = c.synack.as_ref().unwrap();
+    assert_eq!((s.tfo, s.cookie.as_deref()), (SynAckTfo::Malformed, None));
 }
 
 #[test]
@@ -389,7 +410,7 @@ mod properties {
             let cap: Arc<str> = Arc::from("t.pcap");
             run_with(&mut table, &cap, &[syn(0, REQUEST.to_vec(), 0)]);
             let quoted = QuotedTcp { src: CLIENT, dst: SERVER, src_port: 40000, dst_port: 80, seq: ISN, tcp_len };
-            let error = IcmpError { version: 4, icmp_type: 11, code: 0, quoted, quote: &quote };
+            let error = IcmpError { version: 4, icmp_type: 11, code: 0, quoted, quote: &quote, mtu: None };
             let ip = IpInfo { src: SERVER, dst: CLIENT, ttl: 60 };
             table.push(PacketRef { capture: &cap, frame: 2, ts_ns: 5 * MS }, &Packet::IcmpError { ip, error });
             let (conns, _) = table.finish();

@@ -237,6 +237,19 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
         ("synack_conflict", u64_lists(conflicts.iter().map(|c| c.as_ref().map(|frames| frames.as_slice())))?),
         ("reset_frame", options(conns().map(|c| c.reset.map(|r| r.frame)))),
         ("icmp_frame", options(conns().map(|c| c.icmp.map(|r| r.frame)))),
+        ("icmp_type", options(conns().map(|c| c.icmp.and_then(|r| r.icmp).map(|(t, _)| t)))),
+        ("icmp_code", options(conns().map(|c| c.icmp.and_then(|r| r.icmp).map(|(_, code)| code)))),
+        ("icmp_mtu", options(conns().map(|c| c.icmp.and_then(|r| r.mtu)))),
+        ("icmp_sender", {
+            let texts: Vec<Option<String>> = conns()
+                .map(|c| {
+                    let reply =
+                        c.icmp_reply.as_deref().filter(|r| Some(r.frame) == c.icmp.map(|i| i.frame))?;
+                    Some(reply.responder.to_string())
+                })
+                .collect();
+            optional_strings(texts.iter().map(|t| t.as_deref()))
+        }),
         ("outcome", strings(conns().map(|c| c.outcome.as_str()))),
         ("connect_ms", options(conns().map(|c| c.connect_ms()))),
         (

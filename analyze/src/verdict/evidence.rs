@@ -30,12 +30,19 @@ pub enum Evidence<'a> {
     CookieExperimentalOnly { synack: u64 },
     /// The cookie request was answered, without a cookie.
     CookieRequestAnsweredWithout { syn: u64, synack: u64 },
+    /// A SYN-ACK to a TFO SYN carried a cookie of a length RFC 7413 forbids.
+    CookieBadLength { synack: u64 },
     /// The SYN carried `len` bytes of data without any TFO option (cookie-less TFO, or crafted).
     SynDataWithoutOption { syn: u64, len: u32 },
     /// The SYN-ACK itself carried `len` bytes of data.
     SynAckCarriedData { synack: u64, len: u32 },
     /// The SYN-ACK acknowledged the SYN's data.
     SynDataAcked { syn: u64, synack: u64 },
+    /// The SYN-ACK acked part of the SYN data: all but its last byte (a proxy answering the
+    /// handshake itself), or another part.
+    SynDataPartiallyAcked { syn: u64, synack: u64, all_but_one: bool },
+    /// A path-MTU error answered the SYN-data: it was too big for the path.
+    SynDataTooBig { syn: u64, icmp: u64, mtu: u16, len: u32 },
     /// The SYN-ACK acknowledged only the SYN, not its data.
     SynDataNotAcked { syn: u64, synack: u64 },
 
@@ -47,7 +54,10 @@ pub enum Evidence<'a> {
     /// A refusal answered the SYN-data while a SYN without data was answered.
     SynDataReset { refusal: u64, syn: u64, no_data_synack: u64 },
     /// The SYN-data went unanswered while a SYN without data was answered.
-    SynDataDropped { syn: u64, no_data_synack: u64 },
+    /// `len`: the data the SYN carried; `mss`: the MSS the SYN-ACK announced.
+    SynDataDropped { syn: u64, no_data_synack: u64, len: u32, mss: Option<u16> },
+    /// Without timestamps, a SYN-ACK taken to answer a retransmission by its timing.
+    AnsweredByTiming { synack: u64, after_ms: u32 },
     /// Two SYN-ACKs with different ISNs answered the one SYN transmission: the frames of both.
     SynAckConflict { synack: u64, other: u64 },
     /// A TFO fetch's application result differs from the baseline's (collector records).
@@ -93,6 +103,9 @@ pub enum Evidence<'a> {
     CachedSynDrops { fetch: FetchKind, round: u32, drops: u16 },
     /// The kernel's blackhole detection paused TFO during the run.
     Blackhole,
+    /// No signature holds, yet not every one could be looked for: why the target could not
+    /// tell (its `middlebox` is null).
+    CouldNotTell { syn_data: bool, negotiation: bool },
 }
 
 /// A client's SYN (its frame), where the server's view of it comes from, and what that

@@ -35,6 +35,9 @@ pub fn no_packets(why: &NoPackets<'_>) -> String {
     }
 }
 
+/// SYN data beyond the default IPv4 MSS (RFC 879): such a SYN can exceed a path's MTU.
+const LARGE_SYN_DATA: u32 = 536;
+
 /// Where a clause stands in the sentence: how the rounds voted, the round's story (cookie,
 /// option, SYN data, response), the origin's expectation, the SYN-ACKs, then validity.
 fn rank(e: &Evidence<'_>) -> u8 {
@@ -45,14 +48,18 @@ fn rank(e: &Evidence<'_>) -> u8 {
         Evidence::CookieGranted { .. }
         | Evidence::CookieCached { .. }
         | Evidence::CookieExperimentalOnly { .. }
-        | Evidence::CookieRequestAnsweredWithout { .. } => 1,
+        | Evidence::CookieRequestAnsweredWithout { .. }
+        | Evidence::CookieBadLength { .. } => 1,
         Evidence::OptionDropped { .. } | Evidence::OptionReset { .. } => 2,
         Evidence::SynDataWithoutOption { .. }
         | Evidence::SynAckCarriedData { .. }
         | Evidence::SynDataAcked { .. }
+        | Evidence::SynDataPartiallyAcked { .. }
+        | Evidence::SynDataTooBig { .. }
         | Evidence::SynDataNotAcked { .. }
         | Evidence::SynDataReset { .. }
-        | Evidence::SynDataDropped { .. } => 3,
+        | Evidence::SynDataDropped { .. }
+        | Evidence::AnsweredByTiming { .. } => 3,
         Evidence::ResponseDiffers { .. } | Evidence::SynAckConflict { .. } => 4,
         Evidence::OptionRemovedOnPath { .. }
         | Evidence::SynDataRemovedOnPath { .. }
@@ -67,6 +74,7 @@ fn rank(e: &Evidence<'_>) -> u8 {
         Evidence::CaptureDrops | Evidence::CaptureCut { .. } => 9,
         Evidence::CachedSynDrops { .. } => 10,
         Evidence::Blackhole => 11,
+        Evidence::CouldNotTell { .. } => 12,
     }
 }
 
@@ -140,6 +148,9 @@ pub fn clause(e: &Evidence<'_>) -> String {
         Evidence::CookieRequestAnsweredWithout { syn, synack } => format!(
             "the cookie request in frame {syn} was answered without a cookie (SYN-ACK frame {synack})"
         ),
+        Evidence::CookieBadLength { synack } => format!(
+            "SYN-ACK frame {synack} carried a cookie of a length RFC 7413 does not allow (its bytes are in synack_cookie), which a client does not keep"
+        ),
         Evidence::SynDataAcked { syn, synack } => format!("SYN-ACK frame {synack} acked the data of SYN frame {syn}"),
         Evidence::SynDataNotAcked { syn, synack } => {
             format!("SYN-ACK frame {synack} acked only the SYN of frame {syn}")
@@ -153,9 +164,35 @@ pub fn clause(e: &Evidence<'_>) -> String {
         Evidence::SynDataReset { refusal, syn, no_data_synack } => format!(
             "frame {refusal} refused the SYN-data in frame {syn} while a SYN without data was answered (frame {no_data_synack})"
         ),
-        Evidence::SynDataDropped { syn, no_data_synack } => format!(
-            "the SYN-data in frame {syn} got no answer while a SYN without data did (frame {no_data_synack})"
+        Evidence::AnsweredByTiming { synack, after_ms } => format!(
+            "without TCP timestamps, SYN-ACK frame {synack} is taken by its timing to answer the retransmitted SYN: it came {after_ms} ms after the first SYN, after the retransmission and far beyond the round trip of this target's other handshakes"
         ),
+        Evidence::SynDataDropped { syn, no_data_synack, len, mss } => {
+            let mut clause = format!(
+                "the SYN-data in frame {syn} got no answer while a SYN without data did (frame {no_data_synack})"
+            );
+            // Large enough to exceed some paths' MTU: a path that loses it without an ICMP
+            // error looks the same as a box dropping SYN data.
+            if *len > LARGE_SYN_DATA {
+                let mss = mss.map_or_else(|| "no MSS".to_string(), |m| format!("an MSS of {m}"));
+                clause.push_str(&format!(
+                    " (it carried {len} bytes of data and the SYN-ACK announced {mss}: a path whose MTU is too small for such a SYN, its ICMP error filtered, loses it the same way)"
+                ));
+            }
+            clause
+        }
+        Evidence::SynDataTooBig { syn, icmp, mtu, len } => {
+            let mtu = if *mtu > 1 { format!("names an MTU of {mtu}") } else { "names no MTU".to_string() };
+            format!(
+                "the SYN-data in frame {syn} ({len} bytes of data) was too big for the path: ICMP frame {icmp} {mtu}; a path MTU, not a middlebox, and SYN data could not be tested on it"
+            )
+        }
+        Evidence::SynDataPartiallyAcked { syn, synack, all_but_one: true } => format!(
+            "SYN-ACK frame {synack} acked all but the last byte of the SYN data of frame {syn}, as a proxy that answers the handshake itself does (Apple's stack calls it a one-byte proxy)"
+        ),
+        Evidence::SynDataPartiallyAcked { syn, synack, all_but_one: false } => {
+            format!("SYN-ACK frame {synack} acked only part of the SYN data of frame {syn}")
+        }
         Evidence::SynAckConflict { synack, other } => format!(
             "SYN-ACK frames {synack} and {other} answered the same SYN with different ISNs: something besides the origin answered"
         ),
@@ -235,6 +272,16 @@ pub fn clause(e: &Evidence<'_>) -> String {
             "before the {} fetch (round {round}) the kernel already remembered {drops} SYN-data loss(es) for this address, so this measurement is not valid",
             spaced(fetch.as_str())
         ),
+        Evidence::CouldNotTell { syn_data, negotiation } => {
+            let mut what = Vec::new();
+            if *syn_data {
+                what.push("SYN data (signature 2: no cookie to send it with, or its fate not told apart from the origin's)");
+            }
+            if *negotiation {
+                what.push("negotiation (signature 3: no --control, --expect or echo origin)");
+            }
+            format!("no middlebox found, but untested: {}, so it cannot say there is none", what.join(" and "))
+        }
         Evidence::Blackhole => {
             "the kernel's TFO blackhole detection paused TFO during the run, so this measurement is not valid"
                 .to_string()
@@ -337,6 +384,7 @@ pub fn conditions(
         SynDataResult::Acked => Some("tfo.syndata.acked"),
         SynDataResult::NotAcked => Some("tfo.syndata.not_acked"),
         SynDataResult::Dropped | SynDataResult::Reset => Some("tfo.syndata.failed"),
+        SynDataResult::TooBig => Some("tfo.syndata.too_big"),
         SynDataResult::NotAttempted => None,
     });
     out

@@ -70,7 +70,16 @@ pub fn failed(c: &ConnSummary) -> bool {
 /// A refusal (RST, or an ICMP error other than a path-MTU one) that answered the first SYN:
 /// its frame.
 pub fn refused_first_syn(c: &ConnSummary) -> Option<u64> {
-    c.refused.filter(|r| r.answers_first_syn && c.synack.is_none()).and(c.refusal_frame())
+    c.refused
+        .filter(|r| r.answers_first_syn && c.synack.is_none() && r.too_big_mtu.is_none())
+        .and(c.refusal_frame())
+}
+
+/// A path-MTU error (fragmentation needed, packet too big) answered the first SYN: its frame
+/// and the MTU it names. The SYN was too big for the path; no one refused it.
+pub fn too_big_first_syn(c: &ConnSummary) -> Option<(u64, u16)> {
+    let mtu = c.refused.filter(|r| r.answers_first_syn)?.too_big_mtu?;
+    Some((c.refusal_frame()?, mtu.get()))
 }
 
 /// The first SYN went unanswered: its retransmission got the SYN-ACK, or nothing ever came.
@@ -142,11 +151,17 @@ pub fn cookie<'a>(round: &Round<'_, 'a>) -> (CookieResult, Option<Evidence<'a>>)
             return (CookieResult::Cached, Some(Evidence::CookieCached { syn: c.first_syn().frame }));
         }
     }
+    // "Seen since": cookies of 2, 3 or 18 bytes are on the wire; not a cookie a client keeps.
+    let bad_length = tfo
+        .iter()
+        .filter_map(|c| c.synack.as_ref())
+        .find(|s| s.tfo == SynAckTfo::CookieBadLength)
+        .map(|s| Evidence::CookieBadLength { synack: s.frame });
     let answered_without = round
         .cookie_requests()
         .find_map(answered_without_cookie)
         .map(|(syn, synack)| Evidence::CookieRequestAnsweredWithout { syn, synack });
-    (CookieResult::NotReceived, answered_without)
+    (CookieResult::NotReceived, bad_length.or(answered_without))
 }
 
 /// Field notes: the server accepted the SYN data when the SYN-ACK acknowledges it; a refusal
@@ -159,14 +174,22 @@ pub fn syn_data<'a>(round: &Round<'_, 'a>) -> (SynDataResult, Vec<Evidence<'a>>)
     if c.first_syn().tfo == SynTfo::None {
         evidence.push(Evidence::SynDataWithoutOption { syn, len: c.first_syn().data_len });
     }
-    let result = if refused_first_syn(c).is_some() {
+    let result = if let Some((icmp, mtu)) = too_big_first_syn(c) {
+        evidence.push(Evidence::SynDataTooBig { syn, icmp, mtu, len: c.first_syn().data_len });
+        SynDataResult::TooBig
+    } else if refused_first_syn(c).is_some() {
         SynDataResult::Reset
     } else if first_syn_unanswered(c) {
         SynDataResult::Dropped
     } else {
         match (&c.synack, c.syn_data_acked) {
-            (Some(s), Some(DataAcked::Acked | DataAcked::Partial)) => {
+            (Some(s), Some(DataAcked::Acked)) => {
                 evidence.push(Evidence::SynDataAcked { syn, synack: s.frame });
+                SynDataResult::Acked
+            }
+            (Some(s), Some(acked @ (DataAcked::Partial | DataAcked::AllButOne))) => {
+                let all_but_one = acked == DataAcked::AllButOne;
+                evidence.push(Evidence::SynDataPartiallyAcked { syn, synack: s.frame, all_but_one });
                 SynDataResult::Acked
             }
             (Some(s), _) => {
@@ -178,6 +201,17 @@ pub fn syn_data<'a>(round: &Round<'_, 'a>) -> (SynDataResult, Vec<Evidence<'a>>)
         }
     };
     (result, evidence)
+}
+
+/// SYN-ACKs whose answered SYN rests on timing alone (no timestamps): said with the finding.
+pub fn answered_by_timing<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
+    round
+        .all
+        .iter()
+        .filter_map(|c| c.synack.as_ref())
+        .filter(|s| s.answers_by_timing)
+        .map(|s| Evidence::AnsweredByTiming { synack: s.frame, after_ms: s.after_syn_us / 1000 })
+        .collect()
 }
 
 /// SYN-ACKs that carried data themselves (a server answering in its SYN-ACK): said, not judged.

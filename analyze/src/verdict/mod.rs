@@ -61,6 +61,7 @@ string_enum!(
         NotAcked => "not_acked",
         Dropped => "dropped",
         Reset => "reset",
+        TooBig => "too_big",
         NotAttempted => "not_attempted",
     }
 );

@@ -4,7 +4,9 @@
 //! encodes, and returns the evidence it rests on, or nothing when it does not hold.
 
 use super::evidence::{Arrived, Evidence, ResponseDifference, ServerSide};
-use super::facts::{first_syn_unanswered, own_retransmission_answered, refused_first_syn, Round};
+use super::facts::{
+    first_syn_unanswered, own_retransmission_answered, refused_first_syn, too_big_first_syn, Round,
+};
 use super::{CookieResult, Signature, SynDataResult};
 use crate::arrival::{PathFacts, SynChange};
 use crate::attempt::FetchKind;
@@ -178,12 +180,13 @@ fn option_reset<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
 /// The SYN-data unanswered, while a SYN without data (its own retransmission first) was.
 fn syn_data_dropped<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
     let Some(c) = round.syn_data() else { return Vec::new() };
-    if refused_first_syn(c).is_some() || !first_syn_unanswered(c) {
+    if refused_first_syn(c).is_some() || too_big_first_syn(c).is_some() || !first_syn_unanswered(c) {
         return Vec::new();
     }
+    let (len, mss) = (c.first_syn().data_len, c.synack.as_ref().and_then(|s| s.mss));
     own_retransmission_answered(c)
         .or(round.syn_without_data_answered())
-        .map(|no_data_synack| Evidence::SynDataDropped { syn: c.first_syn().frame, no_data_synack })
+        .map(|no_data_synack| Evidence::SynDataDropped { syn: c.first_syn().frame, no_data_synack, len, mss })
         .into_iter()
         .collect()
 }

@@ -34,6 +34,7 @@ pub fn judge_round<'a>(conns: &[&'a ConnSummary]) -> RoundVerdict<'a> {
     let (syn_data, syn_data_evidence) = facts::syn_data(&round);
     let mut evidence: Vec<Evidence<'a>> = cookie_evidence.into_iter().chain(syn_data_evidence).collect();
     evidence.extend(facts::synacks_with_data(&round));
+    evidence.extend(facts::answered_by_timing(&round));
     let mut signatures = Vec::new();
     for rule in &ROUND_RULES {
         let found = (rule.holds)(&round);
@@ -218,8 +219,9 @@ pub fn judge_target<'a>(
     }
     // No TFO exchange of any kind (no option, no data on a SYN): nothing was tested.
     let tfo_tried = conns.iter().any(|c| c.tfo_exchange());
-    // A failed SYN-data with no signature claimed: nothing told the path from the origin.
-    if matches!(syn_data, SynDataResult::Reset | SynDataResult::Dropped)
+    // A failed SYN-data with no signature claimed: nothing told the path from the origin; or
+    // SYN data that did not fit the path: signature 2 could not be tested on it.
+    if matches!(syn_data, SynDataResult::Reset | SynDataResult::Dropped | SynDataResult::TooBig)
         && !signatures.iter().any(|s| matches!(s, Signature::SynDataReset | Signature::SynDataDropped))
         && !untested.contains(&Untested::SynData)
     {
@@ -231,9 +233,15 @@ pub fn judge_target<'a>(
         !cx.capture_drops && !truncated && cached_drops.is_none() && !cx.blackhole && cut.is_none();
     // "no" only where every signature that could show this path's box was tested, on a
     // measurement nothing spoiled; otherwise the target could not tell (null).
+    // SYN data is never tested against an origin known to grant no cookie, on any path: no
+    // box could show signature 2 there, so its absence keeps no "no" from being said.
+    let origin_without_tfo = expected_tfo == Some(false) && cookie == CookieResult::NotReceived;
+    let could_not_look = untested
+        .iter()
+        .any(|u| !(*u == Untested::SynData && origin_without_tfo && syn_data == SynDataResult::NotAttempted));
     let middlebox = if !signatures.is_empty() && !no_exchange && tfo_tried {
         Some(true)
-    } else if no_exchange || !tfo_tried || !untested.is_empty() || !measurement_valid {
+    } else if no_exchange || !tfo_tried || could_not_look || !measurement_valid {
         None
     } else {
         Some(false)
@@ -243,6 +251,12 @@ pub fn judge_target<'a>(
     }
     if let Some(cut_ns) = cut {
         evidence.push(Evidence::CaptureCut { at_ns: cut_ns });
+    }
+    if middlebox.is_none() && could_not_look && !no_exchange && tfo_tried {
+        evidence.push(Evidence::CouldNotTell {
+            syn_data: untested.contains(&Untested::SynData),
+            negotiation: untested.contains(&Untested::Negotiation),
+        });
     }
     evidence.extend(cached_drops);
     if cx.blackhole {
@@ -272,7 +286,17 @@ pub fn judge_target<'a>(
         connectivity,
         cookie,
         syn_data,
-        conditions: explain::conditions(connectivity, cookie, syn_data),
+        conditions: {
+            let mut conditions = explain::conditions(connectivity, cookie, syn_data);
+            conditions.extend(evidence.iter().find_map(|e| match e {
+                Evidence::SynDataPartiallyAcked { all_but_one: true, .. } => {
+                    Some("tfo.syndata.one_byte_proxy")
+                }
+                Evidence::SynDataPartiallyAcked { all_but_one: false, .. } => Some("tfo.syndata.partial"),
+                _ => None,
+            }));
+            conditions
+        },
         signatures,
         untested,
         middlebox,

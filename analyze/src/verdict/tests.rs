@@ -354,7 +354,8 @@ fn cookie_request_reset__option_reset_and_tfo_broken() {
     request.syns.truncate(1);
     request.syn_count = 1;
     request.outcome = Outcome::Reset;
-    request.reset = Some(Refusal { frame: 101, time_ns: 0, icmp: None, answers_first_syn: true, ttl: 64 });
+    request.reset =
+        Some(Refusal { frame: 101, time_ns: 0, icmp: None, answers_first_syn: true, ttl: 64, mtu: None });
     let base = conn(120, SynTfo::None, 0, Some(SynAckAnswers::FirstSyn), false);
     let v = judge(&[request, base], None);
     assert_eq!(v.connectivity, Connectivity::TfoBroken);
