@@ -121,6 +121,53 @@ fn tshark_opens(path: &Path) -> usize {
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
 
+/// The packets (IP, v4 or v6) tshark shows in `path`.
+fn tshark_packets(path: &Path) -> usize {
+    let out = Command::new("tshark").arg("-r").arg(path).args(["-Y", "ip or ipv6"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// libpcap (tcpdump) and scapy read the collector's file whole: every packet tshark shows.
+fn readers_other_than_wireshark_read_it_whole(path: &Path) {
+    let packets = tshark_packets(path);
+    assert!(packets > 20);
+    let tcpdump = Command::new("tcpdump").args(["-n", "-r"]).arg(path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&tcpdump.stderr);
+    assert!(tcpdump.status.success(), "tcpdump cannot read {}: {stderr}", path.display());
+    assert_eq!(String::from_utf8_lossy(&tcpdump.stdout).lines().count(), packets, "tcpdump: {stderr}");
+    if python_with("scapy") {
+        let script = "import sys; from scapy.all import rdpcap; print(len(rdpcap(sys.argv[1])))";
+        let scapy = Command::new("python3").args(["-c", script]).arg(path).output().unwrap();
+        assert!(scapy.status.success(), "scapy: {}", String::from_utf8_lossy(&scapy.stderr));
+        assert_eq!(String::from_utf8_lossy(&scapy.stdout).trim(), packets.to_string(), "scapy");
+    }
+}
+
+/// Every connection's first SYN frame is the `frame.number` tshark gives that SYN (which
+/// counts the collector's records, custom blocks, as frames of their own).
+fn frame_numbers_are_tsharks(path: &Path, connections: &[Value]) {
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .args(["-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 0", "-T", "fields"])
+        .args(["-e", "frame.number", "-e", "tcp.srcport"])
+        .output()
+        .unwrap();
+    let mut first_syn: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut fields = line.split('\t').map(|f| f.parse::<u64>().unwrap());
+        let (frame, port) = (fields.next().unwrap(), fields.next().unwrap());
+        first_syn.entry(port).or_insert(frame);
+    }
+    let records =
+        Command::new("tshark").arg("-r").arg(path).args(["-Y", "not (ip or ipv6)"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&records.stdout).lines().count() > 0, "records are frames to tshark");
+    for c in connections {
+        let port = c["client_port"].as_u64().unwrap();
+        assert_eq!(c["first_syn_frame"].as_u64(), first_syn.get(&port).copied(), "port {port}: {c}");
+    }
+}
+
 #[test]
 fn collect_then_analyze_in_the_lab() {
     if !have_root() || !have_tool("tshark") {
@@ -166,6 +213,7 @@ fn collect_then_analyze_in_the_lab() {
         "{stdout}"
     );
     assert!(tshark_opens(&first) > 20);
+    readers_other_than_wireshark_read_it_whole(&first);
     // Wireshark sees each fetch: its first SYN carries a packet comment naming it.
     let comments = Command::new("tshark")
         .arg("-r")
@@ -200,6 +248,7 @@ fn collect_then_analyze_in_the_lab() {
 
     let (connections, targets, summary) = analyze(&first, &dir.join("first"));
     assert!(!summary.contains("PARTIAL"), "{summary}");
+    frame_numbers_are_tsharks(&first, &connections);
     assert!(
         connections.iter().all(|c| c["attempt_source"] == "record"),
         "every connection tied to its record"

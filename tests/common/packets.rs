@@ -109,6 +109,31 @@ impl Capture {
         self.push_frame(t_ms, &frame)
     }
 
+    /// A path-MTU error from `router` to `to`: ICMPv4 fragmentation needed (type 3 code 4)
+    /// with the next-hop MTU, or ICMPv6 Packet Too Big, quoting `quoted`. Returns its frame.
+    pub fn push_too_big(&mut self, t_ms: u64, router: IpAddr, to: IpAddr, mtu: u16, quoted: &[u8]) -> u64 {
+        let mac = [2, 0, 0, 0, 0, 1];
+        let eth = PacketBuilder::ethernet2(mac, mac);
+        let mut frame = Vec::new();
+        match (router, to) {
+            (IpAddr::V4(r), IpAddr::V4(t)) => eth
+                .ipv4(r.octets(), t.octets(), 63)
+                .icmpv4(etherparse::Icmpv4Type::DestinationUnreachable(
+                    etherparse::icmpv4::DestUnreachableHeader::FragmentationNeeded { next_hop_mtu: mtu },
+                ))
+                // Linux quotes at most 576 bytes in all.
+                .write(&mut frame, &quoted[..quoted.len().min(548)])
+                .expect("a frame"),
+            (IpAddr::V6(r), IpAddr::V6(t)) => eth
+                .ipv6(r.octets(), t.octets(), 63)
+                .icmpv6(etherparse::Icmpv6Type::PacketTooBig { mtu: u32::from(mtu) })
+                .write(&mut frame, &quoted[..quoted.len().min(1184)])
+                .expect("a frame"),
+            _ => panic!("one family per packet"),
+        }
+        self.push_frame(t_ms, &frame)
+    }
+
     fn push_frame(&mut self, t_ms: u64, frame: &[u8]) -> u64 {
         let t_us = t_ms * 1000;
         self.bytes.extend_from_slice(&((t_us / 1_000_000) as u32 + 1_700_000_000).to_le_bytes());
@@ -154,6 +179,30 @@ pub fn syn_options(tsval: u32, tfo: &SynOption) -> Vec<u8> {
     o
 }
 
+/// `options` without its timestamps option (kind 8), re-padded: what a Windows client, or a
+/// box that strips timestamps, sends.
+pub fn without_timestamps(options: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < options.len() {
+        match options[i] {
+            0 => break,
+            1 => i += 1,
+            kind => {
+                let len = usize::from(options[i + 1]).max(2);
+                if kind != 8 {
+                    out.extend_from_slice(&options[i..i + len]);
+                }
+                i += len;
+            }
+        }
+    }
+    while out.len() % 4 != 0 {
+        out.push(1);
+    }
+    out
+}
+
 /// SYN-ACK options: MSS, SACK permitted, timestamps echoing `tsecr`, window scale, and a
 /// kind-34 cookie if granted.
 pub fn synack_options(mss: u16, tsval: u32, tsecr: u32, cookie: Option<&[u8]>) -> Vec<u8> {
@@ -184,11 +233,22 @@ pub struct Conn {
     /// TSval of each SYN sent, in order.
     sent_tsvals: Vec<u32>,
     data_len: u32,
+    /// Both ends send TCP timestamps (Linux's default; Windows sends none).
+    pub timestamps: bool,
 }
 
 impl Conn {
     pub fn new(client: SocketAddr, server: SocketAddr, isn: u32) -> Conn {
-        Conn { client, server, isn, server_isn: isn ^ 0x5a5a_0000, ttl: 57, sent_tsvals: vec![], data_len: 0 }
+        Conn {
+            client,
+            server,
+            isn,
+            server_isn: isn ^ 0x5a5a_0000,
+            ttl: 57,
+            sent_tsvals: vec![],
+            data_len: 0,
+            timestamps: true,
+        }
     }
 
     /// The client's SYN (a retransmission when one was sent already: Linux sends those without
@@ -202,6 +262,7 @@ impl Conn {
             self.data_len = data.len() as u32;
         }
         let options = syn_options(tsval, &tfo);
+        let options = if self.timestamps { options } else { without_timestamps(&options) };
         cap.push(
             t_ms,
             &Segment { syn: true, options, payload: data.to_vec(), ..self.bare(true, 64, self.isn, None) },
@@ -236,8 +297,44 @@ impl Conn {
         payload: &[u8],
     ) -> u64 {
         let acked = if ack_data && answers == 0 { self.data_len } else { 0 };
+        self.synack_with(cap, t_ms, answers, acked, cookie, server_isn, ttl, payload)
+    }
+
+    /// The server's SYN-ACK to SYN number `answers` acknowledging `acked` bytes of its data
+    /// (all but one: a proxy answering the handshake itself). Returns the frame.
+    pub fn synack_acking(&mut self, cap: &mut Capture, t_ms: u64, acked: u32, cookie: Option<&[u8]>) -> u64 {
+        let (isn, ttl) = (self.server_isn, self.ttl);
+        self.synack_with(cap, t_ms, 0, acked, cookie, isn, ttl, &[])
+    }
+
+    /// The SYN's IP packet as sent (for an ICMP error to quote): the first SYN of this
+    /// connection, with `tfo` and `data`.
+    pub fn syn_packet(&self, tfo: &SynOption, data: &[u8]) -> Vec<u8> {
+        let options = syn_options(1000, tfo);
+        let options = if self.timestamps { options } else { without_timestamps(&options) };
+        ip_packet(&Segment {
+            syn: true,
+            options,
+            payload: data.to_vec(),
+            ..self.bare(true, 64, self.isn, None)
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn synack_with(
+        &mut self,
+        cap: &mut Capture,
+        t_ms: u64,
+        answers: usize,
+        acked: u32,
+        cookie: Option<&[u8]>,
+        server_isn: u32,
+        ttl: u8,
+        payload: &[u8],
+    ) -> u64 {
         let ack = self.isn.wrapping_add(1).wrapping_add(acked);
         let options = synack_options(1460, 7000 + t_ms as u32, self.sent_tsvals[answers], cookie);
+        let options = if self.timestamps { options } else { without_timestamps(&options) };
         cap.push(
             t_ms,
             &Segment {

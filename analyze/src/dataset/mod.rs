@@ -181,9 +181,13 @@ pub fn unescape_hive(escaped: &str) -> String {
 fn version_hint(table: TableKind) -> &'static str {
     match table {
         TableKind::Connections => {
-            "version 1 lacks the collector's record, second SYN-ACK and server-view columns the verdicts need"
+            "version 1 lacks the collector's record, second SYN-ACK and server-view columns the verdicts need; \
+             version 2 the ICMP type, code and MTU that tell a SYN too big for the path"
         }
-        TableKind::Files => "version 1 lacks the collector's records and the vantages' roles",
+        TableKind::Files => {
+            "version 1 lacks the collector's records and the vantages' roles; version 2 where a cut-off \
+             file ends"
+        }
         TableKind::Hops => "the hops table's columns differ",
     }
 }

@@ -143,6 +143,8 @@ pub fn judge_target<'a>(
             RoundsFormed::ByRecords => Evidence::RoundsByRecords { rounds: n, set_aside },
         });
     }
+    // Signatures some rounds showed but not most: no finding, and no "no" either.
+    let mut minority = false;
     for &signature in Signature::ALL {
         let holding = voting.iter().filter(|r| r.signatures.contains(&signature)).count();
         if holding * 2 > votes {
@@ -150,6 +152,9 @@ pub fn judge_target<'a>(
             if votes > 1 {
                 evidence.push(Evidence::HeldInRounds { signature, holding, rounds: votes });
             }
+        } else if holding > 0 {
+            minority = true;
+            evidence.push(Evidence::HeldInRounds { signature, holding, rounds: votes });
         }
     }
     // The first round that agrees with the majority tells its story.
@@ -241,7 +246,7 @@ pub fn judge_target<'a>(
         .any(|u| !(*u == Untested::SynData && origin_without_tfo && syn_data == SynDataResult::NotAttempted));
     let middlebox = if !signatures.is_empty() && !no_exchange && tfo_tried {
         Some(true)
-    } else if no_exchange || !tfo_tried || could_not_look || !measurement_valid {
+    } else if no_exchange || !tfo_tried || could_not_look || minority || !measurement_valid {
         None
     } else {
         Some(false)
