@@ -193,13 +193,31 @@ impl SynChange {
 
 /// The client's SYN transmission the arrived one is: the one with its TSval, else the one the
 /// SYN-ACK answered, else the first. (A kernel resends a TFO SYN without the option and data:
-/// an arrived retransmission compared with the first SYN would look stripped.)
+/// an arrived retransmission compared with the first SYN would look stripped.) Without
+/// timestamps, where the SYN-ACK cannot say which it answered: the last transmission that
+/// carried what the arrived one carries (TFO option, data), else the first. A box that changed
+/// the first SYN would have had it answered, with no retransmission to confuse it with.
 pub fn sent_counterpart<'c>(conn: &'c Connection, seen: &SynSeen) -> &'c SynTransmission {
-    if let Some(t) = seen.tsval.and_then(|ts| conn.syns.iter().find(|s| s.tsval == Some(ts))) {
-        return t;
+    if let Some(ts) = seen.tsval {
+        // Transmissions within one timestamp tick share a TSval: the one that carried what
+        // the arrived SYN carries.
+        let mut sharing = conn.syns.iter().filter(|s| s.tsval == Some(ts));
+        if let Some(first) = sharing.next() {
+            return std::iter::once(first)
+                .chain(sharing)
+                .filter(|s| s.tfo == seen.tfo && s.data_len == seen.data_len)
+                .last()
+                .unwrap_or(first);
+        }
     }
     match conn.synack.as_ref().map(|s| s.answers) {
         Some(SynAckAnswers::RetransmittedSyn) => conn.syns.last().unwrap_or(conn.first_syn()),
+        Some(SynAckAnswers::Ambiguous) if seen.tsval.is_none() => conn
+            .syns
+            .iter()
+            .rev()
+            .find(|s| s.tfo == seen.tfo && s.data_len == seen.data_len)
+            .unwrap_or(conn.first_syn()),
         _ => conn.first_syn(),
     }
 }

@@ -291,6 +291,51 @@ impl LabNet {
         // the interceptors' ports go with their processes.
     }
 
+    /// Sets what a scenario needs beyond the router's rules, or (`None`) puts the defaults
+    /// back: the client's TCP timestamps; the router's path for large SYNs (they are marked
+    /// and routed through a table whose route to the origin has the MTU). Putting back also
+    /// forgets the path MTUs the client learnt.
+    pub fn apply_setup(&self, setup: Option<crate::scenario::Setup>) -> Result<(), LabError> {
+        let (c, r) = (self.client(), self.router());
+        let given = setup.unwrap_or(crate::scenario::Setup::NONE);
+        let timestamps = format!("net.ipv4.tcp_timestamps={}", u8::from(given.client_timestamps));
+        self.exec(&c, &["sysctl", "-qw", &timestamps])?;
+        let dev = format!("{}-rs", self.prefix);
+        let (mark, table) = (SYN_PATH_MARK, SYN_PATH_TABLE);
+        match given.syn_path_mtu {
+            Some(mtu) => {
+                let mtu = mtu.to_string();
+                let larger = format!("{}:65535", mtu.parse::<u32>().unwrap_or(1280) + 1);
+                for (family, tool, net) in
+                    [("-4", "iptables", "198.51.100.0/24"), ("-6", "ip6tables", "2001:db8:2::/64")]
+                {
+                    self.exec(
+                        &r,
+                        &[
+                            "ip", family, "route", "replace", net, "dev", &dev, "mtu", "lock", &mtu, "table",
+                            table,
+                        ],
+                    )?;
+                    self.exec(&r, &["ip", family, "rule", "add", "fwmark", mark, "table", table])?;
+                    let syn = ["-p", "tcp", "--syn", "-m", "length", "--length", &larger];
+                    let mut rule = vec![tool, "-w", "-t", "mangle", "-A", "PREROUTING"];
+                    rule.extend_from_slice(&syn);
+                    rule.extend_from_slice(&["-j", "MARK", "--set-mark", mark]);
+                    self.exec(&r, &rule)?;
+                }
+            }
+            None => {
+                for family in ["-4", "-6"] {
+                    // Absent unless a scenario made them: errors are expected, and ignored.
+                    let _ = self.exec(&r, &["ip", family, "rule", "del", "fwmark", mark, "table", table]);
+                    let _ = self.exec(&r, &["ip", family, "route", "flush", "table", table]);
+                    self.exec(&c, &["ip", family, "route", "flush", "cache"])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Removes every middlebox rule from the router.
     pub fn clear_router(&self) -> Result<(), LabError> {
         let r = self.router();
@@ -313,6 +358,10 @@ impl Drop for LabNet {
         remove_namespaces(&self.prefix);
     }
 }
+
+/// The router's mark and routing table for SYNs larger than a scenario's path MTU.
+const SYN_PATH_MARK: &str = "0x80";
+const SYN_PATH_TABLE: &str = "128";
 
 /// Deleting a namespace removes its veth ends (and so their peers) with it.
 fn remove_namespaces(prefix: &str) {

@@ -169,10 +169,17 @@ fn run_scenario(
         let words: Vec<&str> = rule.split_whitespace().collect();
         net.exec(&r, &words)?;
     }
+    let changed = scenario.setup != crate::scenario::Setup::NONE;
+    if changed {
+        net.apply_setup(Some(scenario.setup))?;
+    }
     let capture = config.out_dir.join(format!("{}.pcapng", scenario.name));
     let collected = collect(net, config, scenario.url, &capture, scenario.locate.is_some());
     net.stop_daemons();
     net.clear_router()?;
+    if changed {
+        net.apply_setup(None)?;
+    }
     collected?;
 
     let spec =

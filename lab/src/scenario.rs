@@ -146,8 +146,39 @@ pub struct Scenario {
     /// A path of four routers with the middlebox on the third, and `collect --locate`: where
     /// the probes must place the box.
     pub locate: Option<Located>,
+    /// The client's and the link's settings for this scenario (undone after it).
+    pub setup: Setup,
     pub expected: Expected,
 }
+
+/// What a scenario changes besides the router's rules: the client's TCP timestamps (Windows
+/// clients send none; some boxes strip them) and an MTU the router's path to the origin has
+/// for SYNs larger than it.
+///
+/// Why for SYNs only: a path narrower than the SYN-data is met first by the cookie request's
+/// own request, sent after its handshake, whose ICMP error teaches the client the path MTU
+/// before any SYN-data is sent (and Linux sizes SYN data by the MSS it cached with the
+/// cookie). A tunnel whose MTU changes between the fetches, or a route a large SYN takes
+/// apart, is the shape a real client meets; the router makes it by marking the SYNs larger
+/// than the MTU and routing marked packets through a route with that MTU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setup {
+    pub client_timestamps: bool,
+    pub syn_path_mtu: Option<u32>,
+}
+
+impl Setup {
+    pub const NONE: Setup = Setup { client_timestamps: true, syn_path_mtu: None };
+    const NO_TIMESTAMPS: Setup = Setup { client_timestamps: false, syn_path_mtu: None };
+    /// IPv6's minimum: every IPv4 and IPv6 path must take it.
+    const SMALL_MTU: Setup = Setup { client_timestamps: true, syn_path_mtu: Some(1280) };
+}
+
+/// URLs whose request fills the SYN (1,300 bytes of path): more than a 1,280-byte link takes.
+static LONG_URL_V4: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("http://198.51.100.1/{}", "p".repeat(1300)));
+static LONG_URL_V6: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("http://[2001:db8:2::1]/{}", "p".repeat(1300)));
 
 const CLEAN: Expected = Expected {
     connectivity: Connectivity::Works,
@@ -171,6 +202,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: CLEAN,
         },
         Scenario {
@@ -181,6 +213,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: CLEAN,
         },
         Scenario {
@@ -191,6 +224,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: CLEAN,
         },
         Scenario {
@@ -201,6 +235,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: CLEAN,
         },
         Scenario {
@@ -214,6 +249,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -236,6 +272,7 @@ pub fn all() -> Vec<Scenario> {
             control: true,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -257,6 +294,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::TfoBroken,
                 cookie: Some(CookieResult::NotReceived),
@@ -275,6 +313,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
@@ -296,6 +335,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::TfoBroken,
                 cookie: Some(CookieResult::Received),
@@ -314,6 +354,7 @@ pub fn all() -> Vec<Scenario> {
             control: true,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -332,6 +373,7 @@ pub fn all() -> Vec<Scenario> {
             control: true,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -350,6 +392,7 @@ pub fn all() -> Vec<Scenario> {
             control: true,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -368,6 +411,7 @@ pub fn all() -> Vec<Scenario> {
             control: true,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
@@ -386,6 +430,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             // The box has TFO itself: only the page tells.
             expected: Expected {
                 connectivity: Connectivity::Works,
@@ -405,6 +450,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -423,6 +469,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -441,6 +488,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected { path_changes: &["mss_clamped"], syn_changes: SynChanges::Exactly(&["mss:1460>1200"]), ..CLEAN },
         },
         Scenario {
@@ -451,6 +499,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected { path_changes: &["nat"], syn_changes: SynChanges::Exactly(&["source_changed"]), ..CLEAN },
         },
         Scenario {
@@ -461,6 +510,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: Some(Interceptor::Squid),
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -479,6 +529,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: Some(Interceptor::Sslsplit),
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -497,6 +548,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: None, hop_max: None }),
+            setup: Setup::NONE,
             expected: CLEAN,
         },
         Scenario {
@@ -510,6 +562,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP + 1) }),
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -531,6 +584,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP) }),
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::TfoBroken,
                 cookie: Some(CookieResult::NotReceived),
@@ -549,6 +603,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP - 1), hop_max: Some(BOX_HOP) }),
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -567,6 +622,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP + 1) }),
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
@@ -585,6 +641,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP) }),
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -606,6 +663,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP + 1) }),
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -624,6 +682,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP) }),
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -642,6 +701,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Offline,
                 cookie: None,
@@ -660,6 +720,7 @@ pub fn all() -> Vec<Scenario> {
             control: false,
             interceptor: None,
             locate: None,
+            setup: Setup::NONE,
             expected: Expected {
                 connectivity: Connectivity::Closed,
                 cookie: None,
@@ -668,6 +729,163 @@ pub fn all() -> Vec<Scenario> {
                 path_changes: &[],
                 syn_changes: SynChanges::Any,
                 middlebox: None,
+            },
+        },
+        // A client without TCP timestamps (Windows; boxes that strip them): which SYN a SYN-ACK
+        // answered is told by timing alone.
+        Scenario {
+            name: "no_timestamps_clean",
+            about: "a clean path, the client sending no TCP timestamps",
+            url: "http://198.51.100.1/",
+            router: &[],
+            control: false,
+            interceptor: None,
+            locate: None,
+            setup: Setup::NO_TIMESTAMPS,
+            expected: CLEAN,
+        },
+        Scenario {
+            name: "no_timestamps_option_dropped",
+            about: "SYNs with option 34 or 254 dropped, no timestamps: the plain retransmission's answer told by timing",
+            url: "http://198.51.100.1/",
+            router: &[
+                "iptables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 34 -j DROP",
+                "iptables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 254 -j DROP",
+            ],
+            control: false,
+            interceptor: None,
+            locate: None,
+            setup: Setup::NO_TIMESTAMPS,
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::NotReceived),
+                syn_data: Some(SynDataResult::NotAttempted),
+                signatures: &[OptionDropped, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Any,
+                middlebox: Some(true),
+            },
+        },
+        Scenario {
+            name: "no_timestamps_option_reset",
+            about: "SYNs with option 34 or 254 reset, no timestamps",
+            url: "http://198.51.100.1/",
+            router: &[
+                "iptables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 34 -j REJECT --reject-with tcp-reset",
+                "iptables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 254 -j REJECT --reject-with tcp-reset",
+            ],
+            control: false,
+            interceptor: None,
+            locate: None,
+            setup: Setup::NO_TIMESTAMPS,
+            expected: Expected {
+                connectivity: Connectivity::TfoBroken,
+                cookie: Some(CookieResult::NotReceived),
+                syn_data: Some(SynDataResult::NotAttempted),
+                signatures: &[OptionReset, NotNegotiatedExpected],
+                path_changes: &[],
+                syn_changes: SynChanges::Any,
+                middlebox: Some(true),
+            },
+        },
+        Scenario {
+            name: "no_timestamps_syndata_dropped",
+            about: "SYNs carrying data dropped, no timestamps: the SYN-ACK to the retransmission told by timing",
+            url: "http://198.51.100.1/",
+            router: &["iptables -w -A FORWARD -p tcp --syn -m length --length 81:65535 -j DROP"],
+            control: false,
+            interceptor: None,
+            locate: None,
+            setup: Setup::NO_TIMESTAMPS,
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::Received),
+                syn_data: Some(SynDataResult::Dropped),
+                signatures: &[SynDataDropped],
+                path_changes: &[],
+                syn_changes: SynChanges::Any,
+                middlebox: Some(true),
+            },
+        },
+        Scenario {
+            name: "no_timestamps_syndata_reset",
+            about: "SYNs carrying data reset, no timestamps",
+            url: "http://198.51.100.1/",
+            router: &[
+                "iptables -w -A FORWARD -p tcp --syn -m length --length 81:65535 -j REJECT --reject-with tcp-reset",
+            ],
+            control: false,
+            interceptor: None,
+            locate: None,
+            setup: Setup::NO_TIMESTAMPS,
+            expected: Expected {
+                connectivity: Connectivity::TfoBroken,
+                cookie: Some(CookieResult::Received),
+                syn_data: Some(SynDataResult::Reset),
+                signatures: &[SynDataReset],
+                path_changes: &[],
+                syn_changes: SynChanges::Any,
+                middlebox: Some(true),
+            },
+        },
+        // A path of 1,280 bytes for SYNs (see `Setup`): the SYN carrying a long request is too
+        // big for it.
+        Scenario {
+            name: "syn_too_big",
+            about: "a SYN-data larger than the path's MTU: ICMP fragmentation needed, not a middlebox",
+            url: LONG_URL_V4.as_str(),
+            router: &[],
+            control: false,
+            interceptor: None,
+            locate: None,
+            setup: Setup::SMALL_MTU,
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::Received),
+                syn_data: Some(SynDataResult::TooBig),
+                signatures: &[],
+                path_changes: &[],
+                syn_changes: SynChanges::Any,
+                // SYN data could not be tested on this path: no "no".
+                middlebox: None,
+            },
+        },
+        Scenario {
+            name: "syn_too_big_ipv6",
+            about: "the same over IPv6: ICMPv6 packet too big",
+            url: LONG_URL_V6.as_str(),
+            router: &[],
+            control: false,
+            interceptor: None,
+            locate: None,
+            setup: Setup::SMALL_MTU,
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::Received),
+                syn_data: Some(SynDataResult::TooBig),
+                signatures: &[],
+                path_changes: &[],
+                syn_changes: SynChanges::Any,
+                middlebox: None,
+            },
+        },
+        Scenario {
+            name: "syn_too_big_icmp_filtered",
+            about: "the same with the router's ICMP errors filtered: it looks like signature 2, and says the SYN's size",
+            url: LONG_URL_V4.as_str(),
+            router: &["iptables -w -A OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP"],
+            control: false,
+            interceptor: None,
+            locate: None,
+            setup: Setup::SMALL_MTU,
+            expected: Expected {
+                connectivity: Connectivity::Works,
+                cookie: Some(CookieResult::Received),
+                syn_data: Some(SynDataResult::Dropped),
+                signatures: &[SynDataDropped],
+                path_changes: &[],
+                syn_changes: SynChanges::Any,
+                middlebox: Some(true),
             },
         },
     ]

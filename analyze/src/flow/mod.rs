@@ -319,9 +319,13 @@ impl FlowTable {
         if let Some(open) = self.open.get_mut(&key) {
             if open.client_is_lo == src_is_lo && open.isn == tcp.seq {
                 let last = open.conn.syns.last().expect("a connection has its first SYN");
+                // The same SYN seen twice; not the kernel's plain resend within the same
+                // timestamp tick (after an ICMP too-big), which carries no option and no data.
                 if tsval.is_some()
                     && last.tsval == tsval
                     && at.ts_ns.abs_diff(last.time_ns) < DUPLICATE_WINDOW_NS as u64
+                    && last.tfo == transmission.tfo
+                    && last.data_len == transmission.data_len
                 {
                     self.stats.duplicate_syns += 1;
                     return;
@@ -526,7 +530,17 @@ fn synack(at: PacketRef<'_>, ip: &IpInfo, tcp: &TcpSegment<'_>, conn: &Connectio
 /// lone SYN, or an ack that covers data only the first SYN carried, decides; else ambiguous.
 fn answered_syn(conn: &Connection, tsecr: Option<u32>, ack: u32) -> SynAckAnswers {
     if let Some(tsecr) = tsecr {
-        if let Some(i) = conn.syns.iter().position(|s| s.tsval == Some(tsecr)) {
+        let mut sharing = conn.syns.iter().enumerate().filter(|(_, s)| s.tsval == Some(tsecr));
+        if let Some((i, first)) = sharing.next() {
+            // SYNs sent within one tick of the timestamp clock share it (Linux resends a SYN
+            // at once after an ICMP too-big): an ack of the first one's data says it was that
+            // one; else the latest.
+            let covers_data =
+                first.data_len > 0 && ack == conn.isn.wrapping_add(1).wrapping_add(first.data_len);
+            let i = match sharing.last() {
+                Some((last, _)) if !covers_data => last,
+                _ => i,
+            };
             return if i == 0 { SynAckAnswers::FirstSyn } else { SynAckAnswers::RetransmittedSyn };
         }
     }

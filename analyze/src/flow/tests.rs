@@ -143,6 +143,22 @@ fn syn_data_with_cookie__acked() {
 }
 
 #[test]
+fn plain_resend_within_the_same_timestamp_tick__a_retransmission_not_a_duplicate() {
+    // After an ICMP too-big Linux resends the SYN at once, without data: the same TSval.
+    let resent =
+        one(&[syn(0, with(ts(100, 0), COOKIE), 1400), syn(0, ts(100, 0), 0), synack(1, ISN + 1, ts(9, 100))]);
+    assert_eq!(resent.syn_count, 2);
+    assert_eq!(resent.synack.as_ref().unwrap().answers, SynAckAnswers::RetransmittedSyn);
+    // The same SYN captured twice is still one transmission.
+    let twice = one(&[syn(0, with(ts(100, 0), COOKIE), 77), syn(0, with(ts(100, 0), COOKIE), 77)]);
+    assert_eq!(twice.syn_count, 1);
+    // A SYN-ACK acking the data answered the first, whichever shares its TSval.
+    let acked =
+        one(&[syn(0, with(ts(100, 0), COOKIE), 77), syn(0, ts(100, 0), 0), synack(1, ISN + 78, ts(9, 100))]);
+    assert_eq!(acked.synack.as_ref().unwrap().answers, SynAckAnswers::FirstSyn);
+}
+
+#[test]
 fn option_dropped__plain_retransmit_answered() {
     let c = one(&[
         syn(0, with(ts(100, 0), REQUEST), 0),
