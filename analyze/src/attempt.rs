@@ -117,7 +117,8 @@ pub struct AttemptRecord {
     pub end_ns: i64,
     /// From TCP_INFO after the fetch: the kernel saw its SYN data acked (TCPI_OPT_SYN_DATA).
     pub syn_data_acked: Option<bool>,
-    /// tcpi_fastopen_client_fail: 0 unspecified, 1 no cookie sent, 2 SYN-data not acked, 3 SYN-ACK without cookie.
+    /// tcpi_fastopen_client_fail: 0 unspecified, 1 no cookie sent, 2 SYN-data not acked, 3 SYN
+    /// retransmitted (a box dropped the TFO SYN; the kernel's plain resend got through).
     pub fastopen_client_fail: Option<u8>,
     /// Whether the cookie cache for the address was flushed just before this fetch.
     pub cookie_flushed: Option<bool>,

@@ -209,6 +209,8 @@ pub struct AttemptLink {
     pub status: Option<u16>,
     pub size: Option<u64>,
     pub cert_sha256: Option<String>,
+    /// Why the certificate did not verify against the web PKI roots.
+    pub cert_error: Option<String>,
     /// SYN-data losses the kernel already remembered for the address before this fetch.
     pub cached_syn_drops: Option<u16>,
     /// The test list's category code of the URL.

@@ -284,6 +284,7 @@ fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord], ind
                 status: a.result.status,
                 size: a.result.size,
                 cert_sha256: a.result.cert_sha256.clone(),
+                cert_error: a.result.cert_error.clone(),
                 cached_syn_drops: a.cache_before.as_ref().map(|c| c.syn_drops),
                 category: a.category.clone(),
                 echo: a.echo.is_some(),

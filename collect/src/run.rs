@@ -15,7 +15,7 @@ use tfoscope_analyze::attempt::{
 
 use crate::capture::{Capture, CaptureStats, SynComments};
 use crate::failure::error_kind;
-use crate::fetch::{fetch, now_ns, FetchSpec};
+use crate::fetch::{fetch, now_ns, FetchOutcome, FetchSpec};
 use crate::kernel;
 use crate::locate::{locate, LocateConfig, Probe, ProbeOutcome, ProbePlan};
 use crate::pcapng::PcapngWriter;
@@ -260,6 +260,44 @@ async fn resolve(target: &Target, config: &CollectConfig) -> Vec<IpAddr> {
     addrs
 }
 
+/// A fetch as the person running the collector reads it: the HTTP status or error, then what
+/// the kernel saw of it (a cookie got or not, the SYN data acked or not, the SYN resent), and
+/// a certificate that did not verify. Behind a box dropping option 34 the fetches still get
+/// their 200, a second late: this is where that shows.
+fn fetch_line(mode: FetchKind, outcome: &FetchOutcome, cookie_after: Option<bool>) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    match cookie_after {
+        Some(true) => seen.push("cookie received".into()),
+        Some(false) => seen.push("no cookie".into()),
+        None => {}
+    }
+    // A data fetch whose SYN carried no cookie says so (1); else whether the data was acked.
+    match (mode, outcome.syn_data_acked, outcome.fastopen_client_fail) {
+        (FetchKind::TfoData, _, Some(TFO_COOKIE_UNAVAILABLE)) => seen.push("no cookie to send".into()),
+        (FetchKind::TfoData, Some(true), _) => seen.push("data acked".into()),
+        (FetchKind::TfoData, Some(false), _) if outcome.result.error.is_none() => {
+            seen.push("data not acked".into())
+        }
+        _ => {}
+    }
+    if outcome.fastopen_client_fail == Some(TFO_SYN_RETRANSMITTED) {
+        seen.push("SYN retransmitted".into());
+    }
+    if let Some(error) = &outcome.result.cert_error {
+        seen.push(format!("certificate: {error}"));
+    }
+    let summary = outcome.result.summary();
+    if seen.is_empty() {
+        summary
+    } else {
+        format!("{summary} ({})", seen.join(", "))
+    }
+}
+
+/// `tcpi_fastopen_client_fail` (Linux 5.5+): no cookie was there to send; the SYN was resent.
+const TFO_COOKIE_UNAVAILABLE: u8 = 1;
+const TFO_SYN_RETRANSMITTED: u8 = 3;
+
 async fn run_fetches(
     config: &CollectConfig,
     writer: Arc<Mutex<PcapngWriter>>,
@@ -336,6 +374,7 @@ async fn run_fetches(
                 let mut last_start: Option<tokio::time::Instant> = None;
                 for target in targets {
                     let mut fetches = Vec::new();
+                    let mut failed = false;
                     for mode in FetchKind::ALL {
                         // No new fetches after a signal, nor once the file cannot be written.
                         if stop.load(Ordering::Relaxed) || writer.lock().expect("writer").failed().is_some() {
@@ -362,7 +401,11 @@ async fn run_fetches(
                             tls: target.tls,
                         };
                         let outcome = fetch(&spec).await;
-                        fetches.push((mode, outcome.result.summary()));
+                        failed |= outcome.result.status.is_none();
+                        let cookie_after = (mode == FetchKind::TfoCookieRequest)
+                            .then(|| cookie_cache.state(addr).map(|s| s.cookie))
+                            .flatten();
+                        fetches.push((mode, fetch_line(mode, &outcome, cookie_after)));
                         let record = AttemptRecord {
                             url: target.url.clone(),
                             host: target.host.clone(),
@@ -385,7 +428,6 @@ async fn run_fetches(
                         };
                         let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));
                     }
-                    let failed = fetches.iter().any(|(_, r)| r.parse::<u16>().is_err());
                     if let (Some(locate_config), 1) = (&locate_config, round) {
                         if !stop.load(Ordering::Relaxed) {
                             let local_port = next_port.next();

@@ -311,6 +311,7 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
         ("http_status", options(links().map(|a| a.and_then(|a| a.status)))),
         ("response_size", options(links().map(|a| a.and_then(|a| a.size)))),
         ("cert_sha256", optional_strings(links().map(|a| a.and_then(|a| a.cert_sha256.as_deref())))),
+        ("cert_error", optional_strings(links().map(|a| a.and_then(|a| a.cert_error.as_deref())))),
         ("cached_syn_drops", options(links().map(|a| a.and_then(|a| a.cached_syn_drops)))),
         ("category", optional_strings(links().map(|a| a.and_then(|a| a.category.as_deref())))),
         ("echo", optional_flags(links().map(|a| a.map(|a| a.echo)))),

@@ -29,6 +29,7 @@ pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError
         field!("vantage", |v: &TargetVerdict| v.vantage.clone()),
         field!("target", |v: &TargetVerdict| v.target.clone()),
         field!("category", |v: &TargetVerdict| v.category.clone()),
+        field!("cert_error", |v: &TargetVerdict| v.cert_error.clone()),
         field!("server_ip", |v: &TargetVerdict| v.server_ip.map(|ip| ip.to_string())),
         field!("server_port", |v: &TargetVerdict| v.server_port),
         field!("ip_version", |v: &TargetVerdict| v.ip_version()),

@@ -106,6 +106,9 @@ pub struct TargetVerdict {
     pub target: String,
     /// The test list's category codes of the target's URLs, `;`-joined.
     pub category: Option<String>,
+    /// Why the certificates the fetches got did not verify (a self-signed origin, an
+    /// interceptor's forgery), `;`-joined.
+    pub cert_error: Option<String>,
     /// None only for a name that did not resolve.
     pub server_ip: Option<IpAddr>,
     pub server_port: u16,

@@ -283,6 +283,7 @@ pub fn judge_target<'a>(
         vantage: cx.vantage.to_string(),
         target: target_name(ip, port, conns),
         category: distinct_joined(conns.iter().filter_map(|c| c.attempt.as_ref()?.category.as_deref())),
+        cert_error: distinct_joined(conns.iter().filter_map(|c| c.attempt.as_ref()?.cert_error.as_deref())),
         server_ip: Some(ip),
         server_port: port,
         direction: if cx.own_addresses.contains(&ip) { Direction::Inbound } else { Direction::Outbound },

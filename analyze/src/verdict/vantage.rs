@@ -139,6 +139,7 @@ fn without_packets(
     let server = (server_ip, a.server_port);
     TargetVerdict {
         category: a.category.clone(),
+        cert_error: a.result.cert_error.clone(),
         ..unjudged(vantage, a.url.clone(), server, connectivity, explain::no_packets(why))
     }
 }
@@ -155,6 +156,7 @@ fn unjudged(
         vantage: vantage.to_string(),
         target,
         category: None,
+        cert_error: None,
         server_ip,
         server_port,
         direction: Direction::Outbound,
