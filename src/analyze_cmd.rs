@@ -70,7 +70,7 @@ pub struct AnalyzeArgs {
     /// DIR/TABLE/vantage=NAME/part-RUN.EXT (a part per vantage and run, renamed into place when
     /// complete), that many runs add to and polars, DuckDB, Spark and Dask read as one table.
     /// No targets table: judging needs every vantage of a target together.
-    #[arg(long, value_enum, value_name = "vantage")]
+    #[arg(long, value_enum, value_name = "COLUMN")]
     partition_by: Option<PartitionBy>,
     /// A capture (or a folder of them) from a path known to be clean (e.g. next to the
     /// server): its targets set the expectation (cookie there: TFO expected). Repeatable.
@@ -98,6 +98,9 @@ pub struct AnalyzeArgs {
     ooni: Option<PathBuf>,
     #[command(flatten)]
     probe: ProbeArgs,
+    /// Print no tables: only warnings, errors and where the tables went.
+    #[arg(short, long)]
+    quiet: bool,
     /// Connections tracked open at once per vantage; beyond, new ones are counted and
     /// reported, not tracked (bounds memory on hostile captures, e.g. a SYN flood).
     #[arg(long, default_value_t = 2_000_000)]
@@ -149,7 +152,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let captures = capture_args::expand(&args.captures)?;
     let control_files = capture_args::expand(&args.controls)?;
     for (dir, skipped) in captures.skipped.iter().chain(&control_files.skipped) {
-        println!("{}: {skipped} files that are not captures skipped", dir.display());
+        eprintln!("{}: {}", dir.display(), capture_args::describe_skipped(skipped, dir));
     }
     let specs: Vec<VantageSpec> = match &args.vantage {
         Some(name) => vec![VantageSpec {
@@ -251,15 +254,24 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     staged.commit()?;
     phases.mark("targets and files tables");
     let everything: Vec<&VantageResult> = analysis.vantages().collect();
-    print_summary(&everything, &written);
-    match &written_targets {
-        Some(path) => print_verdicts(&analysis.verdicts, path),
-        None => println!(
-            "partitioned by vantage (part {run}): no targets table; this run's verdicts, for the terminal only:"
-        ),
-    }
-    if written_targets.is_none() {
-        print_verdicts(&analysis.verdicts, Path::new("(not written)"));
+    if args.quiet {
+        print_warnings(&everything);
+        println!(
+            "{} target verdicts -> {}",
+            analysis.verdicts.len(),
+            written_targets.as_deref().unwrap_or(&written).display()
+        );
+    } else {
+        print_summary(&everything, &written);
+        match &written_targets {
+            Some(path) => print_verdicts(&analysis.verdicts, path),
+            None => println!(
+                "partitioned by vantage (part {run}): no targets table; this run's verdicts, for the terminal only:"
+            ),
+        }
+        if written_targets.is_none() {
+            print_verdicts(&analysis.verdicts, Path::new("(not written)"));
+        }
     }
     if probes > 0 {
         println!("{probes} hop-limited probes -> {}", written_hops.display());
@@ -268,7 +280,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         println!("OONI measurements -> {}", path.display());
     }
     for warning in &analysis.warnings {
-        println!("warning: {warning}");
+        eprintln!("warning: {warning}");
     }
     Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -412,12 +424,18 @@ fn print_summary(results: &[&VantageResult], written: &Path) {
     if seen > 0 {
         println!("{seen} of the connections seen from the server too (echo origin or --server-capture)");
     }
+    print_warnings(results);
+}
+
+/// What a reader of the results must know, on stderr: frames of link types not decoded, and
+/// each vantage's warnings (partial files, kernel drops, the connection cap).
+fn print_warnings(results: &[&VantageResult]) {
     for r in results {
         for (linktype, count) in &r.report.skipped_linktypes {
-            println!("{}: skipped {count} frames of unsupported link type {linktype}", r.name);
+            eprintln!("{}: skipped {count} frames of unsupported link type {linktype}", r.name);
         }
         for warning in &r.report.warnings {
-            println!("warning: {warning}");
+            eprintln!("warning: {warning}");
         }
     }
 }

@@ -18,8 +18,8 @@ pub struct CaptureFile {
 #[derive(Debug, Default)]
 pub struct Expanded {
     pub files: Vec<CaptureFile>,
-    /// Per folder given: files in it that are not captures (skipped, and said so).
-    pub skipped: Vec<(PathBuf, usize)>,
+    /// Per folder given: files in it that are not captures (skipped, and said so by name).
+    pub skipped: Vec<(PathBuf, Vec<PathBuf>)>,
 }
 
 /// A file stays as given. A folder becomes the capture files under it, at any depth, in path
@@ -31,15 +31,21 @@ pub struct Expanded {
 pub fn expand(args: &[PathBuf]) -> anyhow::Result<Expanded> {
     let mut out = Expanded::default();
     for arg in args {
+        // `-` is standard input, as tcpdump's `-r -` (a capture piped in, or decompressed on
+        // the fly): the vantage `stdin`.
+        if arg.as_os_str() == "-" {
+            out.files.push(CaptureFile { path: PathBuf::from("/dev/stdin"), vantage: "stdin".into() });
+            continue;
+        }
         if !arg.is_dir() {
             out.files.push(CaptureFile { path: arg.clone(), vantage: vantage_name(arg) });
             continue;
         }
         let mut found = Vec::new();
-        let mut skipped = 0;
+        let mut skipped = Vec::new();
         walk(arg, &mut found, &mut skipped)?;
         if found.is_empty() {
-            anyhow::bail!("{}: no captures in this folder ({skipped} other files)", arg.display());
+            anyhow::bail!("{}: no captures in this folder ({} other files)", arg.display(), skipped.len());
         }
         found.sort();
         for path in found {
@@ -50,14 +56,49 @@ pub fn expand(args: &[PathBuf]) -> anyhow::Result<Expanded> {
             };
             out.files.push(CaptureFile { path, vantage });
         }
-        if skipped > 0 {
+        if !skipped.is_empty() {
+            skipped.sort();
             out.skipped.push((arg.clone(), skipped));
         }
     }
+    name_apart(&mut out.files);
     Ok(out)
 }
 
-fn walk(dir: &Path, found: &mut Vec<PathBuf>, skipped: &mut usize) -> anyhow::Result<()> {
+/// Files that would be one vantage by name (`trunc.pcap` and `trunc.pcapng` side by side, a
+/// common pair) keep their extensions instead: two vantages, told apart.
+fn name_apart(files: &mut [CaptureFile]) {
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for f in files.iter() {
+        *counts.entry(f.vantage.clone()).or_default() += 1;
+    }
+    for f in files.iter_mut().filter(|f| counts[&f.vantage] > 1) {
+        if let Some(name) = f.path.file_name().map(|n| n.to_string_lossy().into_owned()) {
+            let stem = vantage_name(&f.path);
+            f.vantage = match f.vantage.strip_suffix(&stem) {
+                Some(dir) => format!("{dir}{name}"),
+                None => name,
+            };
+        }
+    }
+}
+
+/// What a person reads of the files a folder held that are not captures: their names, the
+/// first few.
+pub fn describe_skipped(files: &[PathBuf], under: &Path) -> String {
+    const SHOWN: usize = 5;
+    let names: Vec<String> =
+        files.iter().take(SHOWN).map(|f| f.strip_prefix(under).unwrap_or(f).display().to_string()).collect();
+    let more = files.len().saturating_sub(SHOWN);
+    let (count, noun) = match files.len() {
+        1 => ("1".to_string(), "file that is not a capture"),
+        n => (n.to_string(), "files that are not captures"),
+    };
+    let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+    format!("{count} {noun} skipped: {}{tail}", names.join(", "))
+}
+
+fn walk(dir: &Path, found: &mut Vec<PathBuf>, skipped: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     let entries = std::fs::read_dir(dir).with_context(|| format!("{}: cannot list", dir.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("{}: cannot list", dir.display()))?;
@@ -72,7 +113,7 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, skipped: &mut usize) -> anyhow::Re
             if named_as_capture(&path) || reads_as_capture(&path) {
                 found.push(path);
             } else {
-                *skipped += 1;
+                skipped.push(path);
             }
         }
     }
@@ -132,6 +173,21 @@ mod tests {
         ] {
             assert_eq!(vantage_name(Path::new(path)), name, "{path}");
         }
+    }
+
+    #[test]
+    fn files_of_one_name_are_named_apart_by_their_extensions() {
+        let file = |path: &str, vantage: &str| CaptureFile { path: path.into(), vantage: vantage.into() };
+        let mut files = vec![
+            file("bad/trunc.pcap", "trunc"),
+            file("bad/trunc.pcapng", "trunc"),
+            file("bad/2026/eth0.pcap", "2026/eth0"),
+            file("bad/2026/eth0.pcap.gz", "2026/eth0"),
+            file("bad/other.pcap", "other"),
+        ];
+        name_apart(&mut files);
+        let names: Vec<&str> = files.iter().map(|f| f.vantage.as_str()).collect();
+        assert_eq!(names, ["trunc.pcap", "trunc.pcapng", "2026/eth0.pcap", "2026/eth0.pcap.gz", "other"]);
     }
 
     #[test]

@@ -37,7 +37,8 @@ pub struct CollectArgs {
     /// IPv6 only.
     #[arg(short = '6')]
     ipv6_only: bool,
-    /// Use ADDR for HOST instead of asking the resolver (repeatable).
+    /// Use ADDR for HOST instead of asking the resolver (repeatable); curl's HOST:PORT:ADDR
+    /// is taken too (the address then serves the host on every port).
     #[arg(long, value_name = "HOST:ADDR")]
     resolve: Vec<String>,
     /// Per-fetch timeout in seconds.
@@ -78,27 +79,58 @@ pub struct CollectArgs {
     /// Seconds to await each probe's answer.
     #[arg(long, default_value_t = 1.0, requires = "locate")]
     locate_wait: f64,
-    /// http:// and https:// URLs.
+    /// Print only warnings, errors and the last line (not a line per target).
+    #[arg(short, long)]
+    quiet: bool,
+    /// http:// and https:// URLs; a bare host name or address means http://HOST/.
     urls: Vec<String>,
 }
 
+/// `HOST:ADDR`, or curl's `HOST:PORT:ADDR` (an IPv6 address in brackets there). What follows
+/// the host is an address if it reads as one whole: `h:80:1::1` is the address 80:1::1.
 fn parse_resolve(items: &[String]) -> anyhow::Result<HashMap<String, Vec<IpAddr>>> {
     let mut map: HashMap<String, Vec<IpAddr>> = HashMap::new();
+    let ip = |text: &str| text.trim_matches(['[', ']']).parse::<IpAddr>().ok();
     for item in items {
-        let (host, addr) =
-            item.split_once(':').with_context(|| format!("--resolve {item}: want HOST:ADDR"))?;
-        let addr: IpAddr = addr
-            .trim_matches(['[', ']'])
-            .parse()
-            .with_context(|| format!("--resolve {item}: bad address"))?;
+        let (host, rest) = item
+            .split_once(':')
+            .with_context(|| format!("--resolve {item}: want HOST:ADDR (or curl's HOST:PORT:ADDR)"))?;
+        let curl = || {
+            let (port, addr) = rest.split_once(':')?;
+            port.parse::<u16>().ok()?;
+            ip(addr)
+        };
+        let addr = ip(rest).or_else(curl).with_context(|| {
+            format!("--resolve {item}: {rest:?} is no address; want HOST:ADDR or HOST:PORT:ADDR")
+        })?;
         map.entry(host.to_string()).or_default().push(addr);
     }
     Ok(map)
 }
 
+/// `--port-range LO-HI`, with the option named in every error.
+fn parse_port_range(text: &str) -> anyhow::Result<std::ops::RangeInclusive<u16>> {
+    let bad = || format!("--port-range {text}: want LO-HI, two port numbers (e.g. 42000-42999)");
+    let (lo, hi) = text.split_once('-').with_context(bad)?;
+    let ports = lo.trim().parse::<u16>().with_context(bad)?..=hi.trim().parse::<u16>().with_context(bad)?;
+    if ports.is_empty() {
+        bail!("--port-range {text} is empty: LO must not exceed HI");
+    }
+    Ok(ports)
+}
+
+/// A URL as given, or `http://ARG/` for a bare host name or address (as curl takes it).
+fn with_scheme(arg: &str) -> String {
+    if arg.contains("://") {
+        arg.to_string()
+    } else {
+        format!("http://{arg}")
+    }
+}
+
 pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
     let mut urls: Vec<ListedUrl> =
-        args.urls.iter().map(|url| ListedUrl { url: url.clone(), category: None }).collect();
+        args.urls.iter().map(|url| ListedUrl { url: with_scheme(url), category: None }).collect();
     if let Some(file) = &args.targets {
         let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         urls.extend(parse_target_list(&text).with_context(|| format!("reading {}", file.display()))?);
@@ -111,11 +143,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
         .map(|u| parse_target(&u.url).map(|t| Target { category: u.category.clone(), ..t }))
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
-    let (lo, hi) = args.port_range.split_once('-').context("--port-range wants LO-HI")?;
-    let ports = lo.parse::<u16>()?..=hi.parse::<u16>()?;
-    if ports.is_empty() {
-        bail!("--port-range {} is empty", args.port_range);
-    }
+    let ports = parse_port_range(&args.port_range)?;
     let config = CollectConfig {
         out: args.out.clone(),
         targets,
@@ -157,7 +185,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
     let report = collect(&config, stop.clone(), Arc::new(progress_bar()))?;
     let interrupted = report.interrupted || stop.load(Ordering::Relaxed);
     let mut out = ReportOut::default();
-    for result in &report.results {
+    for result in report.results.iter().filter(|_| !args.quiet) {
         if result.fetches.is_empty() {
             outln!(out, "{} excluded", result.url);
             continue;
@@ -175,13 +203,27 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
         args.out.display()
     );
     for warning in &report.warnings {
-        outln!(out, "warning: {warning}");
+        eprintln!("warning: {warning}");
     }
     if interrupted {
         outln!(out, "interrupted: the file holds what was collected until then");
     }
     out.finish().context("printing the report")?;
-    Ok(if interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+    if interrupted {
+        return Ok(ExitCode::from(130));
+    }
+    // Nothing reached the wire and no fetch got an answer: nothing was measured.
+    let answered =
+        report.results.iter().flat_map(|r| &r.fetches).any(|(_, line)| {
+            line.split_whitespace().next().is_some_and(|status| status.parse::<u16>().is_ok())
+        });
+    if report.capture.kept == 0 && !answered {
+        eprintln!(
+            "tfoscope: nothing was measured: every target failed before any packet was captured (see the lines above; the file holds the records)"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Targets done of the total, and how many had failures, on stderr when it is a terminal
@@ -220,5 +262,47 @@ pub(crate) fn signal_hook_flag(signal: libc::c_int, flag: Arc<AtomicBool>) {
     #[allow(unsafe_code)]
     unsafe {
         libc::signal(signal, handler as *const () as libc::sighandler_t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_takes_ours_and_curls_form() {
+        let items: Vec<String> =
+            ["a.test:192.0.2.1", "b.test:443:198.51.100.2", "c.test:2001:db8::1", "d.test:80:[2001:db8::2]"]
+                .map(String::from)
+                .to_vec();
+        let map = parse_resolve(&items).unwrap();
+        assert_eq!(map["a.test"], vec!["192.0.2.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(map["b.test"], vec!["198.51.100.2".parse::<IpAddr>().unwrap()]);
+        assert_eq!(map["c.test"], vec!["2001:db8::1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(map["d.test"], vec!["2001:db8::2".parse::<IpAddr>().unwrap()]);
+        let err = parse_resolve(&["e.test:443:nowhere".to_string()]).unwrap_err().to_string();
+        assert!(err.contains("--resolve e.test:443:nowhere") && err.contains("HOST:PORT:ADDR"), "{err}");
+    }
+
+    #[test]
+    fn port_range_errors_name_the_option() {
+        assert_eq!(parse_port_range("5000-5009").unwrap(), 5000..=5009);
+        for bad in ["5000-abc", "5000", "70000-70001"] {
+            let err = format!("{:#}", parse_port_range(bad).unwrap_err());
+            assert!(err.contains(&format!("--port-range {bad}")), "{err}");
+        }
+        assert!(parse_port_range("9-1").unwrap_err().to_string().contains("empty"));
+    }
+
+    #[test]
+    fn a_bare_host_means_http() {
+        assert_eq!(with_scheme("example.org"), "http://example.org");
+        assert_eq!(with_scheme("192.0.2.1:8080/x"), "http://192.0.2.1:8080/x");
+        assert_eq!(with_scheme("https://example.org/"), "https://example.org/");
+        let target = tfoscope_collect::run::parse_target(&with_scheme("example.org")).unwrap();
+        assert_eq!((target.host.as_str(), target.port, target.path.as_str()), ("example.org", 80, "/"));
+        let err = tfoscope_collect::run::parse_target("http://").unwrap_err();
+        assert!(err.contains("no host") || err.contains("not a URL"), "{err}");
+        assert!(err.contains("want http://HOST"), "{err}");
     }
 }

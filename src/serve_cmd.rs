@@ -14,10 +14,10 @@ use tfoscope_serve::server::{bind, serve, ServeConfig};
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Serve HTTP on ADDR:PORT (repeatable; IPv6 as [ADDR]:PORT).
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = listen_addr)]
     http: Vec<SocketAddr>,
     /// Serve HTTPS on ADDR:PORT (repeatable).
-    #[arg(long, value_name = "ADDR:PORT")]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = listen_addr)]
     https: Vec<SocketAddr>,
     /// The HTTPS certificate chain (PEM); without it a self-signed certificate is made.
     #[arg(long, value_name = "PEM", requires = "key")]
@@ -103,5 +103,41 @@ async fn stop_signal() {
             }
         }
         _ => std::future::pending().await,
+    }
+}
+
+/// A listening address as servers are told one: `ADDR:PORT`, `[V6]:PORT`, `:PORT` (every IPv4
+/// address, as Go and nginx take it; add `[::]:PORT` for IPv6), `localhost:PORT`, or a port.
+fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let port =
+        |p: &str| p.parse::<u16>().map_err(|_| format!("{text}: want ADDR:PORT, :PORT or localhost:PORT"));
+    if let Some(p) = text.strip_prefix(':') {
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port(p)?)));
+    }
+    if let Some(p) = text.strip_prefix("localhost:") {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port(p)?)));
+    }
+    Ok(SocketAddr::from(([0, 0, 0, 0], port(text)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_as_servers_take_them() {
+        for (text, addr) in [
+            ("198.51.100.1:80", "198.51.100.1:80"),
+            ("[2001:db8::1]:443", "[2001:db8::1]:443"),
+            (":8080", "0.0.0.0:8080"),
+            ("localhost:8080", "127.0.0.1:8080"),
+            ("8080", "0.0.0.0:8080"),
+        ] {
+            assert_eq!(listen_addr(text).unwrap(), addr.parse::<SocketAddr>().unwrap(), "{text}");
+        }
+        assert!(listen_addr("example.org:80").unwrap_err().contains("want ADDR:PORT"));
     }
 }

@@ -62,7 +62,7 @@ fn csv_joins_lists_with_semicolons_and_json_writes_one_object_per_row() {
     assert!(rows[0].contains(",2;4;8;1;3;34;1;1,"), "{}", rows[0]);
 
     assert!(analyze(&["-o", out_dir.to_str().unwrap(), "--format", "json"], &[capture]).status.success());
-    let json = fs::read_to_string(out_dir.join("connections.json")).unwrap();
+    let json = fs::read_to_string(out_dir.join("connections.jsonl")).unwrap();
     let objects: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(objects.len(), 3);
     assert_eq!(objects[0]["syn_tfo"], "cookie_request");
@@ -126,9 +126,17 @@ fn a_capture_cut_mid_record_still_analyses_and_says_partial() {
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("PARTIAL"), "{stdout}");
-    assert!(stdout.contains("partial: file ends inside the record at byte"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("partial: file ends inside the record at byte"), "{stderr}");
     let df = read_parquet(&dir.join("connections.parquet"));
     assert!(df.height() >= 2, "the connections before the cut are kept");
+    // A target measured up to the cut is no clean "no": its fetches may have been cut short.
+    let targets = read_parquet(&dir.join("targets.parquet"));
+    assert_eq!(targets.column("measurement_valid").unwrap().bool().unwrap().get(0), Some(false));
+    assert_eq!(targets.column("middlebox").unwrap().bool().unwrap().get(0), None);
+    let explanation = targets.column("explanation").unwrap().str().unwrap().get(0).unwrap().to_string();
+    assert!(explanation.contains("the capture file was cut off"), "{explanation}");
+    assert!(stdout.contains("not valid"), "{stdout}");
     // Notebooks see it too.
     let files = read_parquet(&dir.join("files.parquet"));
     assert_eq!(files.column("complete").unwrap().bool().unwrap().get(0), Some(false));
@@ -185,8 +193,8 @@ fn unsupported_link_types_are_counted_not_fatal() {
     fs::write(&file, pcap).unwrap();
     let out = analyze(&["-o", dir.to_str().unwrap()], &[file]);
     assert!(out.status.success());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("skipped 3 frames of unsupported link type 147"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("skipped 3 frames of unsupported link type 147"), "{stderr}");
     assert_eq!(read_parquet(&dir.join("connections.parquet")).height(), 0);
 }
 
@@ -417,8 +425,11 @@ fn a_folder_stands_for_the_captures_in_it() {
 
     let out_dir = tempdir("folder-out");
     let out = analyze(&["-o", out_dir.to_str().unwrap()], std::slice::from_ref(&dir));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("2 files that are not captures skipped"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("2 files that are not captures skipped: 2026-11/notes.txt, README.md"),
+        "{stderr}"
+    );
     let files = read_parquet(&out_dir.join("files.parquet"));
     let strings = |df: &DataFrame, name: &str| -> Vec<Option<String>> {
         df.column(name).unwrap().str().unwrap().iter().map(|s| s.map(str::to_string)).collect()
@@ -526,4 +537,48 @@ fn a_failed_run_leaves_the_last_good_output_whole() {
     let files = read_parquet(&out_dir.join("files.parquet"));
     assert_eq!(files.column("vantage").unwrap().str().unwrap().get(0), Some("option_dropped"));
     let _ = fs::remove_file(&ooni);
+}
+
+#[test]
+fn a_pcap_and_a_pcapng_of_one_name_are_two_vantages() {
+    // A collector killed mid-write, its pcap and pcapng side by side: both analysed, apart.
+    let dir = tempdir("same-name");
+    let cut = |from: &str, to: &str| {
+        let bytes = fs::read(testdata().join(from)).unwrap();
+        fs::write(dir.join(to), &bytes[..bytes.len() * 2 / 3]).unwrap();
+    };
+    cut("clean_http.pcap", "trunc.pcap");
+    cut("clean_https.pcapng", "trunc.pcapng");
+    let out_dir = tempdir("same-name-out");
+    let out = analyze(&["--format", "json", "-o", out_dir.to_str().unwrap()], std::slice::from_ref(&dir));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("trunc.pcap ") && stdout.contains("trunc.pcapng "), "{stdout}");
+    let files = json_table(&out_dir, "files");
+    let mut vantages: Vec<&str> = files.iter().map(|f| f["vantage"].as_str().unwrap()).collect();
+    vantages.sort_unstable();
+    assert_eq!(vantages, ["trunc.pcap", "trunc.pcapng"]);
+    assert!(files.iter().all(|f| f["complete"] == false), "both cut: {files:?}");
+}
+
+#[test]
+fn unix_conventions_stdin_jsonl_and_quiet() {
+    // `-` reads standard input (a capture piped in, as tcpdump -r - does).
+    let dir = tempdir("stdin");
+    let capture = fs::File::open(testdata().join("option_dropped.pcap")).unwrap();
+    let out = tfoscope()
+        .args(["analyze", "-q", "--format", "json", "-o", dir.to_str().unwrap(), "-"])
+        .stdin(capture)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Quiet: no tables, one line naming where the verdicts went.
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("1 target verdicts -> ") && stdout.contains("targets.jsonl"), "{stdout}");
+    // JSON lines, named as such.
+    let targets = json_table(&dir, "targets");
+    assert_eq!(targets[0]["vantage"], "stdin");
+    assert_eq!(targets[0]["signatures"][0], "option_dropped");
+    assert!(!dir.join("targets.json").exists());
 }

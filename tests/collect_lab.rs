@@ -100,7 +100,7 @@ fn analyze_with(args: &[&str], capture: &Path, dir: &Path) -> (Vec<Value>, Vec<V
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     };
-    (read("connections.json"), read("targets.json"), String::from_utf8_lossy(&out.stdout).into_owned())
+    (read("connections.jsonl"), read("targets.jsonl"), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn row<'a>(targets: &'a [Value], target: &str) -> &'a Value {
@@ -210,7 +210,8 @@ fn collect_then_analyze_in_the_lab() {
         "{stdout}"
     );
     assert!(stdout.contains("http://198.51.100.77/ 198.51.100.77: tfo_cookie_request timeout"), "{stdout}");
-    assert!(stdout.contains("http://nothing.invalid/ unresolved: plain dns_error"), "{stdout}");
+    // With the resolver's own words.
+    assert!(stdout.contains("http://nothing.invalid/ unresolved: plain dns_error ("), "{stdout}");
     assert!(
         stdout.contains(
             "https://lab.test/ 198.51.100.1: tfo_cookie_request 200 (cookie received, certificate: "
@@ -344,6 +345,17 @@ fn collect_then_analyze_in_the_lab() {
         .map(|c| c["app_result"].as_str().unwrap())
         .collect();
     assert_eq!(app, vec!["200", "200", "200"]);
+
+    // Bad runs say what is wrong, once: an output folder that does not exist; nothing measured
+    // (every target failed before a packet left) is no success.
+    let out = lab.collect(&dir.join("missing/x.pcapng"), "2", &["http://198.51.100.1/"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
+    assert!(stderr.contains("missing/x.pcapng"), "{stderr}");
+    let out = lab.collect(&dir.join("nothing.pcapng"), "2", &["http://nothing.invalid/"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was measured"));
 
     // 2. The cookie flush is real: a second run asks for a cookie again first.
     let second = dir.join("second.pcapng");
@@ -482,7 +494,12 @@ fn collect_then_analyze_in_the_lab() {
     let off = dir.join("off.pcapng");
     let out = lab.collect(&off, "2", &["http://198.51.100.1/"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("net.ipv4.tcp_fastopen = 0"), "names the sysctl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("net.ipv4.tcp_fastopen = 0"), "names the sysctl");
+    assert!(
+        stderr.contains("sudo sysctl -w net.ipv4.tcp_fastopen=1") && stderr.contains("--fix-sysctl"),
+        "{stderr}"
+    );
     let out = lab.collect(&off, "2", &["--fix-sysctl", "http://198.51.100.1/"]);
     assert!(out.status.success());
     let (connections, _, _) = analyze(&off, &dir.join("off"));

@@ -414,6 +414,12 @@ fn a_compressed_capture_cut_off_or_damaged_keeps_what_came_before() {
             assert!(!r.report.complete(), "{suffix} cut at {cut} not marked partial");
             assert!(r.report.frames > 0 && r.report.frames <= whole.report.frames, "{suffix} cut at {cut}");
             assert!(r.report.warnings.iter().any(|w| w.contains("partial")), "{:?}", r.report.warnings);
+            // The offset is the decompressed stream's, and says so.
+            assert!(
+                r.report.warnings.iter().any(|w| w.contains("of the decompressed stream")),
+                "{:?}",
+                r.report.warnings
+            );
         }
         // Damaged in the middle: partial with the decompressor's reason, or an error naming
         // the file; never a panic.

@@ -77,7 +77,7 @@ fn lab_script_reproduces_the_field_notes() {
         .output()
         .unwrap();
     assert!(run.status.success());
-    let text = std::fs::read_to_string(out_dir.join("targets.json")).unwrap();
+    let text = std::fs::read_to_string(out_dir.join("targets.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let signatures = |vantage: &str| -> Vec<String> {
         let row = rows.iter().find(|r| r["vantage"] == vantage).unwrap();

@@ -205,9 +205,9 @@ fn controls_that_disagree_give_no_expectation() {
         .arg(testdata_file("clean_http_vlan.pcap"))
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("controls disagree about 198.51.100.1:80"), "{stdout}");
-    let text = fs::read_to_string(out_dir.join("targets.json")).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning: controls disagree about 198.51.100.1:80"), "{stderr}");
+    let text = fs::read_to_string(out_dir.join("targets.jsonl")).unwrap();
     let vlan: Value = text
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())

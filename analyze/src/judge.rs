@@ -229,6 +229,7 @@ fn read_files<E: std::error::Error>(
                     // Where it stopped is in the files table; that it stopped is what judging needs.
                     stop: (!row.complete).then(|| crate::read::ReadStop {
                         offset: 0,
+                        decompressed: false,
                         reason: crate::read::StopReason::Truncated,
                     }),
                     ..Default::default()

@@ -35,14 +35,20 @@ pub struct Target {
 }
 
 pub fn parse_target(url: &str) -> Result<Target, String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
-    let scheme = uri.scheme_str().ok_or_else(|| format!("{url}: no scheme (http:// or https://)"))?;
+    const WANT: &str = "want http://HOST[:PORT][/PATH] or https://...";
+    let uri: http::Uri = url.parse().map_err(|e| format!("{url}: not a URL ({e}); {WANT}"))?;
+    let scheme = uri.scheme_str().ok_or_else(|| format!("{url}: no scheme; {WANT}"))?;
     let (default_port, tls) = match scheme {
         "http" => (80, false),
         "https" => (443, true),
         other => return Err(format!("{url}: unsupported scheme {other}")),
     };
-    let host = uri.host().ok_or_else(|| format!("{url}: no host"))?.trim_matches(['[', ']']).to_string();
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("{url}: no host; {WANT}"))?
+        .trim_matches(['[', ']'])
+        .to_string();
     Ok(Target {
         url: url.to_string(),
         port: uri.port_u16().unwrap_or(default_port),
@@ -117,12 +123,18 @@ impl Exclusions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
-    #[error("TCP Fast Open is off for clients: net.ipv4.tcp_fastopen = {0} (bit 0x1 clear); set it, or run with --fix-sysctl")]
-    TfoDisabled(i64),
+    #[error(
+        "TCP Fast Open is off for clients: net.ipv4.tcp_fastopen = {value} (bit 0x1 clear); turn it on with \
+         `sudo sysctl -w net.ipv4.tcp_fastopen={on}` (the server bits kept), or run with --fix-sysctl \
+         to set it for the run and restore it after",
+        on = value | 1
+    )]
+    TfoDisabled { value: i64 },
     #[error("cannot open the capture socket ({0}): run as root or grant CAP_NET_RAW (and CAP_NET_ADMIN to forget cookies)")]
     Privilege(std::io::Error),
-    #[error("{path}: {source}")]
-    Output { path: PathBuf, source: std::io::Error },
+    // The cause is in the message, not a `source`: printed as a chain it would come twice.
+    #[error("{path}: {error}")]
+    Output { path: PathBuf, error: std::io::Error },
     #[error("capture failed: {0}")]
     Capture(std::io::Error),
     #[error("{0}")]
@@ -180,7 +192,7 @@ pub fn collect(
     let mut restore = None;
     if original & 1 == 0 {
         if !config.fix_sysctl {
-            return Err(CollectError::TfoDisabled(original));
+            return Err(CollectError::TfoDisabled { value: original });
         }
         kernel::set_sysctl("net.ipv4.tcp_fastopen", original | 1).map_err(CollectError::Runtime)?;
         restore = Some(original);
@@ -195,9 +207,9 @@ pub fn collect(
         _ => CollectError::Capture(e),
     })?;
     let writer = PcapngWriter::create(&config.out, config.snaplen)
-        .map_err(|source| CollectError::Output { path: config.out.clone(), source })?;
+        .map_err(|error| CollectError::Output { path: config.out.clone(), error })?;
     let writer = Arc::new(Mutex::new(writer));
-    let output_err = |source| CollectError::Output { path: config.out.clone(), source };
+    let output_err = |error| CollectError::Output { path: config.out.clone(), error };
     writer.lock().expect("writer").record(&run_record(RunPhase::Start)).map_err(output_err)?;
 
     let capture_stop = Arc::new(AtomicBool::new(false));
@@ -236,7 +248,9 @@ pub fn collect(
     Ok(CollectReport { results, capture: stats, warnings, interrupted: stop.load(Ordering::Relaxed) })
 }
 
-async fn resolve(target: &Target, config: &CollectConfig) -> Vec<IpAddr> {
+/// The target's addresses (of the families asked for), or the resolver's words when it has
+/// none.
+async fn resolve(target: &Target, config: &CollectConfig) -> Result<Vec<IpAddr>, String> {
     let addrs: Vec<IpAddr> = if let Ok(ip) = target.host.parse::<IpAddr>() {
         vec![ip]
     } else if let Some(addrs) = config.resolve.get(&target.host) {
@@ -244,7 +258,7 @@ async fn resolve(target: &Target, config: &CollectConfig) -> Vec<IpAddr> {
     } else {
         match tokio::net::lookup_host((target.host.as_str(), target.port)).await {
             Ok(found) => found.map(|a| a.ip()).collect(),
-            Err(_) => vec![],
+            Err(e) => return Err(e.to_string()),
         }
     };
     let mut addrs: Vec<IpAddr> = addrs
@@ -257,7 +271,10 @@ async fn resolve(target: &Target, config: &CollectConfig) -> Vec<IpAddr> {
         .collect();
     addrs.sort();
     addrs.dedup();
-    addrs
+    if addrs.is_empty() {
+        return Err(format!("no IPv{} address", config.family.unwrap_or(4)));
+    }
+    Ok(addrs)
 }
 
 /// A fetch as the person running the collector reads it: the HTTP status or error, then what
@@ -314,7 +331,8 @@ async fn run_fetches(
             results.push(TargetResult { url: target.url.clone(), addr: None, fetches: vec![] });
             continue;
         }
-        let all = resolve(target, config).await;
+        let resolved = resolve(target, config).await;
+        let all = resolved.clone().unwrap_or_default();
         let addrs: Vec<IpAddr> = all.iter().copied().filter(|a| !config.exclude.excludes_addr(*a)).collect();
         if addrs.is_empty() && !all.is_empty() {
             results.push(TargetResult { url: target.url.clone(), addr: None, fetches: vec![] });
@@ -345,7 +363,10 @@ async fn run_fetches(
             results.push(TargetResult {
                 url: target.url.clone(),
                 addr: None,
-                fetches: vec![(FetchKind::Plain, "dns_error".into())],
+                fetches: vec![(
+                    FetchKind::Plain,
+                    format!("dns_error ({})", resolved.err().unwrap_or_default()),
+                )],
             });
         }
         for addr in addrs {

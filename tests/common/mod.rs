@@ -144,7 +144,7 @@ pub fn analyze_to_json(out_dir: &Path, args: &[&str], captures: &[PathBuf]) -> S
 
 /// One table written by [`analyze_to_json`]: a JSON object a row.
 pub fn json_table(out_dir: &Path, table: &str) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(out_dir.join(format!("{table}.json"))).unwrap();
+    let text = std::fs::read_to_string(out_dir.join(format!("{table}.jsonl"))).unwrap();
     text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 

@@ -122,7 +122,7 @@ fn table_files(root: &Path, table: &str) -> Result<Vec<(PathBuf, Option<String>)
     if single.is_file() {
         return Ok(vec![(single, None)]);
     }
-    for other in ["csv", "json"] {
+    for other in ["csv", "jsonl", "json"] {
         let path = root.join(format!("{table}.{other}"));
         if path.is_file() {
             return Err(DatasetError::NotParquet { path });
@@ -149,7 +149,7 @@ fn walk(
             walk(&path, named.as_deref().or(vantage), found)?;
         } else if name.ends_with(".parquet") {
             found.push((path, vantage.map(str::to_string)));
-        } else if name.ends_with(".csv") || name.ends_with(".json") {
+        } else if name.ends_with(".csv") || name.ends_with(".jsonl") || name.ends_with(".json") {
             return Err(DatasetError::NotParquet { path });
         }
     }

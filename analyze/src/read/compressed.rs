@@ -73,6 +73,9 @@ where
         }
         (result, _) => result?,
     };
+    if let Some(stop) = report.stop.as_mut() {
+        stop.decompressed = true;
+    }
     if let Some((offset, e)) = failure {
         let reason = if e.kind() == std::io::ErrorKind::UnexpectedEof {
             StopReason::Truncated
@@ -81,7 +84,7 @@ where
         };
         // Where the records stopped, if before the damage; else where the damage begins.
         let offset = report.stop.as_ref().map_or(offset, |s| s.offset.min(offset));
-        report.stop = Some(ReadStop { offset, reason });
+        report.stop = Some(ReadStop { offset, decompressed: true, reason });
     }
     Ok(report)
 }

@@ -69,16 +69,24 @@ pub enum StopReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadStop {
     pub offset: u64,
+    /// `offset` counts the bytes of a decompressed stream (a .gz or .zst capture), not of the
+    /// file.
+    pub decompressed: bool,
     pub reason: StopReason,
 }
 
 impl std::fmt::Display for ReadStop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = if self.decompressed {
+            format!("byte {} of the decompressed stream", self.offset)
+        } else {
+            format!("byte {}", self.offset)
+        };
         match &self.reason {
-            StopReason::Truncated => write!(f, "file ends inside the record at byte {}", self.offset),
-            StopReason::Corrupt(e) => write!(f, "corrupt record at byte {}: {e}", self.offset),
-            StopReason::RecordTooLarge => write!(f, "record at byte {} claims an absurd length", self.offset),
-            StopReason::Io(e) => write!(f, "read error at byte {}: {e}", self.offset),
+            StopReason::Truncated => write!(f, "file ends inside the record at {at}"),
+            StopReason::Corrupt(e) => write!(f, "corrupt record at {at}: {e}"),
+            StopReason::RecordTooLarge => write!(f, "record at {at} claims an absurd length"),
+            StopReason::Io(e) => write!(f, "read error at {at}: {e}"),
         }
     }
 }

@@ -165,30 +165,40 @@ where
             Err(PcapError::Eof) => break,
             Err(PcapError::Incomplete(_)) => {
                 if let Err(e) = reader.refill() {
-                    report.stop = Some(ReadStop { offset, reason: StopReason::Io(format!("{e:?}")) });
+                    report.stop = Some(ReadStop {
+                        offset,
+                        decompressed: false,
+                        reason: StopReason::Io(format!("{e:?}")),
+                    });
                     break;
                 }
                 continue;
             }
             Err(PcapError::UnexpectedEof) => {
-                report.stop = Some(ReadStop { offset, reason: StopReason::Truncated });
+                report.stop = Some(ReadStop { offset, decompressed: false, reason: StopReason::Truncated });
                 break;
             }
             Err(PcapError::BufferTooSmall) => {
                 if buffer_size >= MAX_BUFFER {
-                    report.stop = Some(ReadStop { offset, reason: StopReason::RecordTooLarge });
+                    report.stop =
+                        Some(ReadStop { offset, decompressed: false, reason: StopReason::RecordTooLarge });
                     break;
                 }
                 buffer_size *= 4;
                 reader.grow(buffer_size);
                 if let Err(e) = reader.refill() {
-                    report.stop = Some(ReadStop { offset, reason: StopReason::Io(format!("{e:?}")) });
+                    report.stop = Some(ReadStop {
+                        offset,
+                        decompressed: false,
+                        reason: StopReason::Io(format!("{e:?}")),
+                    });
                     break;
                 }
                 continue;
             }
             Err(e) => {
-                report.stop = Some(ReadStop { offset, reason: StopReason::Corrupt(describe(&e)) });
+                report.stop =
+                    Some(ReadStop { offset, decompressed: false, reason: StopReason::Corrupt(describe(&e)) });
                 break;
             }
         };

@@ -40,7 +40,8 @@ impl OutputFormat {
         match self {
             OutputFormat::Parquet => "parquet",
             OutputFormat::Csv => "csv",
-            OutputFormat::Json => "json",
+            // One object a line: JSON lines, named as such (as --ooni's are).
+            OutputFormat::Json => "jsonl",
         }
     }
 }

@@ -366,7 +366,10 @@ pub fn conditions(
     out.extend(match connectivity {
         Connectivity::Works => Some("tfo.connectivity.works"),
         Connectivity::TfoBroken => Some("tfo.connectivity.broken"),
-        Connectivity::Offline | Connectivity::Closed => Some("tfo.connectivity.offline"),
+        Connectivity::Offline => Some("tfo.connectivity.offline"),
+        // PATHspider says offline for both; the connectivity column tells a closed port apart,
+        // and the conditions say the same.
+        Connectivity::Closed => Some("tfo.connectivity.closed"),
         Connectivity::Transient => Some("tfo.connectivity.transient"),
         Connectivity::Unresolved => None,
     });

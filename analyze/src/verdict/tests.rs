@@ -580,6 +580,10 @@ fn conditions_use_pathspider_words() {
     // As PATHspider: no cookie or SYN-data words when the TFO connection did not get through.
     assert_eq!(
         conditions(Connectivity::Closed, CookieResult::NotReceived, SynDataResult::NotAttempted),
+        vec!["tfo.connectivity.closed"]
+    );
+    assert_eq!(
+        conditions(Connectivity::Offline, CookieResult::NotReceived, SynDataResult::NotAttempted),
         vec!["tfo.connectivity.offline"]
     );
     assert_eq!(
