@@ -57,8 +57,10 @@ impl Lab {
 }
 
 impl Lab {
-    /// Starts a collection, sends `signal` 1.5 s in, and returns its exit code and output.
+    /// Starts a collection, sends `signal` once its first packet is in the file (a state, not
+    /// a time a loaded machine would stretch), and returns its exit code and output.
     fn collect_then_signal(&self, out: &Path, signal: &str, urls: &[&str]) -> (Option<i32>, String) {
+        let _ = std::fs::remove_file(out);
         let child = Command::new("ip")
             .args(["netns", "exec", &format!("{PREFIX}-c")])
             .arg(env!("CARGO_BIN_EXE_tfoscope"))
@@ -67,11 +69,34 @@ impl Lab {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !holds_a_packet(out) {
+            assert!(std::time::Instant::now() < deadline, "the collector never captured a packet");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert!(Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
         let output = child.wait_with_output().unwrap();
         (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
     }
+}
+
+/// Whether the pcapng at `path` holds an enhanced packet block yet (the collector writes each
+/// block whole, at once).
+fn holds_a_packet(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else { return false };
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let kind = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        if kind == 6 {
+            return true;
+        }
+        if len < 12 {
+            return false;
+        }
+        at += len;
+    }
+    false
 }
 
 impl Drop for Lab {
@@ -259,6 +284,16 @@ fn collect_then_analyze_in_the_lab() {
     let (connections, targets, summary) = analyze(&first, &dir.join("first"));
     assert!(!summary.contains("PARTIAL"), "{summary}");
     frame_numbers_are_tsharks(&first, &connections);
+    // The files table carries the collector's records as the JSON documents they are (no
+    // block padding), each as schemas/attempt.json describes it.
+    let files = json_table(&dir.join("first"), "files");
+    let records: Vec<&str> =
+        files[0]["collector_records"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert!(records.len() >= 3 * 7, "an attempt record per fetch, run records: {}", records.len());
+    for text in records {
+        let record: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
+        assert_collector_record_in_schema(&record);
+    }
     assert!(
         connections.iter().all(|c| c["attempt_source"] == "record"),
         "every connection tied to its record"

@@ -147,7 +147,11 @@ fn empty_text_and_random_files_are_clear_errors_naming_the_file() {
                 state as u8
             })
             .collect();
-        let _ = analyze_bytes(&dir, "random.bin", &bytes);
+        // Random bytes begin with no capture's magic: a clear error naming the file, never a
+        // panic and never a result made up from noise.
+        let err = analyze_bytes(&dir, "random.bin", &bytes).expect_err("random bytes are no capture");
+        let clear = err.contains("empty file") || err.contains("not a pcap or pcapng capture (byte 0)");
+        assert!(err.contains("random.bin") && clear, "round {round} ({len} bytes): {err}");
     }
 }
 
@@ -168,7 +172,7 @@ fn a_pcapng_cut_at_every_offset_keeps_what_came_before() {
         boundaries.insert(at);
     }
     let mut last_frames = 0;
-    for cut in (0..bytes.len()).step_by(13) {
+    for cut in 0..bytes.len() {
         match analyze_bytes(&dir, "cut.pcapng", &bytes[..cut]) {
             Err(e) => {
                 assert!(cut < first_block_len(&bytes), "only a cut header is an error (cut at {cut}): {e}");
@@ -435,5 +439,102 @@ fn a_compressed_capture_cut_off_or_damaged_keeps_what_came_before() {
         // Only the first few bytes: a clear error, not "empty file".
         let e = analyze_bytes(&dir, &format!("stub.pcap.{suffix}"), &bytes[..6]).unwrap_err();
         assert!(e.contains("compressed stream") && e.contains("stub.pcap"), "{e}");
+    }
+}
+
+/// The fuzz targets' bodies (fuzz/ calls them; cargo-fuzz runs outside CI) on every shipped
+/// capture, a collector's pcapng with records among the packets, and each of those with bytes
+/// mutated: they build with the project, and hold on real and damaged input.
+#[test]
+fn fuzz_target_bodies_hold_on_the_captures_and_their_mutations() {
+    use tfoscope_analyze::fuzzing;
+    let mut inputs: Vec<Vec<u8>> = captures_in(&testdata()).iter().map(|p| fs::read(p).unwrap()).collect();
+    if let Some(shared) = shared_captures() {
+        inputs.extend(captures_in(&shared).iter().map(|p| fs::read(p).unwrap()));
+    }
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let records = with_custom_blocks(&fs::read(testdata().join("clean_https.pcapng")).unwrap());
+    inputs.push(records);
+    for input in &inputs {
+        let frames = fuzzing::read_capture(input);
+        assert!(frames > 0);
+        assert!(fuzzing::connections(input) > 0);
+        fuzzing::tcp_options(&input[..input.len().min(60)]);
+        for _ in 0..40 {
+            let mut mutated = input.clone();
+            for _ in 0..1 + next() % 8 {
+                let at = (next() as usize) % mutated.len();
+                mutated[at] = next() as u8;
+            }
+            fuzzing::read_capture(&mutated);
+            fuzzing::connections(&mutated);
+            fuzzing::tcp_options(&mutated[(next() as usize) % mutated.len()..]);
+        }
+    }
+}
+
+/// `pcapng` with a custom block (a collector's record) after the interface description and
+/// after every third block: the collector's own files interleave records and packets.
+fn with_custom_blocks(pcapng: &[u8]) -> Vec<u8> {
+    let record = |n: usize| {
+        let data = format!("{{\"record\":\"run\",\"n\":{n}}}").into_bytes();
+        let padded = data.len().div_ceil(4) * 4;
+        let total = (4 + 4 + 4 + padded + 4) as u32;
+        let mut block = 0x0000_0BADu32.to_le_bytes().to_vec();
+        block.extend_from_slice(&total.to_le_bytes());
+        block.extend_from_slice(&tfoscope_analyze::attempt::ATTEMPT_PEN.to_le_bytes());
+        block.extend_from_slice(&data);
+        block.resize(block.len() + padded - data.len(), 0);
+        block.extend_from_slice(&total.to_le_bytes());
+        block
+    };
+    let mut out = Vec::new();
+    let (mut at, mut n) = (0, 0);
+    while at + 8 <= pcapng.len() {
+        let len = u32::from_le_bytes(pcapng[at + 4..at + 8].try_into().unwrap()) as usize;
+        out.extend_from_slice(&pcapng[at..at + len]);
+        at += len;
+        n += 1;
+        if n == 2 || (n > 2 && n % 3 == 0) {
+            out.extend_from_slice(&record(n));
+        }
+    }
+    out
+}
+
+#[test]
+fn frames_are_numbered_as_wireshark_does_with_records_among_them() {
+    let plain = fs::read(testdata().join("clean_https.pcapng")).unwrap();
+    let interleaved = with_custom_blocks(&plain);
+    let numbers = |bytes: &[u8]| {
+        let mut numbers = Vec::new();
+        let mut customs = 0;
+        let _ = tfoscope_analyze::read::read_capture_from(std::path::Path::new("t"), bytes, |event| {
+            match event {
+                tfoscope_analyze::read::CaptureEvent::Frame(f) => numbers.push(f.number),
+                tfoscope_analyze::read::CaptureEvent::Custom { .. } => customs += 1,
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        (numbers, customs)
+    };
+    let (plain_numbers, none) = numbers(&plain);
+    let (numbers, customs) = numbers(&interleaved);
+    assert_eq!((none, plain_numbers.len()), (0, numbers.len()));
+    assert!(customs > 3);
+    // Each packet's number counts the records before it, as tshark's frame.number does.
+    let mut records_before = 1; // the one after the interface description
+    for (i, (plain, with)) in plain_numbers.iter().zip(&numbers).enumerate() {
+        let block = i + 3; // blocks 1 and 2: section header, interface
+        if block > 3 && (block - 1) % 3 == 0 {
+            records_before += 1;
+        }
+        assert_eq!(*with, plain + records_before, "packet {}", i + 1);
     }
 }

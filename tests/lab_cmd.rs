@@ -147,7 +147,20 @@ fn lab_judges_every_scenario_and_cleans_up() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(4));
+    // Signalled once the first scenario's collector runs in the client namespace (waiting for
+    // that state, not for a time, which a loaded machine would stretch).
+    let client = format!("{PREFIX}-c");
+    let collecting = || {
+        Command::new("ip")
+            .args(["netns", "pids", &client])
+            .output()
+            .is_ok_and(|o| o.status.success() && !String::from_utf8_lossy(&o.stdout).trim().is_empty())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !collecting() {
+        assert!(std::time::Instant::now() < deadline, "the lab's first collection never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

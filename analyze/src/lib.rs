@@ -16,6 +16,8 @@ pub mod decode;
 pub mod echo;
 pub mod expect;
 pub mod flow;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod judge;
 pub mod locate;
 pub mod pipeline;

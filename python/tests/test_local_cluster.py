@@ -1,8 +1,9 @@
 """tfoscope-dask on a LocalCluster of worker processes: the targets of analyze-per-vantage on
 the cluster, then judge once, equal a single tfoscope analyze run of the same captures.
 
-Run by the Rust test tests/python_dask.rs (TFOSCOPE: the binary, TESTDATA: the captures,
-WORK: a scratch folder); plain asserts, so pytest runs it too."""
+Run as a script by the Rust test tests/python_dask.rs (TFOSCOPE: the binary, TESTDATA: the
+captures, WORK: a scratch folder): `python3 test_local_cluster.py` builds the cluster and hands
+it to each test function."""
 
 import os
 import shutil
@@ -41,7 +42,9 @@ def test_each_capture_a_vantage_on_two_workers(client):
     dataset = WORK / "dataset"
     results = analyze_all(client, vantages, str(dataset), tfoscope=TFOSCOPE)
     assert [r.vantage for r in results] == [v.name for v in vantages]
-    # Both workers took tasks (each worker a process of its own).
+    # Both workers took tasks (each worker a process of its own, named by its address).
+    workers = {r.worker for r in results}
+    assert len(workers) == 2, workers
     parts = sorted(dataset.glob("connections/vantage=*/part-*.parquet"))
     assert len(parts) == len(captures), parts
     judge(str(dataset), str(WORK / "judged"), tfoscope=TFOSCOPE)
@@ -51,7 +54,9 @@ def test_each_capture_a_vantage_on_two_workers(client):
     # connections twice, read as one table by polars.
     analyze_all(client, vantages[:2], str(dataset), tfoscope=TFOSCOPE)
     whole = pl.scan_parquet(str(dataset / "connections" / "**" / "*.parquet"), hive_partitioning=True).collect()
-    assert whole.height > 0
+    single = pl.read_parquet(WORK / "single" / "connections.parquet")
+    again = single.filter(pl.col("vantage").is_in([v.name for v in vantages[:2]])).height
+    assert again > 0 and whole.height == single.height + again, (whole.height, single.height, again)
 
 
 def test_rotated_files_and_a_remote_store(client):

@@ -203,6 +203,21 @@ pub fn assert_in_schema(schema: &str, value: &serde_json::Value) {
     assert_documented(&serde_json::from_str(&text).unwrap(), value, schema);
 }
 
+/// A collector record (attempt, run or probe) holds only what its branch of
+/// schemas/attempt.json documents, and all it requires, nested objects included.
+pub fn assert_collector_record_in_schema(record: &serde_json::Value) {
+    let text = std::fs::read_to_string(root().join("schemas/attempt.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let kind = record["record"].as_str().expect("a record names its kind");
+    let branch = doc["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["properties"]["record"]["const"] == kind)
+        .unwrap_or_else(|| panic!("no branch for record {kind}"));
+    assert_documented(branch, record, kind);
+}
+
 /// An OONI measurement holds only what schemas/ooni.json documents, and all it requires.
 pub fn assert_in_ooni_schema(measurement: &serde_json::Value) {
     let text = std::fs::read_to_string(root().join("schemas/ooni.json")).unwrap();

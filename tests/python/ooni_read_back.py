@@ -1,8 +1,9 @@
 """Reads tfoscope's OONI measurements with OONI's own library and prints what it read.
 
 Usage: ooni_read_back.py FILE.jsonl. Each line goes through oonidata's load_measurement (which
-builds its BaseMeasurement from the base fields, df-000-base); the base fields are printed as
-oonidata holds them, the test keys as the line has them, one JSON object per line.
+builds its BaseMeasurement from the base fields, df-000-base); the fields are printed as
+oonidata holds them, one JSON object per line. oonidata keeps no test keys for a test it does
+not know: those are printed only if it holds them (null otherwise), never copied from the line.
 """
 import json
 import sys
@@ -28,5 +29,5 @@ with open(sys.argv[1]) as lines:
             "software_version": m.software_version,
             "data_format_version": m.data_format_version,
             "annotations": m.annotations,
-            "test_keys": raw["test_keys"],
+            "test_keys": getattr(m, "test_keys", None) if isinstance(getattr(m, "test_keys", None), dict) else None,
         }))

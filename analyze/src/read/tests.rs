@@ -114,6 +114,27 @@ fn read_ahead_stops_with_the_parser() {
         .unwrap();
         assert_eq!((frames, report.frames), (1, 1), "{}", path.display());
     }
+    // The reading thread stopped too: of a file far larger than what it reads ahead, it read
+    // a few chunks, not the whole (a thread left reading would read to the end or hang here).
+    let payloads: Vec<Vec<u8>> = (0..80_000u32).map(|i| i.to_le_bytes().repeat(25)).collect();
+    let records: Vec<(u32, u32, &[u8])> =
+        payloads.iter().enumerate().map(|(i, p)| (i as u32, 0, p.as_slice())).collect();
+    let big = dir.join("big.pcap");
+    std::fs::write(&big, legacy_pcap(false, false, &records)).unwrap();
+    let size = std::fs::metadata(&big).unwrap().len();
+    let read = std::sync::atomic::AtomicU64::new(0);
+    let report = read_capture_with(
+        &big,
+        ReadOptions { read_ahead: true },
+        |bytes| {
+            read.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        },
+        |_| ControlFlow::Break(()),
+    )
+    .unwrap();
+    let read = read.into_inner();
+    assert_eq!(report.frames, 1);
+    assert!(read < size / 3, "read {read} of {size} bytes after the parser stopped at the first frame");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -102,9 +102,20 @@ def analyze_vantage(
         captures=len(vantage.captures) + len(vantage.server_captures),
         bytes=_size(list(vantage.captures) + list(vantage.server_captures)),
         seconds=time.monotonic() - start,
-        worker=os.uname().nodename,
+        worker=_worker_name(),
         stdout=run.stdout,
     )
+
+
+def _worker_name() -> str:
+    """The host, and the Dask worker's address where the task ran on one: local workers of
+    one machine share the host name."""
+    try:
+        from distributed import get_worker
+
+        return f"{os.uname().nodename} {get_worker().address}"
+    except (ImportError, ValueError):
+        return os.uname().nodename
 
 
 def analyze_all(
