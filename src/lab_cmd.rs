@@ -31,6 +31,10 @@ pub struct LabArgs {
     /// List the scenarios and what each one does.
     #[arg(long)]
     list: bool,
+    /// Build the lab and leave it up to measure in by hand (client PREFIX-c, router PREFIX-r,
+    /// echo origins in PREFIX-s); Ctrl-C removes it.
+    #[arg(long, conflicts_with_all = ["scenarios", "list", "check_kernel"])]
+    hold: bool,
     /// Prefix of the namespaces and interfaces the lab creates (PREFIX-c, -r, -s).
     #[arg(long, default_value = "tfl")]
     prefix: String,
@@ -98,6 +102,23 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [libc::SIGINT, libc::SIGTERM] {
         signal_hook_flag(signal, stop.clone());
+    }
+    if args.hold {
+        let exe = config.exe.display().to_string();
+        tfoscope_lab::run::hold_lab(&config, &stop, |net| {
+            let (c, r) = (net.client(), net.router());
+            println!(
+                "lab up: client {c} (192.0.2.1, 2001:db8:1::1), router {r}, origins in {}",
+                net.server()
+            );
+            println!("  echo origins with TFO: http://198.51.100.1/ https://198.51.100.1/ http://[2001:db8:2::1]/ (name lab.test); without TFO: http://198.51.100.1:8080/");
+            println!("  measure:    ip netns exec {c} {exe} collect -o run.pcapng --resolve lab.test:198.51.100.1 http://lab.test/");
+            println!("  a box:      ip netns exec {r} iptables -A FORWARD -p tcp --syn -m tcp --tcp-option 34 -j DROP");
+            println!("  analyze:    {exe} analyze -o out run.pcapng");
+            println!("Ctrl-C removes the lab.");
+        })?;
+        println!("lab removed");
+        return Ok(ExitCode::SUCCESS);
     }
     let width = chosen.iter().map(|s| s.expected.describe().len()).max().unwrap_or(8);
     let mut out = ReportOut::default();

@@ -142,6 +142,15 @@ fn attempt_schema_names_every_field_the_collector_writes() {
         },
         echo: None,
         echo_error: Some("not json".into()),
+        tcp_info: Some(tfoscope_analyze::attempt::KernelView {
+            state: 1,
+            options: 0x27,
+            fastopen_client_fail: 3,
+            total_retrans: 1,
+            rtt_us: 120,
+            snd_mss: 1448,
+            rcv_mss: 1448,
+        }),
     });
     let json: serde_json::Value = serde_json::from_slice(&record.to_json()).unwrap();
     // What is written is documented, nested objects included, and what is required is written.

@@ -141,6 +141,29 @@ pub struct AttemptRecord {
     /// Why a response of the echo's content type was not kept as one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub echo_error: Option<String>,
+    /// What the kernel told the socket of its connection (TCP_INFO read before close): its
+    /// view, with or without a capture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_info: Option<KernelView>,
+}
+
+/// A connection as TCP_INFO describes it after the fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelView {
+    /// tcpi_state (1 established, 2 SYN_SENT: the handshake never completed, ...).
+    pub state: u8,
+    /// tcpi_options: 0x1 timestamps, 0x2 SACK, 0x4 window scale, 0x8 ECN, 0x20 SYN data acked.
+    pub options: u8,
+    /// tcpi_fastopen_client_fail (Linux 5.5+): 0 unspecified, 1 no cookie sent, 2 SYN-data not
+    /// acked, 3 SYN retransmitted.
+    pub fastopen_client_fail: u8,
+    /// tcpi_total_retrans: segments retransmitted, the SYN's resends included.
+    pub total_retrans: u32,
+    /// tcpi_rtt, microseconds (0 before any round trip was measured).
+    pub rtt_us: u32,
+    /// tcpi_snd_mss and tcpi_rcv_mss.
+    pub snd_mss: u32,
+    pub rcv_mss: u32,
 }
 
 /// One address's entry in the kernel's TCP metrics, as TFO uses it.

@@ -45,6 +45,7 @@ pub struct FetchOutcome {
     pub result: AppResult,
     pub syn_data_acked: Option<bool>,
     pub fastopen_client_fail: Option<u8>,
+    pub tcp_info: Option<tfoscope_analyze::attempt::KernelView>,
     /// The headers sent, name and value, in order.
     pub request_headers: Vec<(String, String)>,
     /// An echo origin's answer (recognised by its content type), and why one was not kept.
@@ -91,14 +92,15 @@ fn open_socket(spec: &FetchSpec) -> io::Result<Socket> {
     Ok(socket)
 }
 
-/// TCP_INFO after the fetch: did the kernel see its SYN data acked, and why TFO failed.
-/// What TCP_INFO says after a fetch.
+/// TCP_INFO after the fetch: did the kernel see its SYN data acked, why TFO failed, what it
+/// resent.
 #[derive(Debug, Clone, Copy)]
 struct TcpInfo {
     /// tcpi_state: 2 is SYN_SENT, the handshake never completed.
     state: u8,
     syn_data_acked: bool,
     fastopen_client_fail: u8,
+    view: tfoscope_analyze::attempt::KernelView,
 }
 
 const TCP_SYN_SENT: u8 = 2;
@@ -117,15 +119,28 @@ fn tcp_info(socket: &Socket) -> Option<TcpInfo> {
             &mut len,
         )
     };
-    if rc != 0 || len < 8 {
+    // Up to tcpi_total_retrans (bytes 100-103), there since Linux 2.6.
+    if rc != 0 || len < 104 {
         return None;
     }
     // struct tcp_info: byte 0 is tcpi_state, byte 5 tcpi_options; byte 7 holds
-    // delivery_rate_app_limited:1 and fastopen_client_fail:2 (bits 1-2).
+    // delivery_rate_app_limited:1 and fastopen_client_fail:2 (bits 1-2); then u32s: snd_mss at
+    // 16, rcv_mss at 20, rtt at 68, total_retrans at 100.
+    let word = |at: usize| u32::from_ne_bytes(buf[at..at + 4].try_into().expect("four bytes"));
+    let fastopen_client_fail = (buf[7] >> 1) & 0b11;
     Some(TcpInfo {
         state: buf[0],
         syn_data_acked: buf[5] & TCPI_OPT_SYN_DATA != 0,
-        fastopen_client_fail: (buf[7] >> 1) & 0b11,
+        fastopen_client_fail,
+        view: tfoscope_analyze::attempt::KernelView {
+            state: buf[0],
+            options: buf[5],
+            fastopen_client_fail,
+            total_retrans: word(100),
+            rtt_us: word(68),
+            snd_mss: word(16),
+            rcv_mss: word(20),
+        },
     })
 }
 
@@ -230,6 +245,7 @@ pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
         request_headers: request_headers(spec),
         echo: None,
         echo_error: None,
+        tcp_info: None,
     };
     let socket = match open_socket(spec) {
         Ok(s) => s,
@@ -283,6 +299,7 @@ pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
     if let Some(info) = info {
         outcome.syn_data_acked = Some(info.syn_data_acked);
         outcome.fastopen_client_fail = Some(info.fastopen_client_fail);
+        outcome.tcp_info = Some(info.view);
     }
     outcome.end_ns = now_ns();
     outcome

@@ -297,8 +297,13 @@ fn fetch_line(mode: FetchKind, outcome: &FetchOutcome, cookie_after: Option<bool
         }
         _ => {}
     }
+    // The kernel names a resent SYN only for a data SYN; elsewhere its count of resent
+    // segments tells (a cookie request dropped by a box: one, the SYN).
+    let resent = outcome.tcp_info.map_or(0, |i| i.total_retrans);
     if outcome.fastopen_client_fail == Some(TFO_SYN_RETRANSMITTED) {
         seen.push("SYN retransmitted".into());
+    } else if resent > 0 {
+        seen.push(format!("{resent} segment{} resent", if resent == 1 { "" } else { "s" }));
     }
     if let Some(error) = &outcome.result.cert_error {
         seen.push(format!("certificate: {error}"));
@@ -358,6 +363,7 @@ async fn run_fetches(
                 result: AppResult { error: Some("dns_error".into()), ..AppResult::default() },
                 echo: None,
                 echo_error: None,
+                tcp_info: None,
             };
             let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));
             results.push(TargetResult {
@@ -446,6 +452,7 @@ async fn run_fetches(
                             result: outcome.result,
                             echo: outcome.echo.map(Box::new),
                             echo_error: outcome.echo_error,
+                            tcp_info: outcome.tcp_info,
                         };
                         let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));
                     }

@@ -128,6 +128,18 @@ pub fn run_lab(
     Ok(results)
 }
 
+/// Builds the lab (client, router, server namespaces; the TFO echo origins and the router's
+/// proxies) and keeps it up until `stop` is set, then removes it: a lab to measure in by hand.
+pub fn hold_lab(config: &LabConfig, stop: &AtomicBool, ready: impl FnOnce(&LabNet)) -> Result<(), LabError> {
+    let mut net = LabNet::create(&config.prefix)?;
+    start_servers(&mut net, config)?;
+    ready(&net);
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Ok(())
+}
+
 /// The chain's namespaces: the lab's prefix (cut to nine) and `h`.
 pub fn chain_prefix(prefix: &str) -> String {
     format!("{}h", &prefix[..prefix.len().min(9)])

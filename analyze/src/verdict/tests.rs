@@ -233,6 +233,7 @@ fn fetches_that_never_reached_the_wire__a_row_from_the_records() {
         result: AppResult { error: Some(error.into()), ..AppResult::default() },
         echo: None,
         echo_error: None,
+        tcp_info: None,
     };
     let conns = round(true, Some(SynAckAnswers::FirstSyn), 100);
     let records = [
