@@ -130,7 +130,8 @@ pub fn tfoscope() -> Command {
 }
 
 /// Runs `tfoscope analyze --format json -o OUT_DIR ARGS... CAPTURES...`, which must succeed;
-/// returns its standard output. [`json_table`] reads the tables it wrote.
+/// returns what a terminal shows of it: its standard output, then its standard error (the
+/// warnings). [`json_table`] reads the tables it wrote.
 pub fn analyze_to_json(out_dir: &Path, args: &[&str], captures: &[PathBuf]) -> String {
     let out = tfoscope()
         .args(["analyze", "--format", "json", "-o", out_dir.to_str().unwrap()])
@@ -139,7 +140,7 @@ pub fn analyze_to_json(out_dir: &Path, args: &[&str], captures: &[PathBuf]) -> S
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 /// One table written by [`analyze_to_json`]: a JSON object a row.
