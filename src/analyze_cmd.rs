@@ -256,11 +256,10 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let everything: Vec<&VantageResult> = analysis.vantages().collect();
     if args.quiet {
         print_warnings(&everything);
-        println!(
-            "{} target verdicts -> {}",
-            analysis.verdicts.len(),
-            written_targets.as_deref().unwrap_or(&written).display()
-        );
+        match &written_targets {
+            Some(path) => println!("{} target verdicts -> {}", analysis.verdicts.len(), path.display()),
+            None => println!("partitioned by vantage (part {run}) -> {}", args.out.display()),
+        }
     } else {
         print_summary(&everything, &written);
         match &written_targets {
