@@ -6,7 +6,6 @@ mod collect_cmd;
 mod judge_cmd;
 mod lab_cmd;
 mod report_out;
-mod serve_cmd;
 
 use std::process::ExitCode;
 
@@ -64,7 +63,7 @@ enum Command {
     Lab(lab_cmd::LabArgs),
     /// An echo origin for measurements: answers every request with the SYN as it arrived
     /// (TCP_SAVE_SYN), the request as received and the certificate served.
-    Serve(serve_cmd::ServeArgs),
+    Serve(tfoscope_serve::cli::ServeArgs),
     /// The lab's servers (started by `tfoscope lab` inside its namespaces).
     #[command(hide = true)]
     LabServe(lab_cmd::LabServeArgs),
@@ -81,7 +80,7 @@ fn main() -> ExitCode {
         Command::Collect(args) => collect_cmd::run(args),
         Command::Judge(args) => judge_cmd::run(args),
         Command::Lab(args) => lab_cmd::run(args),
-        Command::Serve(args) => serve_cmd::run(args),
+        Command::Serve(args) => tfoscope_serve::cli::run(args),
         Command::LabServe(args) => lab_cmd::serve_listeners(args),
     };
     match result {

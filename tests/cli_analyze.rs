@@ -582,3 +582,21 @@ fn unix_conventions_stdin_jsonl_and_quiet() {
     assert_eq!(targets[0]["signatures"][0], "option_dropped");
     assert!(!dir.join("targets.json").exists());
 }
+
+/// The collector and the echo origin build without polars (a helper server's build stays
+/// small): their dependency trees name no polars crate.
+#[test]
+fn collect_and_serve_do_not_build_polars() {
+    for package in ["tfoscope-collect", "tfoscope-serve", "tfoscope-wire"] {
+        let out = std::process::Command::new(env!("CARGO"))
+            .args(["tree", "--offline", "-e", "normal", "-p", package])
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let tree = String::from_utf8_lossy(&out.stdout);
+        assert!(tree.contains(package), "{tree}");
+        assert!(!tree.contains("polars"), "{package} depends on polars:\n{tree}");
+        assert!(!tree.contains("tfoscope-analyze"), "{package} depends on analyze");
+    }
+}

@@ -10,10 +10,8 @@
 #![deny(unsafe_code)]
 
 pub mod arrival;
-pub mod attempt;
+pub use tfoscope_wire::{attempt, decode, echo};
 pub mod dataset;
-pub mod decode;
-pub mod echo;
 pub mod expect;
 pub mod flow;
 #[doc(hidden)]

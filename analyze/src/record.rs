@@ -4,44 +4,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            /// The value `as_str` renders as `text`.
-            pub fn parse(text: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == text)
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-pub(crate) use string_enum;
-
-string_enum!(
-    /// What the client's first SYN carried.
-    SynTfo {
-        None => "none",
-        CookieRequest => "cookie_request",
-        Cookie => "cookie",
-        Malformed => "malformed",
-        Truncated => "truncated",
-    }
-);
+pub use tfoscope_wire::decode::options::SynTfo;
+pub(crate) use tfoscope_wire::string_enum;
 
 string_enum!(
     /// What the SYN-ACK carried (`cookie_bad_length`: a cookie of a length RFC 7413 forbids,

@@ -18,21 +18,6 @@ use crate::result::{AnalyzeError, FileReport, Progress, VantageReport, VantageRe
 use crate::server_view::ServerView;
 use crate::summary::TargetConnections;
 
-impl DecodeError {
-    fn category(&self) -> &'static str {
-        match self {
-            DecodeError::UnsupportedLinktype(_) => "unsupported link type",
-            DecodeError::LinkTooShort => "short link header",
-            DecodeError::NotIp { .. } => "not IP",
-            DecodeError::Ip(_) => "bad IP header",
-            DecodeError::NotTcp => "not TCP",
-            DecodeError::Fragment => "IP fragment",
-            DecodeError::TcpTruncated { .. } => "TCP header cut by snap length",
-            DecodeError::TcpBadDataOffset { .. } => "bad TCP data offset",
-        }
-    }
-}
-
 /// The first frame's timestamp, to put rotated files in order.
 fn first_timestamp(path: &Path) -> Result<Option<i64>, ReadError> {
     let mut first = None;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use pcap_parser::Linktype;
 use socket2::{Domain, MsgHdrMut, Protocol, SockAddr, Socket, Type};
-use tfoscope_analyze::decode::{self, Packet};
+use tfoscope_wire::decode::{self, Packet};
 
 use crate::bpf;
 use crate::fetch::now_ns;

@@ -14,8 +14,8 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use socket2::{Domain, Protocol, Socket, Type};
-use tfoscope_analyze::attempt::{AppResult, FetchKind};
-use tfoscope_analyze::echo::{Echo, ECHO_CONTENT_TYPE, ECHO_MAX_BYTES};
+use tfoscope_wire::attempt::{AppResult, FetchKind};
+use tfoscope_wire::echo::{Echo, ECHO_CONTENT_TYPE, ECHO_MAX_BYTES};
 
 use crate::failure::error_kind;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -45,7 +45,7 @@ pub struct FetchOutcome {
     pub result: AppResult,
     pub syn_data_acked: Option<bool>,
     pub fastopen_client_fail: Option<u8>,
-    pub tcp_info: Option<tfoscope_analyze::attempt::KernelView>,
+    pub tcp_info: Option<tfoscope_wire::attempt::KernelView>,
     /// The headers sent, name and value, in order.
     pub request_headers: Vec<(String, String)>,
     /// An echo origin's answer (recognised by its content type), and why one was not kept.
@@ -100,7 +100,7 @@ struct TcpInfo {
     state: u8,
     syn_data_acked: bool,
     fastopen_client_fail: u8,
-    view: tfoscope_analyze::attempt::KernelView,
+    view: tfoscope_wire::attempt::KernelView,
 }
 
 const TCP_SYN_SENT: u8 = 2;
@@ -132,7 +132,7 @@ fn tcp_info(socket: &Socket) -> Option<TcpInfo> {
         state: buf[0],
         syn_data_acked: buf[5] & TCPI_OPT_SYN_DATA != 0,
         fastopen_client_fail,
-        view: tfoscope_analyze::attempt::KernelView {
+        view: tfoscope_wire::attempt::KernelView {
             state: buf[0],
             options: buf[5],
             fastopen_client_fail,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::process::Command;
 
-use tfoscope_analyze::attempt::CacheState;
+use tfoscope_wire::attempt::CacheState;
 
 use crate::tcp_metrics::TcpMetrics;
 

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use tfoscope_analyze::attempt::FetchKind;
-use tfoscope_analyze::decode::{self, link::LINKTYPE_RAW, Packet, TCP_ACK, TCP_RST, TCP_SYN};
+use tfoscope_wire::attempt::FetchKind;
+use tfoscope_wire::decode::{self, link::LINKTYPE_RAW, Packet, TCP_ACK, TCP_RST, TCP_SYN};
 
 use crate::fetch::now_ns;
 

@@ -15,7 +15,7 @@ use pcap_parser::pcapng::{
     PcapNGOption, SectionHeaderBlock,
 };
 use pcap_parser::{Linktype, ToVec};
-use tfoscope_analyze::attempt::{CollectorRecord, ATTEMPT_PEN};
+use tfoscope_wire::attempt::{CollectorRecord, ATTEMPT_PEN};
 
 use crate::capture::LinkSource;
 

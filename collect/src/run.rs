@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tfoscope_analyze::attempt::{
+use tfoscope_wire::attempt::{
     AppResult, AttemptRecord, CollectorRecord, FetchKind, ProbeRecord, RunPhase, RunRecord,
 };
 
@@ -545,7 +545,7 @@ fn locate_target(
         local_port: plan.local_port,
         isn: outcome.probe.isn,
         sent_ns: outcome.sent_ns,
-        segment_hex: tfoscope_analyze::echo::hex(&outcome.probe.segment),
+        segment_hex: tfoscope_wire::echo::hex(&outcome.probe.segment),
         reply: outcome.reply.to_string(),
     };
     let result = locate(plan, config, pace, stop, |outcome| {

@@ -33,7 +33,7 @@ impl ServerCertVerifier for RecordingVerifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let digest = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
-        let fingerprint = tfoscope_analyze::echo::hex(digest.as_ref());
+        let fingerprint = tfoscope_wire::echo::hex(digest.as_ref());
         let error = self
             .webpki
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)

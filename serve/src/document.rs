@@ -1,10 +1,10 @@
-//! The echo document of one response ([`tfoscope_analyze::echo::Echo`]).
+//! The echo document of one response ([`tfoscope_wire::echo::Echo`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tfoscope_analyze::echo::{ArrivedSyn, Echo, EchoOrigin, EchoRequest, EchoTls, ECHO_VERSION};
+use tfoscope_wire::echo::{ArrivedSyn, Echo, EchoOrigin, EchoRequest, EchoTls, ECHO_VERSION};
 
 use crate::request::Head;
 

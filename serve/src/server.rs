@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tfoscope_analyze::echo::{EchoOrigin, EchoTls, ECHO_CONTENT_TYPE};
+use tfoscope_wire::echo::{EchoOrigin, EchoTls, ECHO_CONTENT_TYPE};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tfoscope_analyze::echo::hex;
+use tfoscope_wire::echo::hex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

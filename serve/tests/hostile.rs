@@ -91,8 +91,7 @@ async fn an_echo_shows_the_syn_and_request_as_they_arrived() {
     assert_eq!(echo["request"]["headers"][1], serde_json::json!(["User-Agent", "t/1"]));
     // The analyzer reads what the origin wrote.
     let parsed =
-        tfoscope_analyze::echo::Echo::from_json(response.split_once("\r\n\r\n").unwrap().1.as_bytes())
-            .unwrap();
+        tfoscope_wire::echo::Echo::from_json(response.split_once("\r\n\r\n").unwrap().1.as_bytes()).unwrap();
     assert_eq!(parsed.syn.unwrap().src_port, port);
     server.stop().await;
 }
@@ -198,4 +197,19 @@ async fn connections_beyond_the_cap_are_closed_and_served_again_once_room_is_mad
     tokio::time::sleep(Duration::from_millis(300)).await;
     still_answers(server.addr).await;
     server.stop().await;
+}
+
+/// The helper server's own binary takes `tfoscope serve`'s options and refuses bad ones with
+/// the option named.
+#[test]
+fn the_standalone_binary_takes_serves_options() {
+    let exe = env!("CARGO_BIN_EXE_tfoscope-serve");
+    let help = std::process::Command::new(exe).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    for option in ["--http", "--https", "--tfo-key", "--max-connections", "--no-tfo"] {
+        assert!(text.contains(option), "{option}: {text}");
+    }
+    let bad = std::process::Command::new(exe).args(["--http", "example.org:80"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("want ADDR:PORT"));
 }

@@ -23,7 +23,7 @@ use crate::decode::{
 };
 use crate::record::{
     Connection, DataAcked, IcmpReply, Outcome, Refusal, RequestPrint, SynAck, SynAckAnswers, SynAckTfo,
-    SynShape, SynTfo, SynTransmission,
+    SynShape, SynTransmission,
 };
 
 const NS_PER_SEC: i64 = 1_000_000_000;
@@ -310,7 +310,7 @@ impl FlowTable {
         let transmission = SynTransmission {
             frame: at.frame,
             time_ns: at.ts_ns,
-            tfo: syn_tfo(&summary),
+            tfo: summary.syn_tfo(),
             data_len: tcp.payload_len,
             tsval,
             shape: SynShape::new(ip.ttl, tcp.window, summary.mss, summary.wscale, summary.kinds())
@@ -439,7 +439,7 @@ fn icmp_reply(at: PacketRef<'_>, ip: &IpInfo, error: &IcmpError<'_>) -> IcmpRepl
             tsval: summary.timestamps.map(|(tsval, _)| tsval),
             shape: SynShape::new(qip.ttl, q.window, summary.mss, summary.wscale, summary.kinds())
                 .with_checksum(q.checksum),
-            tfo: syn_tfo(&summary),
+            tfo: summary.syn_tfo(),
             tfo_kind,
             cookie: cookie.map(<[u8]>::to_vec),
             data_len: q.payload_len,
@@ -474,19 +474,6 @@ fn went_on_with(conn: &mut Connection, ack: u32) {
         let other = conn.other_synack.take().expect("present");
         let first = conn.synack.replace(*other).expect("present");
         conn.other_synack = Some(Box::new(first));
-    }
-}
-
-/// What a SYN's TFO option says (shared with the echo's saved SYN: one reading of a SYN).
-pub(crate) fn syn_tfo(summary: &OptionSummary<'_>) -> SynTfo {
-    match (summary.tfo, summary.error) {
-        (Some((_, Tfo::Request)), _) => SynTfo::CookieRequest,
-        (Some((_, Tfo::Cookie(_))), _) => SynTfo::Cookie,
-        (Some((_, Tfo::Malformed(_))), _) => SynTfo::Malformed,
-        (None, Some(OptionError::Truncated { .. })) => SynTfo::Truncated,
-        // The walk broke before the end: a TFO option may have been behind the damage.
-        (None, Some(_)) => SynTfo::Malformed,
-        (None, None) => SynTfo::None,
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::decode::{IcmpError, IpInfo, Packet, QuotedTcp, TcpSegment};
+use crate::record::SynTfo;
 
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
 const SERVER: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));

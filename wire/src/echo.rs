@@ -153,7 +153,7 @@ impl ArrivedSyn {
             wscale: summary.wscale,
             tsval: summary.timestamps.map(|t| t.0),
             tsecr: summary.timestamps.map(|t| t.1),
-            tfo: crate::flow::syn_tfo(&summary).as_str().to_string(),
+            tfo: summary.syn_tfo().as_str().to_string(),
             tfo_kind,
             cookie: cookie.map(hex),
             payload_len: tcp.payload_len,

@@ -276,7 +276,33 @@ impl Default for OptionSummary<'_> {
     }
 }
 
+crate::string_enum!(
+    /// What a SYN's TFO option says: the one reading of a SYN, for the client's capture and the
+    /// echo origin's saved SYN alike.
+    SynTfo {
+        None => "none",
+        CookieRequest => "cookie_request",
+        Cookie => "cookie",
+        Malformed => "malformed",
+        Truncated => "truncated",
+    }
+);
+
 impl<'a> OptionSummary<'a> {
+    /// What the TFO option of a SYN says, the walk's damage included: options cut by the snap
+    /// length are `truncated`, never `none`; a walk broken before its end `malformed` (a TFO
+    /// option may have been behind the damage).
+    pub fn syn_tfo(&self) -> SynTfo {
+        match (self.tfo, self.error) {
+            (Some((_, Tfo::Request)), _) => SynTfo::CookieRequest,
+            (Some((_, Tfo::Cookie(_))), _) => SynTfo::Cookie,
+            (Some((_, Tfo::Malformed(_))), _) => SynTfo::Malformed,
+            (None, Some(OptionError::Truncated { .. })) => SynTfo::Truncated,
+            (None, Some(_)) => SynTfo::Malformed,
+            (None, None) => SynTfo::None,
+        }
+    }
+
     /// The summary of the options `options` has yet to walk. The same walk as [`OptionIter`]
     /// (the same stops, errors and options: a property test holds the two equal), without
     /// building a [`TcpOption`] for the options the summary does not read: it runs for every

@@ -1,15 +1,16 @@
-//! `tfoscope serve`: the echo origin (tfoscope-serve), its options and its life as a
-//! service: the open-files limit raised, SIGTERM and Ctrl-C stopping it cleanly.
+//! The echo origin's command line (`tfoscope serve`, and the `tfoscope-serve` binary a helper
+//! server installs alone): its options and its life as a service: the open-files limit
+//! raised, SIGTERM and Ctrl-C stopping it cleanly.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::listener::{parse_tfo_key, raise_open_files_limit};
+use crate::server::{bind, serve, ServeConfig};
 use anyhow::Context;
 use clap::Args;
-use tfoscope_serve::listener::{parse_tfo_key, raise_open_files_limit};
-use tfoscope_serve::server::{bind, serve, ServeConfig};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use etherparse::{Icmpv4Slice, Icmpv6Slice, LaxIpSlice};
 use pcap_parser::Linktype;
 
-pub use options::{OptionError, OptionIter, OptionSummary, TcpOption, Tfo, TfoKind};
+pub use options::{OptionError, OptionIter, OptionSummary, SynTfo, TcpOption, Tfo, TfoKind};
 
 const TCP_HEADER_MIN: usize = 20;
 const IPPROTO_TCP: u8 = 6;
@@ -45,6 +45,22 @@ pub enum DecodeError {
     TcpTruncated { captured: usize },
     #[error("TCP data offset {data_offset} is below 5")]
     TcpBadDataOffset { data_offset: u8 },
+}
+
+impl DecodeError {
+    /// The reason's kind, for counting frames that decoded to nothing we use.
+    pub fn category(&self) -> &'static str {
+        match self {
+            DecodeError::UnsupportedLinktype(_) => "unsupported link type",
+            DecodeError::LinkTooShort => "short link header",
+            DecodeError::NotIp { .. } => "not IP",
+            DecodeError::Ip(_) => "bad IP header",
+            DecodeError::NotTcp => "not TCP",
+            DecodeError::Fragment => "IP fragment",
+            DecodeError::TcpTruncated { .. } => "TCP header cut by snap length",
+            DecodeError::TcpBadDataOffset { .. } => "bad TCP data offset",
+        }
+    }
 }
 
 /// The IP layer facts the analyzer keeps.
