@@ -67,20 +67,6 @@ impl Expectations {
             .get(&(ip, port))
             .or_else(|| hosts.iter().find_map(|h| self.by_host.get(&(h.to_ascii_lowercase(), port))))
     }
-
-    /// What the controls say: expected TFO where their cookie requests got a cookie, no TFO
-    /// where they got none; the SYN-ACK TTL they saw; the same for the host names of their
-    /// collector records. Then `file` (from `--expect`) wins, keeping the controls' TTLs.
-    /// Controls that disagree give no expectation and a warning.
-    pub fn from_controls<'a>(
-        votes: impl IntoIterator<Item = ControlVote<'a>>,
-        controls: &[&TargetConnections],
-        file: Option<&Expectations>,
-    ) -> (Expectations, Vec<String>) {
-        let mut evidence = ControlEvidence::default();
-        evidence.add(votes, controls);
-        evidence.finish(file)
-    }
 }
 
 /// Where a host name's vote came first in a single pass: (control, address).

@@ -23,23 +23,6 @@ const SLL_HEADER_LEN: usize = 16;
 const SLL2_HEADER_LEN: usize = 20;
 const NULL_HEADER_LEN: usize = 4;
 
-/// True for the link types this module can decode.
-pub fn is_supported(linktype: Linktype) -> bool {
-    matches!(
-        linktype.0,
-        LINKTYPE_NULL
-            | LINKTYPE_ETHERNET
-            | LINKTYPE_RAW_12
-            | LINKTYPE_RAW_14
-            | LINKTYPE_RAW
-            | LINKTYPE_LOOP
-            | LINKTYPE_LINUX_SLL
-            | LINKTYPE_IPV4
-            | LINKTYPE_IPV6
-            | LINKTYPE_LINUX_SLL2
-    )
-}
-
 /// Slices a frame down to its network layer, leniently (etherparse's lax mode: a short IP
 /// payload is kept and marked incomplete rather than rejected).
 /// The network-layer bytes of a frame (IPv4 or IPv6), past the link-layer header and any
