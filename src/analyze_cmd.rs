@@ -378,6 +378,7 @@ pub fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
         println!(
             "?: could not tell. negotiation (signature 3) is tested against --control, --expect or an echo \
              origin (tfoscope serve); syn_data (signature 2) needs a cookie and a SYN-data fetch; \
+             wire: without a capture no SYN-ACK is seen (two of them, TTLs, options); \
              explanation in the targets table"
         );
     }

@@ -82,6 +82,10 @@ pub struct CollectArgs {
     /// Print only warnings, errors and the last line (not a line per target).
     #[arg(short, long)]
     quiet: bool,
+    /// Capture no packets: the file holds the records alone and the verdicts rest on the
+    /// kernel's view of each socket (what a run without CAP_NET_RAW does by itself).
+    #[arg(long, conflicts_with = "locate")]
+    no_capture: bool,
     /// http:// and https:// URLs; a bare host name or address means http://HOST/.
     urls: Vec<String>,
 }
@@ -171,6 +175,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
             None => Exclusions::default(),
         },
         rate: args.rate,
+        capture: !args.no_capture,
         locate: args.locate.then(|| LocateConfig {
             max_hops: args.max_hops.max(1),
             port: args.locate_port,
@@ -195,13 +200,17 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
             result.fetches.iter().map(|(m, r)| format!("{} {r}", m.as_str())).collect();
         outln!(out, "{} {addr}: {}", result.url, fetches.join(", "));
     }
-    outln!(
-        out,
-        "{} packets captured ({} dropped by the kernel) -> {}",
-        report.capture.kept,
-        report.capture.kernel_dropped,
-        args.out.display()
-    );
+    if report.captured {
+        outln!(
+            out,
+            "{} packets captured ({} dropped by the kernel) -> {}",
+            report.capture.kept,
+            report.capture.kernel_dropped,
+            args.out.display()
+        );
+    } else {
+        outln!(out, "no packets captured; the records of every fetch -> {}", args.out.display());
+    }
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
@@ -212,12 +221,15 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
     if interrupted {
         return Ok(ExitCode::from(130));
     }
-    // Nothing reached the wire and no fetch got an answer: nothing was measured.
-    let answered =
-        report.results.iter().flat_map(|r| &r.fetches).any(|(_, line)| {
-            line.split_whitespace().next().is_some_and(|status| status.parse::<u16>().is_ok())
-        });
-    if report.capture.kept == 0 && !answered {
+    // Nothing reached the wire and no fetch got an answer: nothing was measured. Timeouts,
+    // resets and refusals are findings; names that did not resolve and routes that do not
+    // exist are not.
+    let first_words =
+        || report.results.iter().flat_map(|r| &r.fetches).filter_map(|(_, l)| l.split_whitespace().next());
+    let answered = first_words().any(|w| w.parse::<u16>().is_ok());
+    let tried = first_words().any(|w| !matches!(w, "dns_error" | "no_route"));
+    let nothing = if report.captured { report.capture.kept == 0 && !answered } else { !tried };
+    if nothing {
         eprintln!(
             "tfoscope: nothing was measured: every target failed before any packet was captured (see the lines above; the file holds the records)"
         );

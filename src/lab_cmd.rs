@@ -31,6 +31,11 @@ pub struct LabArgs {
     /// List the scenarios and what each one does.
     #[arg(long)]
     list: bool,
+    /// Also run each scenario's collector as an ordinary user (uid nobody, no capabilities, so
+    /// no capture and no cookie flush) and hold its verdict to the captured run's on every
+    /// signature the kernel can see (the locate scenarios need raw sockets: left out).
+    #[arg(long)]
+    unprivileged: bool,
     /// Build the lab and leave it up to measure in by hand (client PREFIX-c, router PREFIX-r,
     /// echo origins in PREFIX-s); Ctrl-C removes it.
     #[arg(long, conflicts_with_all = ["scenarios", "list", "check_kernel"])]
@@ -98,6 +103,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
         exe: std::env::current_exe().context("finding the tfoscope executable")?,
         out_dir: out_dir.clone(),
         timeout_secs: args.timeout,
+        unprivileged: args.unprivileged,
     };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [libc::SIGINT, libc::SIGTERM] {
@@ -134,6 +140,9 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
         );
         if !r.pass {
             outln!(out, "    {}", r.explanation);
+        }
+        if let Some(kernel) = &r.unprivileged_found {
+            outln!(out, "    without privileges, judged otherwise: {kernel}");
         }
     });
     if temporary {

@@ -71,7 +71,7 @@ fn lab_judges_every_scenario_and_cleans_up() {
         })
         .collect();
     let keep = tempdir("lab-keep");
-    let out = tfoscope(&["lab", "--prefix", PREFIX, "--keep", keep.to_str().unwrap()]);
+    let out = tfoscope(&["lab", "--prefix", PREFIX, "--unprivileged", "--keep", keep.to_str().unwrap()]);
     let _ = sleeper.wait();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() || !missing.is_empty(), "every scenario judged as expected:\n{stdout}");

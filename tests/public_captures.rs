@@ -150,6 +150,7 @@ fn attempt_schema_names_every_field_the_collector_writes() {
             rtt_us: 120,
             snd_mss: 1448,
             rcv_mss: 1448,
+            pmtu: 1500,
         }),
     });
     let json: serde_json::Value = serde_json::from_slice(&record.to_json()).unwrap();

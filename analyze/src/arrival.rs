@@ -81,6 +81,11 @@ pub struct Arrival {
 
 impl Arrival {
     /// The server's view from an echo; `sent_headers` is what the collector sent.
+    /// What the echo in a collector's record says arrived, if the fetch got one.
+    pub fn of_record(a: &crate::attempt::AttemptRecord) -> Option<Self> {
+        a.echo.as_deref().map(|echo| Arrival::from_echo(echo, a.request_headers.as_deref()))
+    }
+
     pub fn from_echo(echo: &Echo, sent_headers: Option<&[(String, String)]>) -> Self {
         let received: Vec<(String, String)> = echo.request.headers.clone();
         Arrival {

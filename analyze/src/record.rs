@@ -183,6 +183,26 @@ pub struct AttemptLink {
     pub echo: bool,
 }
 
+impl AttemptLink {
+    /// What a connection keeps of the collector's record of its fetch.
+    pub fn of(a: &crate::attempt::AttemptRecord) -> AttemptLink {
+        AttemptLink {
+            url: a.url.clone(),
+            host: a.host.clone(),
+            fetch: a.fetch,
+            round: a.round,
+            app_result: a.result.summary(),
+            status: a.result.status,
+            size: a.result.size,
+            cert_sha256: a.result.cert_sha256.clone(),
+            cert_error: a.result.cert_error.clone(),
+            cached_syn_drops: a.cache_before.as_ref().map(|c| c.syn_drops),
+            category: a.category.clone(),
+            echo: a.echo.is_some(),
+        }
+    }
+}
+
 /// The first bytes of the client's first data (in the SYN or the first segment after it),
 /// hashed: how a capture made at the server finds the connection when a box rewrote its ISN
 /// or opened a connection of its own and relayed the request.
@@ -295,10 +315,10 @@ pub fn second_answers_first_syn(synack: SynAckAnswers, second: SynAckAnswers, co
     !conflict && synack != SynAckAnswers::FirstSyn && second == SynAckAnswers::FirstSyn
 }
 
-#[cfg(test)]
 impl Connection {
     /// A connection of one SYN, at `time_ns` in frame `frame`, that nothing answered (a
-    /// timeout): the start other tests' connections are built from.
+    /// timeout): the start tests' connections, and those of a run without a capture (built
+    /// from the kernel's view), are built from.
     pub(crate) fn unanswered(
         client: SocketAddr,
         server: SocketAddr,

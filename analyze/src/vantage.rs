@@ -260,24 +260,8 @@ fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord], ind
             })
         });
         if let Some(a) = found {
-            conn.attempt = Some(Arc::new(AttemptLink {
-                url: a.url.clone(),
-                host: a.host.clone(),
-                fetch: a.fetch,
-                round: a.round,
-                app_result: a.result.summary(),
-                status: a.result.status,
-                size: a.result.size,
-                cert_sha256: a.result.cert_sha256.clone(),
-                cert_error: a.result.cert_error.clone(),
-                cached_syn_drops: a.cache_before.as_ref().map(|c| c.syn_drops),
-                category: a.category.clone(),
-                echo: a.echo.is_some(),
-            }));
-            conn.arrival = a
-                .echo
-                .as_deref()
-                .map(|echo| Box::new(Arrival::from_echo(echo, a.request_headers.as_deref())));
+            conn.attempt = Some(Arc::new(AttemptLink::of(a)));
+            conn.arrival = Arrival::of_record(a).map(Box::new);
         }
     }
 }

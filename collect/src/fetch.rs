@@ -125,7 +125,7 @@ fn tcp_info(socket: &Socket) -> Option<TcpInfo> {
     }
     // struct tcp_info: byte 0 is tcpi_state, byte 5 tcpi_options; byte 7 holds
     // delivery_rate_app_limited:1 and fastopen_client_fail:2 (bits 1-2); then u32s: snd_mss at
-    // 16, rcv_mss at 20, rtt at 68, total_retrans at 100.
+    // 16, rcv_mss at 20, pmtu at 60, rtt at 68, total_retrans at 100.
     let word = |at: usize| u32::from_ne_bytes(buf[at..at + 4].try_into().expect("four bytes"));
     let fastopen_client_fail = (buf[7] >> 1) & 0b11;
     Some(TcpInfo {
@@ -140,6 +140,7 @@ fn tcp_info(socket: &Socket) -> Option<TcpInfo> {
             rtt_us: word(68),
             snd_mss: word(16),
             rcv_mss: word(20),
+            pmtu: word(60),
         },
     })
 }

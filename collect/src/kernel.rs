@@ -57,6 +57,19 @@ impl CookieCache {
         }
     }
 
+    /// Whether this process may make the kernel forget cookies (CAP_NET_ADMIN): a delete of
+    /// addresses nothing is cached for (documentation addresses) is refused only for want of
+    /// the privilege.
+    pub fn can_forget(&self, v4: IpAddr, v6: IpAddr) -> bool {
+        match self {
+            CookieCache::Netlink(metrics) => [v4, v6].iter().all(|a| match metrics.delete(*a) {
+                Ok(_) => true,
+                Err(e) => e.kind() != std::io::ErrorKind::PermissionDenied,
+            }),
+            CookieCache::IpCommand => true,
+        }
+    }
+
     /// The cookie the kernel keeps for one address, if any.
     pub fn cookie(&self, addr: IpAddr) -> Option<Vec<u8>> {
         let CookieCache::Netlink(metrics) = self else { return None };

@@ -81,6 +81,8 @@ pub struct CollectConfig {
     pub rate: f64,
     /// `--locate`: hop-limited probes after each target's fetches (first round).
     pub locate: Option<LocateConfig>,
+    /// Capture the packets (false: `--no-capture`; a run without CAP_NET_RAW falls back to it).
+    pub capture: bool,
 }
 
 /// `--exclude FILE`: one address, CIDR network or host name per line, `#` comments.
@@ -130,7 +132,7 @@ pub enum CollectError {
         on = value | 1
     )]
     TfoDisabled { value: i64 },
-    #[error("cannot open the capture socket ({0}): run as root or grant CAP_NET_RAW (and CAP_NET_ADMIN to forget cookies)")]
+    #[error("--locate sends hop-limited SYNs from raw sockets, which need CAP_NET_RAW ({0}): run as root, grant the capability, or leave --locate out")]
     Privilege(std::io::Error),
     // The cause is in the message, not a `source`: printed as a chain it would come twice.
     #[error("{path}: {error}")]
@@ -153,6 +155,8 @@ pub struct TargetResult {
 pub struct CollectReport {
     pub results: Vec<TargetResult>,
     pub capture: CaptureStats,
+    /// Packets were captured (false: a run without CAP_NET_RAW, or `--no-capture`).
+    pub captured: bool,
     pub warnings: Vec<String>,
     pub interrupted: bool,
 }
@@ -171,7 +175,7 @@ pub enum CollectProgress {
 /// Called from the fetching threads.
 pub type OnProgress = dyn Fn(CollectProgress) + Send + Sync;
 
-fn run_record(phase: RunPhase) -> CollectorRecord {
+fn run_record(phase: RunPhase, captured: bool, cookies_flushable: Option<bool>) -> CollectorRecord {
     CollectorRecord::Run(RunRecord {
         tool: "tfoscope".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -179,8 +183,15 @@ fn run_record(phase: RunPhase) -> CollectorRecord {
         tcp_fastopen: kernel::sysctl("net.ipv4.tcp_fastopen"),
         tcp_fastopen_blackhole_timeout_sec: kernel::sysctl("net.ipv4.tcp_fastopen_blackhole_timeout_sec"),
         counters: kernel::tfo_counters(),
+        captured: Some(captured),
+        cookies_flushable,
     })
 }
+
+/// What a run without the privilege to capture (or told `--no-capture`) gives up.
+pub const NO_CAPTURE_COST: &str = "no packets are captured: no SYN-ACK TTL, options or frames; \
+     the verdicts rest on what the kernel told each socket (and an echo origin's word), and \
+     name the records they rest on";
 
 pub fn collect(
     config: &CollectConfig,
@@ -202,38 +213,79 @@ pub fn collect(
             "net.ipv4.tcp_fastopen_blackhole_timeout_sec is on: after repeated SYN-data losses the kernel pauses TFO, which can spoil later targets (recorded in the capture)".into(),
         );
     }
-    let capture = Capture::open(&config.ports, config.snaplen).map_err(|e| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => CollectError::Privilege(e),
-        _ => CollectError::Capture(e),
-    })?;
+    // Without CAP_NET_RAW the run measures anyway, from the kernel's view of each socket.
+    let capture = if config.capture {
+        match Capture::open(&config.ports, config.snaplen) {
+            Ok(capture) => Some(capture),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                if config.locate.is_some() {
+                    return Err(CollectError::Privilege(e));
+                }
+                warnings.push(format!("no CAP_NET_RAW ({e}), so {NO_CAPTURE_COST}"));
+                None
+            }
+            Err(e) => return Err(CollectError::Capture(e)),
+        }
+    } else {
+        None
+    };
+    let cookie_cache = Arc::new(kernel::CookieCache::open());
+    // Forgetting a cookie needs CAP_NET_ADMIN: a run without it says so once, up front (an
+    // entry for no address is a harmless probe of the privilege).
+    let cookies_flushable = (!config.keep_cookies)
+        .then(|| cookie_cache.can_forget(IpAddr::from([192, 0, 2, 0]), IpAddr::from([0u16; 8])));
+    if cookies_flushable == Some(false) {
+        warnings.push(
+            "cannot make the kernel forget cached cookies (no CAP_NET_ADMIN): a cookie cached before \
+             the run turns the cookie request into a data fetch, which analyze judges as one"
+                .into(),
+        );
+    }
+    let captured = capture.is_some();
     let writer = PcapngWriter::create(&config.out, config.snaplen)
         .map_err(|error| CollectError::Output { path: config.out.clone(), error })?;
     let writer = Arc::new(Mutex::new(writer));
     let output_err = |error| CollectError::Output { path: config.out.clone(), error };
-    writer.lock().expect("writer").record(&run_record(RunPhase::Start)).map_err(output_err)?;
+    writer
+        .lock()
+        .expect("writer")
+        .record(&run_record(RunPhase::Start, captured, cookies_flushable))
+        .map_err(output_err)?;
 
     let capture_stop = Arc::new(AtomicBool::new(false));
     let comments = Arc::new(SynComments::default());
-    let capture_thread = {
+    let capture_thread = capture.map(|capture| {
         let (writer, stop, ports, snaplen) =
             (writer.clone(), capture_stop.clone(), config.ports.clone(), config.snaplen as usize);
         let comments = comments.clone();
         std::thread::spawn(move || capture.run(ports, snaplen, &writer, &stop, &comments))
-    };
+    });
 
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CollectError::Runtime)?;
-    let results = runtime.block_on(run_fetches(config, writer.clone(), stop.clone(), on_progress, comments));
+    let results = runtime.block_on(run_fetches(
+        config,
+        writer.clone(),
+        stop.clone(),
+        on_progress,
+        comments,
+        cookie_cache,
+    ));
 
-    // Let the last FINs and RSTs reach the capture.
-    std::thread::sleep(Duration::from_millis(300));
-    capture_stop.store(true, Ordering::Relaxed);
-    let captured = capture_thread.join().expect("capture thread");
+    let stats = match capture_thread {
+        Some(thread) => {
+            // Let the last FINs and RSTs reach the capture.
+            std::thread::sleep(Duration::from_millis(300));
+            capture_stop.store(true, Ordering::Relaxed);
+            thread.join().expect("capture thread")
+        }
+        None => Ok(CaptureStats::default()),
+    };
     let finished = {
         let mut w = writer.lock().expect("writer");
-        let stats = captured.as_ref().copied().unwrap_or_default();
-        w.record(&run_record(RunPhase::End))
-            .and_then(|()| w.statistics(now_ns(), stats.kernel_received, stats.kernel_dropped))
+        let counts = stats.as_ref().copied().unwrap_or_default();
+        w.record(&run_record(RunPhase::End, captured, cookies_flushable))
+            .and_then(|()| w.statistics(now_ns(), counts.kernel_received, counts.kernel_dropped))
     };
     if let Some(value) = restore {
         let _ = kernel::set_sysctl("net.ipv4.tcp_fastopen", value);
@@ -241,11 +293,17 @@ pub fn collect(
     // A failed write (a full disk) fails every write after it the same way, so the end of the
     // file names it, with the path; the blocks before it are whole and analyse.
     finished.map_err(output_err)?;
-    let stats = captured.map_err(CollectError::Capture)?;
+    let stats = stats.map_err(CollectError::Capture)?;
     if stats.kernel_dropped > 0 {
         warnings.push(format!("the kernel dropped {} packets of the capture", stats.kernel_dropped));
     }
-    Ok(CollectReport { results, capture: stats, warnings, interrupted: stop.load(Ordering::Relaxed) })
+    Ok(CollectReport {
+        results,
+        capture: stats,
+        captured,
+        warnings,
+        interrupted: stop.load(Ordering::Relaxed),
+    })
 }
 
 /// The target's addresses (of the families asked for), or the resolver's words when it has
@@ -281,12 +339,20 @@ async fn resolve(target: &Target, config: &CollectConfig) -> Result<Vec<IpAddr>,
 /// the kernel saw of it (a cookie got or not, the SYN data acked or not, the SYN resent), and
 /// a certificate that did not verify. Behind a box dropping option 34 the fetches still get
 /// their 200, a second late: this is where that shows.
-fn fetch_line(mode: FetchKind, outcome: &FetchOutcome, cookie_after: Option<bool>) -> String {
+fn fetch_line(
+    mode: FetchKind,
+    outcome: &FetchOutcome,
+    cookie_before: Option<bool>,
+    cookie_after: Option<bool>,
+) -> String {
     let mut seen: Vec<String> = Vec::new();
-    match cookie_after {
-        Some(true) => seen.push("cookie received".into()),
-        Some(false) => seen.push("no cookie".into()),
-        None => {}
+    // A cookie the kernel held before the cookie request (one it could not be made to forget)
+    // went out with data: that fetch was a data fetch.
+    match (cookie_before, cookie_after) {
+        (Some(true), _) => seen.push("a cookie held from before: sent with data".into()),
+        (_, Some(true)) => seen.push("cookie received".into()),
+        (_, Some(false)) => seen.push("no cookie".into()),
+        (_, None) => {}
     }
     // A data fetch whose SYN carried no cookie says so (1); else whether the data was acked.
     match (mode, outcome.syn_data_acked, outcome.fastopen_client_fail) {
@@ -326,6 +392,7 @@ async fn run_fetches(
     stop: Arc<AtomicBool>,
     on_progress: Arc<OnProgress>,
     comments: Arc<SynComments>,
+    cookie_cache: Arc<kernel::CookieCache>,
 ) -> Vec<TargetResult> {
     // Fetches to one address never overlap (the cookie cache is per address): one job per
     // address, running its URLs in turn; addresses run concurrently.
@@ -385,7 +452,6 @@ async fn run_fetches(
     let semaphore = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
     let next_port = Arc::new(LocalPorts::new(config.ports.clone()));
     let collected = Arc::new(Mutex::new(Vec::new()));
-    let cookie_cache = Arc::new(kernel::CookieCache::open());
     for round in 1..=config.rounds {
         let mut tasks = Vec::new();
         for (addr, targets) in &by_addr {
@@ -432,7 +498,11 @@ async fn run_fetches(
                         let cookie_after = (mode == FetchKind::TfoCookieRequest)
                             .then(|| cookie_cache.state(addr).map(|s| s.cookie))
                             .flatten();
-                        fetches.push((mode, fetch_line(mode, &outcome, cookie_after)));
+                        let cookie_before = cache_before
+                            .as_ref()
+                            .map(|c| c.cookie)
+                            .filter(|_| mode == FetchKind::TfoCookieRequest);
+                        fetches.push((mode, fetch_line(mode, &outcome, cookie_before, cookie_after)));
                         let record = AttemptRecord {
                             url: target.url.clone(),
                             host: target.host.clone(),

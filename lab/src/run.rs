@@ -9,10 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use tfoscope_analyze::arrival::{sent_counterpart, syn_changes};
 use tfoscope_analyze::{analyze, AnalyzeOptions, Inputs, VantageSpec};
 
-use crate::netns::{LabNet, SERVER_V4, SERVER_V6};
+use crate::netns::{run, LabNet, SERVER_V4, SERVER_V6};
 use crate::scenario::{describe_location, describe_verdict, Scenario};
 use crate::serve::{Kind, ListenerSpec, DEFAULT_BODY};
 use crate::LabError;
+use tfoscope_analyze::verdict::{CookieResult, Signature, TargetVerdict, Untested};
 
 pub struct LabConfig {
     /// Namespace and interface name prefix (at most 10 characters).
@@ -23,10 +24,42 @@ pub struct LabConfig {
     pub out_dir: PathBuf,
     /// Per-fetch timeout for collect, seconds.
     pub timeout_secs: u32,
+    /// Also run each scenario's collector as an ordinary user (uid nobody, no capabilities,
+    /// no capture) and hold its verdict to the captured run's on every signature the kernel
+    /// can see.
+    pub unprivileged: bool,
+}
+
+/// The signatures only the packets show: two SYN-ACKs, an arrived SYN of another ISN.
+const WIRE_ONLY: [Signature; 2] = [Signature::SynAckConflict, Signature::Reoriginated];
+
+/// Whether a verdict made without a capture agrees with the captured run's on all the kernel
+/// can see, and names the rest untested.
+pub fn agrees_without_capture(kernel: &TargetVerdict, captured: &TargetVerdict) -> bool {
+    let kernel_visible = |v: &TargetVerdict| -> Vec<Signature> {
+        v.signatures.iter().copied().filter(|s| !WIRE_ONLY.contains(s)).collect()
+    };
+    let (mut k, mut c) = (kernel_visible(kernel), kernel_visible(captured));
+    k.sort_unstable();
+    c.sort_unstable();
+    // The kernel keeps a cookie, not its kind: an experimental-only cookie is one it received.
+    let cookie = |v: &TargetVerdict| match v.cookie {
+        CookieResult::ReceivedExpOnly => CookieResult::Received,
+        other => other,
+    };
+    kernel.connectivity == captured.connectivity
+        && cookie(kernel) == cookie(captured)
+        && kernel.syn_data == captured.syn_data
+        && k == c
+        && (c.is_empty() || kernel.middlebox == Some(true))
+        && kernel.untested.contains(&Untested::Wire)
+        && kernel.evidence.contains(&"kernel")
 }
 
 #[derive(Debug, Clone)]
 pub struct ScenarioResult {
+    /// With `unprivileged`: the verdict of the run without privileges, where it disagreed.
+    pub unprivileged_found: Option<String>,
     pub name: &'static str,
     pub expected: String,
     pub found: String,
@@ -152,6 +185,7 @@ fn run_scenario(
 ) -> Result<ScenarioResult, LabError> {
     net.clear_router()?;
     let not_run = |why: String| ScenarioResult {
+        unprivileged_found: None,
         name: scenario.name,
         expected: scenario.expected.describe(),
         found: format!("not run: {why}"),
@@ -185,6 +219,23 @@ fn run_scenario(
     if changed {
         net.apply_setup(Some(scenario.setup))?;
     }
+    // Without privileges first: such a run cannot make the kernel forget cookies, so it must
+    // meet the clean cache the root run would leave it otherwise.
+    let unprivileged = if config.unprivileged && scenario.locate.is_none() {
+        net.exec(&net.client(), &["ip", "tcp_metrics", "flush", "all"])?;
+        let dir = config.out_dir.join("unprivileged");
+        std::fs::create_dir_all(&dir).map_err(|e| LabError::Io(dir.display().to_string(), e))?;
+        run(&["chmod", "0777", &dir.display().to_string()])?;
+        let path = dir.join(format!("{}.pcapng", scenario.name));
+        let collected = collect_as_nobody(net, config, scenario.url, &path);
+        // What that run taught the client's kernel (a path MTU) must not help the next.
+        for family in ["-4", "-6"] {
+            net.exec(&net.client(), &["ip", family, "route", "flush", "cache"])?;
+        }
+        Some(collected.map(|()| path))
+    } else {
+        None
+    };
     let capture = config.out_dir.join(format!("{}.pcapng", scenario.name));
     let collected = collect(net, config, scenario.url, &capture, scenario.locate.is_some());
     net.stop_daemons();
@@ -222,8 +273,31 @@ fn run_scenario(
         scenario.expected.describe(),
         scenario.locate.map_or(String::new(), |l| l.describe())
     );
+    // The run without privileges, judged alone (and against the same control).
+    let unprivileged_found = match unprivileged.transpose()? {
+        Some(path) => {
+            let inputs = Inputs {
+                measured: vec![spec("lab", &path)],
+                controls: control.iter().map(|path| spec("control", path)).collect(),
+                servers: vec![],
+            };
+            let kernel = analyze(&inputs, &AnalyzeOptions::in_memory());
+            let kernel_row = kernel
+                .verdicts
+                .iter()
+                .find(|v| v.vantage == "lab" && v.target.split(';').any(|t| t == scenario.url))
+                .cloned();
+            match (kernel_row, row) {
+                (Some(k), Some(c)) if agrees_without_capture(&k, c) => None,
+                (Some(k), _) => Some(format!("{} untested={:?}", describe_verdict(&k), k.untested)),
+                (None, _) => Some("no row for the target".to_string()),
+            }
+        }
+        None => None,
+    };
     Ok(match row {
         Some(v) => ScenarioResult {
+            unprivileged_found: unprivileged_found.clone(),
             name: scenario.name,
             expected,
             found: format!(
@@ -232,11 +306,14 @@ fn run_scenario(
                 changes_seen.join(","),
                 describe_location(v)
             ),
-            pass: scenario.expected.matches(v, &changes_seen) && scenario.locate.is_none_or(|l| l.matches(v)),
+            pass: scenario.expected.matches(v, &changes_seen)
+                && scenario.locate.is_none_or(|l| l.matches(v))
+                && unprivileged_found.is_none(),
             explanation: v.explanation.clone(),
             capture,
         },
         None => ScenarioResult {
+            unprivileged_found: None,
             name: scenario.name,
             expected,
             found: "no row for the target".to_string(),
@@ -257,6 +334,35 @@ fn port_range() -> String {
     let k = COLLECTIONS.fetch_add(1, Ordering::Relaxed) % 200;
     let lo = 20_000 + k * 100;
     format!("{lo}-{}", lo + 99)
+}
+
+/// `tfoscope collect` in the client namespace as an ordinary user would run it: uid nobody,
+/// no capabilities (setpriv), so without a capture and without the cookie flush.
+fn collect_as_nobody(net: &LabNet, config: &LabConfig, url: &str, out: &Path) -> Result<(), LabError> {
+    let timeout = config.timeout_secs.to_string();
+    let ports = port_range();
+    let output = Command::new("ip")
+        .args(["netns", "exec", &net.client()])
+        .args(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg("--bounding-set=-all")
+        .arg(&config.exe)
+        .args(["collect", "--timeout", &timeout, "--port-range", &ports])
+        .args(["--resolve", &format!("lab.test:{SERVER_V4}"), "-o"])
+        .arg(out)
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| LabError::Command {
+            command: "setpriv tfoscope collect".into(),
+            detail: e.to_string(),
+        })?;
+    if !output.status.success() {
+        return Err(LabError::Command {
+            command: format!("tfoscope collect {url} (as nobody)"),
+            detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// `tfoscope collect` in the client namespace: a process of its own, since a namespace is

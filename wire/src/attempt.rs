@@ -102,6 +102,21 @@ pub struct RunRecord {
     pub tcp_fastopen_blackhole_timeout_sec: Option<i64>,
     /// TcpExt TFO counters (`TCPFastOpen*`) at this phase.
     pub counters: std::collections::BTreeMap<String, u64>,
+    /// Whether the run captured its packets: false without CAP_NET_RAW or with
+    /// `--no-capture` (the file then holds records only, judged from the kernel's view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured: Option<bool>,
+    /// Whether the run could make the kernel forget cached cookies (CAP_NET_ADMIN): false means
+    /// a cookie held from before the run made the first fetch a data fetch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookies_flushable: Option<bool>,
+}
+
+impl RunRecord {
+    /// Whether the run that wrote these records captured no packets.
+    pub fn without_capture(runs: &[RunRecord]) -> bool {
+        runs.iter().any(|r| r.captured == Some(false))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +179,10 @@ pub struct KernelView {
     /// tcpi_snd_mss and tcpi_rcv_mss.
     pub snd_mss: u32,
     pub rcv_mss: u32,
+    /// tcpi_pmtu: the path MTU the kernel holds (lowered by an ICMP too-big; 0 in records
+    /// written before it was kept).
+    #[serde(default)]
+    pub pmtu: u32,
 }
 
 /// One address's entry in the kernel's TCP metrics, as TFO uses it.
@@ -239,6 +258,8 @@ mod tests {
             tcp_fastopen: Some(1),
             tcp_fastopen_blackhole_timeout_sec: None,
             counters: Default::default(),
+            captured: Some(false),
+            cookies_flushable: Some(false),
         });
         assert!(String::from_utf8(run.to_json()).unwrap().contains("\"phase\":\"end\""));
         assert_eq!(run.round_trip(), Some(run));

@@ -35,6 +35,18 @@ pub fn no_packets(why: &NoPackets<'_>) -> String {
     }
 }
 
+/// A sentence about the kernel's view of each fetch (a run without a capture), where the
+/// "frames" are the fetches' places among the collector's records: said as such.
+pub fn of_records(sentence: &str) -> String {
+    let said = sentence.replace("frames ", "records ").replace("frame ", "record ");
+    match said.split_once(": ") {
+        Some((head, rest)) => format!(
+            "{head}: judged from what the kernel told each fetch's socket (no capture; record N is the Nth fetch record): {rest}"
+        ),
+        None => format!("{said} (judged from what the kernel told each fetch's socket; no capture)"),
+    }
+}
+
 /// SYN data beyond the default IPv4 MSS (RFC 879): such a SYN can exceed a path's MTU.
 const LARGE_SYN_DATA: u32 = 536;
 

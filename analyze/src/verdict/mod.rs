@@ -13,6 +13,7 @@
 mod evidence;
 mod explain;
 mod facts;
+mod kernel;
 mod rounds;
 mod rules;
 mod target;
@@ -97,6 +98,7 @@ string_enum!(
     Untested {
         SynData => "syn_data",
         Negotiation => "negotiation",
+        Wire => "wire",
     }
 );
 
@@ -124,6 +126,9 @@ pub struct TargetVerdict {
     pub expected_tfo: Option<bool>,
     pub synack_differs: Option<bool>,
     pub measurement_valid: bool,
+    /// What the verdict rests on: `capture` (the packets) or `kernel` (a run without a
+    /// capture: what the kernel told each socket), and `echo` where an echo origin answered.
+    pub evidence: Vec<&'static str>,
     pub explanation: String,
     pub conditions: Vec<&'static str>,
     /// Facts of the path that are no TFO signature (`nat`, `mss_clamped`, `isn_rewritten`,

@@ -58,6 +58,9 @@ pub struct TargetContext<'a> {
     pub own_addresses: &'a [IpAddr],
     /// The capture ends inside a record (cut off mid-write): the time of its last packet.
     pub capture_cut: Option<i64>,
+    /// The connections are the kernel's view of each fetch (a run without a capture): their
+    /// frame numbers are the fetches' places among the records.
+    pub kernel_view: bool,
 }
 
 /// How long before a capture's cut a connection may have been left unfinished: a SYN's
@@ -187,6 +190,10 @@ pub fn judge_target<'a>(
     if expected_tfo.is_none() {
         untested.push(Untested::Negotiation);
     }
+    // Two SYN-ACKs, TTL and option differences need the packets.
+    if cx.kernel_view {
+        untested.push(Untested::Wire);
+    }
 
     // SYN-ACKs that answered TFO SYNs against the baseline's, and against the control's TTL
     // (any difference there is reported: another vantage's path is evidence, not jitter).
@@ -195,7 +202,8 @@ pub fn judge_target<'a>(
     };
     let (tfo_synacks, plain_synacks) = (synacks(true), synacks(false));
     let mut synack_differs = None;
-    if let Some(found) = synacks_differ(&tfo_synacks, &plain_synacks) {
+    // Without the packets no SYN-ACK's TTL or options are known.
+    if let Some(found) = synacks_differ(&tfo_synacks, &plain_synacks).filter(|_| !cx.kernel_view) {
         synack_differs = Some(found.is_some());
         evidence.extend(found);
     }
@@ -309,7 +317,21 @@ pub fn judge_target<'a>(
         expected_tfo,
         synack_differs,
         measurement_valid,
-        explanation: explain::sentence(connectivity, cookie, syn_data, &evidence),
+        evidence: {
+            let mut rests_on = vec![if cx.kernel_view { "kernel" } else { "capture" }];
+            if arrival_source == Some("echo") {
+                rests_on.push("echo");
+            }
+            rests_on
+        },
+        explanation: {
+            let sentence = explain::sentence(connectivity, cookie, syn_data, &evidence);
+            if cx.kernel_view {
+                explain::of_records(&sentence)
+            } else {
+                sentence
+            }
+        },
     }
 }
 

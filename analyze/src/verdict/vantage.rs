@@ -62,6 +62,15 @@ pub fn judge_vantage_with_records(
     runs: &[RunRecord],
 ) -> Vec<TargetVerdict> {
     let blackhole = blackhole_during(runs);
+    // A run without a capture: the records' kernel view stands for the connections.
+    let kernel_view = RunRecord::without_capture(runs) && targets.connections() == 0;
+    let kernel_targets;
+    let targets = if kernel_view {
+        kernel_targets = TargetConnections::of(&super::kernel::connections(attempts));
+        &kernel_targets
+    } else {
+        targets
+    };
     let own_addresses = targets.own_addresses();
     let mut verdicts: Vec<TargetVerdict> = targets
         .iter()
@@ -77,6 +86,7 @@ pub fn judge_vantage_with_records(
                 capture_drops: capture.drops,
                 capture_cut: capture.cut_at_ns,
                 blackhole,
+                kernel_view,
                 own_addresses: &own_addresses,
             };
             judge_target(ip, port, &conns, &cx)
@@ -157,6 +167,7 @@ fn unjudged(
         target,
         category: None,
         cert_error: None,
+        evidence: vec![],
         server_ip,
         server_port,
         direction: Direction::Outbound,

@@ -1,0 +1,200 @@
+//! A run without a capture (`collect` as an ordinary user, or `--no-capture`): each fetch's
+//! connection as the kernel told it to the socket, in the shape the rules read, so the same
+//! rules judge it. What the kernel tells (Linux 5.5+, TCP_INFO and tcp_metrics):
+//!
+//! - a fetch refused at once (ECONNREFUSED: a reset answered its SYN), or one whose handshake
+//!   never completed (a timeout in SYN_SENT);
+//! - `tcpi_fastopen_client_fail` 3: the SYN that carried data was retransmitted (a box dropped
+//!   it; Linux's plain resend got through), its data not acked; 1: no cookie was there to send;
+//! - a cookie request's SYN retransmitted (segments resent) with no cookie held afterwards: the
+//!   TFO SYN was dropped, its plain resend answered;
+//! - the cookie held after the cookie request (the next fetch's cache state): a cookie granted;
+//! - the SYN data acked (`TCPI_OPT_SYN_DATA`);
+//! - a data SYN resent before any retransmission timeout could fire (the whole fetch within
+//!   [`MIN_SYN_RTO_NS`]): an ICMP too-big prompted it, and `tcpi_pmtu` says the MTU.
+//!
+//! Fetches to one address share the kernel's cookie, so each is judged by what it sent: a
+//! cookie held before a cookie request (one that could not be flushed) made it a data fetch.
+//! Frame numbers are the fetches' places among the attempt records (1-based), said as such.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use crate::arrival::Arrival;
+use crate::attempt::{AttemptRecord, FetchKind};
+use crate::decode::options::KIND_FASTOPEN;
+use crate::record::{
+    AttemptLink, Connection, DataAcked, Outcome, Refusal, SynAck, SynAckAnswers, SynAckTfo, SynTfo,
+};
+
+/// tcpi_state of a socket whose handshake never completed, and of one closed by a failure.
+const TCP_SYN_SENT: u8 = 2;
+const TCP_CLOSE: u8 = 7;
+/// `tcpi_fastopen_client_fail`: no cookie to send; the SYN was retransmitted.
+const TFO_COOKIE_UNAVAILABLE: u8 = 1;
+const TFO_SYN_RETRANSMITTED: u8 = 3;
+/// Linux's shortest SYN retransmission timeout (1 s), less a margin: a data SYN resent sooner
+/// was resent for an ICMP error, not for a loss.
+const MIN_SYN_RTO_NS: i64 = 900_000_000;
+
+/// Standing for the length of SYN data the kernel sent (the record has the request, not the
+/// bytes that fitted in the SYN): the rules ask only whether there was any.
+const SOME_DATA: u32 = 1;
+
+/// The connections of the attempt records, in record order (those of names that did not
+/// resolve left out: they have no connection).
+pub fn connections(attempts: &[AttemptRecord]) -> Vec<Connection> {
+    let capture: Arc<str> = Arc::from("(no capture)");
+    attempts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| {
+            let ip: IpAddr = a.server_ip.parse().ok()?;
+            let cookie_after = attempts[i + 1..]
+                .iter()
+                .find(|later| later.server_ip == a.server_ip)
+                .and_then(|later| later.cache_before.as_ref())
+                .map(|c| c.cookie);
+            Some(connection(a, ip, i as u64 + 1, cookie_after, &capture))
+        })
+        .collect()
+}
+
+fn connection(
+    a: &AttemptRecord,
+    ip: IpAddr,
+    number: u64,
+    cookie_after: Option<bool>,
+    capture: &Arc<str>,
+) -> Connection {
+    let unspecified = if ip.is_ipv4() { IpAddr::from([0u8; 4]) } else { IpAddr::from([0u16; 8]) };
+    let client = SocketAddr::new(unspecified, a.local_port);
+    let info = a.tcp_info;
+    let fail = info.map(|i| i.fastopen_client_fail);
+    let cookie_before = a.cache_before.as_ref().is_some_and(|c| c.cookie);
+    // What the SYN carried: a cookie (and data) when the kernel held one and the fetch asked
+    // for TFO, unless the kernel said it had none to send.
+    let sent_cookie = a.fetch.tfo() && cookie_before && fail != Some(TFO_COOKIE_UNAVAILABLE);
+    let tfo = match (a.fetch, sent_cookie) {
+        (FetchKind::Plain, _) => SynTfo::None,
+        (_, true) => SynTfo::Cookie,
+        (_, false) => SynTfo::CookieRequest,
+    };
+    let mut conn =
+        Connection::unanswered(client, SocketAddr::new(ip, a.server_port), a.start_ns, number, tfo);
+    conn.capture = capture.clone();
+    conn.isn = 0;
+    conn.last_time_ns = a.end_ns;
+    if sent_cookie {
+        conn.syns[0].data_len = SOME_DATA;
+    }
+    conn.attempt = Some(Arc::new(AttemptLink::of(a)));
+    conn.arrival = Arrival::of_record(a).map(Box::new);
+    let error = a.result.error.as_deref();
+    // An HTTP answer, or a round trip measured (the SYN-ACK's), or a state past the handshake.
+    let handshake_done = a.result.status.is_some()
+        || info.is_some_and(|i| i.rtt_us > 0 || !matches!(i.state, TCP_SYN_SENT | TCP_CLOSE));
+    if error == Some("refused") {
+        conn.reset = Some(Refusal {
+            frame: number,
+            time_ns: a.end_ns,
+            icmp: None,
+            answers_first_syn: true,
+            ttl: 0,
+            mtu: None,
+        });
+        conn.outcome = Outcome::Reset;
+        return conn;
+    }
+    if !handshake_done {
+        conn.outcome = Outcome::Timeout;
+        return conn;
+    }
+    let resent = info.map_or(0, |i| i.total_retrans);
+    let granted = a.fetch == FetchKind::TfoCookieRequest && !cookie_before && cookie_after == Some(true);
+    // The TFO SYN went unanswered and its plain resend got through: the kernel says so for a
+    // data SYN; for a cookie request, segments resent and no cookie held afterwards.
+    let retransmitted = match tfo {
+        SynTfo::Cookie => fail == Some(TFO_SYN_RETRANSMITTED),
+        SynTfo::CookieRequest => resent > 0 && !granted,
+        _ => false,
+    };
+    // Resent at once: the path's MTU was too small for the SYN-data (the ICMP error itself
+    // is not seen; the MTU the kernel took from it is).
+    if tfo == SynTfo::Cookie && retransmitted && a.end_ns - a.start_ns < MIN_SYN_RTO_NS {
+        let too_big = if ip.is_ipv4() { (3, 4) } else { (2, 0) };
+        conn.icmp = Some(Refusal {
+            frame: number,
+            time_ns: a.start_ns,
+            icmp: Some(too_big),
+            answers_first_syn: true,
+            ttl: 0,
+            mtu: Some(info.map_or(0, |i| i.pmtu)),
+        });
+    }
+    if retransmitted {
+        // Linux's resend: no option, no data.
+        let mut resend = conn.syns[0].clone();
+        resend.tfo = SynTfo::None;
+        resend.data_len = 0;
+        conn.syns.push(resend);
+        conn.syn_count = 2;
+    }
+    assume_unknowns_as_arrived(&mut conn);
+    conn.synack = Some(SynAck {
+        frame: number,
+        time_ns: a.end_ns,
+        isn: 0,
+        data_len: 0,
+        tsecr: None,
+        answers: if retransmitted { SynAckAnswers::RetransmittedSyn } else { SynAckAnswers::FirstSyn },
+        tfo: if granted { SynAckTfo::Cookie } else { SynAckTfo::None },
+        tfo_kind: granted.then_some(KIND_FASTOPEN),
+        cookie: None,
+        ack: 0,
+        ttl: 0,
+        window: 0,
+        mss: None,
+        option_kinds: Vec::new(),
+    });
+    if sent_cookie {
+        conn.syn_data_acked = Some(match a.syn_data_acked {
+            Some(true) => DataAcked::Acked,
+            _ => DataAcked::NotAcked,
+        });
+    }
+    conn.outcome = if retransmitted { Outcome::EstablishedAfterFallback } else { Outcome::Established };
+    conn
+}
+
+/// Without a capture the sent SYN's ISN, timestamp, window and options are unknown (only
+/// what it carried of TFO is): they are taken to be what the echo origin saw arrive, so the
+/// comparison finds only what is known to differ (the option, the data), and claims nothing
+/// of ISNs (a re-originated connection needs the wire to be told). The arrived SYN is the
+/// last transmission: the kernel's resend where there was one.
+fn assume_unknowns_as_arrived(conn: &mut Connection) {
+    let Some(arrival) = conn.arrival.as_deref_mut() else { return };
+    // Another source port than ours: the arrived SYN may be another connection's (a
+    // transparent proxy's own, or ours through a NAT): without our ISN there is no telling, so
+    // nothing of the SYN is compared (the request, the certificate and the origin's word stay).
+    if arrival.syn.as_ref().is_some_and(|seen| seen.client.port() != conn.client.port()) {
+        arrival.syn = None;
+        return;
+    }
+    let Some(seen) = conn.arrival.as_ref().and_then(|a| a.syn.as_ref()) else { return };
+    let (isn, tsval, shape, cookie, client_ip) =
+        (seen.isn, seen.tsval, seen.shape, seen.cookie.clone(), seen.client.ip());
+    conn.isn = isn;
+    // Our own address is unknown too (behind a NAT the echo sees another); our port is known.
+    conn.client = SocketAddr::new(client_ip, conn.client.port());
+    if conn.first_syn().tfo == SynTfo::Cookie {
+        conn.syn_cookie = cookie;
+    }
+    // The arrived SYN is the first transmission if it carried what only that one did (the
+    // option, the data: a box dropped the SYN-ACK, not the SYN), else the last.
+    let arrived = if seen.tfo != SynTfo::None || seen.data_len > 0 { 0 } else { conn.syns.len() - 1 };
+    for (i, syn) in conn.syns.iter_mut().enumerate() {
+        syn.shape = shape;
+        syn.tsval = if i == arrived { tsval } else { None };
+    }
+}
