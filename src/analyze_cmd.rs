@@ -235,6 +235,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     } else {
         let mut targets = table::targets_frame(&analysis.verdicts)?;
         let written_targets = table::write_table(&mut targets, &dir, "targets", format)?;
+        let mut rates = table::Rates::default();
+        rates.add(&analysis.verdicts);
+        table::write_table(&mut rates.frame()?, &dir, "rates", format)?;
         table::write_table(&mut files, &dir, "files", format)?;
         (Some(written_targets), table::write_table(&mut hops, &dir, "hops", format)?)
     };

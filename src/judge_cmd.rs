@@ -58,8 +58,10 @@ pub fn run(args: JudgeArgs) -> anyhow::Result<ExitCode> {
     let mut out = TableWriter::create_renamed(&args.out, "targets", format)?;
     let mut kept: Vec<TargetVerdict> = Vec::new();
     let (mut targets, mut middleboxes) = (0usize, 0usize);
+    let mut rates = table::Rates::default();
     let mut write = |verdicts: Vec<TargetVerdict>| -> Result<(), TableError> {
         targets += verdicts.len();
+        rates.add(&verdicts);
         middleboxes += verdicts.iter().filter(|v| v.middlebox == Some(true)).count();
         if !verdicts.is_empty() {
             out.write(&mut table::targets_frame(&verdicts)?)?;
@@ -82,6 +84,9 @@ pub fn run(args: JudgeArgs) -> anyhow::Result<ExitCode> {
         out.write(&mut table::targets_frame(&[])?)?;
     }
     let written = out.finish()?;
+    let mut rates_out = TableWriter::create_renamed(&args.out, "rates", format)?;
+    rates_out.write(&mut rates.frame()?)?;
+    rates_out.finish()?;
     let width = judged.vantages.iter().map(|v| v.name.len()).max().unwrap_or(0).max("vantage".len());
     println!("{:<width$}  {:<8} {:>5} {:>11} {:>5}", "vantage", "role", "files", "connections", "tfo");
     for v in &judged.vantages {

@@ -27,7 +27,7 @@ fn parquet_holds_the_schema_of_schemas_connections_json() {
     captures.extend(shared_captures().map(|dir| captures_in(&dir)).unwrap_or_default());
     let out = analyze(&["-o", out_dir.to_str().unwrap()], &captures);
     assert!(out.status.success());
-    for table in ["connections", "targets", "files"] {
+    for table in ["connections", "targets", "files", "rates"] {
         assert_matches_schema(&read_parquet(&out_dir.join(format!("{table}.parquet"))), &schema_of(table));
     }
     let df = read_parquet(&out_dir.join("connections.parquet"));
@@ -599,4 +599,81 @@ fn collect_and_serve_do_not_build_polars() {
         assert!(!tree.contains("polars"), "{package} depends on polars:\n{tree}");
         assert!(!tree.contains("tfoscope-analyze"), "{package} depends on analyze");
     }
+}
+
+/// The rates table counts what the targets show, per vantage and overall, as a study
+/// publishes them: a share of the valid measurements and its 95 % Wilson interval.
+#[test]
+fn rates_count_the_targets_outcomes_with_wilson_intervals() {
+    let dir = tempdir("rates");
+    let expect = dir.join("expect.csv");
+    fs::write(&expect, "server_ip,server_port,expected_tfo\n198.51.100.1,80,true\n198.51.100.1,8080,false\n")
+        .unwrap();
+    let captures: Vec<PathBuf> = [
+        "option_dropped.pcap",
+        "option_stripped.pcap",
+        "clean_http.pcap",
+        "host_down.pcap",
+        "syndata_reset.pcap",
+    ]
+    .iter()
+    .map(|n| testdata().join(n))
+    .collect();
+    // One vantage of five captures: five targets... of which four distinct paths to port 80.
+    let out = analyze(
+        &[
+            "--format",
+            "json",
+            "-o",
+            dir.to_str().unwrap(),
+            "--expect",
+            expect.to_str().unwrap(),
+            "--vantage",
+            "v",
+        ],
+        &captures,
+    );
+    assert!(out.status.success());
+    let rates = json_table(&dir, "rates");
+    let targets = json_table(&dir, "targets");
+    let overall = rates.iter().find(|r| r["vantage"] == "v" && r["ip_version"].is_null()).unwrap();
+    let outbound = targets.iter().filter(|t| t["direction"] == "outbound").count() as u64;
+    assert_eq!(overall["targets"].as_u64(), Some(outbound));
+    let valid = targets
+        .iter()
+        .filter(|t| {
+            t["measurement_valid"] == true && t["connectivity"] != "offline" && t["connectivity"] != "closed"
+        })
+        .count() as u64;
+    assert_eq!(overall["valid"].as_u64(), Some(valid));
+    for outcome in ["option_dropped", "syn_data_reset", "not_negotiated_expected", "middlebox"] {
+        let count = targets
+            .iter()
+            .filter(|t| t["measurement_valid"] == true && t["connectivity"] != "offline")
+            .filter(|t| match outcome {
+                "middlebox" => t["middlebox"] == true,
+                s => t["signatures"].as_array().unwrap().iter().any(|x| x == s),
+            })
+            .count() as u64;
+        assert_eq!(overall[format!("{outcome}_count")].as_u64(), Some(count), "{outcome}: {overall}");
+        let share = overall[format!("{outcome}_share")].as_f64().unwrap();
+        assert!((share - count as f64 / valid as f64).abs() < 1e-12);
+        let (lo, hi) = (
+            overall[format!("{outcome}_ci_low")].as_f64().unwrap(),
+            overall[format!("{outcome}_ci_high")].as_f64().unwrap(),
+        );
+        assert!(lo <= share && share <= hi && 0.0 <= lo && hi <= 1.0, "{outcome}: {lo} {share} {hi}");
+    }
+    // Per version and port too: the port-80 IPv4 row holds every target here.
+    let v4_80 = rates.iter().find(|r| r["ip_version"] == 4 && r["server_port"] == 80).unwrap();
+    assert_eq!(v4_80["targets"], overall["targets"]);
+    // No valid target: no share, no interval (never a made-up 0).
+    let none = analyze(
+        &["--format", "json", "-o", dir.join("none").to_str().unwrap()],
+        &[testdata().join("host_down.pcap")],
+    );
+    assert!(none.status.success());
+    let rates = json_table(&dir.join("none"), "rates");
+    assert_eq!(rates[0]["valid"], 0);
+    assert!(rates[0]["middlebox_share"].is_null() && rates[0]["middlebox_ci_low"].is_null());
 }

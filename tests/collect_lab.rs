@@ -392,6 +392,50 @@ fn collect_then_analyze_in_the_lab() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was measured"));
 
+    // 1b. As an ordinary user (uid nobody, no capabilities): it says what it gives up, measures
+    //     anyway in the order given, exits 0, and analyze judges from the kernel's view. The
+    //     root runs above left a cookie for 198.51.100.1, which nobody cannot make the kernel
+    //     forget: that cookie request went out as a data fetch, and says so.
+    let nobody_dir = dir.join("nobody");
+    std::fs::create_dir_all(&nobody_dir).unwrap();
+    assert!(Command::new("chmod").arg("0777").arg(&nobody_dir).status().unwrap().success());
+    let nobody_file = nobody_dir.join("run.pcapng");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &format!("{PREFIX}-c"), "setpriv", "--reuid=65534", "--regid=65534"])
+        .args(["--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .arg(env!("CARGO_BIN_EXE_tfoscope"))
+        .args(["collect", "--timeout", "2", "--concurrency", "1", "-o", nobody_file.to_str().unwrap()])
+        .args(["http://[2001:db8:2::1]/", "http://198.51.100.1/"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("no CAP_NET_RAW") && stderr.contains("no SYN-ACK TTL, options or frames"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cannot make the kernel forget cached cookies"), "{stderr}");
+    assert!(stdout.contains("no packets captured; the records of every fetch"), "{stdout}");
+    let v6 = stdout.find("http://[2001:db8:2::1]/").expect("the IPv6 target");
+    let v4 = stdout.find("http://198.51.100.1/ 198.51.100.1").expect("the IPv4 target");
+    assert!(v6 < v4, "measured in the order given: {stdout}");
+    assert!(
+        stdout
+            .contains("http://198.51.100.1/ 198.51.100.1: tfo_cookie_request 200 (a cookie held from before"),
+        "{stdout}"
+    );
+    let (connections, targets, _) = analyze(&nobody_file, &dir.join("nobody-out"));
+    assert!(connections.is_empty(), "no packets, no connections rows");
+    for target in ["http://[2001:db8:2::1]/", "http://198.51.100.1/"] {
+        let r = row(&targets, target);
+        assert_eq!(r["evidence"], serde_json::json!(["kernel", "echo"]), "{r}");
+        assert_eq!(r["connectivity"], "works", "{r}");
+        assert!(r["untested"].as_array().unwrap().contains(&serde_json::json!("wire")), "{r}");
+        assert!(r["explanation"].as_str().unwrap().contains("judged from what the kernel told"), "{r}");
+        assert!(r["signatures"].as_array().unwrap().is_empty(), "a clean path: {r}");
+    }
+    assert_eq!(row(&targets, "http://198.51.100.1/")["cookie"], "cached", "judged as the data fetch it was");
+
     // 2. The cookie flush is real: a second run asks for a cookie again first.
     let second = dir.join("second.pcapng");
     assert!(lab.collect(&second, "2", &["http://198.51.100.1/"]).status.success());
@@ -585,8 +629,9 @@ fn collect_then_analyze_in_the_lab() {
     assert_eq!(connections.len(), 3, "the three fetches, captured and linked to their records");
     assert!(connections.iter().all(|c| c["attempt_source"] == "record"));
 
-    // 7. Without privileges: a message naming the capability, and no half-run.
-    let unprivileged = dir.join("unprivileged.pcapng");
+    // 7. --locate without privileges (raw sockets): refused, naming the capability and the
+    //    option; no half-run. (Without --locate an ordinary user measures: 1b.)
+    let unprivileged = nobody_dir.join("locate.pcapng");
     let out = Command::new("ip")
         .args(["netns", "exec", &format!("{PREFIX}-c")])
         .args([
@@ -598,15 +643,12 @@ fn collect_then_analyze_in_the_lab() {
             "--bounding-set=-all",
         ])
         .arg(env!("CARGO_BIN_EXE_tfoscope"))
-        .args(["collect", "-o", unprivileged.to_str().unwrap(), "http://198.51.100.1/"])
+        .args(["collect", "--locate", "-o", unprivileged.to_str().unwrap(), "http://198.51.100.1/"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("CAP_NET_RAW"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CAP_NET_RAW") && stderr.contains("--locate"), "{stderr}");
     assert!(!unprivileged.exists(), "no half-run: nothing written");
 
     faults(&lab, &dir);

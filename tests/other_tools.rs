@@ -821,3 +821,40 @@ fn partial_acks__all_but_one_byte_named_apart_from_other_partial_acks() {
         assert_eq!(explanation.contains("one-byte proxy"), acked == "all_but_one", "{explanation}");
     }
 }
+
+#[test]
+fn a_cookie_the_origin_refuses_and_replaces__cookie_rejected_not_a_middlebox() {
+    // A load balancer's other backend: the cookie from the first is refused (only the SYN
+    // acked) and another granted. The same cookie granted again is no rejection.
+    let dir = tempdir("cookie-rejected");
+    let mut cap = Capture::default();
+    let other: &[u8] = &[0xbe, 0xef, 0xbe, 0xef, 0x00, 0x11, 0x22, 0x33];
+    for (server, granted_again) in [("198.51.100.1:80", other), ("198.51.100.2:80", COOKIE)] {
+        let t0 = if granted_again == other { 0 } else { 10_000 };
+        linux_fetches(&mut cap, "192.0.2.1:1", server, t0, true, REQUEST, |cap, c, t| {
+            c.synack(cap, t + 10, 0, false, Some(granted_again));
+            c.ack(cap, t + 11, c.server_isn);
+        });
+    }
+    let path = dir.join("balanced.pcap");
+    cap.write(&path);
+    let expect = dir.join("expect.csv");
+    std::fs::write(
+        &expect,
+        "server_ip,server_port,expected_tfo\n198.51.100.1,80,true\n198.51.100.2,80,true\n",
+    )
+    .unwrap();
+    let (targets, _) = analyze_json("cookie-rejected-json", &["--expect", expect.to_str().unwrap()], &[path]);
+    let rejected = target(&targets, "198.51.100.1");
+    assert_eq!(rejected["cookie_rejected"], true);
+    assert!(strs(&rejected["signatures"]).is_empty(), "{}", rejected["explanation"]);
+    assert_eq!(rejected["syn_data"], "not_acked");
+    assert!(
+        rejected["explanation"].as_str().unwrap().contains("the origin rejected the cookie"),
+        "{}",
+        rejected["explanation"]
+    );
+    let same = target(&targets, "198.51.100.2");
+    assert_eq!(same["cookie_rejected"], false);
+    assert!(!same["explanation"].as_str().unwrap().contains("rejected the cookie"));
+}

@@ -58,6 +58,9 @@ pub struct SynAckSummary {
     /// `answers` was told by timing, not by timestamps or the ack (see
     /// [`TargetConnections::finish`]).
     pub answers_by_timing: bool,
+    /// The connection's SYN sent a cookie and its SYN-ACK carried another one (the origin
+    /// refused ours and granted a new one: a load balancer's other backend, a key rotation).
+    pub another_cookie: bool,
     pub tfo: SynAckTfo,
     pub tfo_kind: Option<u8>,
     pub ttl: u8,
@@ -80,6 +83,7 @@ struct SynAckFields<'a> {
     mss: Option<u16>,
     data_len: u32,
     option_kinds: &'a [u8],
+    another_cookie: bool,
 }
 
 impl SynAckSummary {
@@ -91,6 +95,7 @@ impl SynAckSummary {
                 .unwrap_or(u32::MAX),
             answers: s.answers,
             answers_by_timing: false,
+            another_cookie: s.another_cookie,
             tfo: s.tfo,
             tfo_kind: s.tfo_kind,
             ttl: s.ttl,
@@ -161,6 +166,8 @@ pub struct ConnRow {
     /// The frames of two SYN-ACKs that answered one SYN transmission.
     pub synack_conflict: Option<[u64; 2]>,
     pub syn_data_acked: Option<DataAcked>,
+    /// The SYN's cookie and the SYN-ACK's (the one gone on with) both there, and different.
+    pub another_cookie: bool,
     pub reset_frame: Option<u64>,
     pub icmp_frame: Option<u64>,
     /// The MTU of a path-MTU error (`icmp_mtu`).
@@ -211,6 +218,7 @@ impl ConnSummary {
                     mss: s.mss,
                     data_len: s.data_len,
                     option_kinds: &s.option_kinds,
+                    another_cookie: row.another_cookie,
                 };
                 SynAckSummary::of(fields, &first, stack_kinds)
             }),
@@ -250,6 +258,7 @@ impl ConnSummary {
                     mss: s.mss,
                     data_len: s.data_len,
                     option_kinds: &s.option_kinds,
+                    another_cookie: another_cookie(c),
                 };
                 SynAckSummary::of(fields, &first, stack_kinds)
             }),
@@ -328,6 +337,14 @@ fn answer_by_timing(conns: &mut [ConnSummary]) {
             s.answers = SynAckAnswers::RetransmittedSyn;
             s.answers_by_timing = true;
         }
+    }
+}
+
+/// The SYN sent a cookie and the SYN-ACK gone on with carried another.
+fn another_cookie(c: &Connection) -> bool {
+    match (&c.syn_cookie, c.synack.as_ref().and_then(|s| s.cookie.as_ref())) {
+        (Some(sent), Some(granted)) => sent != granted && c.first_syn().tfo == SynTfo::Cookie,
+        _ => false,
     }
 }
 

@@ -1,7 +1,7 @@
 //! `tfoscope collect`: for each target address, forget the cookie, fetch with TFO twice and
 //! without once, while capturing into one pcapng with a record of every attempt.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -396,7 +396,10 @@ async fn run_fetches(
 ) -> Vec<TargetResult> {
     // Fetches to one address never overlap (the cookie cache is per address): one job per
     // address, running its URLs in turn; addresses run concurrently.
-    let mut by_addr: BTreeMap<IpAddr, Vec<Target>> = BTreeMap::new();
+    // In the order the targets were given (the first address first): with --concurrency 1
+    // they are measured in that order.
+    let mut by_addr: Vec<(IpAddr, Vec<Target>)> = Vec::new();
+    let mut slot: HashMap<IpAddr, usize> = HashMap::new();
     let mut results = Vec::new();
     for target in &config.targets {
         if config.exclude.excludes_name(&target.host) {
@@ -443,10 +446,14 @@ async fn run_fetches(
             });
         }
         for addr in addrs {
-            by_addr.entry(addr).or_default().push(target.clone());
+            let i = *slot.entry(addr).or_insert_with(|| {
+                by_addr.push((addr, Vec::new()));
+                by_addr.len() - 1
+            });
+            by_addr[i].1.push(target.clone());
         }
     }
-    let jobs: usize = by_addr.values().map(Vec::len).sum::<usize>() * config.rounds as usize;
+    let jobs: usize = by_addr.iter().map(|(_, t)| t.len()).sum::<usize>() * config.rounds as usize;
     on_progress(CollectProgress::Started { targets: jobs as u64 });
     let pace = Duration::from_secs_f64(if config.rate > 0.0 { 1.0 / config.rate } else { 0.0 });
     let semaphore = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));

@@ -87,6 +87,9 @@ pub fn assert_judge_equals_analyze(name: &str, args: &[&str], captures: &[PathBu
     j.push(analyzed.to_str().unwrap());
     run(&j);
     assert_same(&format!("{name}, plain output"), &expected, &read_parquet(&judged.join("targets.parquet")));
+    let expected_rates = read_parquet(&analyzed.join("rates.parquet"));
+    assert!(expected_rates.height() > 0, "{name}: analyze wrote rates");
+    assert_same(&format!("{name}, rates"), &expected_rates, &read_parquet(&judged.join("rates.parquet")));
     let (a, b) = (std::fs::read_to_string(&ooni).unwrap(), std::fs::read_to_string(&judged_ooni).unwrap());
     assert!(a == b, "{name}: judge's OONI measurements differ from analyze's:\n{a}\n{b}");
 
@@ -107,9 +110,16 @@ pub fn assert_judge_equals_analyze(name: &str, args: &[&str], captures: &[PathBu
         j.push(dataset.to_str().unwrap());
         run(&j);
         let found = sorted(&read_parquet(&out.join("targets.parquet")));
-        let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(left, [std::ffi::OsString::from("targets.parquet")], "the bucket files are removed");
+        let mut left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        left.sort();
+        assert_eq!(left, ["rates.parquet", "targets.parquet"], "the bucket files are removed");
         assert_same(&format!("{name}, dataset in {buckets} buckets"), &expected, &found);
+        // The rates, gathered bucket by bucket, are those of one pass.
+        assert_same(
+            &format!("{name}, rates in {buckets} buckets"),
+            &expected_rates,
+            &read_parquet(&out.join("rates.parquet")),
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
     expected.height()

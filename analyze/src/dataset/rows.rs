@@ -141,6 +141,8 @@ pub const CONNECTION_COLUMNS: &[&str] = &[
     "first_syn_frame",
     "syn_tfo",
     "syn_data_len",
+    "syn_cookie",
+    "synack_cookie",
     "synack_frame",
     "synack_time",
     "synack_answers",
@@ -294,6 +296,8 @@ pub(crate) fn connection_rows(
     let second = SynAckColumns::read(c, "second_synack_")?;
     let conflict = c.u64_lists("synack_conflict")?;
     let acked = c.words("syn_data_acked", DataAcked::parse)?;
+    let syn_cookie = c.strings("syn_cookie")?;
+    let synack_cookie = c.strings("synack_cookie")?;
     let reset = c.numbers::<UInt64Type>("reset_frame")?;
     let icmp = c.numbers::<UInt64Type>("icmp_frame")?;
     let icmp_mtu = c.numbers::<UInt32Type>("icmp_mtu")?;
@@ -324,6 +328,8 @@ pub(crate) fn connection_rows(
                 Some(_) => return Err(c.error("synack_conflict", "not two frames")),
             },
             syn_data_acked: acked[i],
+            another_cookie: matches!((syn_cookie[i], synack_cookie[i]), (Some(a), Some(b)) if a != b)
+                && syn_tfo[i] == Some(SynTfo::Cookie),
             reset_frame: reset[i],
             icmp_frame: icmp[i],
             icmp_mtu: icmp_mtu[i],

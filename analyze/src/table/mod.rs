@@ -12,6 +12,7 @@ mod hops;
 mod ooni;
 mod output;
 pub mod partition;
+mod rates;
 mod staging;
 mod targets;
 
@@ -24,6 +25,7 @@ pub use file::{EncodedRows, ParquetLayout, TableWriter};
 pub use hops::hops_frame;
 pub use ooni::{write_ooni, OoniProbe, OONI_TEST_NAME, OONI_TEST_VERSION};
 pub use output::ConnectionsOutput;
+pub use rates::{outcomes as rate_outcomes, wilson, Rates};
 pub use staging::{remove_stale_staging, StagedOutput};
 pub use targets::{files_frame, targets_frame, FileRow};
 
@@ -66,6 +68,7 @@ pub fn schema_version(table: &str) -> u64 {
         "targets" => include_str!("../../../schemas/targets.json"),
         "files" => include_str!("../../../schemas/files.json"),
         "hops" => include_str!("../../../schemas/hops.json"),
+        "rates" => include_str!("../../../schemas/rates.json"),
         _ => return 0,
     };
     serde_json::from_str::<serde_json::Value>(schema)

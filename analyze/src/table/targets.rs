@@ -45,6 +45,7 @@ pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError
         field!("expected_tfo", |v: &TargetVerdict| v.expected_tfo),
         field!("synack_differs", |v: &TargetVerdict| v.synack_differs),
         field!("measurement_valid", |v: &TargetVerdict| v.measurement_valid),
+        field!("cookie_rejected", |v: &TargetVerdict| v.cookie_rejected),
         str_lists("evidence", verdicts.iter().map(|v| v.evidence.clone())),
         field!("explanation", |v: &TargetVerdict| v.explanation.clone()),
         str_lists("conditions", verdicts.iter().map(|v| v.conditions.clone())),

@@ -30,6 +30,9 @@ pub enum Evidence<'a> {
     CookieExperimentalOnly { synack: u64 },
     /// The cookie request was answered, without a cookie.
     CookieRequestAnsweredWithout { syn: u64, synack: u64 },
+    /// The origin refused the cookie the SYN-data carried: its SYN-ACK acked only the SYN and
+    /// granted another cookie.
+    CookieRejected { syn: u64, synack: u64 },
     /// A SYN-ACK to a TFO SYN carried a cookie of a length RFC 7413 forbids.
     CookieBadLength { synack: u64 },
     /// The SYN carried `len` bytes of data without any TFO option (cookie-less TFO, or crafted).

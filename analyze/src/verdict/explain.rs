@@ -62,6 +62,7 @@ fn rank(e: &Evidence<'_>) -> u8 {
         | Evidence::CookieExperimentalOnly { .. }
         | Evidence::CookieRequestAnsweredWithout { .. }
         | Evidence::CookieBadLength { .. } => 1,
+        Evidence::CookieRejected { .. } => 3,
         Evidence::OptionDropped { .. } | Evidence::OptionReset { .. } => 2,
         Evidence::SynDataWithoutOption { .. }
         | Evidence::SynAckCarriedData { .. }
@@ -159,6 +160,9 @@ pub fn clause(e: &Evidence<'_>) -> String {
         }
         Evidence::CookieRequestAnsweredWithout { syn, synack } => format!(
             "the cookie request in frame {syn} was answered without a cookie (SYN-ACK frame {synack})"
+        ),
+        Evidence::CookieRejected { syn, synack } => format!(
+            "the origin rejected the cookie the SYN-data in frame {syn} carried: SYN-ACK frame {synack} acked only the SYN and granted another cookie (a load balancer's backends with different keys, or a key rotation; not a middlebox)"
         ),
         Evidence::CookieBadLength { synack } => format!(
             "SYN-ACK frame {synack} carried a cookie of a length RFC 7413 does not allow (its bytes are in synack_cookie), which a client does not keep"

@@ -203,6 +203,15 @@ pub fn syn_data<'a>(round: &Round<'_, 'a>) -> (SynDataResult, Vec<Evidence<'a>>)
     (result, evidence)
 }
 
+/// The SYN-data's cookie refused by the origin: the SYN-ACK to that very SYN acked none of its
+/// data and carried another cookie. (The same cookie again is no rejection.)
+pub fn cookie_rejected<'a>(round: &Round<'_, 'a>) -> Option<Evidence<'a>> {
+    let c = round.syn_data().filter(|c| c.first_syn().tfo == SynTfo::Cookie)?;
+    let s = c.synack.as_ref().filter(|s| s.answers == SynAckAnswers::FirstSyn && s.another_cookie)?;
+    (c.syn_data_acked == Some(DataAcked::NotAcked))
+        .then_some(Evidence::CookieRejected { syn: c.first_syn().frame, synack: s.frame })
+}
+
 /// SYN-ACKs whose answered SYN rests on timing alone (no timestamps): said with the finding.
 pub fn answered_by_timing<'a>(round: &Round<'_, 'a>) -> Vec<Evidence<'a>> {
     round

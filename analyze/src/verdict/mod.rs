@@ -126,6 +126,9 @@ pub struct TargetVerdict {
     pub expected_tfo: Option<bool>,
     pub synack_differs: Option<bool>,
     pub measurement_valid: bool,
+    /// The origin refused the cookie the SYN-data carried and granted another (a load
+    /// balancer's backends, a key rotation): a fact of the origin, never a middlebox signature.
+    pub cookie_rejected: bool,
     /// What the verdict rests on: `capture` (the packets) or `kernel` (a run without a
     /// capture: what the kernel told each socket), and `echo` where an echo origin answered.
     pub evidence: Vec<&'static str>,

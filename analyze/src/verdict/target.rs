@@ -35,6 +35,7 @@ pub fn judge_round<'a>(conns: &[&'a ConnSummary]) -> RoundVerdict<'a> {
     let mut evidence: Vec<Evidence<'a>> = cookie_evidence.into_iter().chain(syn_data_evidence).collect();
     evidence.extend(facts::synacks_with_data(&round));
     evidence.extend(facts::answered_by_timing(&round));
+    evidence.extend(facts::cookie_rejected(&round));
     let mut signatures = Vec::new();
     for rule in &ROUND_RULES {
         let found = (rule.holds)(&round);
@@ -317,6 +318,10 @@ pub fn judge_target<'a>(
         expected_tfo,
         synack_differs,
         measurement_valid,
+        // Any round: an origin that refused a cookie once does so behind its address.
+        cookie_rejected: judged
+            .iter()
+            .any(|r| r.evidence.iter().any(|e| matches!(e, Evidence::CookieRejected { .. }))),
         evidence: {
             let mut rests_on = vec![if cx.kernel_view { "kernel" } else { "capture" }];
             if arrival_source == Some("echo") {

@@ -168,6 +168,7 @@ fn unjudged(
         category: None,
         cert_error: None,
         evidence: vec![],
+        cookie_rejected: false,
         server_ip,
         server_port,
         direction: Direction::Outbound,
