@@ -5,6 +5,7 @@ mod capture_args;
 mod collect_cmd;
 mod judge_cmd;
 mod lab_cmd;
+mod report_cmd;
 mod report_out;
 
 use std::process::ExitCode;
@@ -57,6 +58,9 @@ enum Command {
     /// Fetch each URL with TFO (cookie request, then SYN-data) and without, capturing into one
     /// pcapng with a record of every attempt. Linux, root or CAP_NET_RAW + CAP_NET_ADMIN.
     Collect(collect_cmd::CollectArgs),
+    /// One self-contained HTML page of a run: the run, the rates with their intervals, every
+    /// verdict, and the fetches of each target with a middlebox drawn as a ladder.
+    Report(report_cmd::ReportArgs),
     /// Prove the verdicts on this machine: namespaces with a TFO origin, a router playing each
     /// middlebox, collect and analyze, expected against found. Root. `--check-kernel` reports
     /// the kernel's TFO state without building anything.
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze_cmd::run(args),
         Command::Collect(args) => collect_cmd::run(args),
         Command::Judge(args) => judge_cmd::run(args),
+        Command::Report(args) => report_cmd::run(args),
         Command::Lab(args) => lab_cmd::run(args),
         Command::Serve(args) => tfoscope_serve::cli::run(args),
         Command::LabServe(args) => lab_cmd::serve_listeners(args),

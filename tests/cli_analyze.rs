@@ -513,7 +513,7 @@ fn a_failed_run_leaves_the_last_good_output_whole() {
     let ooni_before = fs::read(&ooni).unwrap();
     assert_eq!(
         before.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-        ["connections.parquet", "files.parquet", "hops.parquet", "targets.parquet"]
+        ["connections.parquet", "files.parquet", "hops.parquet", "rates.parquet", "targets.parquet"]
     );
     // A typo: nothing can be read. The run fails and touches nothing.
     let typo = analyze(&["-o", o, "--ooni", ooni.to_str().unwrap()], &[testdata().join("clean_htp.pcap")]);
@@ -676,4 +676,91 @@ fn rates_count_the_targets_outcomes_with_wilson_intervals() {
     let rates = json_table(&dir.join("none"), "rates");
     assert_eq!(rates[0]["valid"], 0);
     assert!(rates[0]["middlebox_share"].is_null() && rates[0]["middlebox_ci_low"].is_null());
+}
+
+/// `tfoscope report`: one page, self-contained (no script, nothing from the network), made
+/// from an analyze output, a judge output and a dataset; and what a person sees of it in
+/// Chromium: the verdicts, the rates and the ladders as text, and a screenshot.
+#[test]
+fn report_is_one_self_contained_page_a_browser_shows() {
+    let dir = tempdir("report");
+    let control = dir.join("ctl.pcap");
+    fs::copy(testdata().join("clean_http.pcap"), &control).unwrap();
+    let captures: Vec<PathBuf> =
+        ["option_dropped.pcap", "syndata_reset.pcap", "clean_https.pcapng", "host_down.pcap"]
+            .iter()
+            .map(|n| testdata().join(n))
+            .collect();
+    let out = dir.join("out");
+    assert!(analyze(&["-q", "-o", out.to_str().unwrap(), "--control", control.to_str().unwrap()], &captures)
+        .status
+        .success());
+    let page = dir.join("report.html");
+    let made = tfoscope().args(["report", "-o"]).arg(&page).arg(&out).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let html = fs::read_to_string(&page).unwrap();
+    for forbidden in ["<script", "src=\"http", "href=\"http", "url(", "@import", "<link"] {
+        assert!(!html.contains(forbidden), "the page loads nothing: {forbidden}");
+    }
+    for text in [
+        "option_dropped",
+        "syn_data_reset",
+        "<svg class=\"ladder\"",
+        "<svg class=\"chart\"",
+        "RST (frame",
+        "resent without option or data",
+    ] {
+        assert!(html.contains(text), "{text}");
+    }
+    // Rates as in the table: option_dropped 1 of 1 valid for that vantage.
+    assert!(html.contains("1 (100.0 %, 20.7–100.0)"), "a share with its Wilson interval");
+    // From a judge output (no connections: no ladders, said so) and from a dataset.
+    let judged = dir.join("judged");
+    assert!(tfoscope().args(["judge", "-o"]).arg(&judged).arg(&out).output().unwrap().status.success());
+    let from_judge = dir.join("judged.html");
+    assert!(tfoscope()
+        .args(["report", "-o"])
+        .arg(&from_judge)
+        .arg(&judged)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    assert!(fs::read_to_string(&from_judge).unwrap().contains("no ladders"));
+    let dataset = dir.join("dataset");
+    assert!(analyze(&["-q", "--partition-by", "vantage", "-o", dataset.to_str().unwrap()], &captures)
+        .status
+        .success());
+    let from_dataset = dir.join("dataset.html");
+    let made = tfoscope().args(["report", "-o"]).arg(&from_dataset).arg(&dataset).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(fs::read_to_string(&from_dataset).unwrap().contains("option_dropped"));
+    // Not a folder of ours: a clear error, and no page.
+    let bad = tfoscope().args(["report", "-o"]).arg(dir.join("bad.html")).arg(testdata()).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no targets.parquet"));
+    assert!(!dir.join("bad.html").exists());
+
+    if !have_tool("chromium") {
+        return;
+    }
+    let chromium = |args: &[&str]| {
+        std::process::Command::new("chromium")
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+            .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            .arg(format!("--user-data-dir={}", dir.join("chromium").display()))
+            .args(args)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .unwrap()
+    };
+    let dom = chromium(&["--dump-dom"]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for text in ["The run", "Rates", "Targets", "YES", "option_dropped", "SYN cookie request"] {
+        assert!(dom.contains(text), "the browser shows {text}");
+    }
+    let shot = dir.join("report.png");
+    let taken = chromium(&[&format!("--screenshot={}", shot.display()), "--window-size=1100,1600"]);
+    assert!(shot.exists(), "{}", String::from_utf8_lossy(&taken.stderr));
+    assert!(fs::metadata(&shot).unwrap().len() > 20_000, "a page, not a blank");
 }

@@ -21,6 +21,7 @@ pub mod locate;
 pub mod pipeline;
 pub mod read;
 pub mod record;
+pub mod report;
 pub mod result;
 pub mod server_view;
 pub mod summary;

@@ -469,8 +469,11 @@ async fn run_fetches(
             let timeout = config.timeout;
             let locate_config = config.locate.clone();
             let (on_progress, comments) = (on_progress.clone(), comments.clone());
+            // The permit is taken before the task starts, in the targets' order: with
+            // --concurrency 1 they are measured in the order given.
+            let permit = semaphore.acquire_owned().await.expect("semaphore");
             tasks.push(tokio::spawn(async move {
-                let _permit = semaphore.acquire_owned().await.expect("semaphore");
+                let _permit = permit;
                 let mut last_start: Option<tokio::time::Instant> = None;
                 for target in targets {
                     let mut fetches = Vec::new();
