@@ -420,8 +420,16 @@ fn collect_then_analyze_in_the_lab() {
     let v6 = stdout.find("http://[2001:db8:2::1]/").expect("the IPv6 target");
     let v4 = stdout.find("http://198.51.100.1/ 198.51.100.1").expect("the IPv4 target");
     assert!(v6 < v4, "measured in the order given: {stdout}");
-    assert!(stdout.contains("http://[2001:db8:2::1]/ 2001:db8:2::1: tfo_cookie_request 200 (a cookie held from before"), "{stdout}");
-    assert!(stdout.contains("http://198.51.100.1/ 198.51.100.1: tfo_cookie_request 200 (cookie received)"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "http://[2001:db8:2::1]/ 2001:db8:2::1: tfo_cookie_request 200 (a cookie held from before"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("http://198.51.100.1/ 198.51.100.1: tfo_cookie_request 200 (cookie received)"),
+        "{stdout}"
+    );
     let (connections, targets, _) = analyze(&nobody_file, &dir.join("nobody-out"));
     assert!(connections.is_empty(), "no packets, no connections rows");
     for target in ["http://[2001:db8:2::1]/", "http://198.51.100.1/"] {
@@ -432,7 +440,11 @@ fn collect_then_analyze_in_the_lab() {
         assert!(r["explanation"].as_str().unwrap().contains("judged from what the kernel told"), "{r}");
         assert!(r["signatures"].as_array().unwrap().is_empty(), "a clean path: {r}");
     }
-    assert_eq!(row(&targets, "http://[2001:db8:2::1]/")["cookie"], "cached", "judged as the data fetch it was");
+    assert_eq!(
+        row(&targets, "http://[2001:db8:2::1]/")["cookie"],
+        "cached",
+        "judged as the data fetch it was"
+    );
     assert_eq!(row(&targets, "http://198.51.100.1/")["cookie"], "received");
 
     // 2. The cookie flush is real: a second run asks for a cookie again first.

@@ -392,3 +392,64 @@ fn collect(net: &LabNet, config: &LabConfig, url: &str, out: &Path, locate: bool
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tfoscope_analyze::verdict::{Connectivity, Direction, SynDataResult};
+
+    fn verdict(signatures: &[Signature], kernel: bool) -> TargetVerdict {
+        TargetVerdict {
+            vantage: "lab".into(),
+            target: "http://198.51.100.1/".into(),
+            category: None,
+            cert_error: None,
+            server_ip: Some("198.51.100.1".parse().unwrap()),
+            server_port: 80,
+            direction: Direction::Outbound,
+            connections: 3,
+            rounds: 1,
+            connectivity: Connectivity::Works,
+            cookie: CookieResult::NotReceived,
+            syn_data: SynDataResult::NotAttempted,
+            signatures: signatures.to_vec(),
+            untested: if kernel { vec![Untested::Wire] } else { vec![] },
+            middlebox: Some(!signatures.is_empty()),
+            expected_tfo: Some(true),
+            synack_differs: None,
+            measurement_valid: true,
+            cookie_rejected: false,
+            evidence: vec![if kernel { "kernel" } else { "capture" }],
+            explanation: String::new(),
+            conditions: vec![],
+            path_changes: vec![],
+            arrival_source: None,
+            origin_hops: None,
+            middlebox_hop_min: None,
+            middlebox_hop_max: None,
+            middlebox_ips: vec![],
+        }
+    }
+
+    #[test]
+    fn agreement_holds_on_what_the_kernel_sees_and_nothing_less() {
+        use Signature::*;
+        let captured = verdict(&[Reoriginated, NotNegotiatedExpected], false);
+        // The wire-only signature aside, the same: agrees.
+        assert!(agrees_without_capture(&verdict(&[NotNegotiatedExpected], true), &captured));
+        // A signature the kernel can see missing, or one too many: disagrees.
+        assert!(!agrees_without_capture(&verdict(&[], true), &captured));
+        assert!(!agrees_without_capture(&verdict(&[NotNegotiatedExpected, OptionDropped], true), &captured));
+        // A verdict that does not say it rests on the kernel, or leaves the wire unnamed: no.
+        let mut unnamed = verdict(&[NotNegotiatedExpected], true);
+        unnamed.untested.clear();
+        assert!(!agrees_without_capture(&unnamed, &captured));
+        let mut captured_too = verdict(&[NotNegotiatedExpected], true);
+        captured_too.evidence = vec!["capture"];
+        assert!(!agrees_without_capture(&captured_too, &captured));
+        // Another connectivity or SYN-data result: no.
+        let mut broken = verdict(&[NotNegotiatedExpected], true);
+        broken.connectivity = Connectivity::TfoBroken;
+        assert!(!agrees_without_capture(&broken, &captured));
+    }
+}

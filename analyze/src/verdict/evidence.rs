@@ -108,7 +108,7 @@ pub enum Evidence<'a> {
     Blackhole,
     /// No signature holds, yet not every one could be looked for: why the target could not
     /// tell (its `middlebox` is null).
-    CouldNotTell { syn_data: bool, negotiation: bool },
+    CouldNotTell { syn_data: bool, negotiation: bool, wire: bool },
 }
 
 /// A client's SYN (its frame), where the server's view of it comes from, and what that

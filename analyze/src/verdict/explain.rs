@@ -288,13 +288,16 @@ pub fn clause(e: &Evidence<'_>) -> String {
             "before the {} fetch (round {round}) the kernel already remembered {drops} SYN-data loss(es) for this address, so this measurement is not valid",
             spaced(fetch.as_str())
         ),
-        Evidence::CouldNotTell { syn_data, negotiation } => {
+        Evidence::CouldNotTell { syn_data, negotiation, wire } => {
             let mut what = Vec::new();
             if *syn_data {
                 what.push("SYN data (signature 2: no cookie to send it with, or its fate not told apart from the origin's)");
             }
             if *negotiation {
                 what.push("negotiation (signature 3: no --control, --expect or echo origin)");
+            }
+            if *wire {
+                what.push("what only the packets show (no capture: two SYN-ACKs, TTLs, options, a re-originated connection)");
             }
             format!("no middlebox found, but untested: {}, so it cannot say there is none", what.join(" and "))
         }

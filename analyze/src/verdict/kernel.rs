@@ -198,3 +198,220 @@ fn assume_unknowns_as_arrived(conn: &mut Connection) {
         syn.tsval = if i == arrived { tsval } else { None };
     }
 }
+
+#[cfg(test)]
+#[allow(non_snake_case)]
+mod tests {
+    use super::*;
+    use crate::attempt::{AppResult, CacheState, KernelView, RunPhase, RunRecord};
+    use crate::expect::Expectations;
+    use crate::summary::TargetConnections;
+    use crate::verdict::{
+        judge_vantage_with_records, CaptureHealth, Signature, SynDataResult, TargetVerdict, Untested,
+    };
+
+    const MS: i64 = 1_000_000;
+
+    /// What the kernel tells of one fetch: HTTP status or error, client fail, segments resent,
+    /// whether a cookie was held before, the time it took.
+    struct Fetch {
+        kind: FetchKind,
+        status: Option<u16>,
+        error: Option<&'static str>,
+        fail: u8,
+        resent: u32,
+        cookie_before: bool,
+        acked: bool,
+        took_ms: i64,
+        state: u8,
+        pmtu: u32,
+    }
+
+    fn ok(kind: FetchKind) -> Fetch {
+        Fetch {
+            kind,
+            status: Some(200),
+            error: None,
+            fail: 0,
+            resent: 0,
+            cookie_before: false,
+            acked: false,
+            took_ms: 5,
+            state: 1,
+            pmtu: 1500,
+        }
+    }
+
+    fn records(fetches: &[Fetch]) -> Vec<AttemptRecord> {
+        fetches
+            .iter()
+            .enumerate()
+            .map(|(i, f)| AttemptRecord {
+                url: "http://198.51.100.1/".into(),
+                host: "198.51.100.1".into(),
+                server_ip: "198.51.100.1".into(),
+                server_port: 80,
+                fetch: f.kind,
+                round: 1,
+                local_port: 40000 + i as u16,
+                start_ns: i as i64 * 2000 * MS,
+                end_ns: i as i64 * 2000 * MS + f.took_ms * MS,
+                syn_data_acked: Some(f.acked),
+                fastopen_client_fail: Some(f.fail),
+                cookie_flushed: Some(false),
+                cache_before: Some(CacheState { cookie: f.cookie_before, syn_drops: 0 }),
+                category: None,
+                request_headers: None,
+                result: AppResult {
+                    status: f.status,
+                    error: f.error.map(str::to_string),
+                    ..AppResult::default()
+                },
+                echo: None,
+                echo_error: None,
+                tcp_info: Some(KernelView {
+                    state: f.state,
+                    options: if f.acked { 0x20 } else { 0 },
+                    fastopen_client_fail: f.fail,
+                    total_retrans: f.resent,
+                    rtt_us: if f.status.is_some() { 400 } else { 0 },
+                    snd_mss: 1448,
+                    rcv_mss: 1448,
+                    pmtu: f.pmtu,
+                }),
+            })
+            .collect()
+    }
+
+    fn without_capture() -> Vec<RunRecord> {
+        [RunPhase::Start, RunPhase::End]
+            .into_iter()
+            .map(|phase| RunRecord {
+                tool: "tfoscope".into(),
+                version: "0".into(),
+                phase,
+                tcp_fastopen: Some(1),
+                tcp_fastopen_blackhole_timeout_sec: Some(0),
+                counters: Default::default(),
+                captured: Some(false),
+                cookies_flushable: Some(false),
+            })
+            .collect()
+    }
+
+    /// The verdict of one target's fetches, TFO expected of the origin.
+    fn judge(fetches: &[Fetch]) -> TargetVerdict {
+        let mut expect = Expectations::new();
+        expect.insert(
+            ("198.51.100.1".parse().unwrap(), 80),
+            crate::expect::Expectation {
+                expected_tfo: Some(true),
+                source: "test".into(),
+                ..Default::default()
+            },
+        );
+        let mut v = judge_vantage_with_records(
+            "v",
+            &TargetConnections::default(),
+            &expect,
+            CaptureHealth::default(),
+            &records(fetches),
+            &without_capture(),
+        );
+        assert_eq!(v.len(), 1);
+        v.remove(0)
+    }
+
+    /// The second fetch holds the cookie the first one got (the kernel's cache).
+    fn data(mut f: Fetch) -> Fetch {
+        f.cookie_before = true;
+        f
+    }
+
+    #[test]
+    fn a_clean_path__no_signature_and_the_wire_untested() {
+        let v = judge(&[
+            ok(FetchKind::TfoCookieRequest),
+            data(Fetch { acked: true, ..ok(FetchKind::TfoData) }),
+            ok(FetchKind::Plain),
+        ]);
+        assert_eq!((v.cookie, v.syn_data), (crate::verdict::CookieResult::Received, SynDataResult::Acked));
+        assert!(v.signatures.is_empty(), "{}", v.explanation);
+        assert_eq!(v.untested, vec![Untested::Wire]);
+        assert_eq!((v.middlebox, v.evidence.clone()), (None, vec!["kernel"]));
+        assert!(v.explanation.contains("record 1") && !v.explanation.contains("frame"), "{}", v.explanation);
+    }
+
+    #[test]
+    fn the_tfo_syn_dropped__resent_and_no_cookie_after() {
+        let request = Fetch { resent: 1, took_ms: 1010, ..ok(FetchKind::TfoCookieRequest) };
+        let v = judge(&[
+            request,
+            Fetch { fail: 1, resent: 1, took_ms: 1010, ..ok(FetchKind::TfoData) },
+            ok(FetchKind::Plain),
+        ]);
+        assert!(v.signatures.contains(&Signature::OptionDropped), "{}", v.explanation);
+        assert!(v.signatures.contains(&Signature::NotNegotiatedExpected));
+        assert_eq!(v.middlebox, Some(true));
+    }
+
+    #[test]
+    fn the_tfo_syn_refused__option_reset() {
+        let refused = |kind| Fetch { status: None, error: Some("refused"), state: 7, ..ok(kind) };
+        let v = judge(&[
+            refused(FetchKind::TfoCookieRequest),
+            Fetch { fail: 1, ..refused(FetchKind::TfoData) },
+            ok(FetchKind::Plain),
+        ]);
+        assert!(v.signatures.contains(&Signature::OptionReset), "{}", v.explanation);
+    }
+
+    #[test]
+    fn the_data_syn_dropped_or_too_big__told_apart_by_how_soon_it_was_resent() {
+        // Resent after an RTO: a box dropped it.
+        let dropped = data(Fetch { fail: 3, resent: 1, took_ms: 1020, ..ok(FetchKind::TfoData) });
+        let v = judge(&[ok(FetchKind::TfoCookieRequest), dropped, ok(FetchKind::Plain)]);
+        assert_eq!(v.syn_data, SynDataResult::Dropped);
+        assert_eq!(v.signatures, vec![Signature::SynDataDropped], "{}", v.explanation);
+        // Resent at once, the path MTU lowered: an ICMP too-big prompted it.
+        let too_big = data(Fetch { fail: 3, resent: 1, took_ms: 8, pmtu: 1280, ..ok(FetchKind::TfoData) });
+        let v = judge(&[ok(FetchKind::TfoCookieRequest), too_big, ok(FetchKind::Plain)]);
+        assert_eq!(v.syn_data, SynDataResult::TooBig, "{}", v.explanation);
+        assert!(v.signatures.is_empty());
+        assert!(v.explanation.contains("MTU of 1280"), "{}", v.explanation);
+    }
+
+    #[test]
+    fn the_data_syn_refused__syn_data_reset() {
+        let refused =
+            data(Fetch { status: None, error: Some("refused"), state: 7, ..ok(FetchKind::TfoData) });
+        let v = judge(&[ok(FetchKind::TfoCookieRequest), refused, ok(FetchKind::Plain)]);
+        assert_eq!(v.signatures, vec![Signature::SynDataReset], "{}", v.explanation);
+    }
+
+    #[test]
+    fn a_cookie_held_before_the_request__judged_as_the_data_fetch_it_was() {
+        let held = data(Fetch { acked: true, ..ok(FetchKind::TfoCookieRequest) });
+        let v = judge(&[held, data(Fetch { acked: true, ..ok(FetchKind::TfoData) }), ok(FetchKind::Plain)]);
+        assert_eq!(v.cookie, crate::verdict::CookieResult::Cached);
+        assert_eq!(v.syn_data, SynDataResult::Acked);
+        assert!(
+            v.signatures.is_empty(),
+            "no false signature 3 for a cookie kept from before: {}",
+            v.explanation
+        );
+    }
+
+    #[test]
+    fn a_host_that_never_answers__offline() {
+        let silent =
+            |kind| Fetch { status: None, error: Some("timeout"), state: 2, took_ms: 3000, ..ok(kind) };
+        let v = judge(&[
+            silent(FetchKind::TfoCookieRequest),
+            silent(FetchKind::TfoData),
+            silent(FetchKind::Plain),
+        ]);
+        assert_eq!(v.connectivity, crate::verdict::Connectivity::Offline);
+        assert_eq!(v.middlebox, None);
+    }
+}

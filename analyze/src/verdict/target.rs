@@ -270,6 +270,7 @@ pub fn judge_target<'a>(
         evidence.push(Evidence::CouldNotTell {
             syn_data: untested.contains(&Untested::SynData),
             negotiation: untested.contains(&Untested::Negotiation),
+            wire: untested.contains(&Untested::Wire),
         });
     }
     evidence.extend(cached_drops);
