@@ -105,7 +105,8 @@ pub enum Evidence<'a> {
     /// The kernel remembered SYN-data losses for the address before a TFO fetch.
     CachedSynDrops { fetch: FetchKind, round: u32, drops: u16 },
     /// The kernel's blackhole detection paused TFO during the run.
-    Blackhole,
+    /// With where the pause shows first (the time, the target), where the capture tells it.
+    Blackhole { from: Option<(i64, std::net::SocketAddr)> },
     /// No signature holds, yet not every one could be looked for: why the target could not
     /// tell (its `middlebox` is null).
     CouldNotTell { syn_data: bool, negotiation: bool, wire: bool },

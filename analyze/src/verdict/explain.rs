@@ -86,7 +86,7 @@ fn rank(e: &Evidence<'_>) -> u8 {
         Evidence::OptionsTruncated => 8,
         Evidence::CaptureDrops | Evidence::CaptureCut { .. } => 9,
         Evidence::CachedSynDrops { .. } => 10,
-        Evidence::Blackhole => 11,
+        Evidence::Blackhole { .. } => 11,
         Evidence::CouldNotTell { .. } => 12,
     }
 }
@@ -301,9 +301,15 @@ pub fn clause(e: &Evidence<'_>) -> String {
             }
             format!("no middlebox found, but untested: {}, so it cannot say there is none", what.join(" and "))
         }
-        Evidence::Blackhole => {
+        Evidence::Blackhole { from: None } => {
             "the kernel's TFO blackhole detection paused TFO during the run, so this measurement is not valid"
                 .to_string()
+        }
+        Evidence::Blackhole { from: Some((at_ns, target)) } => {
+            let at = chrono::DateTime::from_timestamp_nanos(*at_ns).format("%Y-%m-%d %H:%M:%S%.3f UTC");
+            format!(
+                "the kernel's TFO blackhole detection paused TFO from {at} (the fetch to {target} went out without it), so this measurement, made after, is not valid; the pause lasts net.ipv4.tcp_fastopen_blackhole_timeout_sec (root sets it to 0 to measure without it)"
+            )
         }
     }
 }

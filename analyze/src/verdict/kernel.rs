@@ -43,7 +43,9 @@ const SOME_DATA: u32 = 1;
 
 /// The connections of the attempt records, in record order (those of names that did not
 /// resolve left out: they have no connection).
-pub fn connections(attempts: &[AttemptRecord]) -> Vec<Connection> {
+/// `paused`: the kernel's blackhole detection paused active TFO during the run (its counter
+/// moved): a TFO fetch the kernel reports no TFO failure for then sent a plain SYN.
+pub fn connections(attempts: &[AttemptRecord], paused: bool) -> Vec<Connection> {
     let capture: Arc<str> = Arc::from("(no capture)");
     attempts
         .iter()
@@ -55,7 +57,7 @@ pub fn connections(attempts: &[AttemptRecord]) -> Vec<Connection> {
                 .find(|later| later.server_ip == a.server_ip)
                 .and_then(|later| later.cache_before.as_ref())
                 .map(|c| c.cookie);
-            Some(connection(a, ip, i as u64 + 1, cookie_after, &capture))
+            Some(connection(a, ip, i as u64 + 1, cookie_after, paused, &capture))
         })
         .collect()
 }
@@ -65,6 +67,7 @@ fn connection(
     ip: IpAddr,
     number: u64,
     cookie_after: Option<bool>,
+    paused: bool,
     capture: &Arc<str>,
 ) -> Connection {
     let unspecified = if ip.is_ipv4() { IpAddr::from([0u8; 4]) } else { IpAddr::from([0u16; 8]) };
@@ -75,8 +78,12 @@ fn connection(
     // What the SYN carried: a cookie (and data) when the kernel held one and the fetch asked
     // for TFO, unless the kernel said it had none to send.
     let sent_cookie = a.fetch.tfo() && cookie_before && fail != Some(TFO_COOKIE_UNAVAILABLE);
+    // While TFO is paused the kernel sends a plain SYN and reports no failure (0), where a
+    // cookie request reports 1 (no cookie to send).
+    let sent_plain = paused && a.fetch.tfo() && !sent_cookie && fail == Some(0);
     let tfo = match (a.fetch, sent_cookie) {
         (FetchKind::Plain, _) => SynTfo::None,
+        _ if sent_plain => SynTfo::None,
         (_, true) => SynTfo::Cookie,
         (_, false) => SynTfo::CookieRequest,
     };

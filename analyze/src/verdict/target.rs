@@ -53,8 +53,12 @@ pub struct TargetContext<'a> {
     pub expectation: Option<&'a Expectation>,
     /// The capturing kernel reported dropped packets.
     pub capture_drops: bool,
-    /// The kernel's TFO blackhole detection paused TFO during the run.
+    /// The kernel's TFO blackhole detection paused TFO during the run, and this target's fetches
+    /// came after the pause began (or no sign says when it began).
     pub blackhole: bool,
+    /// Where the pause shows first: the time and the target of the first TFO fetch sent
+    /// without TFO.
+    pub paused_from: Option<(i64, std::net::SocketAddr)>,
     /// The vantage's own addresses: a target there is inbound.
     pub own_addresses: &'a [IpAddr],
     /// The capture ends inside a record (cut off mid-write): the time of its last packet.
@@ -275,7 +279,7 @@ pub fn judge_target<'a>(
     }
     evidence.extend(cached_drops);
     if cx.blackhole {
-        evidence.push(Evidence::Blackhole);
+        evidence.push(Evidence::Blackhole { from: cx.paused_from });
     }
 
     let mut path_changes: Vec<String> = paths.iter().flat_map(|p| p.path_changes()).collect();

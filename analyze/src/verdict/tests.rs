@@ -612,3 +612,55 @@ fn every_signature_has_exactly_one_rule() {
         );
     }
 }
+
+#[test]
+fn blackhole_pause__only_the_targets_measured_after_it_are_spoiled() {
+    use crate::attempt::{RunPhase, RunRecord};
+    // Target .1 measured first, cleanly; then the kernel paused TFO: target .2's TFO fetches
+    // went out as plain SYNs (their records say TFO was meant).
+    let mut conns = recorded_round(1, 100, 200, "a");
+    let mut after = recorded_round(1, 200, 200, "a");
+    for (i, c) in after.iter_mut().enumerate() {
+        c.server = "198.51.100.2:80".parse().unwrap();
+        c.syns[0].tfo = SynTfo::None;
+        c.syns[0].data_len = 0;
+        c.syns[0].time_ns = 10_000_000_000 + i as i64;
+        c.syn_data_acked = None;
+        if let Some(s) = c.synack.as_mut() {
+            s.tfo = SynAckTfo::None;
+            s.time_ns = c.syns[0].time_ns + 1;
+        }
+    }
+    conns.extend(after);
+    let run = |phase, blackholes: u64| RunRecord {
+        tool: "tfoscope".into(),
+        version: "0".into(),
+        phase,
+        tcp_fastopen: Some(1),
+        tcp_fastopen_blackhole_timeout_sec: Some(3600),
+        counters: [("TCPFastOpenBlackhole".to_string(), blackholes)].into_iter().collect(),
+        captured: Some(true),
+        cookies_flushable: Some(true),
+    };
+    let verdicts = judge_vantage_with_records(
+        "v",
+        &TargetConnections::of(&conns),
+        &Expectations::new(),
+        super::CaptureHealth::default(),
+        &[],
+        &[run(RunPhase::Start, 0), run(RunPhase::End, 1)],
+    );
+    let by = |ip: &str| verdicts.iter().find(|v| v.server_ip == Some(ip.parse().unwrap())).unwrap();
+    assert!(
+        by("198.51.100.1").measurement_valid,
+        "measured before the pause: {}",
+        by("198.51.100.1").explanation
+    );
+    let spoiled = by("198.51.100.2");
+    assert!(!spoiled.measurement_valid);
+    assert!(
+        spoiled.explanation.contains("paused TFO from") && spoiled.explanation.contains("198.51.100.2:80"),
+        "{}",
+        spoiled.explanation
+    );
+}

@@ -66,16 +66,25 @@ pub fn judge_vantage_with_records(
     let kernel_view = RunRecord::without_capture(runs) && targets.connections() == 0;
     let kernel_targets;
     let targets = if kernel_view {
-        kernel_targets = TargetConnections::of(&super::kernel::connections(attempts));
+        kernel_targets = TargetConnections::of(&super::kernel::connections(attempts, blackhole));
         &kernel_targets
     } else {
         targets
     };
     let own_addresses = targets.own_addresses();
+    // Where the pause began: the first fetch meant as TFO whose SYN went out without the option.
+    let paused_from = blackhole.then(|| paused_from(targets)).flatten();
     let mut verdicts: Vec<TargetVerdict> = targets
         .iter()
         .map(|(&(ip, port), conns)| {
             let conns: Vec<&ConnSummary> = conns.iter().collect();
+            // Targets measured before the pause began stay valid; with no sign of where it
+            // began, every target of the run is spoiled.
+            let last = conns.iter().map(|c| c.first_syn.time_ns).max().unwrap_or(i64::MIN);
+            let blackhole = match paused_from {
+                Some((from, _)) if blackhole => last >= from,
+                _ => blackhole,
+            };
             let mut hosts: Vec<&str> =
                 conns.iter().filter_map(|c| c.attempt.as_ref()).map(|a| a.host.as_str()).collect();
             hosts.sort_unstable();
@@ -86,6 +95,7 @@ pub fn judge_vantage_with_records(
                 capture_drops: capture.drops,
                 capture_cut: capture.cut_at_ns,
                 blackhole,
+                paused_from,
                 kernel_view,
                 own_addresses: &own_addresses,
             };
@@ -192,6 +202,17 @@ fn unjudged(
         middlebox_hop_max: None,
         middlebox_ips: vec![],
     }
+}
+
+/// When the kernel's pause of active TFO shows first: the earliest fetch the collector meant as
+/// TFO (its record says so) whose first SYN carried no TFO option and no data, with its target.
+fn paused_from(targets: &TargetConnections) -> Option<(i64, std::net::SocketAddr)> {
+    targets
+        .iter()
+        .flat_map(|(&(ip, port), conns)| conns.iter().map(move |c| (std::net::SocketAddr::new(ip, port), c)))
+        .filter(|(_, c)| c.attempt.as_ref().is_some_and(|a| a.fetch.tfo()) && !c.tfo_exchange())
+        .map(|(target, c)| (c.first_syn.time_ns, target))
+        .min()
 }
 
 /// The kernel paused active TFO during the run (TCPFastOpenBlackhole grew between the run's
