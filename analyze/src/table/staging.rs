@@ -117,7 +117,16 @@ pub fn remove_stale_staging(out: &Path) {
         let Some(run) = name.strip_prefix(STAGING_PREFIX) else { continue };
         // Run ids end in the writing process's id (partition::run_id).
         let pid = run.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
-        let alive = pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        // Without /proc (analyze runs on other systems too) a folder untouched for a day is
+        // taken for a dead run's.
+        let alive = if Path::new("/proc/self").exists() {
+            pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 24 * 3600))
+        };
         if !alive {
             let _ = std::fs::remove_dir_all(entry.path());
         }
