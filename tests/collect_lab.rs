@@ -290,6 +290,9 @@ fn collect_then_analyze_in_the_lab() {
     let records: Vec<&str> =
         files[0]["collector_records"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
     assert!(records.len() >= 3 * 7, "an attempt record per fetch, run records: {}", records.len());
+    // The real kernel's view of each fetch (TCP_INFO in its record) and its packets agree, a
+    // middlebox's resets and drops included.
+    assert_eq!(files[0]["kernel_disagreements"], 0, "{:?}", files[0]["warnings"]);
     for text in records {
         let record: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
         assert_collector_record_in_schema(&record);

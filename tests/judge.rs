@@ -111,6 +111,18 @@ fn datasets_it_cannot_read_right_are_refused_with_the_reason() {
     let (ok, err) = judge(&["-o", out_s, data.to_str().unwrap()]);
     assert!(!ok && err.contains(&format!("schema version {}", current + 1)), "{err}");
     set_schema_version(&part, current);
+    // A files part of version 3 (before kernel_disagreements, which judging does not use) is read;
+    // one older than that is not.
+    let files_current = common::tables::schema_of("files")["x-schema-version"].as_u64().unwrap();
+    assert_eq!(files_current, 4, "update the oldest readable files version with the schema");
+    let files_part = parts(&data.join("files"))[0].clone();
+    set_schema_version(&files_part, 3);
+    let (ok, err) = judge(&["-o", out_s, data.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    set_schema_version(&files_part, 2);
+    let (ok, err) = judge(&["-o", out_s, data.to_str().unwrap()]);
+    assert!(!ok && err.contains("files table of schema version 2"), "{err}");
+    set_schema_version(&files_part, files_current);
 
     // A table where another belongs, and a Parquet file without tfoscope's metadata.
     let files_part = parts(&data.join("files"))[0].clone();

@@ -222,6 +222,7 @@ fn read_files<E: std::error::Error>(
                 }
             }
             v.files.push(FileReport {
+                kernel_disagreements: 0,
                 path: row.capture.into(),
                 read: ReadReport {
                     kernel_drops: row.kernel_drops,

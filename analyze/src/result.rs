@@ -25,6 +25,9 @@ pub struct FileReport {
     pub half_seen_handshakes: u64,
     /// The collector's attempt and run records in this file, as the JSON they were written in.
     pub collector_records: Vec<String>,
+    /// Connections of this file whose packets and the kernel's view of them (the collector's
+    /// record) disagree: one of the two readings is wrong.
+    pub kernel_disagreements: u64,
 }
 
 crate::record::string_enum!(

@@ -83,6 +83,9 @@ pub(crate) fn read_vantage<E: std::error::Error>(
 
     let mut table = FlowTable::new(*config);
     let mut targets = TargetConnections::default();
+    // Per capture, the connections whose packets and kernel view disagree, and the first one.
+    let disagreements: std::cell::RefCell<std::collections::HashMap<Arc<str>, (u64, String)>> =
+        Default::default();
     let mut sink_error: Option<E> = None;
     // Attempt records precede the end of their connections in our captures (a record is
     // written when its fetch ends; a connection is emitted seconds of capture time after it
@@ -103,7 +106,11 @@ pub(crate) fn read_vantage<E: std::error::Error>(
                 None => true,
             });
             let attempts = &report.attempts;
-            link_attempts(&mut batch, attempts, index);
+            for (capture, what) in link_attempts(&mut batch, attempts, index) {
+                let mut found = disagreements.borrow_mut();
+                let entry = found.entry(capture).or_insert((0, what.clone()));
+                entry.0 += 1;
+            }
             match server_side {
                 ServerSide::Ignored => batch.iter_mut().for_each(|c| c.arrival = None),
                 ServerSide::Use(Some(view)) => {
@@ -177,7 +184,13 @@ pub(crate) fn read_vantage<E: std::error::Error>(
             report.warnings.push(format!("{}: the capturing kernel dropped {drops} packets", path.display()));
         }
         let half_seen_handshakes = table.stats.half_seen_handshakes - half_seen_before;
-        report.files.push(FileReport { path, read, half_seen_handshakes, collector_records });
+        report.files.push(FileReport {
+            path,
+            read,
+            half_seen_handshakes,
+            collector_records,
+            kernel_disagreements: 0,
+        });
     }
     let (rest, flow) = table.finish();
     if flow.over_capacity > 0 {
@@ -194,6 +207,15 @@ pub(crate) fn read_vantage<E: std::error::Error>(
     }
     report.flow = flow;
     emit(rest, &report, &attempt_index, &probe_index).map_err(AnalyzeError::Sink)?;
+    for file in &mut report.files {
+        let name = file.path.display().to_string();
+        if let Some((count, first)) = disagreements.borrow().get(name.as_str()) {
+            file.kernel_disagreements = *count;
+            report.warnings.push(format!(
+                "{name}: the packets and the kernel's view disagree on {count} connection(s) (first: {first}): one of the two readings is wrong"
+            ));
+        }
+    }
     targets.finish();
     Ok(VantageResult { name: spec.name.clone(), connections: Vec::new(), targets, hops, report })
 }
@@ -225,8 +247,6 @@ pub(crate) fn in_first_syn_order(batch: &mut [Connection]) {
 /// Slack around an attempt's start and end within which its SYN must fall.
 const ATTEMPT_SLACK_NS: i64 = 2_000_000_000;
 
-/// Ties each connection to the collector's record of the fetch that made it: same server,
-/// same local port, first SYN within the fetch's time.
 /// The collector's records by local port, built up as the records stream by, so linking a
 /// batch costs the batch, not every record again.
 /// The records' server addresses are parsed once here, so linking compares numbers.
@@ -245,9 +265,17 @@ impl AttemptIndex {
     }
 }
 
-fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord], index: &AttemptIndex) {
+/// Ties each connection to the collector's record of the fetch that made it (same server, same
+/// local port, first SYN within the fetch's time); returns the connections whose packets
+/// disagree with the kernel's view in that record (capture, what).
+fn link_attempts(
+    connections: &mut [Connection],
+    attempts: &[AttemptRecord],
+    index: &AttemptIndex,
+) -> Vec<(Arc<str>, String)> {
+    let mut disagreeing = Vec::new();
     if attempts.is_empty() {
-        return;
+        return disagreeing;
     }
     for conn in connections {
         let t = conn.first_syn().time_ns;
@@ -262,7 +290,48 @@ fn link_attempts(connections: &mut [Connection], attempts: &[AttemptRecord], ind
         if let Some(a) = found {
             conn.attempt = Some(Arc::new(AttemptLink::of(a)));
             conn.arrival = Arrival::of_record(a).map(Box::new);
+            if let Some(what) = disagreement(conn, a) {
+                disagreeing.push((conn.capture.clone(), format!("frame {}: {what}", conn.first_syn().frame)));
+            }
         }
+    }
+    disagreeing
+}
+
+/// TCPI_OPT_SYN_DATA: the kernel saw its SYN data acked.
+const TCPI_OPT_SYN_DATA: u8 = 0x20;
+
+/// Where the packets of a connection and the kernel's view of it (TCP_INFO in its record)
+/// disagree: the SYN data acked or not, the connection refused or not.
+fn disagreement(conn: &Connection, a: &AttemptRecord) -> Option<&'static str> {
+    let info = a.tcp_info?;
+    let answered = conn.synack.is_some();
+    if conn.first_syn().data_len > 0 && answered {
+        let wire = matches!(
+            conn.syn_data_acked,
+            Some(
+                crate::record::DataAcked::Acked
+                    | crate::record::DataAcked::Partial
+                    | crate::record::DataAcked::AllButOne
+            )
+        );
+        let kernel = info.options & TCPI_OPT_SYN_DATA != 0;
+        if wire != kernel {
+            return Some(if kernel {
+                "the kernel saw its SYN data acked, the SYN-ACK acked none"
+            } else {
+                "the SYN-ACK acked the SYN data, the kernel saw none acked"
+            });
+        }
+    }
+    let wire_refused = !answered && (conn.reset.is_some() || conn.icmp.is_some_and(|i| !i.too_big()));
+    let kernel_refused = a.result.error.as_deref() == Some("refused");
+    match (wire_refused, kernel_refused) {
+        (true, false) if a.result.status.is_some() => {
+            Some("a refusal on the wire, an HTTP answer to the socket")
+        }
+        (false, true) if answered => Some("refused to the socket, answered on the wire"),
+        _ => None,
     }
 }
 
@@ -279,6 +348,92 @@ mod tests {
         let client = SocketAddr::new("192.0.2.1".parse().unwrap(), id);
         let server = SocketAddr::new("198.51.100.1".parse().unwrap(), 80);
         Connection::unanswered(client, server, time_ns, frame, SynTfo::None)
+    }
+
+    /// The collector's record of a fetch from `port` to 198.51.100.1:80, with the kernel's view.
+    fn record(port: u16, options: u8, error: Option<&str>) -> crate::attempt::AttemptRecord {
+        crate::attempt::AttemptRecord {
+            url: "http://198.51.100.1/".into(),
+            host: "198.51.100.1".into(),
+            server_ip: "198.51.100.1".into(),
+            server_port: 80,
+            fetch: crate::attempt::FetchKind::TfoData,
+            round: 1,
+            local_port: port,
+            start_ns: 0,
+            end_ns: 10_000_000_000,
+            syn_data_acked: None,
+            fastopen_client_fail: None,
+            cookie_flushed: None,
+            cache_before: None,
+            category: None,
+            request_headers: None,
+            result: crate::attempt::AppResult {
+                status: error.is_none().then_some(200),
+                error: error.map(Into::into),
+                ..Default::default()
+            },
+            echo: None,
+            echo_error: None,
+            tcp_info: Some(crate::attempt::KernelView {
+                state: 1,
+                options,
+                fastopen_client_fail: 0,
+                total_retrans: 0,
+                rtt_us: 100,
+                snd_mss: 1448,
+                rcv_mss: 1448,
+                pmtu: 1500,
+            }),
+        }
+    }
+
+    #[test]
+    fn packets_and_kernel_view_compared_where_both_speak() {
+        use crate::record::{SynAckAnswers, SynTfo};
+        use crate::verdict::tests::conn;
+        let link = |mut c: Connection, r: crate::attempt::AttemptRecord| {
+            let records = [r];
+            let mut index = super::AttemptIndex::default();
+            index.add(&records);
+            let found = super::link_attempts(std::slice::from_mut(&mut c), &records, &index);
+            assert!(c.attempt.is_some(), "the record is linked");
+            found
+        };
+        let cookie = || SynTfo::Cookie;
+        // SYN data acked on the wire and in the kernel; not acked in either: agreement.
+        let acked = conn(100, cookie(), 50, Some(SynAckAnswers::FirstSyn), false);
+        assert!(link(acked.clone(), record(100, 0x27, None)).is_empty());
+        let mut unacked = acked.clone();
+        unacked.syn_data_acked = Some(crate::record::DataAcked::NotAcked);
+        assert!(link(unacked.clone(), record(100, 0x07, None)).is_empty());
+        // Each side alone: a disagreement, named by the first SYN's frame.
+        let found = link(acked.clone(), record(100, 0x07, None));
+        assert_eq!(found.len(), 1);
+        assert_eq!(&*found[0].0, "t");
+        assert!(found[0].1.starts_with("frame 100: the SYN-ACK acked the SYN data"), "{}", found[0].1);
+        let found = link(unacked, record(100, 0x27, None));
+        assert!(found[0].1.contains("the kernel saw its SYN data acked"), "{}", found[0].1);
+        // Refused to the socket while the wire shows the handshake answered.
+        let found = link(acked.clone(), record(100, 0x27, Some("refused")));
+        assert!(found[0].1.contains("refused to the socket, answered on the wire"), "{:?}", found);
+        // A wire refusal (a reset, no SYN-ACK) with an HTTP answer to the socket.
+        let mut reset = conn(101, cookie(), 50, None, false);
+        reset.reset = Some(crate::record::Refusal {
+            frame: 103,
+            time_ns: 103_000_000,
+            icmp: None,
+            answers_first_syn: true,
+            ttl: 63,
+            mtu: None,
+        });
+        let found = link(reset.clone(), record(101, 0x07, None));
+        assert!(found[0].1.contains("a refusal on the wire, an HTTP answer"), "{:?}", found);
+        assert!(link(reset, record(101, 0x07, Some("refused"))).is_empty());
+        // No kernel view (an older record): nothing to compare.
+        let mut old = record(100, 0x07, None);
+        old.tcp_info = None;
+        assert!(link(acked, old).is_empty());
     }
 
     proptest! {

@@ -50,7 +50,7 @@ pub enum DatasetError {
     #[error("{path}: a {found} table where the {expected} table belongs")]
     WrongTable { path: PathBuf, found: String, expected: &'static str },
     #[error(
-        "{path}: {table} table of schema version {found}; this tfoscope reads version {expected} only \
+        "{path}: {table} table of schema version {found}; this tfoscope reads version {expected} \
          ({hint}): run this tfoscope's analyze on the captures again"
     )]
     Version { path: PathBuf, table: &'static str, found: String, expected: u64, hint: &'static str },
@@ -177,6 +177,16 @@ pub fn unescape_hive(escaped: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The oldest version of each table `judge` still reads: later versions only added columns it
+/// does not need.
+fn oldest_readable_version(table: TableKind) -> u64 {
+    match table {
+        // Version 4 added kernel_disagreements, which judging does not use.
+        TableKind::Files => 3,
+        _ => schema_version(table.name()),
+    }
+}
+
 /// What each schema version change means for `judge`, said when it meets an older part.
 fn version_hint(table: TableKind) -> &'static str {
     match table {
@@ -186,7 +196,7 @@ fn version_hint(table: TableKind) -> &'static str {
         }
         TableKind::Files => {
             "version 1 lacks the collector's records and the vantages' roles; version 2 where a cut-off \
-             file ends"
+             file ends (version 3 is read)"
         }
         TableKind::Hops => "the hops table's columns differ",
     }
@@ -208,7 +218,8 @@ impl Part {
             return Err(DatasetError::WrongTable { path, found, expected: table.name() });
         }
         let expected = schema_version(table.name());
-        if version != expected.to_string() {
+        let readable = oldest_readable_version(table)..=expected;
+        if !version.parse::<u64>().is_ok_and(|v| readable.contains(&v)) {
             return Err(DatasetError::Version {
                 path,
                 table: table.name(),

@@ -81,6 +81,8 @@ pub struct FileRow {
     pub skipped_blocks: u64,
     /// SYN-ACKs whose SYN the file does not hold: handshakes it caught midway.
     pub half_seen_handshakes: u64,
+    /// Connections whose packets and the collector's kernel view (TCP_INFO) disagree.
+    pub kernel_disagreements: u64,
     pub error: Option<String>,
     /// The vantage's warnings (partial files, drops, the connection cap, ...).
     pub warnings: Vec<String>,
@@ -113,6 +115,7 @@ impl FileRow {
                 kernel_drops: f.read.kernel_drops,
                 skipped_blocks: f.read.skipped_blocks,
                 half_seen_handshakes: f.half_seen_handshakes,
+                kernel_disagreements: f.kernel_disagreements,
                 error: None,
                 warnings: result.report.warnings.clone(),
                 collector_records: f.collector_records.clone(),
@@ -152,6 +155,7 @@ pub fn files_frame(rows: &[FileRow]) -> Result<DataFrame, TableError> {
         field!("kernel_drops", |r: &FileRow| r.kernel_drops),
         field!("skipped_blocks", |r: &FileRow| r.skipped_blocks),
         field!("half_seen_handshakes", |r: &FileRow| r.half_seen_handshakes),
+        field!("kernel_disagreements", |r: &FileRow| r.kernel_disagreements),
         field!("error", |r: &FileRow| r.error.clone()),
         str_lists("warnings", rows.iter().map(|r| r.warnings.iter().map(String::as_str).collect())),
         str_lists(

@@ -22,7 +22,7 @@ mod vantage;
 #[cfg(test)]
 mod arrival_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::net::IpAddr;
 

@@ -17,7 +17,7 @@ use crate::summary::{ConnSummary, TargetConnections};
 const KIND: Option<u8> = Some(KIND_FASTOPEN);
 
 /// One connection to 198.51.100.1:80 from `port`; `answer` is which SYN got the SYN-ACK.
-pub(super) fn conn(
+pub(crate) fn conn(
     port: u16,
     tfo: SynTfo,
     data_len: u32,
