@@ -663,6 +663,10 @@ fn rates_count_the_targets_outcomes_with_wilson_intervals() {
             overall[format!("{outcome}_ci_high")].as_f64().unwrap(),
         );
         assert!(lo <= share && share <= hi && 0.0 <= lo && hi <= 1.0, "{outcome}: {lo} {share} {hi}");
+        // The Wilson score interval of (count, valid) (the formula is held to published
+        // values in its unit test).
+        let (wlo, whi) = tfoscope_analyze::table::wilson(count, valid).unwrap();
+        assert!((lo - wlo).abs() < 1e-9 && (hi - whi).abs() < 1e-9, "{outcome}: {lo} {hi} vs {wlo} {whi}");
     }
     // Per version and port too: the port-80 IPv4 row holds every target here.
     let v4_80 = rates.iter().find(|r| r["ip_version"] == 4 && r["server_port"] == 80).unwrap();
@@ -712,8 +716,28 @@ fn report_is_one_self_contained_page_a_browser_shows() {
     ] {
         assert!(html.contains(text), "{text}");
     }
-    // Rates as in the table: option_dropped 1 of 1 valid for that vantage.
-    assert!(html.contains("1 (100.0 %, 20.7–100.0)"), "a share with its Wilson interval");
+    // Rates as in the table: in the option_dropped column of that vantage's row, 1 of 1 valid
+    // with its Wilson interval.
+    let table = &html[html.find("<table><tr><th>vantage</th><th>IP</th>").expect("the rates table")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    let headers: Vec<&str> = table
+        .split("</tr>")
+        .next()
+        .unwrap()
+        .split("<th>")
+        .skip(1)
+        .map(|h| h.trim_end_matches("</th>"))
+        .collect();
+    let column = headers.iter().position(|h| *h == "option_dropped").expect("an option_dropped column");
+    let row: Vec<&str> = table
+        .split("<tr>")
+        .skip(2)
+        .map(|row| {
+            row.split("<td").skip(1).map(|c| &c[c.find('>').unwrap() + 1..c.find("</td>").unwrap()]).collect()
+        })
+        .find(|cells: &Vec<&str>| cells[0] == "option_dropped")
+        .expect("a row for the option_dropped vantage");
+    assert_eq!(row[column], "1 (100.0 %, 20.7–100.0)", "{headers:?} {row:?}");
     // From a judge output (no connections: no ladders, said so) and from a dataset.
     let judged = dir.join("judged");
     assert!(tfoscope().args(["judge", "-o"]).arg(&judged).arg(&out).output().unwrap().status.success());

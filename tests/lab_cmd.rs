@@ -85,6 +85,10 @@ fn lab_judges_every_scenario_and_cleans_up() {
         }
         assert!(line.contains(" pass "), "{line}");
         assert!(keep.join(format!("{name}.pcapng")).is_file(), "the {name} capture is kept");
+        // The run as nobody happened (its records kept beside), but not for the locate
+        // scenarios, which need raw sockets.
+        let unprivileged = keep.join("unprivileged").join(format!("{name}.pcapng"));
+        assert_eq!(unprivileged.is_file(), !name.starts_with("locate_"), "{}", unprivileged.display());
     }
     let judged = names.len() - missing.len();
     assert!(

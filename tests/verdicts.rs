@@ -231,9 +231,8 @@ fn public_captures_get_sensible_verdicts() {
     assert_eq!(t["pathspider__tfo_cookie_request_b"]["cookie"], "not_requested");
     assert_eq!(t["ptcpdump__tfo"]["cookie"], "received");
     for r in rows.iter().filter(|r| r["vantage"] != "tcpdump__tfo-5c1fa7f9ae91") {
-        // Kind 255 is no TFO: with no TFO exchange of any kind (no option, no data on the
-        // SYN), nothing was tested. Its data-on-SYN twin sends data: that is judged.
-        // Without a control nothing tests signature 3: no "no" is said.
+        // Without a control nothing tests signature 3 (negotiation), so no "no" is said of
+        // any of them (the kind-255 capture and its data-on-SYN twin included).
         assert_eq!(r["middlebox"], Value::Null, "{} shows no middlebox, and cannot say no", r["vantage"]);
         assert!(strs(&r["untested"]).contains(&"negotiation"), "{}", r["vantage"]);
     }

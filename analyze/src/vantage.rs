@@ -353,28 +353,12 @@ mod tests {
     /// The collector's record of a fetch from `port` to 198.51.100.1:80, with the kernel's view.
     fn record(port: u16, options: u8, error: Option<&str>) -> crate::attempt::AttemptRecord {
         crate::attempt::AttemptRecord {
-            url: "http://198.51.100.1/".into(),
-            host: "198.51.100.1".into(),
-            server_ip: "198.51.100.1".into(),
-            server_port: 80,
-            fetch: crate::attempt::FetchKind::TfoData,
-            round: 1,
-            local_port: port,
-            start_ns: 0,
             end_ns: 10_000_000_000,
-            syn_data_acked: None,
-            fastopen_client_fail: None,
-            cookie_flushed: None,
-            cache_before: None,
-            category: None,
-            request_headers: None,
             result: crate::attempt::AppResult {
                 status: error.is_none().then_some(200),
                 error: error.map(Into::into),
                 ..Default::default()
             },
-            echo: None,
-            echo_error: None,
             tcp_info: Some(crate::attempt::KernelView {
                 state: 1,
                 options,
@@ -385,6 +369,7 @@ mod tests {
                 rcv_mss: 1448,
                 pmtu: 1500,
             }),
+            ..crate::verdict::tests::attempt_record("198.51.100.1", crate::attempt::FetchKind::TfoData, port)
         }
     }
 

@@ -451,5 +451,15 @@ mod tests {
         let mut broken = verdict(&[NotNegotiatedExpected], true);
         broken.connectivity = Connectivity::TfoBroken;
         assert!(!agrees_without_capture(&broken, &captured));
+        let mut other_data = verdict(&[NotNegotiatedExpected], true);
+        other_data.syn_data = SynDataResult::Acked;
+        assert!(!agrees_without_capture(&other_data, &captured));
+        // The kernel keeps a cookie, not its kind: experimental-only on the wire is one received;
+        // none received is not.
+        let (mut exp_only, mut kernel_cookie) = (captured.clone(), verdict(&[NotNegotiatedExpected], true));
+        exp_only.cookie = CookieResult::ReceivedExpOnly;
+        kernel_cookie.cookie = CookieResult::Received;
+        assert!(agrees_without_capture(&kernel_cookie, &exp_only));
+        assert!(!agrees_without_capture(&verdict(&[NotNegotiatedExpected], true), &exp_only));
     }
 }

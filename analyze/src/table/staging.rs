@@ -117,19 +117,22 @@ pub fn remove_stale_staging(out: &Path) {
         let Some(run) = name.strip_prefix(STAGING_PREFIX) else { continue };
         // Run ids end in the writing process's id (partition::run_id).
         let pid = run.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
-        // Without /proc (analyze runs on other systems too) a folder untouched for a day is
-        // taken for a dead run's.
-        let alive = if Path::new("/proc/self").exists() {
-            pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
-        } else {
-            entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 24 * 3600))
-        };
+        let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        let alive = run_alive(Path::new("/proc"), pid, age);
         if !alive {
             let _ = std::fs::remove_dir_all(entry.path());
         }
+    }
+}
+
+/// Whether the run that made a staging folder may still be writing it: its process is alive,
+/// or, without a /proc to ask (analyze runs on other systems too), the folder is less than a
+/// day old.
+fn run_alive(proc: &Path, pid: Option<u32>, age: Option<std::time::Duration>) -> bool {
+    if proc.join("self").exists() {
+        pid.is_some_and(|pid| proc.join(pid.to_string()).exists())
+    } else {
+        age.is_some_and(|age| age.as_secs() < 24 * 3600)
     }
 }
 
@@ -204,7 +207,22 @@ mod tests {
         std::fs::create_dir_all(out.join(format!("{STAGING_PREFIX}5-{}", std::process::id()))).unwrap();
         remove_stale_staging(&out);
         let left: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left, [std::ffi::OsString::from(format!("{STAGING_PREFIX}5-{}", std::process::id()))]);
         std::fs::remove_dir_all(&out).unwrap();
+    }
+
+    #[test]
+    fn without_proc_a_staging_folder_is_dead_after_a_day() {
+        let no_proc = Path::new("/nonexistent-proc");
+        let hour = std::time::Duration::from_secs(3600);
+        assert!(run_alive(no_proc, Some(1), Some(hour)));
+        assert!(!run_alive(no_proc, Some(1), Some(25 * hour)));
+        assert!(!run_alive(no_proc, None, None), "an unreadable age is taken for dead");
+        // With /proc the process decides, whatever the age.
+        let proc = Path::new("/proc");
+        if proc.join("self").exists() {
+            assert!(run_alive(proc, Some(std::process::id()), Some(25 * hour)));
+            assert!(!run_alive(proc, Some(0x7fff_ffff), Some(hour)));
+        }
     }
 }

@@ -254,28 +254,17 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, f)| AttemptRecord {
-                url: "http://198.51.100.1/".into(),
-                host: "198.51.100.1".into(),
-                server_ip: "198.51.100.1".into(),
-                server_port: 80,
-                fetch: f.kind,
-                round: 1,
-                local_port: 40000 + i as u16,
                 start_ns: i as i64 * 2000 * MS,
                 end_ns: i as i64 * 2000 * MS + f.took_ms * MS,
                 syn_data_acked: Some(f.acked),
                 fastopen_client_fail: Some(f.fail),
                 cookie_flushed: Some(false),
                 cache_before: Some(CacheState { cookie: f.cookie_before, syn_drops: 0 }),
-                category: None,
-                request_headers: None,
                 result: AppResult {
                     status: f.status,
                     error: f.error.map(str::to_string),
                     ..AppResult::default()
                 },
-                echo: None,
-                echo_error: None,
                 tcp_info: Some(KernelView {
                     state: f.state,
                     options: if f.acked { 0x20 } else { 0 },
@@ -286,6 +275,7 @@ mod tests {
                     rcv_mss: 1448,
                     pmtu: f.pmtu,
                 }),
+                ..crate::verdict::tests::attempt_record("198.51.100.1", f.kind, 40000 + i as u16)
             })
             .collect()
     }

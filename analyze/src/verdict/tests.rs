@@ -16,6 +16,32 @@ use crate::summary::{ConnSummary, TargetConnections};
 
 const KIND: Option<u8> = Some(KIND_FASTOPEN);
 
+/// The collector's record of a `fetch` from `local_port` to http://`ip`/ (port 80, round 1),
+/// nothing more known: a test fills in what it is about.
+pub(crate) fn attempt_record(ip: &str, fetch: FetchKind, local_port: u16) -> AttemptRecord {
+    AttemptRecord {
+        url: format!("http://{ip}/"),
+        host: ip.into(),
+        server_ip: ip.into(),
+        server_port: 80,
+        fetch,
+        round: 1,
+        local_port,
+        start_ns: 0,
+        end_ns: 0,
+        syn_data_acked: None,
+        fastopen_client_fail: None,
+        cookie_flushed: None,
+        cache_before: None,
+        category: None,
+        request_headers: None,
+        result: crate::attempt::AppResult::default(),
+        echo: None,
+        echo_error: None,
+        tcp_info: None,
+    }
+}
+
 /// One connection to 198.51.100.1:80 from `port`; `answer` is which SYN got the SYN-ACK.
 pub(crate) fn conn(
     port: u16,
@@ -214,32 +240,12 @@ fn syn_drops_cached_before_a_tfo_fetch__measurement_not_valid() {
 #[test]
 fn fetches_that_never_reached_the_wire__a_row_from_the_records() {
     use crate::attempt::AppResult;
-    let record = |url: &str, ip: &str, error: &str| AttemptRecord {
-        url: url.into(),
-        host: ip.into(),
-        server_ip: ip.into(),
-        server_port: 80,
-        fetch: FetchKind::Plain,
-        round: 1,
-        local_port: 0,
-        start_ns: 0,
-        end_ns: 0,
-        syn_data_acked: None,
-        fastopen_client_fail: None,
-        cookie_flushed: None,
-        cache_before: None,
-        category: None,
-        request_headers: None,
+    let record = |ip: &str, error: &str| AttemptRecord {
         result: AppResult { error: Some(error.into()), ..AppResult::default() },
-        echo: None,
-        echo_error: None,
-        tcp_info: None,
+        ..attempt_record(ip, FetchKind::Plain, 0)
     };
     let conns = round(true, Some(SynAckAnswers::FirstSyn), 100);
-    let records = [
-        record("http://198.51.100.99/", "198.51.100.99", "no_route"),
-        record("http://198.51.100.1/", "198.51.100.1", "timeout"),
-    ];
+    let records = [record("198.51.100.99", "no_route"), record("198.51.100.1", "timeout")];
     let verdicts = judge_vantage_with_records(
         "v",
         &TargetConnections::of(&conns),
