@@ -293,10 +293,21 @@ fn collect_then_analyze_in_the_lab() {
     // The real kernel's view of each fetch (TCP_INFO in its record) and its packets agree, a
     // middlebox's resets and drops included.
     assert_eq!(files[0]["kernel_disagreements"], 0, "{:?}", files[0]["warnings"]);
+    let mut granted = 0;
     for text in records {
         let record: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
         assert_collector_record_in_schema(&record);
+        // The kernel's cache after a cookie request holds the very cookie its SYN-ACK carried,
+        // and held none before (flushed).
+        if record["record"] == "attempt" && record["fetch"] == "tfo_cookie_request" {
+            let conn = connections.iter().find(|c| c["client_port"] == record["local_port"]);
+            let Some(wire) = conn.and_then(|c| c["synack_cookie"].as_str()) else { continue };
+            assert_eq!(record["cache_before"]["cookie"], false, "{text}");
+            assert_eq!(record["cache_after"]["cookie_hex"].as_str(), Some(wire), "{text}");
+            granted += 1;
+        }
     }
+    assert!(granted >= 2, "cookies granted by the TFO origins: {granted}");
     assert!(
         connections.iter().all(|c| c["attempt_source"] == "record"),
         "every connection tied to its record"

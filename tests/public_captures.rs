@@ -130,7 +130,16 @@ fn attempt_schema_names_every_field_the_collector_writes() {
         syn_data_acked: Some(false),
         fastopen_client_fail: Some(3),
         cookie_flushed: Some(true),
-        cache_before: Some(tfoscope_analyze::attempt::CacheState { cookie: false, syn_drops: 0 }),
+        cache_before: Some(tfoscope_analyze::attempt::CacheState {
+            cookie: true,
+            syn_drops: 0,
+            cookie_hex: Some("a1b2c3d4e5f60708".into()),
+        }),
+        cache_after: Some(tfoscope_analyze::attempt::CacheState {
+            cookie: true,
+            syn_drops: 1,
+            cookie_hex: Some("0102030405060708".into()),
+        }),
         category: Some("NEWS".into()),
         request_headers: Some(vec![("host".into(), "example.test".into())]),
         result: AppResult {

@@ -80,9 +80,13 @@ impl CookieCache {
     pub fn state(&self, addr: IpAddr) -> Option<CacheState> {
         let CookieCache::Netlink(metrics) = self else { return None };
         let entry = metrics.get(addr).ok()?;
-        Some(entry.map_or(CacheState { cookie: false, syn_drops: 0 }, |e| CacheState {
-            cookie: e.cookie.is_some_and(|c| !c.is_empty()),
-            syn_drops: e.syn_drops,
+        Some(entry.map_or(CacheState { cookie: false, syn_drops: 0, cookie_hex: None }, |e| {
+            let cookie = e.cookie.filter(|c| !c.is_empty());
+            CacheState {
+                cookie: cookie.is_some(),
+                syn_drops: e.syn_drops,
+                cookie_hex: cookie.map(|c| c.iter().map(|b| format!("{b:02x}")).collect()),
+            }
         }))
     }
 }

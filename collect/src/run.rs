@@ -428,6 +428,7 @@ async fn run_fetches(
                 fastopen_client_fail: None,
                 cookie_flushed: None,
                 cache_before: None,
+                cache_after: None,
                 category: target.category.clone(),
                 request_headers: None,
                 result: AppResult { error: Some("dns_error".into()), ..AppResult::default() },
@@ -505,9 +506,11 @@ async fn run_fetches(
                         };
                         let outcome = fetch(&spec).await;
                         failed |= outcome.result.status.is_none();
-                        let cookie_after = (mode == FetchKind::TfoCookieRequest)
-                            .then(|| cookie_cache.state(addr).map(|s| s.cookie))
-                            .flatten();
+                        let cache_after = cookie_cache.state(addr);
+                        let cookie_after = cache_after
+                            .as_ref()
+                            .map(|c| c.cookie)
+                            .filter(|_| mode == FetchKind::TfoCookieRequest);
                         let cookie_before = cache_before
                             .as_ref()
                             .map(|c| c.cookie)
@@ -527,6 +530,7 @@ async fn run_fetches(
                             fastopen_client_fail: outcome.fastopen_client_fail,
                             cookie_flushed,
                             cache_before,
+                            cache_after,
                             category: target.category.clone(),
                             request_headers: Some(outcome.request_headers),
                             result: outcome.result,

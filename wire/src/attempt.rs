@@ -141,6 +141,10 @@ pub struct AttemptRecord {
     /// when it could not be read.
     #[serde(default)]
     pub cache_before: Option<CacheState>,
+    /// The same entry right after the fetch: the cookie it was granted (or kept), the SYN-data
+    /// losses it taught the kernel. Absent in records of older collectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_after: Option<CacheState>,
     /// The test list's category code of the URL (Citizen Lab's `category_code`), when the
     /// targets came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,6 +195,10 @@ pub struct CacheState {
     pub cookie: bool,
     /// SYN-data losses remembered; while non-zero the kernel may put no data in SYNs.
     pub syn_drops: u16,
+    /// The cookie's bytes, lowercase hex, when one is cached (records of older collectors say
+    /// only that there is one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie_hex: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -52,10 +52,16 @@ pub fn connections(attempts: &[AttemptRecord], paused: bool) -> Vec<Connection> 
         .enumerate()
         .filter_map(|(i, a)| {
             let ip: IpAddr = a.server_ip.parse().ok()?;
-            let cookie_after = attempts[i + 1..]
-                .iter()
-                .find(|later| later.server_ip == a.server_ip)
-                .and_then(|later| later.cache_before.as_ref())
+            // The entry after the fetch; from older collectors, the next fetch's to the address.
+            let cookie_after = a
+                .cache_after
+                .as_ref()
+                .or_else(|| {
+                    attempts[i + 1..]
+                        .iter()
+                        .find(|later| later.server_ip == a.server_ip)
+                        .and_then(|later| later.cache_before.as_ref())
+                })
                 .map(|c| c.cookie);
             Some(connection(a, ip, i as u64 + 1, cookie_after, paused, &capture))
         })
@@ -259,7 +265,7 @@ mod tests {
                 syn_data_acked: Some(f.acked),
                 fastopen_client_fail: Some(f.fail),
                 cookie_flushed: Some(false),
-                cache_before: Some(CacheState { cookie: f.cookie_before, syn_drops: 0 }),
+                cache_before: Some(CacheState { cookie: f.cookie_before, syn_drops: 0, cookie_hex: None }),
                 result: AppResult {
                     status: f.status,
                     error: f.error.map(str::to_string),

@@ -33,6 +33,7 @@ pub(crate) fn attempt_record(ip: &str, fetch: FetchKind, local_port: u16) -> Att
         fastopen_client_fail: None,
         cookie_flushed: None,
         cache_before: None,
+        cache_after: None,
         category: None,
         request_headers: None,
         result: crate::attempt::AppResult::default(),
