@@ -676,6 +676,54 @@ fn collect_then_analyze_in_the_lab() {
     assert!(stderr.contains("CAP_NET_RAW") && stderr.contains("--locate"), "{stderr}");
     assert!(!unprivileged.exists(), "no half-run: nothing written");
 
+    // 7b. The kernel's TFO blackhole detection armed (the default before Linux 5.14): a target
+    //     whose SYNs all vanish times a TFO socket out twice, and the kernel pauses TFO for the
+    //     rest of the run. As nobody: the run warns at its start; the target measured before
+    //     keeps a valid verdict, those measured after are not valid, naming the fetch that
+    //     went out without TFO (here the tripping target's own next one: 198.51.100.77 is
+    //     dropped since section 1, and no cookie is held for it).
+    let client_ns = format!("{PREFIX}-c");
+    let blackhole_timeout = |secs: &str| {
+        let setting = format!("net.ipv4.tcp_fastopen_blackhole_timeout_sec={secs}");
+        let status =
+            Command::new("ip").args(["netns", "exec", &client_ns, "sysctl", "-qw", &setting]).status();
+        assert!(status.unwrap().success(), "{setting}");
+    };
+    blackhole_timeout("3600");
+    let flushed = Command::new("ip")
+        .args(["netns", "exec", &client_ns, "ip", "tcp_metrics", "flush", "all"])
+        .status()
+        .unwrap();
+    assert!(flushed.success());
+    let blackhole_file = nobody_dir.join("blackhole.pcapng");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &client_ns, "setpriv", "--reuid=65534", "--regid=65534"])
+        .args(["--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .arg(env!("CARGO_BIN_EXE_tfoscope"))
+        .args(["collect", "--timeout", "8", "--concurrency", "1", "-o", blackhole_file.to_str().unwrap()])
+        .args(["http://198.51.100.1/", "http://198.51.100.77/", "http://[2001:db8:2::1]/"])
+        .output()
+        .unwrap();
+    // Disarmed (0 also ends the pause) before anything can fail, for the sections after.
+    blackhole_timeout("0");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("tcp_fastopen_blackhole_timeout_sec is on"), "{stderr}");
+    let (_, targets, _) = analyze(&blackhole_file, &dir.join("blackhole-out"));
+    let before = row(&targets, "http://198.51.100.1/");
+    assert_eq!(
+        (before["measurement_valid"].as_bool(), before["cookie"].as_str()),
+        (Some(true), Some("received"))
+    );
+    let after = row(&targets, "http://[2001:db8:2::1]/");
+    assert_eq!(after["measurement_valid"], false, "{after}");
+    let explanation = after["explanation"].as_str().unwrap();
+    assert!(
+        explanation.contains("blackhole detection paused TFO from")
+            && explanation.contains("the fetch to 198.51.100.77:80 went out without it"),
+        "{explanation}"
+    );
+
     faults(&lab, &dir);
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);
