@@ -84,8 +84,7 @@ pub(crate) fn read_vantage<E: std::error::Error>(
     let mut table = FlowTable::new(*config);
     let mut targets = TargetConnections::default();
     // Per capture, the connections whose packets and kernel view disagree, and the first one.
-    let disagreements: std::cell::RefCell<std::collections::HashMap<Arc<str>, (u64, String)>> =
-        Default::default();
+    let mut disagreements: std::collections::HashMap<Arc<str>, (u64, String)> = Default::default();
     let mut sink_error: Option<E> = None;
     // Attempt records precede the end of their connections in our captures (a record is
     // written when its fetch ends; a connection is emitted seconds of capture time after it
@@ -107,9 +106,7 @@ pub(crate) fn read_vantage<E: std::error::Error>(
             });
             let attempts = &report.attempts;
             for (capture, what) in link_attempts(&mut batch, attempts, index) {
-                let mut found = disagreements.borrow_mut();
-                let entry = found.entry(capture).or_insert((0, what.clone()));
-                entry.0 += 1;
+                disagreements.entry(capture).or_insert((0, what)).0 += 1;
             }
             match server_side {
                 ServerSide::Ignored => batch.iter_mut().for_each(|c| c.arrival = None),
@@ -209,7 +206,7 @@ pub(crate) fn read_vantage<E: std::error::Error>(
     emit(rest, &report, &attempt_index, &probe_index).map_err(AnalyzeError::Sink)?;
     for file in &mut report.files {
         let name = file.path.display().to_string();
-        if let Some((count, first)) = disagreements.borrow().get(name.as_str()) {
+        if let Some((count, first)) = disagreements.get(name.as_str()) {
             file.kernel_disagreements = *count;
             report.warnings.push(format!(
                 "{name}: the packets and the kernel's view disagree on {count} connection(s) (first: {first}): one of the two readings is wrong"

@@ -396,38 +396,25 @@ fn collect(net: &LabNet, config: &LabConfig, url: &str, out: &Path, locate: bool
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tfoscope_analyze::verdict::{Connectivity, Direction, SynDataResult};
+    use tfoscope_analyze::verdict::{Connectivity, SynDataResult};
 
     fn verdict(signatures: &[Signature], kernel: bool) -> TargetVerdict {
         TargetVerdict {
-            vantage: "lab".into(),
-            target: "http://198.51.100.1/".into(),
-            category: None,
-            cert_error: None,
-            server_ip: Some("198.51.100.1".parse().unwrap()),
-            server_port: 80,
-            direction: Direction::Outbound,
             connections: 3,
             rounds: 1,
-            connectivity: Connectivity::Works,
             cookie: CookieResult::NotReceived,
-            syn_data: SynDataResult::NotAttempted,
             signatures: signatures.to_vec(),
             untested: if kernel { vec![Untested::Wire] } else { vec![] },
             middlebox: Some(!signatures.is_empty()),
             expected_tfo: Some(true),
-            synack_differs: None,
-            measurement_valid: true,
-            cookie_rejected: false,
             evidence: vec![if kernel { "kernel" } else { "capture" }],
-            explanation: String::new(),
-            conditions: vec![],
-            path_changes: vec![],
-            arrival_source: None,
-            origin_hops: None,
-            middlebox_hop_min: None,
-            middlebox_hop_max: None,
-            middlebox_ips: vec![],
+            ..TargetVerdict::unjudged(
+                "lab",
+                "http://198.51.100.1/".into(),
+                (Some("198.51.100.1".parse().unwrap()), 80),
+                Connectivity::Works,
+                String::new(),
+            )
         }
     }
 

@@ -148,6 +148,46 @@ pub struct TargetVerdict {
 }
 
 impl TargetVerdict {
+    /// A row with no TFO exchange judged: nothing tested, no signature, no middlebox verdict.
+    pub fn unjudged(
+        vantage: &str,
+        target: String,
+        (server_ip, server_port): (Option<IpAddr>, u16),
+        connectivity: Connectivity,
+        explanation: String,
+    ) -> TargetVerdict {
+        TargetVerdict {
+            vantage: vantage.to_string(),
+            target,
+            category: None,
+            cert_error: None,
+            evidence: vec![],
+            cookie_rejected: false,
+            server_ip,
+            server_port,
+            direction: Direction::Outbound,
+            connections: 0,
+            rounds: 0,
+            connectivity,
+            cookie: CookieResult::NotRequested,
+            syn_data: SynDataResult::NotAttempted,
+            signatures: vec![],
+            untested: vec![Untested::SynData, Untested::Negotiation],
+            middlebox: None,
+            expected_tfo: None,
+            synack_differs: None,
+            measurement_valid: true,
+            explanation,
+            conditions: vec![],
+            path_changes: vec![],
+            arrival_source: None,
+            origin_hops: None,
+            middlebox_hop_min: None,
+            middlebox_hop_max: None,
+            middlebox_ips: vec![],
+        }
+    }
+
     /// Takes in where the target's probes place the box, and says it in the explanation.
     pub fn set_location(&mut self, location: &crate::locate::Location) {
         self.origin_hops = location.origin_hops;

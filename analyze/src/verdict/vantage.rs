@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::evidence::NoPackets;
 use super::target::{judge_target, TargetContext};
-use super::{explain, Connectivity, CookieResult, Direction, SynDataResult, TargetVerdict, Untested};
+use super::{explain, Connectivity, CookieResult, TargetVerdict};
 use crate::attempt::{AttemptRecord, RunPhase, RunRecord};
 use crate::expect::{ControlEvidence, ControlVote, Expectations};
 use crate::record::Connection;
@@ -145,7 +145,7 @@ pub fn probes_only(
 ) -> TargetVerdict {
     let connectivity = if origin_answered { Connectivity::Works } else { Connectivity::Offline };
     let explanation = "only hop-limited probes went to this target: no fetch to judge.".to_string();
-    unjudged(vantage, target, (Some(server_ip), server_port), connectivity, explanation)
+    TargetVerdict::unjudged(vantage, target, (Some(server_ip), server_port), connectivity, explanation)
 }
 
 /// A row for a target known only from the collector's records.
@@ -160,47 +160,7 @@ fn without_packets(
     TargetVerdict {
         category: a.category.clone(),
         cert_error: a.result.cert_error.clone(),
-        ..unjudged(vantage, a.url.clone(), server, connectivity, explain::no_packets(why))
-    }
-}
-
-/// A row with no TFO exchange judged: nothing tested, no signature, no middlebox verdict.
-fn unjudged(
-    vantage: &str,
-    target: String,
-    (server_ip, server_port): (Option<IpAddr>, u16),
-    connectivity: Connectivity,
-    explanation: String,
-) -> TargetVerdict {
-    TargetVerdict {
-        vantage: vantage.to_string(),
-        target,
-        category: None,
-        cert_error: None,
-        evidence: vec![],
-        cookie_rejected: false,
-        server_ip,
-        server_port,
-        direction: Direction::Outbound,
-        connections: 0,
-        rounds: 0,
-        connectivity,
-        cookie: CookieResult::NotRequested,
-        syn_data: SynDataResult::NotAttempted,
-        signatures: vec![],
-        untested: vec![Untested::SynData, Untested::Negotiation],
-        middlebox: None,
-        expected_tfo: None,
-        synack_differs: None,
-        measurement_valid: true,
-        explanation,
-        conditions: vec![],
-        path_changes: vec![],
-        arrival_source: None,
-        origin_hops: None,
-        middlebox_hop_min: None,
-        middlebox_hop_max: None,
-        middlebox_ips: vec![],
+        ..TargetVerdict::unjudged(vantage, a.url.clone(), server, connectivity, explain::no_packets(why))
     }
 }
 
