@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use tfoscope_collect::feature::{Feature, Features};
 use tfoscope_collect::locate::LocateConfig;
 use tfoscope_collect::run::{collect, parse_target, CollectConfig, CollectProgress, Exclusions, Target};
 use tfoscope_collect::target_list::{parse_target_list, ListedUrl};
@@ -86,6 +87,13 @@ pub struct CollectArgs {
     /// kernel's view of each socket (what a run without CAP_NET_RAW does by itself).
     #[arg(long, conflicts_with = "locate")]
     no_capture: bool,
+    /// SYN features the first attempt asks for at once: tfo, mptcp, ecn (comma-separated, tfo
+    /// among them). With more than tfo, the cookie request and the data fetch ask for all of
+    /// them and the baseline for none; only when those met trouble (a SYN resent, a reset, a
+    /// failure) while the baseline went through at once is each feature tried alone, so the
+    /// one the path breaks is named. ECN needs root (a route with `features ecn` per fetch).
+    #[arg(long, default_value = "tfo", value_name = "LIST")]
+    features: String,
     /// http:// and https:// URLs; a bare host name or address means http://HOST/.
     urls: Vec<String>,
 }
@@ -123,6 +131,16 @@ fn parse_port_range(text: &str) -> anyhow::Result<std::ops::RangeInclusive<u16>>
     Ok(ports)
 }
 
+/// `--features LIST`: names from tfo, mptcp, ecn, tfo among them.
+fn parse_features(text: &str) -> anyhow::Result<Features> {
+    let features = Features::parse_list(text)
+        .map_err(|bad| anyhow::anyhow!("--features {text}: {bad:?} is no feature; want tfo, mptcp, ecn"))?;
+    if !features.contains(Feature::Tfo) {
+        bail!("--features {text}: tfo must be among them (the other features ride on TFO's fetches)");
+    }
+    Ok(features)
+}
+
 /// A URL as given, or `http://ARG/` for a bare host name or address (as curl takes it).
 fn with_scheme(arg: &str) -> String {
     if arg.contains("://") {
@@ -148,7 +166,9 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
     let ports = parse_port_range(&args.port_range)?;
+    let features = parse_features(&args.features)?;
     let config = CollectConfig {
+        features,
         out: args.out.clone(),
         targets,
         resolve: parse_resolve(&args.resolve)?,
@@ -196,8 +216,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         let addr = result.addr.map_or("unresolved".to_string(), |a| a.to_string());
-        let fetches: Vec<String> =
-            result.fetches.iter().map(|(m, r)| format!("{} {r}", m.as_str())).collect();
+        let fetches: Vec<String> = result.fetches.iter().map(|(name, r)| format!("{name} {r}")).collect();
         outln!(out, "{} {addr}: {}", result.url, fetches.join(", "));
     }
     if report.captured {

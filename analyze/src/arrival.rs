@@ -534,6 +534,7 @@ mod tests {
             data_len: 0,
             tsval: Some(1007),
             shape: SynShape::new(64, 64240, Some(1460), Some(7), &[2, 4, 8, 1, 3]),
+            features: crate::record::Features::NONE,
         });
         let seen = SynSeen::from_transmission(&c, &c.syns[1]);
         let sent = sent_counterpart(&c, &seen);
@@ -557,6 +558,7 @@ mod tests {
             window: 65160,
             mss: Some(1460),
             option_kinds: vec![],
+            features: crate::record::Features::NONE,
         });
         assert_eq!(sent_counterpart(&c, &seen).frame, 2);
     }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use tfoscope_wire::decode::options::SynTfo;
+pub use tfoscope_wire::feature::{Feature, Features};
 pub(crate) use tfoscope_wire::string_enum;
 
 string_enum!(
@@ -58,6 +59,8 @@ pub struct SynTransmission {
     pub data_len: u32,
     pub tsval: Option<u32>,
     pub shape: SynShape,
+    /// What this transmission asked for: TFO, MP_CAPABLE, ECE with CWR (a resend drops them).
+    pub features: Features,
 }
 
 /// What a SYN looked like beyond TFO: the fields a box on the path rewrites, compared with
@@ -116,6 +119,8 @@ pub struct SynAck {
     pub window: u16,
     pub mss: Option<u16>,
     pub option_kinds: Vec<u8>,
+    /// What it granted: a TFO cookie, MP_CAPABLE, ECE without CWR.
+    pub features: Features,
 }
 
 /// A packet that refused the connection before any SYN-ACK.
@@ -168,6 +173,8 @@ pub struct AttemptLink {
     pub url: String,
     pub host: String,
     pub fetch: crate::attempt::FetchKind,
+    /// The SYN features the fetch asked for.
+    pub features: Features,
     pub round: u32,
     pub app_result: String,
     pub status: Option<u16>,
@@ -190,6 +197,7 @@ impl AttemptLink {
             url: a.url.clone(),
             host: a.host.clone(),
             fetch: a.fetch,
+            features: a.asked_features(),
             round: a.round,
             app_result: a.result.summary(),
             status: a.result.status,
@@ -338,6 +346,7 @@ impl Connection {
                 data_len: 0,
                 tsval: None,
                 shape: SynShape::new(64, 64240, Some(1460), Some(7), &[]),
+                features: if tfo == SynTfo::None { Features::NONE } else { Features::TFO },
             }],
             syn_count: 1,
             syn_tfo_kind: (tfo != SynTfo::None).then_some(crate::decode::options::KIND_FASTOPEN),

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use crate::arrival::PathFacts;
 use crate::decode::options::{KIND_EOL, KIND_EXPERIMENTAL, KIND_FASTOPEN, KIND_NOP};
-use crate::record::{AttemptLink, Connection, DataAcked, Outcome, SynAckAnswers, SynAckTfo, SynTfo};
+use crate::record::{
+    AttemptLink, Connection, DataAcked, Features, Outcome, SynAckAnswers, SynAckTfo, SynTfo,
+};
 
 /// The first SYN of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +22,8 @@ pub struct FirstSyn {
     pub time_ns: i64,
     pub tfo: SynTfo,
     pub data_len: u32,
+    /// What it asked for (TFO, MPTCP, ECN).
+    pub features: Features,
 }
 
 /// Option kinds of a SYN-ACK that say something about the stack that built it: TFO and
@@ -70,6 +74,8 @@ pub struct SynAckSummary {
     /// The [`StackKinds`], as a number: equal numbers, equal kinds (within one
     /// [`TargetConnections`]).
     pub stack_kinds: u32,
+    /// What it granted (a TFO option, MP_CAPABLE, ECE).
+    pub features: Features,
 }
 
 /// What a summary takes of a SYN-ACK, whether from a connection or from a table row.
@@ -84,6 +90,7 @@ struct SynAckFields<'a> {
     data_len: u32,
     option_kinds: &'a [u8],
     another_cookie: bool,
+    features: Features,
 }
 
 impl SynAckSummary {
@@ -102,6 +109,7 @@ impl SynAckSummary {
             mss: s.mss,
             data_len: u16::try_from(s.data_len).unwrap_or(u16::MAX),
             stack_kinds: stack_kinds(StackKinds::of(s.option_kinds)),
+            features: s.features,
         }
     }
 }
@@ -150,6 +158,7 @@ pub struct SynAckRow {
     pub mss: Option<u16>,
     pub data_len: u32,
     pub option_kinds: Vec<u8>,
+    pub features: Features,
 }
 
 /// What a connections table row holds of a connection that its verdicts need: the input of
@@ -219,6 +228,7 @@ impl ConnSummary {
                     data_len: s.data_len,
                     option_kinds: &s.option_kinds,
                     another_cookie: row.another_cookie,
+                    features: s.features,
                 };
                 SynAckSummary::of(fields, &first, stack_kinds)
             }),
@@ -240,8 +250,13 @@ impl ConnSummary {
     /// `stack_kinds` numbers SYN-ACK option lists (see [`SynAckSummary::stack_kinds`]).
     pub fn of(c: &Connection, stack_kinds: &mut impl FnMut(StackKinds) -> u32) -> Self {
         let sent = c.first_syn();
-        let first =
-            FirstSyn { frame: sent.frame, time_ns: sent.time_ns, tfo: sent.tfo, data_len: sent.data_len };
+        let first = FirstSyn {
+            frame: sent.frame,
+            time_ns: sent.time_ns,
+            tfo: sent.tfo,
+            data_len: sent.data_len,
+            features: sent.features,
+        };
         let refused = |r: &crate::record::Refusal, by_reset| {
             Refused::of(r.frame, &first, r.answers_first_syn, by_reset, r.mtu)
         };
@@ -259,6 +274,7 @@ impl ConnSummary {
                     data_len: s.data_len,
                     option_kinds: &s.option_kinds,
                     another_cookie: another_cookie(c),
+                    features: s.features,
                 };
                 SynAckSummary::of(fields, &first, stack_kinds)
             }),

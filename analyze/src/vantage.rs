@@ -365,6 +365,7 @@ mod tests {
                 snd_mss: 1448,
                 rcv_mss: 1448,
                 pmtu: 1500,
+                mptcp_flags: None,
             }),
             ..crate::verdict::tests::attempt_record("198.51.100.1", crate::attempt::FetchKind::TfoData, port)
         }

@@ -1,6 +1,6 @@
-//! One HTTP fetch over our own socket: socket2 (with TCP_FASTOPEN_CONNECT where TFO is wanted),
-//! a tokio stream, hyper's http1 client. All three fetches take this one path, so TFO is the
-//! only difference between them. (reqwest cannot be this path: it takes no socket of ours.)
+//! One HTTP fetch over our own socket: socket2 (with TCP_FASTOPEN_CONNECT where TFO is wanted,
+//! IPPROTO_MPTCP where MPTCP is), a tokio stream, hyper's http1 client. Every fetch takes this
+//! one path, so the features asked for are the only difference between them. (reqwest cannot be this path: it takes no socket of ours.)
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -14,8 +14,9 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use socket2::{Domain, Protocol, Socket, Type};
-use tfoscope_wire::attempt::{AppResult, FetchKind};
+use tfoscope_wire::attempt::AppResult;
 use tfoscope_wire::echo::{Echo, ECHO_CONTENT_TYPE, ECHO_MAX_BYTES};
+use tfoscope_wire::feature::{Feature, Features};
 
 use crate::failure::error_kind;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -25,13 +26,18 @@ use tokio::net::TcpStream;
 /// cookie is cached). Not in libc for every target, so named here.
 const TCP_FASTOPEN_CONNECT: libc::c_int = 30;
 const TCPI_OPT_SYN_DATA: u8 = 32;
+/// An MPTCP socket's protocol, and its MPTCP_INFO (Linux 5.16+).
+pub const IPPROTO_MPTCP: libc::c_int = 262;
+const SOL_MPTCP: libc::c_int = 284;
+const MPTCP_INFO: libc::c_int = 1;
 
 #[derive(Debug, Clone)]
 pub struct FetchSpec {
     pub addr: SocketAddr,
     pub host: String,
     pub path: String,
-    pub mode: FetchKind,
+    /// TFO and MPTCP are the socket's to ask for; ECN the route's (the caller's).
+    pub features: Features,
     pub local_port: u16,
     pub timeout: Duration,
     pub user_agent: String,
@@ -75,12 +81,14 @@ pub fn now_ns() -> i64 {
 
 /// Opens the socket, bound to `local_port` (the capture filters on the port range).
 fn open_socket(spec: &FetchSpec) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(spec.addr), Type::STREAM, Some(Protocol::TCP))?;
+    let protocol =
+        if spec.features.contains(Feature::Mptcp) { Protocol::from(IPPROTO_MPTCP) } else { Protocol::TCP };
+    let socket = Socket::new(Domain::for_address(spec.addr), Type::STREAM, Some(protocol))?;
     socket.set_reuse_address(true)?;
     let unspecified: IpAddr =
         if spec.addr.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
     socket.bind(&SocketAddr::new(unspecified, spec.local_port).into())?;
-    if spec.mode.tfo() {
+    if spec.features.contains(Feature::Tfo) {
         crate::sockopt::set_int(&socket, libc::IPPROTO_TCP, TCP_FASTOPEN_CONNECT, 1)?;
     }
     socket.set_nonblocking(true)?;
@@ -105,7 +113,7 @@ struct TcpInfo {
 
 const TCP_SYN_SENT: u8 = 2;
 
-fn tcp_info(socket: &Socket) -> Option<TcpInfo> {
+fn tcp_info(socket: &Socket, mptcp: bool) -> Option<TcpInfo> {
     let mut buf = [0u8; 256];
     let mut len = buf.len() as libc::socklen_t;
     // SAFETY: the buffer outlives the call and `len` holds its size.
@@ -141,8 +149,27 @@ fn tcp_info(socket: &Socket) -> Option<TcpInfo> {
             snd_mss: word(16),
             rcv_mss: word(20),
             pmtu: word(60),
+            mptcp_flags: mptcp.then(|| mptcp_flags(socket)),
         },
     })
+}
+
+/// MPTCP_INFO's flags (fell back to TCP, peer's key received) of an MPTCP socket. A socket
+/// that fell back passes SOL_MPTCP to its TCP subflow, which refuses it: that is the fallback.
+fn mptcp_flags(socket: &Socket) -> u32 {
+    let mut buf = [0u8; 96];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: the buffer outlives the call and `len` holds its size.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::getsockopt(socket.as_raw_fd(), SOL_MPTCP, MPTCP_INFO, buf.as_mut_ptr().cast(), &mut len)
+    };
+    // struct mptcp_info: eight u8 counters, then u32 mptcpi_flags.
+    if rc == 0 && len >= 12 {
+        u32::from_ne_bytes(buf[8..12].try_into().expect("four bytes"))
+    } else {
+        tfoscope_wire::attempt::MPTCP_INFO_FLAG_FALLBACK
+    }
 }
 
 /// A TCP_FASTOPEN_CONNECT socket answers the first non-blocking write with EINPROGRESS when
@@ -280,7 +307,8 @@ pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
         }
         Err(e) => Err(error_kind(&e)),
     };
-    let info = info_handle.as_ref().and_then(tcp_info);
+    let mptcp = spec.features.contains(Feature::Mptcp);
+    let info = info_handle.as_ref().and_then(|s| tcp_info(s, mptcp));
     match result {
         Ok(response) => {
             outcome.result.status = Some(response.status);
@@ -334,7 +362,7 @@ mod tests {
             addr,
             host: "echo.test".into(),
             path: "/".into(),
-            mode: FetchKind::Plain,
+            features: Features::NONE,
             local_port,
             timeout: Duration::from_secs(5),
             user_agent: "t".into(),

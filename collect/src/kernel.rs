@@ -17,21 +17,41 @@ pub fn set_sysctl(name: &str, value: i64) -> std::io::Result<()> {
     std::fs::write(format!("/proc/sys/{}", name.replace('.', "/")), value.to_string())
 }
 
-/// TcpExt counters whose names start with TCPFastOpen, from /proc/net/netstat.
+/// The TcpExt counters whose names start with TCPFastOpen, and the MPTcpExt ones of
+/// MP_CAPABLE SYNs and of MPTCP's blackhole detection (named `MPTcp` + its name, `Blackhole`
+/// alone says nothing), from /proc/net/netstat (per network namespace).
 pub fn tfo_counters() -> BTreeMap<String, u64> {
     let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
-    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
     let mut out = BTreeMap::new();
-    if let [names, values] = lines.as_slice() {
-        for (name, value) in names.split_whitespace().zip(values.split_whitespace()).skip(1) {
-            if name.starts_with("TCPFastOpen") {
-                if let Ok(v) = value.parse() {
-                    out.insert(name.to_string(), v);
+    for (group, keep) in
+        [("TcpExt:", "TCPFastOpen"), ("MPTcpExt:", "MPCapableSYNTX"), ("MPTcpExt:", "Blackhole")]
+    {
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(group)).collect();
+        if let [names, values] = lines.as_slice() {
+            for (name, value) in names.split_whitespace().zip(values.split_whitespace()).skip(1) {
+                if name.starts_with(keep) {
+                    if let Ok(v) = value.parse() {
+                        let name =
+                            if name == "Blackhole" { "MPTcpBlackhole".into() } else { name.to_string() };
+                        out.insert(name, v);
+                    }
                 }
             }
         }
     }
     out
+}
+
+/// Whether this process holds CAP_NET_ADMIN (bit 12 of CapEff in /proc/self/status).
+pub fn net_admin() -> bool {
+    const CAP_NET_ADMIN: u32 = 12;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim().to_string();
+            u64::from_str_radix(&hex, 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
 }
 
 /// The kernel's per-address TFO cache: over the tcp_metrics netlink family, or, where that

@@ -3,7 +3,9 @@
 
 pub mod bpf;
 pub mod capture;
+pub mod ecn_route;
 pub mod failure;
+pub mod features;
 pub mod fetch;
 pub mod kernel;
 pub mod locate;
@@ -13,3 +15,4 @@ pub mod sockopt;
 pub mod target_list;
 pub mod tcp_metrics;
 pub mod tls;
+pub use tfoscope_wire::feature;

@@ -13,8 +13,11 @@ use tfoscope_wire::attempt::{
     AppResult, AttemptRecord, CollectorRecord, FetchKind, ProbeRecord, RunPhase, RunRecord,
 };
 
+use tfoscope_wire::feature::{Feature, Features};
+
 use crate::capture::{Capture, CaptureStats, SynComments};
 use crate::failure::error_kind;
+use crate::features::{each_alone, first_attempt, offered, retry_alone, FetchSign, PlannedFetch};
 use crate::fetch::{fetch, now_ns, FetchOutcome, FetchSpec};
 use crate::kernel;
 use crate::locate::{locate, LocateConfig, Probe, ProbeOutcome, ProbePlan};
@@ -83,6 +86,8 @@ pub struct CollectConfig {
     pub locate: Option<LocateConfig>,
     /// Capture the packets (false: `--no-capture`; a run without CAP_NET_RAW falls back to it).
     pub capture: bool,
+    /// The SYN features the first attempt combines (`--features`, TFO always among them).
+    pub features: Features,
 }
 
 /// `--exclude FILE`: one address, CIDR network or host name per line, `#` comments.
@@ -148,7 +153,8 @@ pub enum CollectError {
 pub struct TargetResult {
     pub url: String,
     pub addr: Option<IpAddr>,
-    pub fetches: Vec<(FetchKind, String)>,
+    /// Each fetch's name (its kind, and its features where they are not the default) and line.
+    pub fetches: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,7 +181,17 @@ pub enum CollectProgress {
 /// Called from the fetching threads.
 pub type OnProgress = dyn Fn(CollectProgress) + Send + Sync;
 
-fn run_record(phase: RunPhase, captured: bool, cookies_flushable: Option<bool>) -> CollectorRecord {
+/// What every run record of a run says beside its phase.
+#[derive(Debug, Clone)]
+struct RunFacts {
+    captured: bool,
+    cookies_flushable: Option<bool>,
+    features: Features,
+    features_skipped: Vec<String>,
+}
+
+fn run_record(phase: RunPhase, facts: &RunFacts) -> CollectorRecord {
+    let RunFacts { captured, cookies_flushable, features, features_skipped } = facts.clone();
     CollectorRecord::Run(RunRecord {
         tool: "tfoscope".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -185,7 +201,31 @@ fn run_record(phase: RunPhase, captured: bool, cookies_flushable: Option<bool>) 
         counters: kernel::tfo_counters(),
         captured: Some(captured),
         cookies_flushable,
+        features: Some(features),
+        features_skipped,
+        mptcp_blackhole_timeout: kernel::sysctl("net.mptcp.blackhole_timeout"),
     })
+}
+
+/// Sysctls a run set (`--fix-sysctl`) and restores when it ends, whichever way it ends.
+struct SysctlRestore(Vec<(&'static str, i64)>);
+
+impl SysctlRestore {
+    fn set(&mut self, name: &'static str, value: i64) -> std::io::Result<()> {
+        if let Some(old) = kernel::sysctl(name) {
+            kernel::set_sysctl(name, value)?;
+            self.0.push((name, old));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SysctlRestore {
+    fn drop(&mut self) {
+        for (name, value) in self.0.drain(..).rev() {
+            let _ = kernel::set_sysctl(name, value);
+        }
+    }
 }
 
 /// What a run without the privilege to capture (or told `--no-capture`) gives up.
@@ -200,13 +240,33 @@ pub fn collect(
 ) -> Result<CollectReport, CollectError> {
     let mut warnings = Vec::new();
     let original = kernel::sysctl("net.ipv4.tcp_fastopen").unwrap_or(0);
-    let mut restore = None;
+    let mut restore = SysctlRestore(Vec::new());
     if original & 1 == 0 {
         if !config.fix_sysctl {
             return Err(CollectError::TfoDisabled { value: original });
         }
-        kernel::set_sysctl("net.ipv4.tcp_fastopen", original | 1).map_err(CollectError::Runtime)?;
-        restore = Some(original);
+        restore.set("net.ipv4.tcp_fastopen", original | 1).map_err(CollectError::Runtime)?;
+    }
+    let net_admin = kernel::net_admin();
+    // Routes a killed run left behind (ECN's), before any fetch could take one.
+    if net_admin && config.features.contains(Feature::Ecn) {
+        if let Err(e) = crate::ecn_route::sweep() {
+            warnings.push(format!("could not remove routes an earlier run left: {e}"));
+        }
+    }
+    let (features, features_skipped) = offered(config.features, config.fix_sysctl, net_admin);
+    warnings.extend(features_skipped.iter().cloned());
+    if features.contains(Feature::Ecn) && kernel::sysctl("net.ipv4.tcp_ecn") == Some(1) {
+        restore.set("net.ipv4.tcp_ecn", 2).map_err(CollectError::Runtime)?;
+    }
+    if features.contains(Feature::Mptcp) && kernel::sysctl("net.mptcp.blackhole_timeout").unwrap_or(0) > 0 {
+        if config.fix_sysctl {
+            restore.set("net.mptcp.blackhole_timeout", 0).map_err(CollectError::Runtime)?;
+        } else {
+            warnings.push(
+                "net.mptcp.blackhole_timeout is on: after an MP_CAPABLE SYN is lost the kernel stops asking for MPTCP in this namespace, which spoils later targets' MPTCP results (recorded in the capture; --fix-sysctl turns it off for the run)".into(),
+            );
+        }
     }
     if kernel::sysctl("net.ipv4.tcp_fastopen_blackhole_timeout_sec").unwrap_or(0) > 0 {
         warnings.push(
@@ -242,15 +302,12 @@ pub fn collect(
         );
     }
     let captured = capture.is_some();
+    let facts = RunFacts { captured, cookies_flushable, features, features_skipped };
     let writer = PcapngWriter::create(&config.out, config.snaplen)
         .map_err(|error| CollectError::Output { path: config.out.clone(), error })?;
     let writer = Arc::new(Mutex::new(writer));
     let output_err = |error| CollectError::Output { path: config.out.clone(), error };
-    writer
-        .lock()
-        .expect("writer")
-        .record(&run_record(RunPhase::Start, captured, cookies_flushable))
-        .map_err(output_err)?;
+    writer.lock().expect("writer").record(&run_record(RunPhase::Start, &facts)).map_err(output_err)?;
 
     let capture_stop = Arc::new(AtomicBool::new(false));
     let comments = Arc::new(SynComments::default());
@@ -265,6 +322,7 @@ pub fn collect(
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CollectError::Runtime)?;
     let results = runtime.block_on(run_fetches(
         config,
+        features,
         writer.clone(),
         stop.clone(),
         on_progress,
@@ -284,12 +342,10 @@ pub fn collect(
     let finished = {
         let mut w = writer.lock().expect("writer");
         let counts = stats.as_ref().copied().unwrap_or_default();
-        w.record(&run_record(RunPhase::End, captured, cookies_flushable))
+        w.record(&run_record(RunPhase::End, &facts))
             .and_then(|()| w.statistics(now_ns(), counts.kernel_received, counts.kernel_dropped))
     };
-    if let Some(value) = restore {
-        let _ = kernel::set_sysctl("net.ipv4.tcp_fastopen", value);
-    }
+    drop(restore);
     // A failed write (a full disk) fails every write after it the same way, so the end of the
     // file names it, with the path; the blocks before it are whole and analyse.
     finished.map_err(output_err)?;
@@ -386,8 +442,19 @@ fn fetch_line(
 const TFO_COOKIE_UNAVAILABLE: u8 = 1;
 const TFO_SYN_RETRANSMITTED: u8 = 3;
 
+/// A fetch's name on the collector's line and in the capture's comments: its kind, with the
+/// features it asked for where the run asked for more than TFO.
+fn fetch_name(mode: FetchKind, asked: Features, offered: Features) -> String {
+    if offered == Features::TFO {
+        mode.to_string()
+    } else {
+        format!("{mode}[{asked}]")
+    }
+}
+
 async fn run_fetches(
     config: &CollectConfig,
+    features: Features,
     writer: Arc<Mutex<PcapngWriter>>,
     stop: Arc<AtomicBool>,
     on_progress: Arc<OnProgress>,
@@ -420,6 +487,7 @@ async fn run_fetches(
                 server_ip: String::new(),
                 server_port: target.port,
                 fetch: FetchKind::Plain,
+                features: None,
                 round: 0,
                 local_port: 0,
                 start_ns: now_ns(),
@@ -441,7 +509,7 @@ async fn run_fetches(
                 url: target.url.clone(),
                 addr: None,
                 fetches: vec![(
-                    FetchKind::Plain,
+                    FetchKind::Plain.to_string(),
                     format!("dns_error ({})", resolved.err().unwrap_or_default()),
                 )],
             });
@@ -479,7 +547,9 @@ async fn run_fetches(
                 for target in targets {
                     let mut fetches = Vec::new();
                     let mut failed = false;
-                    for mode in FetchKind::ALL {
+                    let mut plan: std::collections::VecDeque<PlannedFetch> = first_attempt(features).into();
+                    let (mut combined, mut baseline, mut retried) = (Vec::new(), None, false);
+                    while let Some((mode, asked)) = plan.pop_front() {
                         // No new fetches after a signal, nor once the file cannot be written.
                         if stop.load(Ordering::Relaxed) || writer.lock().expect("writer").failed().is_some() {
                             break;
@@ -493,19 +563,40 @@ async fn run_fetches(
                             .then(|| cookie_cache.forget(addr).is_ok());
                         let cache_before = cookie_cache.state(addr);
                         let local_port = next_port.next();
-                        comments.note(local_port, format!("tfoscope: {mode} round {round} {}", target.url));
+                        let name = fetch_name(mode, asked, features);
+                        comments.note(local_port, format!("tfoscope: {name} round {round} {}", target.url));
                         let spec = FetchSpec {
                             addr: SocketAddr::new(addr, target.port),
                             host: target.host.clone(),
                             path: target.path.clone(),
-                            mode,
+                            features: asked,
                             local_port,
                             timeout,
                             user_agent: USER_AGENT.to_string(),
                             tls: target.tls,
                         };
+                        // ECN is asked for by a route that lives as long as this fetch.
+                        let route = if asked.contains(Feature::Ecn) {
+                            match crate::ecn_route::EcnRoute::add(addr) {
+                                Ok(route) => Some(route),
+                                Err(e) => {
+                                    fetches.push((name.clone(), format!("not made: no ECN route ({e})")));
+                                    continue;
+                                }
+                            }
+                        } else {
+                            None
+                        };
                         let outcome = fetch(&spec).await;
+                        drop(route);
                         failed |= outcome.result.status.is_none();
+                        let sign =
+                            FetchSign { answered: outcome.result.status.is_some(), kernel: outcome.tcp_info };
+                        match (mode, retried) {
+                            (FetchKind::Plain, false) => baseline = Some(sign),
+                            (_, false) => combined.push(sign),
+                            _ => {}
+                        }
                         let cache_after = cookie_cache.state(addr);
                         let cookie_after = cache_after
                             .as_ref()
@@ -515,13 +606,14 @@ async fn run_fetches(
                             .as_ref()
                             .map(|c| c.cookie)
                             .filter(|_| mode == FetchKind::TfoCookieRequest);
-                        fetches.push((mode, fetch_line(mode, &outcome, cookie_before, cookie_after)));
+                        fetches.push((name, fetch_line(mode, &outcome, cookie_before, cookie_after)));
                         let record = AttemptRecord {
                             url: target.url.clone(),
                             host: target.host.clone(),
                             server_ip: addr.to_string(),
                             server_port: target.port,
                             fetch: mode,
+                            features: Some(asked),
                             round,
                             local_port,
                             start_ns: outcome.start_ns,
@@ -539,6 +631,13 @@ async fn run_fetches(
                             tcp_info: outcome.tcp_info,
                         };
                         let _ = writer.lock().expect("writer").record(&CollectorRecord::Attempt(record));
+                        // The first attempt done: each feature alone, only if it met trouble.
+                        if plan.is_empty() && !retried {
+                            retried = true;
+                            if retry_alone(features, &combined, baseline) {
+                                plan.extend(each_alone(features));
+                            }
+                        }
                     }
                     if let (Some(locate_config), 1) = (&locate_config, round) {
                         if !stop.load(Ordering::Relaxed) {

@@ -110,6 +110,17 @@ pub struct RunRecord {
     /// a cookie held from before the run made the first fetch a data fetch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookies_flushable: Option<bool>,
+    /// The SYN features the run offered (`collect --features`, less those the host could
+    /// not); absent in older collectors' records (TFO alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<crate::feature::Features>,
+    /// A line for each feature asked for and skipped (MPTCP disabled, ECN without root).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features_skipped: Vec<String>,
+    /// net.mptcp.blackhole_timeout: after an MP_CAPABLE SYN is lost, MPTCP is paused for the
+    /// namespace this long (MPTcpExt counter `Blackhole`, kept as `MPTcpBlackhole`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mptcp_blackhole_timeout: Option<i64>,
 }
 
 impl RunRecord {
@@ -126,6 +137,11 @@ pub struct AttemptRecord {
     pub server_ip: String,
     pub server_port: u16,
     pub fetch: FetchKind,
+    /// The SYN features the fetch asked for (`collect --features`): every listed one for the
+    /// combined TFO fetches, none for the baseline, one for a feature retried alone. Absent in
+    /// records of older collectors: TFO for the TFO fetches, none for the baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<crate::feature::Features>,
     pub round: u32,
     pub local_port: u16,
     pub start_ns: i64,
@@ -187,6 +203,34 @@ pub struct KernelView {
     /// written before it was kept).
     #[serde(default)]
     pub pmtu: u32,
+    /// MPTCP_INFO's `mptcpi_flags` of an MPTCP socket (0x1 fell back to TCP, 0x2 the peer's
+    /// key received: MPTCP in use); absent for a TCP socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mptcp_flags: Option<u32>,
+}
+
+/// `mptcpi_flags`: the connection fell back to plain TCP; the peer's key was received.
+pub const MPTCP_INFO_FLAG_FALLBACK: u32 = 0x1;
+pub const MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED: u32 = 0x2;
+/// `tcpi_options`: ECN was negotiated on the handshake.
+pub const TCPI_OPT_ECN: u8 = 0x8;
+
+impl KernelView {
+    /// The features the handshake granted, as the kernel knows them: ECN negotiated, MPTCP in
+    /// use (the TFO cookie is the cache's to tell).
+    pub fn granted(&self) -> crate::feature::Features {
+        use crate::feature::{Feature, Features};
+        let mut set = Features::NONE;
+        if self.options & TCPI_OPT_ECN != 0 {
+            set = set.with(Feature::Ecn);
+        }
+        if self.mptcp_flags.is_some_and(|f| {
+            f & MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED != 0 && f & MPTCP_INFO_FLAG_FALLBACK == 0
+        }) {
+            set = set.with(Feature::Mptcp);
+        }
+        set
+    }
 }
 
 /// One address's entry in the kernel's TCP metrics, as TFO uses it.
@@ -212,6 +256,14 @@ pub struct AppResult {
     pub cert_error: Option<String>,
     /// `timeout`, `refused`, `reset`, `no_route`, `dns_error`, `tls_error`, `bad_response`, `stalled`.
     pub error: Option<String>,
+}
+
+impl AttemptRecord {
+    /// What the fetch asked for; for an older collector's record, what its kind implies.
+    pub fn asked_features(&self) -> crate::feature::Features {
+        use crate::feature::Features;
+        self.features.unwrap_or(if self.fetch.tfo() { Features::TFO } else { Features::NONE })
+    }
 }
 
 impl AppResult {
@@ -268,6 +320,9 @@ mod tests {
             counters: Default::default(),
             captured: Some(false),
             cookies_flushable: Some(false),
+            features: None,
+            features_skipped: vec![],
+            mptcp_blackhole_timeout: None,
         });
         assert!(String::from_utf8(run.to_json()).unwrap().contains("\"phase\":\"end\""));
         assert_eq!(run.round_trip(), Some(run));

@@ -36,3 +36,4 @@ macro_rules! string_enum {
 pub mod attempt;
 pub mod decode;
 pub mod echo;
+pub mod feature;

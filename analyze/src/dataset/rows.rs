@@ -13,7 +13,7 @@ use super::DatasetError;
 use crate::arrival::{reoriginated, ArrivalSource, PathFacts, SynChange};
 use crate::attempt::FetchKind;
 use crate::locate::{HopRow, Reply};
-use crate::record::{AttemptLink, DataAcked, Outcome, SynAckAnswers, SynAckTfo, SynTfo};
+use crate::record::{AttemptLink, DataAcked, Features, Outcome, SynAckAnswers, SynAckTfo, SynTfo};
 use crate::summary::{ConnRow, FirstSyn, SynAckRow};
 
 /// One row group's columns, typed, with the part's path for errors.
@@ -71,6 +71,24 @@ impl<'a> Columns<'a> {
 
     pub fn u8_lists(&self, name: &str) -> Result<Vec<Option<Vec<u8>>>, DatasetError> {
         self.lists(name, |s| Ok(s.u8()?.iter().flatten().collect()))
+    }
+
+    /// Feature sets (`syn_features`, ...): all null in tables written before they were kept
+    /// (connections version 3, left out of the read), whose fetches asked for TFO alone.
+    pub fn feature_lists(&self, name: &str) -> Result<Vec<Option<Features>>, DatasetError> {
+        if self.df.column(name).is_err() {
+            return Ok(vec![None; self.height()]);
+        }
+        self.string_lists(name)?
+            .into_iter()
+            .map(|row| {
+                row.map(|names| {
+                    Features::parse_list(&names.join(","))
+                        .map_err(|bad| self.error(name, format!("holds {bad:?}, no feature")))
+                })
+                .transpose()
+            })
+            .collect()
     }
 
     pub fn string_lists(&self, name: &str) -> Result<Vec<Option<Vec<String>>>, DatasetError> {
@@ -141,6 +159,7 @@ pub const CONNECTION_COLUMNS: &[&str] = &[
     "first_syn_frame",
     "syn_tfo",
     "syn_data_len",
+    "syn_features",
     "syn_cookie",
     "synack_cookie",
     "synack_frame",
@@ -161,6 +180,7 @@ pub const CONNECTION_COLUMNS: &[&str] = &[
     "second_synack_mss",
     "second_synack_options",
     "second_synack_data_len",
+    "second_synack_features",
     "synack_conflict",
     "syn_data_acked",
     "reset_frame",
@@ -169,6 +189,7 @@ pub const CONNECTION_COLUMNS: &[&str] = &[
     "refusal_answers_first_syn",
     "outcome",
     "attempt",
+    "attempt_features",
     "attempt_source",
     "app_result",
     "url",
@@ -241,6 +262,7 @@ struct SynAckColumns {
     mss: Vec<Option<u16>>,
     options: Vec<Option<Vec<u8>>>,
     data_len: Vec<Option<u32>>,
+    features: Vec<Option<Features>>,
 }
 
 impl SynAckColumns {
@@ -257,6 +279,7 @@ impl SynAckColumns {
             mss: c.numbers::<UInt16Type>(&name("mss"))?,
             options: c.u8_lists(&name("options"))?,
             data_len: c.numbers::<UInt32Type>(&name("data_len"))?,
+            features: c.feature_lists(&name("features"))?,
         })
     }
 
@@ -273,6 +296,7 @@ impl SynAckColumns {
             mss: self.mss[i],
             data_len: required(self.data_len[i], c, data_len)?,
             option_kinds: self.options[i].clone().unwrap_or_default(),
+            features: self.features[i].unwrap_or_default(),
         }))
     }
 }
@@ -292,6 +316,7 @@ pub(crate) fn connection_rows(
     let first_frame = c.numbers::<UInt64Type>("first_syn_frame")?;
     let syn_tfo = c.words("syn_tfo", SynTfo::parse)?;
     let syn_data_len = c.numbers::<UInt32Type>("syn_data_len")?;
+    let syn_features = c.feature_lists("syn_features")?;
     let synack = SynAckColumns::read(c, "synack_")?;
     let second = SynAckColumns::read(c, "second_synack_")?;
     let conflict = c.u64_lists("synack_conflict")?;
@@ -319,6 +344,11 @@ pub(crate) fn connection_rows(
                 time_ns: required(first_time[i], c, "first_syn_time")?,
                 tfo: required(syn_tfo[i], c, "syn_tfo")?,
                 data_len: required(syn_data_len[i], c, "syn_data_len")?,
+                // Tables of version 3 kept no features: the SYN's TFO option tells TFO.
+                features: syn_features[i].unwrap_or(match syn_tfo[i] {
+                    Some(SynTfo::None) | None => Features::NONE,
+                    Some(_) => Features::TFO,
+                }),
             },
             synack: synack.row(i, c)?,
             second_synack: second.row(i, c)?,
@@ -347,6 +377,7 @@ pub(crate) fn connection_rows(
 struct AttemptColumns<'a> {
     source: Vec<Option<&'a str>>,
     fetch: Vec<Option<FetchKind>>,
+    features: Vec<Option<Features>>,
     app_result: Vec<Option<&'a str>>,
     url: Vec<Option<&'a str>>,
     host: Vec<Option<&'a str>>,
@@ -365,6 +396,7 @@ impl<'a> AttemptColumns<'a> {
         Ok(AttemptColumns {
             source: c.strings("attempt_source")?,
             fetch: c.words("attempt", FetchKind::parse)?,
+            features: c.feature_lists("attempt_features")?,
             app_result: c.strings("app_result")?,
             url: c.strings("url")?,
             host: c.strings("host")?,
@@ -388,6 +420,10 @@ impl<'a> AttemptColumns<'a> {
             url: text(self.url[i], "url")?,
             host: text(self.host[i], "host")?,
             fetch: required(self.fetch[i], c, "attempt")?,
+            features: self.features[i].unwrap_or(match self.fetch[i] {
+                Some(kind) if kind.tfo() => Features::TFO,
+                _ => Features::NONE,
+            }),
             round: required(self.round[i], c, "round")?,
             app_result: text(self.app_result[i], "app_result")?,
             status: self.status[i],

@@ -57,6 +57,7 @@ pub fn load_expectations(path: &Path) -> Result<Expectations, ExpectError> {
                 control_rfc_cookie: false,
                 control_ttl: None,
                 source: format!("--expect {}", path.display()),
+                features_granted: None,
             },
         );
     }

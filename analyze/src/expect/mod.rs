@@ -22,6 +22,9 @@ pub struct Expectation {
     pub control_ttl: Option<u8>,
     /// Where the expectation came from, for the explanation ("--expect", "control X").
     pub source: String,
+    /// The features beside TFO the control's SYN-ACKs granted when asked (None: no control
+    /// asked for any).
+    pub features_granted: Option<crate::record::Features>,
 }
 
 /// Expectations by server address and port, and (from controls with the collector's records)
@@ -102,6 +105,11 @@ impl ControlEvidence {
                     };
                 }
             }
+            for (key, granted) in control_features(targets) {
+                if let Some(e) = out.by_addr.get_mut(&key) {
+                    e.features_granted = Some(e.features_granted.unwrap_or_default().union(granted));
+                }
+            }
         }
         for (i, targets) in controls.iter().enumerate() {
             for (key, conns) in targets.iter() {
@@ -144,13 +152,15 @@ impl ControlEvidence {
                 // Another address may be another machine at another distance.
                 control_ttl: None,
                 source: format!("{} for the name {host}", votes[0].source),
+                features_granted: None,
             };
             out.insert_host(&host, port, expectation);
         }
         if let Some(file) = file {
             for (key, e) in &file.by_addr {
                 let control_ttl = out.get(key).and_then(|c| c.control_ttl);
-                out.insert(*key, Expectation { control_ttl, ..e.clone() });
+                let features_granted = out.get(key).and_then(|c| c.features_granted);
+                out.insert(*key, Expectation { control_ttl, features_granted, ..e.clone() });
             }
         }
         (out, warnings)
@@ -179,6 +189,7 @@ fn by_address<'a>(votes: impl IntoIterator<Item = ControlVote<'a>>) -> (Expectat
                 control_rfc_cookie: votes.iter().any(|v| v.rfc_cookie),
                 control_ttl: None,
                 source: format!("the control ({})", names.join(", ")),
+                features_granted: None,
             },
         );
     }
@@ -186,6 +197,27 @@ fn by_address<'a>(votes: impl IntoIterator<Item = ControlVote<'a>>) -> (Expectat
 }
 
 /// The SYN-ACK TTL a control saw for each target, when all its SYN-ACKs agree.
+/// The features beside TFO the control's SYN-ACKs granted to SYNs that asked for them, per
+/// target (only targets where some SYN asked).
+pub fn control_features(targets: &TargetConnections) -> HashMap<(IpAddr, u16), crate::record::Features> {
+    use crate::record::{Feature, Features};
+    let mut out = HashMap::new();
+    for (key, conns) in targets.iter() {
+        for c in conns {
+            let asked = Features::of(c.first_syn.features.iter().filter(|f| *f != Feature::Tfo));
+            if asked.is_empty() {
+                continue;
+            }
+            let granted = c
+                .synack
+                .map_or(Features::NONE, |s| Features::of(s.features.iter().filter(|f| asked.contains(*f))));
+            let entry: &mut Features = out.entry(*key).or_default();
+            *entry = entry.union(granted);
+        }
+    }
+    out
+}
+
 pub fn control_ttls(targets: &TargetConnections) -> HashMap<(IpAddr, u16), u8> {
     let mut ttls: HashMap<(IpAddr, u16), Option<u8>> = HashMap::new();
     for (key, conns) in targets.iter() {

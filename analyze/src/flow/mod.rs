@@ -22,8 +22,8 @@ use crate::decode::{
     TCP_SYN,
 };
 use crate::record::{
-    Connection, DataAcked, IcmpReply, Outcome, Refusal, RequestPrint, SynAck, SynAckAnswers, SynAckTfo,
-    SynShape, SynTransmission,
+    Connection, DataAcked, Features, IcmpReply, Outcome, Refusal, RequestPrint, SynAck, SynAckAnswers,
+    SynAckTfo, SynShape, SynTransmission,
 };
 
 const NS_PER_SEC: i64 = 1_000_000_000;
@@ -315,6 +315,7 @@ impl FlowTable {
             tsval,
             shape: SynShape::new(ip.ttl, tcp.window, summary.mss, summary.wscale, summary.kinds())
                 .with_checksum(tcp.checksum),
+            features: Features::of_syn(tcp.flags, &summary),
         };
         if let Some(open) = self.open.get_mut(&key) {
             if open.client_is_lo == src_is_lo && open.isn == tcp.seq {
@@ -510,6 +511,7 @@ fn synack(at: PacketRef<'_>, ip: &IpInfo, tcp: &TcpSegment<'_>, conn: &Connectio
         window: tcp.window,
         mss: summary.mss,
         option_kinds: summary.kinds().to_vec(),
+        features: Features::of_synack(tcp.flags, &summary),
     }
 }
 

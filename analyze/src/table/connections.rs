@@ -87,6 +87,32 @@ mod arrays {
         lists(rows, ArrowDataType::UInt64)
     }
 
+    /// Feature sets as lists of their names, without a string per row.
+    pub fn feature_lists(
+        rows: impl ExactSizeIterator<Item = Option<crate::record::Features>>,
+    ) -> PolarsResult<ArrayRef> {
+        let mut offsets = Vec::with_capacity(rows.len() + 1);
+        let mut validity = Vec::with_capacity(rows.len());
+        let mut items = MutableUtf8Array::<i64>::new();
+        offsets.push(0i64);
+        for row in rows {
+            validity.push(row.is_some());
+            for feature in row.iter().flat_map(|f| f.iter()) {
+                items.push(Some(feature.as_str()));
+            }
+            offsets.push(items.len() as i64);
+        }
+        let items: Utf8Array<i64> = items.into();
+        let item = Field::new("item".into(), ArrowDataType::LargeUtf8, true);
+        let validity = validity.contains(&false).then(|| Bitmap::from_iter(validity));
+        Ok(Box::new(ListArray::<i64>::try_new(
+            ArrowDataType::LargeList(Box::new(item)),
+            OffsetsBuffer::try_from(offsets)?,
+            Box::new(items),
+            validity,
+        )?))
+    }
+
     /// Lists of strings (the classic large_list of large_string).
     pub fn string_lists(rows: &[Option<Vec<String>>]) -> PolarsResult<ArrayRef> {
         let mut offsets = Vec::with_capacity(rows.len() + 1);
@@ -219,6 +245,7 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
         ("syn_tfo_duplicate", flags(conns().map(|c| c.syn_tfo_duplicate))),
         ("syn_cookie", hex(&|c| c.syn_cookie.as_deref())),
         ("syn_data_len", values(conns().map(|c| c.first_syn().data_len))),
+        ("syn_features", feature_lists(conns().map(|c| Some(c.first_syn().features)))?),
         ("syn_options_error", optional_strings(conns().map(|c| c.syn_options_error.as_deref()))),
         ("retransmitted_syn_frame", options(conns().map(|c| c.syns.get(1).map(|s| s.frame)))),
         ("synack_frame", options(synacks().map(|s| s.map(|s| s.frame)))),
@@ -233,6 +260,7 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
         ("synack_mss", options(synacks().map(|s| s.and_then(|s| s.mss)))),
         ("synack_options", u8_lists(synacks().map(|s| s.map(|s| s.option_kinds.as_slice())))?),
         ("synack_data_len", options(synacks().map(|s| s.map(|s| s.data_len)))),
+        ("synack_features", feature_lists(synacks().map(|s| s.map(|s| s.features)))?),
         ("second_synack_frame", options(conns().map(|c| c.other_synack.as_ref().map(|s| s.frame)))),
         ("synack_conflict", u64_lists(conflicts.iter().map(|c| c.as_ref().map(|frames| frames.as_slice())))?),
         ("reset_frame", options(conns().map(|c| c.reset.map(|r| r.frame)))),
@@ -259,6 +287,7 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
                 None => inferred_attempt(c).map(FetchKind::as_str),
             })),
         ),
+        ("attempt_features", feature_lists(conns().map(|c| c.attempt.as_ref().map(|a| a.features)))?),
         (
             "attempt_source",
             optional_strings(conns().map(|c| match &c.attempt {
@@ -326,6 +355,7 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
         ("second_synack_mss", options(seconds().map(|s| s.and_then(|s| s.mss)))),
         ("second_synack_options", u8_lists(seconds().map(|s| s.map(|s| s.option_kinds.as_slice())))?),
         ("second_synack_data_len", options(seconds().map(|s| s.map(|s| s.data_len)))),
+        ("second_synack_features", feature_lists(seconds().map(|s| s.map(|s| s.features)))?),
         ("refusal_answers_first_syn", optional_flags(refusals().map(|r| r.map(|r| r.answers_first_syn)))),
         // What the server's view shows, judged (null without one).
         ("server_view", optional_strings(path().map(|p| p.map(PathFacts::source_name)))),

@@ -58,6 +58,12 @@ pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError
         field!("middlebox_hop_min", |v: &TargetVerdict| v.middlebox_hop_min),
         field!("middlebox_hop_max", |v: &TargetVerdict| v.middlebox_hop_max),
         str_lists("middlebox_ips", ips.iter().map(|ips| ips.iter().map(String::as_str).collect())),
+        str_lists("features_tried", verdicts.iter().map(|v| v.features_tried.names())),
+        str_lists("features_negotiated", verdicts.iter().map(|v| v.features_negotiated.names())),
+        str_lists(
+            "feature_failures",
+            verdicts.iter().map(|v| v.feature_failures.iter().map(String::as_str).collect()),
+        ),
     ];
     DataFrame::new(verdicts.len(), columns).map_err(|error| TableError::Build { table: "targets", error })
 }

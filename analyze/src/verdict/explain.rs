@@ -88,6 +88,7 @@ fn rank(e: &Evidence<'_>) -> u8 {
         Evidence::CachedSynDrops { .. } => 10,
         Evidence::Blackhole { .. } => 11,
         Evidence::CouldNotTell { .. } => 12,
+        Evidence::FeatureFailed { .. } | Evidence::CombinedInconclusive { .. } => 13,
     }
 }
 
@@ -128,6 +129,15 @@ pub fn location(l: &crate::locate::Location) -> Option<String> {
 /// Words as people read them: `not_received` as "not received".
 fn spaced(word: &str) -> String {
     word.replace('_', " ")
+}
+
+/// A feature as the explanation names it.
+fn feature_name(feature: crate::record::Feature) -> &'static str {
+    match feature {
+        crate::record::Feature::Tfo => "a TFO",
+        crate::record::Feature::Mptcp => "an MPTCP (MP_CAPABLE)",
+        crate::record::Feature::Ecn => "an ECN-setup (ECE+CWR)",
+    }
 }
 
 pub fn clause(e: &Evidence<'_>) -> String {
@@ -287,6 +297,23 @@ pub fn clause(e: &Evidence<'_>) -> String {
         Evidence::CachedSynDrops { fetch, round, drops } => format!(
             "before the {} fetch (round {round}) the kernel already remembered {drops} SYN-data loss(es) for this address, so this measurement is not valid",
             spaced(fetch.as_str())
+        ),
+        Evidence::FeatureFailed { feature, what, frame } => match *what {
+            "option_dropped" | "dropped" => format!(
+                "{} SYN in frame {frame} went unanswered where the baseline's was answered at once (a box drops SYNs asking for {feature})",
+                feature_name(*feature)
+            ),
+            "option_reset" | "reset" => format!(
+                "a reset in frame {frame} refused the {} SYN where the baseline went through",
+                feature_name(*feature)
+            ),
+            _ => format!(
+                "the SYN-ACK in frame {frame} did not grant {} where the control's did (removed on the path)",
+                feature_name(*feature)
+            ),
+        },
+        Evidence::CombinedInconclusive { frame } => format!(
+            "the first attempt with every feature (SYN in frame {frame}) met trouble once and each feature then went through alone: inconclusive, no feature and no middlebox named"
         ),
         Evidence::CouldNotTell { syn_data, negotiation, wire } => {
             let mut what = Vec::new();

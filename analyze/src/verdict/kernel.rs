@@ -24,7 +24,8 @@ use crate::arrival::Arrival;
 use crate::attempt::{AttemptRecord, FetchKind};
 use crate::decode::options::KIND_FASTOPEN;
 use crate::record::{
-    AttemptLink, Connection, DataAcked, Outcome, Refusal, SynAck, SynAckAnswers, SynAckTfo, SynTfo,
+    AttemptLink, Connection, DataAcked, Feature, Features, Outcome, Refusal, SynAck, SynAckAnswers,
+    SynAckTfo, SynTfo,
 };
 
 /// tcpi_state of a socket whose handshake never completed, and of one closed by a failure.
@@ -101,6 +102,10 @@ fn connection(
     if sent_cookie {
         conn.syns[0].data_len = SOME_DATA;
     }
+    // The SYN asked for what the fetch asked for, TFO aside while the kernel paused it.
+    let asked = a.asked_features();
+    conn.syns[0].features =
+        if tfo == SynTfo::None { Features::of(asked.iter().filter(|f| *f != Feature::Tfo)) } else { asked };
     conn.attempt = Some(Arc::new(AttemptLink::of(a)));
     conn.arrival = Arrival::of_record(a).map(Box::new);
     let error = a.result.error.as_deref();
@@ -130,6 +135,9 @@ fn connection(
     let retransmitted = match tfo {
         SynTfo::Cookie => fail == Some(TFO_SYN_RETRANSMITTED),
         SynTfo::CookieRequest => resent > 0 && !granted,
+        // A SYN asking for MPTCP or ECN alone: its resends are the SYN's (the fetch is one
+        // request), the feature lost with them.
+        SynTfo::None => resent > 0 && !conn.syns[0].features.is_empty(),
         _ => false,
     };
     // Resent at once: the path's MTU was too small for the SYN-data (the ICMP error itself
@@ -146,10 +154,11 @@ fn connection(
         });
     }
     if retransmitted {
-        // Linux's resend: no option, no data.
+        // Linux's resend: no option, no data, no ECN setup.
         let mut resend = conn.syns[0].clone();
         resend.tfo = SynTfo::None;
         resend.data_len = 0;
+        resend.features = Features::NONE;
         conn.syns.push(resend);
         conn.syn_count = 2;
     }
@@ -169,6 +178,14 @@ fn connection(
         window: 0,
         mss: None,
         option_kinds: Vec::new(),
+        features: {
+            let granted_by_kernel = info.map_or(Features::NONE, |i| i.granted());
+            if granted {
+                granted_by_kernel.with(Feature::Tfo)
+            } else {
+                granted_by_kernel
+            }
+        },
     });
     if sent_cookie {
         conn.syn_data_acked = Some(match a.syn_data_acked {
@@ -280,6 +297,7 @@ mod tests {
                     snd_mss: 1448,
                     rcv_mss: 1448,
                     pmtu: f.pmtu,
+                    mptcp_flags: None,
                 }),
                 ..crate::verdict::tests::attempt_record("198.51.100.1", f.kind, 40000 + i as u16)
             })
@@ -298,6 +316,9 @@ mod tests {
                 counters: Default::default(),
                 captured: Some(false),
                 cookies_flushable: Some(false),
+                features: None,
+                features_skipped: vec![],
+                mptcp_blackhole_timeout: None,
             })
             .collect()
     }

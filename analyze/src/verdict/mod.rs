@@ -13,6 +13,7 @@
 mod evidence;
 mod explain;
 mod facts;
+mod features;
 mod kernel;
 mod rounds;
 mod rules;
@@ -145,6 +146,13 @@ pub struct TargetVerdict {
     pub middlebox_hop_min: Option<u8>,
     pub middlebox_hop_max: Option<u8>,
     pub middlebox_ips: Vec<IpAddr>,
+    /// The SYN features the fetches asked for (`collect --features`; TFO alone otherwise),
+    /// and those a SYN-ACK granted when asked.
+    pub features_tried: crate::record::Features,
+    pub features_negotiated: crate::record::Features,
+    /// What broke which feature: `tfo:<signature>` for TFO's signatures, `mptcp:option_dropped`,
+    /// `mptcp:option_reset`, `ecn:dropped`, `ecn:reset`, `<feature>:not_negotiated_expected`.
+    pub feature_failures: Vec<String>,
 }
 
 impl TargetVerdict {
@@ -185,6 +193,9 @@ impl TargetVerdict {
             middlebox_hop_min: None,
             middlebox_hop_max: None,
             middlebox_ips: vec![],
+            features_tried: crate::record::Features::NONE,
+            features_negotiated: crate::record::Features::NONE,
+            feature_failures: vec![],
         }
     }
 

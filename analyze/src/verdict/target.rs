@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 
 use super::evidence::{Evidence, ServerSide, StackDifference};
 use super::facts::{self, Round};
+use super::features;
 use super::rounds::{majority, split_rounds, tried_tfo, RoundsFormed};
 use super::rules::{TargetFacts, ROUND_RULES, TARGET_RULES};
 use super::{
@@ -122,12 +123,40 @@ fn synacks_differ<'a>(tfo: &[&SynAckSummary], baseline: &[&SynAckSummary]) -> Op
     Some(None)
 }
 
+/// A target's verdict: TFO by its rules on the fetches that judge it, the other features on
+/// theirs (see [`features`]).
 pub fn judge_target<'a>(
     ip: IpAddr,
     port: u16,
     conns: &[&'a ConnSummary],
     cx: &TargetContext<'a>,
 ) -> TargetVerdict {
+    let features = features::judge(conns, cx.expectation);
+    let mut v = judge_tfo(ip, port, &features.tfo_conns, cx);
+    v.connections = conns.len() as u32;
+    v.target = target_name(ip, port, conns);
+    v.features_tried = features.tried;
+    v.features_negotiated = features.negotiated;
+    v.feature_failures = v.signatures.iter().map(|s| format!("tfo:{s}")).collect();
+    v.feature_failures.extend(features.failures.iter().cloned());
+    // A feature the path broke is a middlebox, whatever TFO met.
+    if !features.failures.is_empty() {
+        v.middlebox = Some(true);
+    }
+    let said: Vec<Evidence<'_>> = features
+        .evidence
+        .into_iter()
+        .filter(|e| !matches!(e, Evidence::CombinedInconclusive { .. }) || v.signatures.is_empty())
+        .collect();
+    if !said.is_empty() {
+        let clauses: Vec<String> = said.iter().map(explain::clause).collect();
+        let sentence = v.explanation.trim_end_matches('.');
+        v.explanation = format!("{sentence}; {}.", clauses.join("; "));
+    }
+    v
+}
+
+fn judge_tfo<'a>(ip: IpAddr, port: u16, conns: &[&'a ConnSummary], cx: &TargetContext<'a>) -> TargetVerdict {
     let (rounds, formed) = split_rounds(conns);
     let judged: Vec<RoundVerdict<'a>> = rounds.iter().map(|r| judge_round(r)).collect();
     let n = judged.len();
@@ -294,6 +323,9 @@ pub fn judge_target<'a>(
         middlebox_hop_min: None,
         middlebox_hop_max: None,
         middlebox_ips: vec![],
+        features_tried: crate::record::Features::NONE,
+        features_negotiated: crate::record::Features::NONE,
+        feature_failures: vec![],
         vantage: cx.vantage.to_string(),
         target: target_name(ip, port, conns),
         category: distinct_joined(conns.iter().filter_map(|c| c.attempt.as_ref()?.category.as_deref())),
@@ -354,6 +386,7 @@ fn echo_says(tfo: bool) -> Expectation {
         control_rfc_cookie: false,
         control_ttl: None,
         source: "the echo origin".to_string(),
+        features_granted: None,
     }
 }
 

@@ -9,8 +9,8 @@ use crate::attempt::{AttemptRecord, FetchKind};
 use crate::decode::options::KIND_FASTOPEN;
 use crate::expect::{Expectation, Expectations};
 use crate::record::{
-    AttemptLink, Connection, DataAcked, Outcome, Refusal, SynAck, SynAckAnswers, SynAckTfo, SynShape, SynTfo,
-    SynTransmission,
+    AttemptLink, Connection, DataAcked, Features, Outcome, Refusal, SynAck, SynAckAnswers, SynAckTfo,
+    SynShape, SynTfo, SynTransmission,
 };
 use crate::summary::{ConnSummary, TargetConnections};
 
@@ -25,6 +25,7 @@ pub(crate) fn attempt_record(ip: &str, fetch: FetchKind, local_port: u16) -> Att
         server_ip: ip.into(),
         server_port: 80,
         fetch,
+        features: None,
         round: 1,
         local_port,
         start_ns: 0,
@@ -59,6 +60,7 @@ pub(crate) fn conn(
         data_len,
         tsval: None,
         shape: SynShape::new(64, 64240, Some(1460), Some(7), &[2, 4, 8, 1, 3, 34]),
+        features: if tfo == SynTfo::None { Features::NONE } else { Features::TFO },
     };
     let mut syns = vec![first];
     if answer == Some(SynAckAnswers::RetransmittedSyn) || answer.is_none() {
@@ -69,6 +71,7 @@ pub(crate) fn conn(
             data_len: 0,
             tsval: None,
             shape: SynShape::new(64, 64240, Some(1460), Some(7), &[2, 4, 8, 1, 3]),
+            features: Features::NONE,
         });
     }
     let synack = answer.map(|answers| SynAck {
@@ -86,6 +89,7 @@ pub(crate) fn conn(
         window: 65535,
         mss: Some(1460),
         option_kinds: vec![2, 4, 8, 1, 3],
+        features: if cookie { Features::TFO } else { Features::NONE },
     });
     let syn_data_acked = match (&synack, data_len) {
         (Some(s), n) if n > 0 => {
@@ -180,6 +184,7 @@ pub(super) fn recorded_round(round_no: u32, base: u16, tfo_status: u16, tfo_cert
             url: "https://lab.test/".into(),
             host: "lab.test".into(),
             fetch,
+            features: if fetch.tfo() { Features::TFO } else { Features::NONE },
             round: round_no,
             app_result: status.to_string(),
             status: Some(status),
@@ -273,6 +278,7 @@ fn control_on_another_address_of_the_same_name__judges_by_host() {
             url: "https://LAB.test/".into(),
             host: "LAB.test".into(),
             fetch,
+            features: if fetch.tfo() { Features::TFO } else { Features::NONE },
             round: 1,
             app_result: "200".into(),
             status: Some(200),
@@ -648,6 +654,9 @@ fn blackhole_pause__only_the_targets_measured_after_it_are_spoiled() {
         counters: [("TCPFastOpenBlackhole".to_string(), blackholes)].into_iter().collect(),
         captured: Some(true),
         cookies_flushable: Some(true),
+        features: None,
+        features_skipped: vec![],
+        mptcp_blackhole_timeout: None,
     };
     let verdicts = judge_vantage_with_records(
         "v",

@@ -19,6 +19,7 @@ pub const KIND_WINDOW_SCALE: u8 = 3;
 pub const KIND_SACK_PERMITTED: u8 = 4;
 pub const KIND_SACK: u8 = 5;
 pub const KIND_TIMESTAMPS: u8 = 8;
+pub const KIND_MPTCP: u8 = 30;
 pub const KIND_FASTOPEN: u8 = 34;
 pub const KIND_EXPERIMENTAL: u8 = 254;
 pub const TFO_EXPERIMENT_ID: u16 = 0xF989;
@@ -256,6 +257,8 @@ pub struct OptionSummary<'a> {
     pub wscale: Option<u8>,
     /// Why the walk stopped early, if it did.
     pub error: Option<OptionError>,
+    /// An MPTCP option of subtype MP_CAPABLE (0) was present.
+    pub mp_capable: bool,
     /// The kinds of the options before any error, in order (40 option bytes hold at most 40).
     kinds: [u8; 40],
     kinds_len: u8,
@@ -270,6 +273,7 @@ impl Default for OptionSummary<'_> {
             mss: None,
             wscale: None,
             error: None,
+            mp_capable: false,
             kinds: [0; 40],
             kinds_len: 0,
         }
@@ -325,7 +329,12 @@ impl<'a> OptionSummary<'a> {
                     // Only the options the summary reads are parsed.
                     if matches!(
                         kind,
-                        KIND_MSS | KIND_WINDOW_SCALE | KIND_TIMESTAMPS | KIND_FASTOPEN | KIND_EXPERIMENTAL
+                        KIND_MSS
+                            | KIND_WINDOW_SCALE
+                            | KIND_TIMESTAMPS
+                            | KIND_FASTOPEN
+                            | KIND_EXPERIMENTAL
+                            | KIND_MPTCP
                     ) {
                         if let Ok((_, option)) = parse_option(&captured[offset..offset + len]) {
                             summary.note(option);
@@ -362,6 +371,10 @@ impl<'a> OptionSummary<'a> {
             TcpOption::Timestamps { tsval, tsecr } => self.timestamps = Some((tsval, tsecr)),
             TcpOption::Mss(mss) => self.mss = Some(mss),
             TcpOption::WindowScale(shift) => self.wscale = Some(shift),
+            // MP_CAPABLE is subtype 0: the high nibble of the option's first data byte.
+            TcpOption::Unknown { kind: KIND_MPTCP, data } if data.first().is_some_and(|b| b >> 4 == 0) => {
+                self.mp_capable = true
+            }
             _ => {}
         }
     }

@@ -1,0 +1,130 @@
+//! The SYN features beside TFO (`collect --features`): which fetches the TFO rules see, and
+//! what each other feature met on the path.
+//!
+//! A fetch asks for TFO alone (or nothing: the baseline), for one other feature alone (a
+//! retry), or for several at once (the combined first attempt). Where a round retried each
+//! feature alone, its combined fetches leave the TFO rules (their trouble may be another
+//! feature's) and TFO is judged on its own retry, as a run of TFO alone would be. MPTCP and
+//! ECN are judged on their own fetches: a first SYN reset or unanswered while the baseline's
+//! was answered at once, or a SYN-ACK without the feature where the control's granted it.
+
+use super::evidence::Evidence;
+use crate::expect::Expectation;
+use crate::record::{Feature, Features, SynAckAnswers};
+use crate::summary::ConnSummary;
+
+/// What a target's fetches say of the features, and the fetches the TFO rules judge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureVerdict<'a> {
+    pub tfo_conns: Vec<&'a ConnSummary>,
+    /// Asked for by some fetch's first SYN.
+    pub tried: Features,
+    /// Granted by a SYN-ACK to a SYN that asked.
+    pub negotiated: Features,
+    /// `mptcp:option_dropped`, `ecn:reset`, ... (TFO's are added from its signatures).
+    pub failures: Vec<String>,
+    pub evidence: Vec<Evidence<'a>>,
+}
+
+/// What a connection's fetch asked for: the record's word, else its first SYN's.
+fn asked(c: &ConnSummary) -> Features {
+    c.attempt.as_ref().map_or(c.first_syn.features, |a| a.features)
+}
+
+fn round(c: &ConnSummary) -> Option<u32> {
+    c.attempt.as_ref().map(|a| a.round)
+}
+
+/// The first SYN went unanswered: the SYN-ACK answered a resend, or nothing answered.
+fn first_syn_lost(c: &ConnSummary) -> bool {
+    match &c.synack {
+        Some(s) => s.answers == SynAckAnswers::RetransmittedSyn,
+        None => c.refused.is_none() && c.outcome == crate::record::Outcome::Timeout,
+    }
+}
+
+fn refused_first(c: &ConnSummary) -> bool {
+    c.reset() && c.refused.is_some_and(|r| r.answers_first_syn)
+}
+
+/// Answered at once: a SYN-ACK to the first SYN.
+fn answered_at_once(c: &ConnSummary) -> bool {
+    c.synack.as_ref().is_some_and(|s| s.answers == SynAckAnswers::FirstSyn)
+}
+
+pub fn judge<'a>(conns: &[&'a ConnSummary], expectation: Option<&Expectation>) -> FeatureVerdict<'a> {
+    let beyond_tfo = |f: Features| f.iter().any(|f| f != Feature::Tfo);
+    let combined = |c: &ConnSummary| asked(c).len() > 1;
+    // Rounds that retried TFO alone after a combined attempt (None: a capture without records).
+    let retried: Vec<Option<u32>> = conns
+        .iter()
+        .filter(|c| asked(c) == Features::TFO)
+        .map(|c| round(c))
+        .filter(|r| conns.iter().any(|o| combined(o) && round(o) == *r))
+        .collect();
+    let tfo_conns: Vec<&ConnSummary> = conns
+        .iter()
+        .copied()
+        .filter(|c| {
+            let a = asked(c);
+            if a.len() == 1 && a != Features::TFO {
+                return false;
+            }
+            !(combined(c) && retried.contains(&round(c)))
+        })
+        .collect();
+
+    let mut tried = Features::NONE;
+    let mut negotiated = Features::NONE;
+    for c in conns {
+        let a = asked(c);
+        tried = tried.union(a);
+        if let Some(s) = &c.synack {
+            negotiated = negotiated.union(Features::of(s.features.iter().filter(|f| a.contains(*f))));
+        }
+    }
+    let baseline_at_once = conns.iter().any(|c| asked(c).is_empty() && answered_at_once(c))
+        || !conns.iter().any(|c| asked(c).is_empty());
+    let mut failures = Vec::new();
+    let mut evidence = Vec::new();
+    for feature in [Feature::Mptcp, Feature::Ecn] {
+        if !tried.contains(feature) {
+            continue;
+        }
+        let alone: Vec<&ConnSummary> =
+            conns.iter().copied().filter(|c| asked(c) == Features::of([feature])).collect();
+        // Judged on its fetches alone where there are any, else on the combined ones.
+        let judged: Vec<&ConnSummary> = if alone.is_empty() {
+            conns.iter().copied().filter(|c| combined(c) && asked(c).contains(feature)).collect()
+        } else {
+            alone
+        };
+        let (dropped, reset) = match feature {
+            Feature::Mptcp => ("option_dropped", "option_reset"),
+            _ => ("dropped", "reset"),
+        };
+        let expected = expectation.and_then(|e| e.features_granted).is_some_and(|g| g.contains(feature));
+        let found = if let Some(c) = judged.iter().find(|c| refused_first(c)).filter(|_| baseline_at_once) {
+            Some((reset, c.refusal_frame().unwrap_or(c.first_syn.frame)))
+        } else if let Some(c) = judged.iter().find(|c| first_syn_lost(c)).filter(|_| baseline_at_once) {
+            Some((dropped, c.first_syn.frame))
+        } else {
+            judged
+                .iter()
+                .find(|c| answered_at_once(c) && c.synack.is_some_and(|s| !s.features.contains(feature)))
+                .filter(|_| expected)
+                .map(|c| ("not_negotiated_expected", c.synack.map_or(c.first_syn.frame, |s| s.frame)))
+        };
+        if let Some((what, frame)) = found {
+            failures.push(format!("{feature}:{what}"));
+            evidence.push(Evidence::FeatureFailed { feature, what, frame });
+        }
+    }
+    // The combined attempt met trouble, each feature went through alone: said plainly.
+    let troubled =
+        conns.iter().find(|c| combined(c) && (first_syn_lost(c) || refused_first(c) || c.synack.is_none()));
+    if let (Some(c), true, true) = (troubled, failures.is_empty(), !retried.is_empty() && beyond_tfo(tried)) {
+        evidence.push(Evidence::CombinedInconclusive { frame: c.first_syn.frame });
+    }
+    FeatureVerdict { tfo_conns, tried, negotiated, failures, evidence }
+}
