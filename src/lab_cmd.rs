@@ -18,6 +18,10 @@ use crate::report_out::{outln, ReportOut};
 
 #[derive(Debug, Args)]
 pub struct LabArgs {
+    /// `collect --features` for the TFO scenarios (tfo, mptcp, ecn): with more than tfo they
+    /// must be judged as with TFO alone. The feature scenarios ask for all three regardless.
+    #[arg(long, default_value = "tfo", value_name = "LIST")]
+    features: String,
     /// Run only this scenario (repeatable); `--list` names them.
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
@@ -104,6 +108,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
         out_dir: out_dir.clone(),
         timeout_secs: args.timeout,
         unprivileged: args.unprivileged,
+        features: args.features.clone(),
     };
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [libc::SIGINT, libc::SIGTERM] {

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::arrival::PathFacts;
-use crate::decode::options::{KIND_EOL, KIND_EXPERIMENTAL, KIND_FASTOPEN, KIND_NOP};
+use crate::decode::options::{KIND_EOL, KIND_EXPERIMENTAL, KIND_FASTOPEN, KIND_MPTCP, KIND_NOP};
 use crate::record::{
     AttemptLink, Connection, DataAcked, Features, Outcome, SynAckAnswers, SynAckTfo, SynTfo,
 };
@@ -26,8 +26,8 @@ pub struct FirstSyn {
     pub features: Features,
 }
 
-/// Option kinds of a SYN-ACK that say something about the stack that built it: TFO and
-/// padding removed, since they differ by design between TFO and plain answers. Every other
+/// Option kinds of a SYN-ACK that say something about the stack that built it: TFO, MPTCP
+/// and padding removed, since they differ by design between TFO (or MPTCP) and plain answers. Every other
 /// option takes at least two bytes of the 40, so 20 kinds always fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StackKinds {
@@ -40,7 +40,7 @@ impl StackKinds {
         let mut out = StackKinds { len: 0, kinds: [0; 20] };
         for &k in option_kinds
             .iter()
-            .filter(|k| ![KIND_NOP, KIND_EOL, KIND_FASTOPEN, KIND_EXPERIMENTAL].contains(k))
+            .filter(|k| ![KIND_NOP, KIND_EOL, KIND_FASTOPEN, KIND_EXPERIMENTAL, KIND_MPTCP].contains(k))
         {
             if usize::from(out.len) < out.kinds.len() {
                 out.kinds[usize::from(out.len)] = k;

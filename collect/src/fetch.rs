@@ -175,7 +175,20 @@ fn mptcp_flags(socket: &Socket) -> u32 {
 /// A TCP_FASTOPEN_CONNECT socket answers the first non-blocking write with EINPROGRESS when
 /// it had no cookie (the SYN went out without data). The write is simply not done yet: retry,
 /// and the retry waits for the handshake like any write.
-pub(crate) struct TfoStream(TcpStream);
+///
+/// An MPTCP socket that fell back to TCP tells TCP_INFO nothing once the connection is closed
+/// (its subflow is gone: state, options, resends all read 0), so for one the kernel's view is
+/// taken at the first answer (`answered`), with the handshake done and the SYN's fate known.
+pub(crate) struct TfoStream {
+    stream: TcpStream,
+    answered: Option<Arc<Mutex<Option<TcpInfo>>>>,
+}
+
+impl TfoStream {
+    fn new(stream: TcpStream, answered: Option<Arc<Mutex<Option<TcpInfo>>>>) -> Self {
+        TfoStream { stream, answered }
+    }
+}
 
 impl AsyncRead for TfoStream {
     fn poll_read(
@@ -183,25 +196,33 @@ impl AsyncRead for TfoStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if let (Poll::Ready(Ok(())), Some(slot)) = (&polled, &self.answered) {
+            let mut slot = slot.lock().expect("first answer slot");
+            if slot.is_none() && buf.filled().len() > before {
+                *slot = tcp_info(&socket2::SockRef::from(&self.stream), true);
+            }
+        }
+        polled
     }
 }
 
 impl AsyncWrite for TfoStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         for _ in 0..3 {
-            match Pin::new(&mut self.0).poll_write(cx, buf) {
+            match Pin::new(&mut self.stream).poll_write(cx, buf) {
                 Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::EINPROGRESS) => continue,
                 other => return other,
             }
         }
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        Pin::new(&mut self.stream).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.stream).poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 
@@ -286,16 +307,19 @@ pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
     // A second handle on the same socket, for TCP_INFO once hyper is done with the stream.
     let info_handle = socket.try_clone().ok();
     let std_stream: std::net::TcpStream = socket.into();
+    let mptcp = spec.features.contains(Feature::Mptcp);
+    let answered = mptcp.then(|| Arc::new(Mutex::new(None)));
     let result = match TcpStream::from_std(std_stream) {
         Ok(stream) => {
+            let stream = TfoStream::new(stream, answered.clone());
             let seen = Arc::new(Mutex::new(None));
             let exchange = async {
                 if spec.tls {
                     // The ClientHello is the first write: with TFO it rides in the SYN.
-                    let tls = crate::tls::connect(TfoStream(stream), &spec.host, seen.clone()).await?;
+                    let tls = crate::tls::connect(stream, &spec.host, seen.clone()).await?;
                     http_get(tls, spec).await
                 } else {
-                    http_get(TfoStream(stream), spec).await
+                    http_get(stream, spec).await
                 }
             };
             let result = tokio::time::timeout(spec.timeout, exchange).await.unwrap_or(Err("timeout"));
@@ -307,8 +331,9 @@ pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
         }
         Err(e) => Err(error_kind(&e)),
     };
-    let mptcp = spec.features.contains(Feature::Mptcp);
-    let info = info_handle.as_ref().and_then(|s| tcp_info(s, mptcp));
+    let last = info_handle.as_ref().and_then(|s| tcp_info(s, mptcp));
+    // An MPTCP socket's view at its first answer, where there was one (see TfoStream).
+    let info = answered.and_then(|slot| slot.lock().expect("first answer slot").take()).or(last);
     match result {
         Ok(response) => {
             outcome.result.status = Some(response.status);

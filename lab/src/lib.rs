@@ -4,6 +4,7 @@
 //! expected against found verdicts.
 
 pub mod doctor;
+pub mod feature_scenarios;
 pub mod interceptor;
 pub mod netns;
 pub mod run;

@@ -122,12 +122,17 @@ impl LabNet {
         Ok(())
     }
 
-    /// The client: TFO client on, no blackhole pause to spoil the next scenario. Server and
+    /// The client: TFO client on (MPTCP too), no blackhole pause to spoil the next scenario. Server and
     /// the middlebox router (its proxies): TFO server side on.
     fn tfo_sides(&self) -> Result<(), LabError> {
         self.exec(
             &self.client(),
             &["sysctl", "-qw", "net.ipv4.tcp_fastopen=1", "net.ipv4.tcp_fastopen_blackhole_timeout_sec=0"],
+        )?;
+        // Nor MPTCP's: one scenario's dropped MP_CAPABLE SYN would stop the next ones asking.
+        self.exec(
+            &self.client(),
+            &["sysctl", "-qw", "net.mptcp.enabled=1", "net.mptcp.blackhole_timeout=0"],
         )?;
         for ns in [&self.middlebox, &self.server()] {
             self.exec(ns, &["sysctl", "-qw", "net.ipv4.tcp_fastopen=3"])?;

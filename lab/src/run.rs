@@ -10,7 +10,7 @@ use tfoscope_analyze::arrival::{sent_counterpart, syn_changes};
 use tfoscope_analyze::{analyze, AnalyzeOptions, Inputs, VantageSpec};
 
 use crate::netns::{run, LabNet, SERVER_V4, SERVER_V6};
-use crate::scenario::{describe_location, describe_verdict, Scenario};
+use crate::scenario::{describe_features, describe_location, describe_verdict, Scenario};
 use crate::serve::{Kind, ListenerSpec, DEFAULT_BODY};
 use crate::LabError;
 use tfoscope_analyze::verdict::{CookieResult, Signature, TargetVerdict, Untested};
@@ -28,7 +28,16 @@ pub struct LabConfig {
     /// no capture) and hold its verdict to the captured run's on every signature the kernel
     /// can see.
     pub unprivileged: bool,
+    /// `collect --features` for every scenario (the feature scenarios ask for all three
+    /// whatever this says): the TFO scenarios must be judged the same with more features on.
+    pub features: String,
 }
+
+/// What the feature scenarios ask for.
+const ALL_FEATURES: &str = "tfo,mptcp,ecn";
+
+/// The port of the lab's MPTCP origin (a TFO listener too).
+pub const MPTCP_PORT: u16 = 8081;
 
 /// The signatures only the packets show: two SYN-ACKs, an arrived SYN of another ISN.
 const WIRE_ONLY: [Signature; 2] = [Signature::SynAckConflict, Signature::Reoriginated];
@@ -43,8 +52,10 @@ pub fn agrees_without_capture(kernel: &TargetVerdict, captured: &TargetVerdict) 
     k.sort_unstable();
     c.sort_unstable();
     // The kernel keeps a cookie, not its kind: an experimental-only cookie is one it received.
+    // Nor can a run without CAP_NET_ADMIN forget one: where TFO is retried alone (a feature
+    // scenario), its cookie request goes out with the cookie the first attempt received.
     let cookie = |v: &TargetVerdict| match v.cookie {
-        CookieResult::ReceivedExpOnly => CookieResult::Received,
+        CookieResult::ReceivedExpOnly | CookieResult::Cached => CookieResult::Received,
         other => other,
     };
     kernel.connectivity == captured.connectivity
@@ -100,6 +111,7 @@ fn router_listeners() -> Vec<ListenerSpec> {
         kind,
         addr: addr.parse().expect("lab addresses parse"),
         tfo,
+        mptcp: false,
         body: body.to_string(),
     };
     vec![
@@ -117,6 +129,22 @@ fn start_servers(net: &mut LabNet, config: &LabConfig) -> Result<(), LabError> {
     for origin in origins() {
         net.spawn_server(&s, &config.exe, &origin)?;
     }
+    // The MPTCP origin, with TFO: its SYN-ACKs grant MP_CAPABLE and cookies.
+    let mptcp: Vec<String> = std::iter::once("lab-serve".to_string())
+        .chain([format!("{SERVER_V4}:{MPTCP_PORT}"), format!("[{SERVER_V6}]:{MPTCP_PORT}")].iter().map(
+            |addr| {
+                ListenerSpec {
+                    kind: Kind::Http,
+                    addr: addr.parse().expect("lab addresses parse"),
+                    tfo: true,
+                    mptcp: true,
+                    body: DEFAULT_BODY.to_string(),
+                }
+                .to_arg()
+            },
+        ))
+        .collect();
+    net.spawn_server(&s, &config.exe, &mptcp)?;
     let router: Vec<String> = std::iter::once("lab-serve".to_string())
         .chain(router_listeners().iter().map(ListenerSpec::to_arg))
         .collect();
@@ -184,6 +212,7 @@ fn run_scenario(
     scenario: &Scenario,
 ) -> Result<ScenarioResult, LabError> {
     net.clear_router()?;
+    let features = if scenario.features.is_some() { ALL_FEATURES } else { config.features.as_str() };
     let not_run = |why: String| ScenarioResult {
         unprivileged_found: None,
         name: scenario.name,
@@ -195,7 +224,7 @@ fn run_scenario(
     };
     let control = if scenario.control {
         let path = config.out_dir.join(format!("{}-control.pcapng", scenario.name));
-        collect(net, config, scenario.url, &path, false)?;
+        collect(net, config, (scenario.url, features), &path, false)?;
         Some(path)
     } else {
         None
@@ -227,7 +256,7 @@ fn run_scenario(
         std::fs::create_dir_all(&dir).map_err(|e| LabError::Io(dir.display().to_string(), e))?;
         run(&["chmod", "0777", &dir.display().to_string()])?;
         let path = dir.join(format!("{}.pcapng", scenario.name));
-        let collected = collect_as_nobody(net, config, scenario.url, &path);
+        let collected = collect_as_nobody(net, config, (scenario.url, features), &path);
         // What that run taught the client's kernel (a path MTU) must not help the next.
         for family in ["-4", "-6"] {
             net.exec(&net.client(), &["ip", family, "route", "flush", "cache"])?;
@@ -237,7 +266,7 @@ fn run_scenario(
         None
     };
     let capture = config.out_dir.join(format!("{}.pcapng", scenario.name));
-    let collected = collect(net, config, scenario.url, &capture, scenario.locate.is_some());
+    let collected = collect(net, config, (scenario.url, features), &capture, scenario.locate.is_some());
     net.stop_daemons();
     net.clear_router()?;
     if changed {
@@ -269,9 +298,10 @@ fn run_scenario(
     let verdicts = analysis.verdicts;
     let row = verdicts.iter().find(|v| v.vantage == "lab" && v.target.split(';').any(|t| t == scenario.url));
     let expected = format!(
-        "{}{}",
+        "{}{}{}",
         scenario.expected.describe(),
-        scenario.locate.map_or(String::new(), |l| l.describe())
+        scenario.locate.map_or(String::new(), |l| l.describe()),
+        scenario.features.map_or(String::new(), |f| f.describe())
     );
     // The run without privileges, judged alone (and against the same control).
     let unprivileged_found = match unprivileged.transpose()? {
@@ -301,13 +331,15 @@ fn run_scenario(
             name: scenario.name,
             expected,
             found: format!(
-                "{} syn_changes=[{}]{}",
+                "{} syn_changes=[{}]{}{}",
                 describe_verdict(v),
                 changes_seen.join(","),
-                describe_location(v)
+                describe_location(v),
+                if scenario.features.is_some() { describe_features(v) } else { String::new() }
             ),
             pass: scenario.expected.matches(v, &changes_seen)
                 && scenario.locate.is_none_or(|l| l.matches(v))
+                && scenario.features.is_none_or(|f| f.matches(v))
                 && unprivileged_found.is_none(),
             explanation: v.explanation.clone(),
             capture,
@@ -338,7 +370,12 @@ fn port_range() -> String {
 
 /// `tfoscope collect` in the client namespace as an ordinary user would run it: uid nobody,
 /// no capabilities (setpriv), so without a capture and without the cookie flush.
-fn collect_as_nobody(net: &LabNet, config: &LabConfig, url: &str, out: &Path) -> Result<(), LabError> {
+fn collect_as_nobody(
+    net: &LabNet,
+    config: &LabConfig,
+    (url, features): (&str, &str),
+    out: &Path,
+) -> Result<(), LabError> {
     let timeout = config.timeout_secs.to_string();
     let ports = port_range();
     let output = Command::new("ip")
@@ -346,7 +383,7 @@ fn collect_as_nobody(net: &LabNet, config: &LabConfig, url: &str, out: &Path) ->
         .args(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
         .arg("--bounding-set=-all")
         .arg(&config.exe)
-        .args(["collect", "--timeout", &timeout, "--port-range", &ports])
+        .args(["collect", "--timeout", &timeout, "--port-range", &ports, "--features", features])
         .args(["--resolve", &format!("lab.test:{SERVER_V4}"), "-o"])
         .arg(out)
         .arg(url)
@@ -367,7 +404,13 @@ fn collect_as_nobody(net: &LabNet, config: &LabConfig, url: &str, out: &Path) ->
 
 /// `tfoscope collect` in the client namespace: a process of its own, since a namespace is
 /// entered per thread and the collector's tokio workers would stay outside.
-fn collect(net: &LabNet, config: &LabConfig, url: &str, out: &Path, locate: bool) -> Result<(), LabError> {
+fn collect(
+    net: &LabNet,
+    config: &LabConfig,
+    (url, features): (&str, &str),
+    out: &Path,
+    locate: bool,
+) -> Result<(), LabError> {
     let timeout = config.timeout_secs.to_string();
     let ports = port_range();
     // A few hops past the chain's origin; the lab's routers answer at once.
@@ -376,7 +419,7 @@ fn collect(net: &LabNet, config: &LabConfig, url: &str, out: &Path, locate: bool
     let output = Command::new("ip")
         .args(["netns", "exec", &net.client()])
         .arg(&config.exe)
-        .args(["collect", "--timeout", &timeout, "--port-range", &ports])
+        .args(["collect", "--timeout", &timeout, "--port-range", &ports, "--features", features])
         .args(locating)
         .args(["--resolve", &format!("lab.test:{SERVER_V4}"), "-o"])
         .arg(out)

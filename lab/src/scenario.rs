@@ -148,7 +148,53 @@ pub struct Scenario {
     pub locate: Option<Located>,
     /// The client's and the link's settings for this scenario (undone after it).
     pub setup: Setup,
+    /// A feature scenario: collect asks for tfo,mptcp,ecn, and what the features must show.
+    pub features: Option<FeatureCase>,
     pub expected: Expected,
+}
+
+/// What a feature scenario's target row must say of the features beside TFO.
+#[derive(Debug, Clone, Copy)]
+pub struct FeatureCase {
+    /// `feature_failures`, exactly (TFO's included).
+    pub failures: &'static [&'static str],
+    /// `features_negotiated`, exactly.
+    pub negotiated: &'static [&'static str],
+    /// The target's connections: 3 where nothing was retried (one per fetch of the first
+    /// attempt), more where each feature was tried alone.
+    pub connections: u32,
+}
+
+impl FeatureCase {
+    pub fn matches(&self, v: &TargetVerdict) -> bool {
+        let mut failures: Vec<&str> = v.feature_failures.iter().map(String::as_str).collect();
+        let mut want = self.failures.to_vec();
+        failures.sort_unstable();
+        want.sort_unstable();
+        failures == want
+            && v.features_negotiated.names() == self.negotiated
+            && v.connections == self.connections
+    }
+
+    pub fn describe(&self) -> String {
+        features_line(self.failures.iter().copied(), &self.negotiated.join("+"), self.connections)
+    }
+}
+
+/// The feature columns of a row, as a feature scenario's expectation reads.
+pub fn describe_features(v: &TargetVerdict) -> String {
+    features_line(
+        v.feature_failures.iter().map(String::as_str),
+        &v.features_negotiated.names().join("+"),
+        v.connections,
+    )
+}
+
+fn features_line<'a>(failures: impl Iterator<Item = &'a str>, negotiated: &str, connections: u32) -> String {
+    let mut failures: Vec<&str> = failures.collect();
+    failures.sort_unstable();
+    let failures = if failures.is_empty() { "-".to_string() } else { failures.join("+") };
+    format!(" failures={failures} negotiated={negotiated} connections={connections}")
 }
 
 /// What a scenario changes besides the router's rules: the client's TCP timestamps (Windows
@@ -203,6 +249,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: CLEAN,
         },
         Scenario {
@@ -214,6 +261,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: CLEAN,
         },
         Scenario {
@@ -225,6 +273,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: CLEAN,
         },
         Scenario {
@@ -236,6 +285,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: CLEAN,
         },
         Scenario {
@@ -250,6 +300,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -273,6 +324,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -295,6 +347,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::TfoBroken,
                 cookie: Some(CookieResult::NotReceived),
@@ -314,6 +367,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
@@ -336,6 +390,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::TfoBroken,
                 cookie: Some(CookieResult::Received),
@@ -355,6 +410,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -374,6 +430,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -393,6 +450,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -412,6 +470,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
@@ -431,6 +490,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             // The box has TFO itself: only the page tells.
             expected: Expected {
                 connectivity: Connectivity::Works,
@@ -451,6 +511,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -470,6 +531,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -489,6 +551,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected { path_changes: &["mss_clamped"], syn_changes: SynChanges::Exactly(&["mss:1460>1200"]), ..CLEAN },
         },
         Scenario {
@@ -500,6 +563,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected { path_changes: &["nat"], syn_changes: SynChanges::Exactly(&["source_changed"]), ..CLEAN },
         },
         Scenario {
@@ -511,6 +575,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: Some(Interceptor::Squid),
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -530,6 +595,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: Some(Interceptor::Sslsplit),
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -549,6 +615,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: None, hop_max: None }),
             setup: Setup::NONE,
+            features: None,
             expected: CLEAN,
         },
         Scenario {
@@ -563,6 +630,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP + 1) }),
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -585,6 +653,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP) }),
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::TfoBroken,
                 cookie: Some(CookieResult::NotReceived),
@@ -604,6 +673,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP - 1), hop_max: Some(BOX_HOP) }),
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -623,6 +693,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP + 1) }),
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
@@ -642,6 +713,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP) }),
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -664,6 +736,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP + 1) }),
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -683,6 +756,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: Some(Located { origin_hops: ORIGIN_HOPS, hop_min: Some(BOX_HOP), hop_max: Some(BOX_HOP) }),
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -702,6 +776,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Offline,
                 cookie: None,
@@ -721,6 +796,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NONE,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Closed,
                 cookie: None,
@@ -742,6 +818,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NO_TIMESTAMPS,
+            features: None,
             expected: CLEAN,
         },
         Scenario {
@@ -756,6 +833,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NO_TIMESTAMPS,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::NotReceived),
@@ -778,6 +856,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NO_TIMESTAMPS,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::TfoBroken,
                 cookie: Some(CookieResult::NotReceived),
@@ -797,6 +876,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NO_TIMESTAMPS,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
@@ -818,6 +898,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::NO_TIMESTAMPS,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::TfoBroken,
                 cookie: Some(CookieResult::Received),
@@ -839,6 +920,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::SMALL_MTU,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
@@ -859,6 +941,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::SMALL_MTU,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
@@ -878,6 +961,7 @@ pub fn all() -> Vec<Scenario> {
             interceptor: None,
             locate: None,
             setup: Setup::SMALL_MTU,
+            features: None,
             expected: Expected {
                 connectivity: Connectivity::Works,
                 cookie: Some(CookieResult::Received),
@@ -889,6 +973,9 @@ pub fn all() -> Vec<Scenario> {
             },
         },
     ]
+    .into_iter()
+    .chain(crate::feature_scenarios::all())
+    .collect()
 }
 
 #[cfg(test)]

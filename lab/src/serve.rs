@@ -49,6 +49,8 @@ pub struct ListenerSpec {
     pub kind: Kind,
     pub addr: SocketAddr,
     pub tfo: bool,
+    /// An MPTCP listener (which takes plain TCP too).
+    pub mptcp: bool,
     pub body: String,
 }
 
@@ -64,12 +66,13 @@ impl ListenerSpec {
             .next()
             .and_then(|a| a.parse().ok())
             .ok_or_else(|| format!("{text}: the second field must be ADDR:PORT"))?;
-        let mut spec = ListenerSpec { kind, addr, tfo: false, body: DEFAULT_BODY.to_string() };
+        let mut spec = ListenerSpec { kind, addr, tfo: false, mptcp: false, body: DEFAULT_BODY.to_string() };
         for part in parts {
             match part.split_once('=') {
                 None if part == "tfo" => spec.tfo = true,
+                None if part == "mptcp" => spec.mptcp = true,
                 Some(("body", body)) => spec.body = body.to_string(),
-                _ => return Err(format!("{text}: unknown option {part:?} (tfo, body=TEXT)")),
+                _ => return Err(format!("{text}: unknown option {part:?} (tfo, mptcp, body=TEXT)")),
             }
         }
         Ok(spec)
@@ -81,6 +84,9 @@ impl ListenerSpec {
         if self.tfo {
             arg.push_str(",tfo");
         }
+        if self.mptcp {
+            arg.push_str(",mptcp");
+        }
         if self.body != DEFAULT_BODY {
             arg.push_str(&format!(",body={}", self.body));
         }
@@ -89,8 +95,9 @@ impl ListenerSpec {
 }
 
 /// A listening socket; with `tfo`, the kernel grants cookies and accepts SYN data.
-pub fn listen(addr: SocketAddr, tfo: bool) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+pub fn listen(addr: SocketAddr, tfo: bool, mptcp: bool) -> io::Result<TcpListener> {
+    let protocol = mptcp.then(|| socket2::Protocol::from(tfoscope_collect::fetch::IPPROTO_MPTCP));
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, protocol)?;
     socket.set_reuse_address(true)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
@@ -207,7 +214,8 @@ pub async fn serve(specs: Vec<ListenerSpec>) -> Result<(), String> {
     let acceptor = if specs.iter().any(|s| s.kind == Kind::Https) { Some(tls_acceptor()?) } else { None };
     let mut tasks = Vec::new();
     for spec in specs {
-        let listener = listen(spec.addr, spec.tfo).map_err(|e| format!("listening on {}: {e}", spec.addr))?;
+        let listener = listen(spec.addr, spec.tfo, spec.mptcp)
+            .map_err(|e| format!("listening on {}: {e}", spec.addr))?;
         let acceptor = acceptor.clone();
         tasks.push(tokio::spawn(async move {
             let body: Arc<str> = Arc::from(spec.body.as_str());
@@ -292,7 +300,7 @@ mod tests {
 
     #[tokio::test]
     async fn http_origin_answers_on_loopback_with_tfo_listener() {
-        let listener = listen("127.0.0.1:0".parse().unwrap(), true).unwrap();
+        let listener = listen("127.0.0.1:0".parse().unwrap(), true, false).unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (stream, _) = listener.accept().await.unwrap();

@@ -134,9 +134,9 @@ fn spaced(word: &str) -> String {
 /// A feature as the explanation names it.
 fn feature_name(feature: crate::record::Feature) -> &'static str {
     match feature {
-        crate::record::Feature::Tfo => "a TFO",
-        crate::record::Feature::Mptcp => "an MPTCP (MP_CAPABLE)",
-        crate::record::Feature::Ecn => "an ECN-setup (ECE+CWR)",
+        crate::record::Feature::Tfo => "TFO",
+        crate::record::Feature::Mptcp => "MPTCP (MP_CAPABLE)",
+        crate::record::Feature::Ecn => "ECN-setup (ECE+CWR)",
     }
 }
 
@@ -300,7 +300,7 @@ pub fn clause(e: &Evidence<'_>) -> String {
         ),
         Evidence::FeatureFailed { feature, what, frame } => match *what {
             "option_dropped" | "dropped" => format!(
-                "{} SYN in frame {frame} went unanswered where the baseline's was answered at once (a box drops SYNs asking for {feature})",
+                "an {} SYN in frame {frame} went unanswered where the baseline's was answered at once (a box drops SYNs asking for {feature})",
                 feature_name(*feature)
             ),
             "option_reset" | "reset" => format!(
@@ -308,7 +308,7 @@ pub fn clause(e: &Evidence<'_>) -> String {
                 feature_name(*feature)
             ),
             _ => format!(
-                "the SYN-ACK in frame {frame} did not grant {} where the control's did (removed on the path)",
+                "the SYN-ACK in frame {frame} did not grant {} where the control's did (taken off on the path)",
                 feature_name(*feature)
             ),
         },

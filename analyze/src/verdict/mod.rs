@@ -23,6 +23,8 @@ mod vantage;
 #[cfg(test)]
 mod arrival_tests;
 #[cfg(test)]
+mod features_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 
 use std::net::IpAddr;

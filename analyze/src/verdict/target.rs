@@ -231,8 +231,14 @@ fn judge_tfo<'a>(ip: IpAddr, port: u16, conns: &[&'a ConnSummary], cx: &TargetCo
 
     // SYN-ACKs that answered TFO SYNs against the baseline's, and against the control's TTL
     // (any difference there is reported: another vantage's path is evidence, not jitter).
+    // An MPTCP SYN-ACK's MP_CAPABLE takes 12 of the 40 option bytes: beside a cookie, Linux
+    // leaves other options out, by design. Those are not compared.
     let synacks = |tfo: bool| -> Vec<&'a SynAckSummary> {
-        conns.iter().filter(|c| c.tried_tfo() == tfo).filter_map(|c| c.synack.as_ref()).collect()
+        conns
+            .iter()
+            .filter(|c| c.tried_tfo() == tfo && !c.first_syn.features.contains(crate::record::Feature::Mptcp))
+            .filter_map(|c| c.synack.as_ref())
+            .collect()
     };
     let (tfo_synacks, plain_synacks) = (synacks(true), synacks(false));
     let mut synack_differs = None;
