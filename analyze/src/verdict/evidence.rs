@@ -117,6 +117,9 @@ pub enum Evidence<'a> {
     /// The combined first attempt met trouble (its SYN in `frame`) and every feature went
     /// through alone: no feature, no middlebox named.
     CombinedInconclusive { frame: u64 },
+    /// MPTCP's blackhole detection paused it (the run's counters, or a fetch that asked for
+    /// MPTCP whose first SYN, in `frame`, carried no MP_CAPABLE): no MPTCP result is valid.
+    MptcpPaused { frame: Option<u64> },
 }
 
 /// A client's SYN (its frame), where the server's view of it comes from, and what that

@@ -88,7 +88,9 @@ fn rank(e: &Evidence<'_>) -> u8 {
         Evidence::CachedSynDrops { .. } => 10,
         Evidence::Blackhole { .. } => 11,
         Evidence::CouldNotTell { .. } => 12,
-        Evidence::FeatureFailed { .. } | Evidence::CombinedInconclusive { .. } => 13,
+        Evidence::FeatureFailed { .. }
+        | Evidence::CombinedInconclusive { .. }
+        | Evidence::MptcpPaused { .. } => 13,
     }
 }
 
@@ -312,6 +314,10 @@ pub fn clause(e: &Evidence<'_>) -> String {
                 feature_name(*feature)
             ),
         },
+        Evidence::MptcpPaused { frame } => format!(
+            "the kernel's MPTCP blackhole detection paused MPTCP during the run{}, so no MPTCP result is valid (net.mptcp.blackhole_timeout; --fix-sysctl turns it off for a run)",
+            frame.map_or(String::new(), |f| format!(" (the SYN in frame {f} asked for it and carried no MP_CAPABLE)"))
+        ),
         Evidence::CombinedInconclusive { frame } => format!(
             "the first attempt with every feature (SYN in frame {frame}) met trouble once and each feature then went through alone: inconclusive, no feature and no middlebox named"
         ),

@@ -52,7 +52,12 @@ fn answered_at_once(c: &ConnSummary) -> bool {
     c.synack.as_ref().is_some_and(|s| s.answers == SynAckAnswers::FirstSyn)
 }
 
-pub fn judge<'a>(conns: &[&'a ConnSummary], expectation: Option<&Expectation>) -> FeatureVerdict<'a> {
+/// `mptcp_paused`: the run's counters say MPTCP's blackhole detection paused it.
+pub fn judge<'a>(
+    conns: &[&'a ConnSummary],
+    expectation: Option<&Expectation>,
+    mptcp_paused: bool,
+) -> FeatureVerdict<'a> {
     let beyond_tfo = |f: Features| f.iter().any(|f| f != Feature::Tfo);
     let combined = |c: &ConnSummary| asked(c).len() > 1;
     // Rounds that retried TFO alone after a combined attempt (None: a capture without records).
@@ -87,8 +92,17 @@ pub fn judge<'a>(conns: &[&'a ConnSummary], expectation: Option<&Expectation>) -
         || !conns.iter().any(|c| asked(c).is_empty());
     let mut failures = Vec::new();
     let mut evidence = Vec::new();
+    // A fetch that asked for MPTCP whose first SYN went out without MP_CAPABLE: the kernel's
+    // MPTCP blackhole pause (or the counters say it began): its MPTCP results are not valid.
+    let not_sent = conns
+        .iter()
+        .find(|c| asked(c).contains(Feature::Mptcp) && !c.first_syn.features.contains(Feature::Mptcp));
+    let mptcp_invalid = tried.contains(Feature::Mptcp) && (mptcp_paused || not_sent.is_some());
+    if mptcp_invalid {
+        evidence.push(Evidence::MptcpPaused { frame: not_sent.map(|c| c.first_syn.frame) });
+    }
     for feature in [Feature::Mptcp, Feature::Ecn] {
-        if !tried.contains(feature) {
+        if !tried.contains(feature) || (feature == Feature::Mptcp && mptcp_invalid) {
             continue;
         }
         let alone: Vec<&ConnSummary> =

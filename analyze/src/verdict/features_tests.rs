@@ -223,3 +223,19 @@ fn tfo_alone_lists_its_signatures_as_tfo_failures() {
     assert_eq!(v.feature_failures, ["tfo:syn_data_dropped"]);
     assert_eq!(v.features_tried, Features::TFO);
 }
+
+#[test]
+fn mptcp_paused_by_the_kernel_claims_nothing_of_mptcp() {
+    // The MPTCP-alone fetch asked for MPTCP, its SYN went out without MP_CAPABLE (the kernel's
+    // MPTCP blackhole pause): its loss says nothing of a box.
+    let mut conns = first_attempt(SynAckAnswers::RetransmittedSyn, Features::NONE);
+    conns.extend(each_alone(
+        plain(150, Some(SynAckAnswers::RetransmittedSyn)),
+        plain(160, Some(SynAckAnswers::FirstSyn)),
+    ));
+    conns[5].syns[0].features = Features::NONE;
+    let v = judge_with(&conns, Some(all()));
+    assert!(v.feature_failures.is_empty(), "{:?}", v.feature_failures);
+    assert!(v.explanation.contains("MPTCP blackhole detection paused MPTCP"), "{}", v.explanation);
+    assert!(v.explanation.contains("frame 150"), "{}", v.explanation);
+}

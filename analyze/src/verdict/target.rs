@@ -64,6 +64,9 @@ pub struct TargetContext<'a> {
     pub own_addresses: &'a [IpAddr],
     /// The capture ends inside a record (cut off mid-write): the time of its last packet.
     pub capture_cut: Option<i64>,
+    /// MPTCP's blackhole detection paused it during the run (MPTcpExt `Blackhole` grew): the
+    /// SYNs after it asked for no MPTCP, whatever the fetches wanted.
+    pub mptcp_paused: bool,
     /// The connections are the kernel's view of each fetch (a run without a capture): their
     /// frame numbers are the fetches' places among the records.
     pub kernel_view: bool,
@@ -131,7 +134,7 @@ pub fn judge_target<'a>(
     conns: &[&'a ConnSummary],
     cx: &TargetContext<'a>,
 ) -> TargetVerdict {
-    let features = features::judge(conns, cx.expectation);
+    let features = features::judge(conns, cx.expectation, cx.mptcp_paused);
     let mut v = judge_tfo(ip, port, &features.tfo_conns, cx);
     v.connections = conns.len() as u32;
     v.target = target_name(ip, port, conns);

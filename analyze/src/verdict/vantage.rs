@@ -62,6 +62,8 @@ pub fn judge_vantage_with_records(
     runs: &[RunRecord],
 ) -> Vec<TargetVerdict> {
     let blackhole = blackhole_during(runs);
+    // MPTCP's own blackhole detection paused MP_CAPABLE for the namespace during the run.
+    let mptcp_paused = counter_moved(runs, "MPTcpBlackhole");
     // A run without a capture: the records' kernel view stands for the connections.
     let kernel_view = RunRecord::without_capture(runs) && targets.connections() == 0;
     let kernel_targets;
@@ -90,6 +92,7 @@ pub fn judge_vantage_with_records(
             hosts.sort_unstable();
             hosts.dedup();
             let cx = TargetContext {
+                mptcp_paused,
                 vantage,
                 expectation: expectations.for_target(ip, port, &hosts),
                 capture_drops: capture.drops,
@@ -178,10 +181,14 @@ fn paused_from(targets: &TargetConnections) -> Option<(i64, std::net::SocketAddr
 /// The kernel paused active TFO during the run (TCPFastOpenBlackhole grew between the run's
 /// start and end records).
 fn blackhole_during(runs: &[RunRecord]) -> bool {
+    counter_moved(runs, "TCPFastOpenBlackhole")
+}
+
+/// Whether a counter of the run records grew from the run's start to its end.
+fn counter_moved(runs: &[RunRecord], key: &str) -> bool {
     let start = runs.iter().find(|r| r.phase == RunPhase::Start);
     let end = runs.iter().rev().find(|r| r.phase == RunPhase::End);
     let (Some(start), Some(end)) = (start, end) else { return false };
-    let key = "TCPFastOpenBlackhole";
     end.counters.get(key).copied().unwrap_or(0) > start.counters.get(key).copied().unwrap_or(0)
 }
 
