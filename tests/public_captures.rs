@@ -95,6 +95,10 @@ fn ptcpdump_sll2_cookie_next_to_mptcp() {
     let synack = conns[0].synack.as_ref().unwrap();
     assert_eq!(synack.cookie.as_deref(), Some(&[0x26, 0x57, 0xf5, 0x8b, 0x2d, 0xe4, 0x3e, 0x0e][..]));
     assert!(synack.option_kinds.contains(&30), "MPTCP option kept: {:?}", synack.option_kinds);
+    // A real client's SYN asking for TFO and MPTCP at once, both granted: the features read
+    // from another tool's capture.
+    assert_eq!(conns[0].first_syn().features.to_string(), "tfo+mptcp");
+    assert_eq!(synack.features.to_string(), "tfo+mptcp");
 }
 
 #[test]
@@ -123,6 +127,7 @@ fn attempt_schema_names_every_field_the_collector_writes() {
         server_ip: "198.51.100.1".into(),
         server_port: 80,
         fetch: tfoscope_analyze::attempt::FetchKind::Plain,
+        features: Some(tfoscope_analyze::record::Features::parse_list("mptcp").unwrap()),
         round: 1,
         local_port: 42000,
         start_ns: 1,
@@ -160,6 +165,7 @@ fn attempt_schema_names_every_field_the_collector_writes() {
             snd_mss: 1448,
             rcv_mss: 1448,
             pmtu: 1500,
+            mptcp_flags: Some(2),
         }),
     });
     let json: serde_json::Value = serde_json::from_slice(&record.to_json()).unwrap();

@@ -93,6 +93,8 @@ setup() {
   nsr sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
   # Client: TFO client on (the default), no blackhole back-off to spoil later fetches.
   nsc sysctl -qw net.ipv4.tcp_fastopen=1 net.ipv4.tcp_fastopen_blackhole_timeout_sec=0
+  # Nor MPTCP's (collect --features tfo,mptcp).
+  nsc sysctl -qw net.mptcp.enabled=1 net.mptcp.blackhole_timeout=0
   # Server and router (its proxy): TFO server side on.
   nss sysctl -qw net.ipv4.tcp_fastopen=3
   nsr sysctl -qw net.ipv4.tcp_fastopen=3
@@ -101,6 +103,8 @@ setup() {
   serve "$S" 443 198.51.100.1 serve --http 198.51.100.1:80 --http '[2001:db8:2::1]:80' \
     --https 198.51.100.1:443 --name lab.test --max-connections 1000
   serve "$S" 8080 198.51.100.1 serve --no-tfo --http 198.51.100.1:8080 --max-connections 1000
+  # The MPTCP origin with TFO (as `tfoscope lab` has it): its SYN-ACKs grant MP_CAPABLE.
+  serve "$S" 8081 198.51.100.1 lab-serve http,198.51.100.1:8081,tfo,mptcp 'http,[2001:db8:2::1]:8081,tfo,mptcp'
   # Transparent proxies for the REDIRECT rules, without and with TFO.
   serve "$R" 3129 0.0.0.0 lab-serve proxy,0.0.0.0:3129
   serve "$R" 3130 0.0.0.0 lab-serve proxy,0.0.0.0:3130,tfo

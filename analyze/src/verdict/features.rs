@@ -87,6 +87,10 @@ pub fn judge<'a>(
         if let Some(s) = &c.synack {
             negotiated = negotiated.union(Features::of(s.features.iter().filter(|f| a.contains(*f))));
         }
+        // TFO is in use where SYN data was accepted too, a cookie granted or not.
+        if c.syn_data_acked == Some(crate::record::DataAcked::Acked) {
+            negotiated = negotiated.with(Feature::Tfo);
+        }
     }
     let baseline_at_once = conns.iter().any(|c| asked(c).is_empty() && answered_at_once(c))
         || !conns.iter().any(|c| asked(c).is_empty());

@@ -211,7 +211,8 @@ fn another_tools_capture_shows_its_features_on_the_wire() {
     }
     let v = judge_with(&conns, None);
     assert_eq!(v.features_tried, asked);
-    assert_eq!(v.features_negotiated.names(), ["ecn"]);
+    // ECN granted by the SYN-ACKs; TFO by the cookie and the data acked.
+    assert_eq!(v.features_negotiated.names(), ["tfo", "ecn"]);
     assert!(v.feature_failures.is_empty());
     assert_eq!((v.cookie, v.syn_data), (CookieResult::Received, SynDataResult::Acked));
 }
