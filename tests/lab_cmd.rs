@@ -110,6 +110,18 @@ fn lab_judges_every_scenario_and_cleans_up() {
     common::judge::assert_judge_equals_analyze("lab", &[], &captures);
     assert_clean();
 
+    // Every TFO scenario again with MPTCP and ECN asked for beside TFO: TFO's verdicts stay
+    // what they were (the combined attempt retried alone where it met trouble), and no other
+    // feature is named where none broke.
+    let out = tfoscope(&["lab", "--prefix", PREFIX, "--features", "tfo,mptcp,ecn"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() || !missing.is_empty(), "with every feature on:\n{stdout}");
+    for name in names.iter().filter(|n| !missing.contains(&n.as_str())) {
+        let line = stdout.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap();
+        assert!(line.contains(" pass "), "with every feature on: {line}");
+    }
+    assert_clean();
+
     // Again, one scenario: nothing left over gets in the way; bad names are refused.
     let out = tfoscope(&["lab", "--prefix", PREFIX, "--scenario", "clean_https"]);
     assert!(out.status.success());

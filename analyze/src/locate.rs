@@ -12,10 +12,11 @@ use std::sync::Arc;
 
 use crate::arrival::{syn_changes, SynChange};
 use crate::attempt::{FetchKind, ProbeRecord};
-use crate::record::{string_enum, Connection, SynTfo};
+use crate::record::{string_enum, Connection, Feature, Features, SynTfo};
 
 /// The `syn_changes` words of a TFO option gone (kinds 34 and 254).
 const OPTION_REMOVED_34: &str = "option_removed:34";
+const OPTION_REMOVED_30: &str = "option_removed:30";
 const OPTION_REMOVED_254: &str = "option_removed:254";
 
 /// A SYN sent with a TTL at most this was hop-limited on purpose.
@@ -44,6 +45,8 @@ pub struct HopRow {
     /// Where the probe went: the target's port or the second port.
     pub probe_port: u16,
     pub probe: FetchKind,
+    /// What a `plain` probe asked for beside (MPTCP or ECN alone); none for the others.
+    pub features: Features,
     pub hop_limit: u8,
     pub probe_frame: u64,
     pub reply: Reply,
@@ -80,8 +83,10 @@ impl HopRow {
         matches!(self.reply, Reply::SynAck | Reply::Rst)
     }
 
-    /// The quote shows the TFO option, its cookie or the SYN's data gone or changed.
+    /// The quote shows the TFO option, its cookie or the SYN's data gone or changed (or, for
+    /// an MPTCP probe, MP_CAPABLE gone).
     fn quote_lost_tfo(&self) -> bool {
+        let mptcp = self.features.contains(Feature::Mptcp);
         self.quote_has_options == Some(true)
             && self.quote_changes.iter().flatten().any(|w| {
                 w == "cookie_changed"
@@ -89,7 +94,13 @@ impl HopRow {
                     || w.starts_with("data_changed_len:")
                     || w == OPTION_REMOVED_34
                     || w == OPTION_REMOVED_254
+                    || (mptcp && w == OPTION_REMOVED_30)
             })
+    }
+
+    /// What the probe is: its TFO kind and the features it asked for beside.
+    fn class(&self) -> (FetchKind, Features) {
+        (self.probe, self.features)
     }
 }
 
@@ -131,6 +142,11 @@ pub fn hop_row(conn: &Connection, probes: &[ProbeRecord], index: &ProbeIndex) ->
     if record.is_none() && !(index.is_empty() && first.shape.ttl <= PROBE_TTL_MAX) {
         return None;
     }
+    // Beside TFO: a record's word, else the SYN's own (another tool's probes).
+    let features = match record {
+        Some(r) => r.features.unwrap_or_default(),
+        None => Features::of(first.features.iter().filter(|f| *f != Feature::Tfo)),
+    };
     let probe = match (record, first.tfo) {
         (Some(r), _) => r.probe,
         (None, SynTfo::CookieRequest) => FetchKind::TfoCookieRequest,
@@ -149,6 +165,7 @@ pub fn hop_row(conn: &Connection, probes: &[ProbeRecord], index: &ProbeIndex) ->
         server_port,
         probe_port: conn.server.port(),
         probe,
+        features,
         hop_limit: record.map_or(first.shape.ttl, |r| r.hop_limit),
         probe_frame: first.frame,
         reply: Reply::None,
@@ -236,27 +253,35 @@ pub enum LocateEvidence {
     AnsweredByBox { hop: u8, probe_frame: u64, reply_frame: u64, reply: Reply },
 }
 
+/// The plain SYN, asking for nothing.
+const BASELINE: (FetchKind, Features) = (FetchKind::Plain, Features::NONE);
+
 pub fn locate(rows: &[&HopRow]) -> Location {
     let mut location = Location::default();
     let first_answer = |second_port: bool| {
         rows.iter()
             .filter(|r| r.to_target() != second_port && r.answered_by_tcp())
-            .filter(|r| second_port || r.probe == FetchKind::Plain)
+            .filter(|r| second_port || r.class() == BASELINE)
             .map(|r| r.hop_limit)
             .min()
     };
     location.origin_hops = first_answer(true).or_else(|| first_answer(false));
     // A probe sent twice at one hop (again after silence, for routers' ICMP rate limits)
     // counts as answered if either was.
-    let at = |hop: u8, kind: FetchKind| {
-        let mut sent = rows.iter().filter(|r| r.to_target() && r.hop_limit == hop && r.probe == kind);
+    let at = |hop: u8, class: (FetchKind, Features)| {
+        let mut sent = rows.iter().filter(|r| r.to_target() && r.hop_limit == hop && r.class() == class);
         let first = sent.clone().next();
         sent.find(|r| r.reply != Reply::None).or(first)
     };
     let mut hops: Vec<u8> = rows.iter().filter(|r| r.to_target()).map(|r| r.hop_limit).collect();
     hops.sort_unstable();
     hops.dedup();
-    let tfo_kinds = [FetchKind::TfoCookieRequest, FetchKind::TfoData];
+    // Every probe that asked for something, held to the plain SYN at its hop: TFO's two, and
+    // MPTCP's and ECN's where the run sent them. The first hop where any shows places the box.
+    let mut tfo_kinds: Vec<(FetchKind, Features)> =
+        rows.iter().map(|r| r.class()).filter(|c| *c != BASELINE).collect();
+    tfo_kinds.sort_unstable();
+    tfo_kinds.dedup();
 
     // The first hop where something shows.
     let mut found: Option<(u8, LocateEvidence, bool)> = None;
@@ -280,8 +305,8 @@ pub fn locate(rows: &[&HopRow]) -> Location {
             found = Some((box_hop, evidence, true));
             break;
         }
-        let plain = at(hop, FetchKind::Plain);
-        for kind in tfo_kinds {
+        let plain = at(hop, BASELINE);
+        for &kind in &tfo_kinds {
             let Some(tfo) = at(hop, kind) else { continue };
             if tfo.quote_lost_tfo() {
                 let evidence = LocateEvidence::QuoteLost {
@@ -295,7 +320,7 @@ pub fn locate(rows: &[&HopRow]) -> Location {
             // Silence counts only if it lasts: every later hop where the plain probe was answered
             // is silent for this kind too (a rate-limited router is silent at one hop only).
             let silent_after = hops.iter().filter(|h| **h > hop).all(|&later| {
-                let plain_answered = at(later, FetchKind::Plain).is_some_and(|p| p.reply != Reply::None);
+                let plain_answered = at(later, BASELINE).is_some_and(|p| p.reply != Reply::None);
                 !plain_answered || at(later, kind).is_none_or(|r| r.reply == Reply::None)
             });
             if let Some(plain) =

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tfoscope_wire::attempt::FetchKind;
 use tfoscope_wire::decode::{self, link::LINKTYPE_RAW, Packet, TCP_ACK, TCP_RST, TCP_SYN};
+use tfoscope_wire::feature::{Feature, Features, TCP_CWR, TCP_ECE};
 
 use crate::fetch::now_ns;
 
@@ -33,6 +34,9 @@ pub struct LocateConfig {
 #[derive(Debug, Clone)]
 pub struct Probe {
     pub kind: FetchKind,
+    /// What the SYN asks for beside its TFO kind: MPTCP (MP_CAPABLE) or ECN (ECE+CWR), one
+    /// at a time, on a `plain` probe; none on the others.
+    pub features: Features,
     pub port: u16,
     pub hop_limit: u8,
     pub isn: u32,
@@ -60,6 +64,15 @@ pub struct ProbePlan {
     pub cookie: Option<Vec<u8>>,
     /// What the SYN-data probe carries (the fetch's request).
     pub data: Vec<u8>,
+    /// The run's features: each beside TFO gets a probe of its own at every hop.
+    pub features: Features,
+}
+
+impl Probe {
+    /// The plain SYN to the target's port or the second one: what every other probe is held to.
+    fn baseline(&self) -> bool {
+        self.kind == FetchKind::Plain && self.features.is_empty()
+    }
 }
 
 /// The source address the kernel would use toward `target`.
@@ -103,13 +116,14 @@ fn tcp_checksum(src: IpAddr, dst: IpAddr, segment: &[u8]) -> u16 {
 }
 
 /// A SYN as Linux builds one (MSS, SACK permitted, timestamps, window scale), with the TFO
-/// option of `kind` and, for SYN-data, `data`.
+/// option of `kind` and, for SYN-data, `data`; MP_CAPABLE (version 1, as a Linux SYN has it)
+/// and ECE+CWR where `features` ask for MPTCP and ECN.
 pub fn syn_segment(
     src: SocketAddr,
     dst: SocketAddr,
     isn: u32,
     tsval: u32,
-    kind: FetchKind,
+    (kind, features): (FetchKind, Features),
     cookie: &[u8],
     data: &[u8],
 ) -> Vec<u8> {
@@ -128,6 +142,9 @@ pub fn syn_segment(
             options.extend_from_slice(cookie);
         }
     }
+    if features.contains(Feature::Mptcp) {
+        options.extend_from_slice(&MP_CAPABLE_SYN);
+    }
     while options.len() % 4 != 0 {
         options.push(1);
     }
@@ -138,7 +155,7 @@ pub fn syn_segment(
     segment.extend_from_slice(&isn.to_be_bytes());
     segment.extend_from_slice(&0u32.to_be_bytes());
     segment.push(((header_len / 4) << 4) as u8);
-    segment.push(TCP_SYN);
+    segment.push(if features.contains(Feature::Ecn) { TCP_SYN | TCP_ECE | TCP_CWR } else { TCP_SYN });
     segment.extend_from_slice(&64240u16.to_be_bytes());
     segment.extend_from_slice(&[0, 0, 0, 0]);
     segment.extend_from_slice(&options);
@@ -151,7 +168,8 @@ pub fn syn_segment(
 }
 
 /// The probes of one hop limit: a plain SYN, a cookie request and SYN-data to the target's
-/// port, and a plain SYN to the second port.
+/// port, a SYN asking for each other feature of the run (MPTCP, ECN) alone, and a plain SYN
+/// to the second port.
 fn probes_at(
     hop: u8,
     src: SocketAddr,
@@ -160,12 +178,16 @@ fn probes_at(
     base_isn: u32,
     tsval: u32,
 ) -> Vec<Probe> {
-    let kinds = [
-        (FetchKind::Plain, plan.target.port()),
-        (FetchKind::TfoCookieRequest, plan.target.port()),
-        (FetchKind::TfoData, plan.target.port()),
-        (FetchKind::Plain, second_port),
+    let port = plan.target.port();
+    let mut kinds = vec![
+        ((FetchKind::Plain, Features::NONE), port),
+        ((FetchKind::TfoCookieRequest, Features::TFO), port),
+        ((FetchKind::TfoData, Features::TFO), port),
     ];
+    for feature in plan.features.iter().filter(|f| *f != Feature::Tfo) {
+        kinds.push(((FetchKind::Plain, Features::of([feature])), port));
+    }
+    kinds.push(((FetchKind::Plain, Features::NONE), second_port));
     kinds
         .iter()
         .enumerate()
@@ -179,7 +201,7 @@ impl ProbePlan {
     /// One probe of this plan: its kind, port, hop limit and sequence number.
     fn probe(
         &self,
-        kind: FetchKind,
+        (kind, features): (FetchKind, Features),
         port: u16,
         hop_limit: u8,
         isn: u32,
@@ -195,10 +217,15 @@ impl ProbePlan {
             port,
             hop_limit,
             isn,
-            segment: syn_segment(src, dst, isn, tsval, kind, &cookie, &self.data),
+            features,
+            segment: syn_segment(src, dst, isn, tsval, (kind, features), &cookie, &self.data),
         }
     }
 }
+
+/// MP_CAPABLE as Linux puts it in a SYN: kind 30, length 4, subtype 0 version 1, flag H
+/// (HMAC-SHA256).
+const MP_CAPABLE_SYN: [u8; 4] = [30, 4, 0x01, 0x01];
 
 /// Hops probed past the target port's first answer while the second port is silent.
 const SECOND_PORT_SLACK: u8 = 3;
@@ -207,7 +234,7 @@ const RATE_LIMIT_PAUSE: Duration = Duration::from_secs(1);
 
 /// The same probe again, with a sequence number of its own (the flow stays the same).
 fn reprobe(probe: &Probe, src: SocketAddr, plan: &ProbePlan, tsval: u32) -> Probe {
-    plan.probe(probe.kind, probe.port, probe.hop_limit, probe.isn ^ 0x0000_8000, src, tsval)
+    plan.probe((probe.kind, probe.features), probe.port, probe.hop_limit, probe.isn ^ 0x0000_8000, src, tsval)
 }
 
 /// The raw sockets of one target's probing: TCP out (and SYN-ACKs, RSTs in), ICMP in.
@@ -369,7 +396,7 @@ pub fn locate(
                 let sent_ns = now_ns();
                 sockets.send(&probe, plan.target.ip())?;
                 let (reply, from_target) = sockets.await_reply(&probe, plan, config.wait);
-                if from_target && probe.kind == FetchKind::Plain {
+                if from_target && probe.baseline() {
                     let at = if probe.port == plan.target.port() {
                         &mut target_answered_at
                     } else {
@@ -399,7 +426,15 @@ mod tests {
     fn a_crafted_syn_decodes_as_what_it_was_meant_to_be() {
         let src: SocketAddr = "192.0.2.1:40000".parse().unwrap();
         let dst: SocketAddr = "198.51.100.1:80".parse().unwrap();
-        let segment = syn_segment(src, dst, 777, 5, FetchKind::TfoData, &[1; 8], b"GET / HTTP/1.1\r\n\r\n");
+        let segment = syn_segment(
+            src,
+            dst,
+            777,
+            5,
+            (FetchKind::TfoData, Features::TFO),
+            &[1; 8],
+            b"GET / HTTP/1.1\r\n\r\n",
+        );
         // The checksum over the pseudo-header and segment sums to zero.
         assert_eq!(tcp_checksum(src.ip(), dst.ip(), &segment), 0);
         let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 7, 6, 0, 0, 192, 0, 2, 1, 198, 51, 100, 1];
@@ -419,7 +454,7 @@ mod tests {
             "[2001:db8:2::1]:80".parse().unwrap(),
             1,
             5,
-            FetchKind::TfoCookieRequest,
+            (FetchKind::TfoCookieRequest, Features::TFO),
             &[],
             &[],
         );
@@ -427,12 +462,29 @@ mod tests {
     }
 
     #[test]
+    fn feature_probes_ask_for_mptcp_and_ecn_as_a_linux_syn_does() {
+        let (src, dst) = ("192.0.2.1:40000".parse().unwrap(), "198.51.100.1:80".parse().unwrap());
+        for (features, flags) in [("mptcp", TCP_SYN), ("ecn", TCP_SYN | TCP_ECE | TCP_CWR)] {
+            let features = Features::parse_list(features).unwrap();
+            let segment = syn_segment(src, dst, 9, 5, (FetchKind::Plain, features), &[], &[]);
+            assert_eq!(segment[13], flags);
+            let header_len = usize::from(segment[12] >> 4) * 4;
+            let summary =
+                decode::OptionSummary::of(decode::OptionIter::new(&segment[20..header_len], header_len - 20));
+            // What the analyzer reads back is what the probe asked for.
+            assert_eq!(Features::of_syn(segment[13], &summary), features, "{features}");
+            assert_eq!(tcp_checksum(src.ip(), dst.ip(), &segment), 0);
+        }
+    }
+
+    #[test]
     fn each_hop_sends_three_kinds_to_the_port_and_a_plain_syn_to_the_second() {
-        let plan = ProbePlan {
+        let mut plan = ProbePlan {
             target: "198.51.100.1:80".parse().unwrap(),
             local_port: 40000,
             cookie: None,
             data: b"x".to_vec(),
+            features: Features::TFO,
         };
         let probes = probes_at(3, "192.0.2.1:40000".parse().unwrap(), &plan, 81, 0x1234_0000, 5);
         let kinds: Vec<(FetchKind, u16)> = probes.iter().map(|p| (p.kind, p.port)).collect();
@@ -449,5 +501,23 @@ mod tests {
         isns.dedup();
         assert_eq!(isns.len(), 4, "each probe its own sequence number");
         assert!(probes.iter().all(|p| p.segment[..2] == 40000u16.to_be_bytes()), "one source port");
+
+        // With MPTCP and ECN among the run's features: a probe of each alone, before the second port.
+        plan.features = Features::parse_list("tfo,mptcp,ecn").unwrap();
+        let probes = probes_at(3, "192.0.2.1:40000".parse().unwrap(), &plan, 81, 0x1234_0000, 5);
+        let classes: Vec<String> =
+            probes.iter().map(|p| format!("{}:{}:{}", p.kind, p.features, p.port)).collect();
+        assert_eq!(
+            classes,
+            [
+                "plain:none:80",
+                "tfo_cookie_request:tfo:80",
+                "tfo_data:tfo:80",
+                "plain:mptcp:80",
+                "plain:ecn:80",
+                "plain:none:81"
+            ]
+        );
+        assert_eq!(probes.iter().filter(|p| p.baseline()).count(), 2);
     }
 }

@@ -648,6 +648,7 @@ async fn run_fetches(
                                 local_port,
                                 cookie: cookie_cache.cookie(addr),
                                 data: probe_request(&target),
+                                features,
                             };
                             let (target, writer, stop, config) =
                                 (target.clone(), writer.clone(), stop.clone(), locate_config.clone());
@@ -724,6 +725,8 @@ fn locate_target(
         server_port: plan.target.port(),
         probe_port: outcome.probe.port,
         probe: outcome.probe.kind,
+        features: (!outcome.probe.features.is_empty() && outcome.probe.kind == FetchKind::Plain)
+            .then_some(outcome.probe.features),
         hop_limit: outcome.probe.hop_limit,
         local_port: plan.local_port,
         isn: outcome.probe.isn,
@@ -738,6 +741,7 @@ fn locate_target(
         let mut failed = record(&ProbeOutcome {
             probe: Probe {
                 kind: FetchKind::Plain,
+                features: Features::NONE,
                 port: plan.target.port(),
                 hop_limit: 0,
                 isn: 0,

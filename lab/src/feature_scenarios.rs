@@ -5,7 +5,7 @@
 
 use tfoscope_analyze::verdict::{Connectivity, CookieResult, Signature, SynDataResult};
 
-use crate::scenario::{Expected, FeatureCase, Scenario, Setup, SynChanges};
+use crate::scenario::{Expected, FeatureCase, Located, Scenario, Setup, SynChanges, BOX_HOP, ORIGIN_HOPS};
 
 /// The MPTCP origin (TFO too), on the lab's MPTCP port (`run::MPTCP_PORT`).
 const MPTCP_URL: &str = "http://198.51.100.1:8081/";
@@ -50,6 +50,19 @@ fn scenario(
         setup: Setup::NONE,
         features: Some(features),
         expected,
+    }
+}
+
+/// On the chain of four routers, the box on the third: `collect --locate` with every feature,
+/// whose MPTCP and ECN probes place a box that breaks those as TFO's place one that breaks TFO.
+fn located(scenario: Scenario) -> Scenario {
+    Scenario {
+        locate: Some(Located {
+            origin_hops: ORIGIN_HOPS,
+            hop_min: Some(BOX_HOP),
+            hop_max: Some(BOX_HOP + 1),
+        }),
+        ..scenario
     }
 }
 
@@ -164,5 +177,23 @@ pub fn all() -> Vec<Scenario> {
                 connections: RETRIED,
             },
         ),
+        located(scenario(
+            "locate_mptcp_dropped",
+            "router 3 drops SYNs with option 30: the MPTCP probes place the box between hops 3 and 4",
+            MPTCP_URL,
+            &["iptables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 30 -j DROP"],
+            true,
+            TFO_CLEAN_FEATURE_BROKEN,
+            FeatureCase { failures: &["mptcp:option_dropped"], negotiated: &["tfo", "ecn"], connections: RETRIED },
+        )),
+        located(scenario(
+            "locate_ecn_dropped",
+            "router 3 drops SYNs with ECE and CWR: the ECN probes place the box between hops 3 and 4",
+            ECHO_URL,
+            &["iptables -w -A FORWARD -p tcp --syn -m ecn --ecn-tcp-ece --ecn-tcp-cwr -j DROP"],
+            false,
+            TFO_CLEAN_FEATURE_BROKEN,
+            FeatureCase { failures: &["ecn:dropped"], negotiated: &["tfo"], connections: RETRIED },
+        )),
     ]
 }

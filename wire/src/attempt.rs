@@ -31,6 +31,10 @@ pub struct ProbeRecord {
     pub probe_port: u16,
     /// `plain`, `tfo_cookie_request` or `tfo_data` (data and a cookie).
     pub probe: FetchKind,
+    /// What a `plain` probe's SYN asks for beside (`mptcp` or `ecn`, one at a time, where the
+    /// run asked for them); absent for the others and in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<crate::feature::Features>,
     pub hop_limit: u8,
     pub local_port: u16,
     /// The probe's sequence number (each probe of a target has its own; the flow is the same).

@@ -178,14 +178,15 @@ pub fn unescape_hive(escaped: &str) -> String {
 }
 
 /// The oldest version of each table `judge` still reads: later versions only added columns it
-/// does not need.
+/// does not need, or whose absence its readers take as the older meaning.
 fn oldest_readable_version(table: TableKind) -> u64 {
     match table {
         // Version 4 added kernel_disagreements, which judging does not use.
         TableKind::Files => 3,
         // Version 4 added the feature lists: a version 3 table's fetches asked for TFO alone.
         TableKind::Connections => 3,
-        _ => schema_version(table.name()),
+        // Version 2 added probe_features: a version 1 table's probes were TFO's alone.
+        TableKind::Hops => 1,
     }
 }
 

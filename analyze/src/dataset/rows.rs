@@ -576,6 +576,7 @@ pub const HOP_COLUMNS: &[&str] = &[
     "server_port",
     "probe_port",
     "probe",
+    "probe_features",
     "hop_limit",
     "probe_frame",
     "reply_frame",
@@ -597,6 +598,7 @@ pub(crate) fn hop_rows(c: &Columns<'_>) -> Result<Vec<(String, HopRow)>, Dataset
     let server_port = c.numbers::<UInt16Type>("server_port")?;
     let probe_port = c.numbers::<UInt16Type>("probe_port")?;
     let probe = c.words("probe", FetchKind::parse)?;
+    let probe_features = c.feature_lists("probe_features")?;
     let hop_limit = c.numbers::<UInt8Type>("hop_limit")?;
     let probe_frame = c.numbers::<UInt64Type>("probe_frame")?;
     let reply_frame = c.numbers::<UInt64Type>("reply_frame")?;
@@ -619,6 +621,8 @@ pub(crate) fn hop_rows(c: &Columns<'_>) -> Result<Vec<(String, HopRow)>, Dataset
                     server_port: required(server_port[i], c, "server_port")?,
                     probe_port: required(probe_port[i], c, "probe_port")?,
                     probe: required(probe[i], c, "probe")?,
+                    // Hops tables of version 1 kept none: TFO's probes only.
+                    features: probe_features[i].unwrap_or_default(),
                     hop_limit: required(hop_limit[i], c, "hop_limit")?,
                     probe_frame: required(probe_frame[i], c, "probe_frame")?,
                     reply: required(reply[i], c, "reply")?,

@@ -31,6 +31,13 @@ pub fn hops_frame(vantages: &[(&str, &[HopRow])]) -> Result<DataFrame, TableErro
         field!("server_port", |(_, r): &(&str, &HopRow)| r.server_port),
         field!("probe_port", |(_, r): &(&str, &HopRow)| r.probe_port),
         field!("probe", |(_, r): &(&str, &HopRow)| r.probe.as_str()),
+        {
+            let mut features = ListStringChunkedBuilder::new("probe_features".into(), rows.len(), rows.len());
+            for (_, r) in &rows {
+                features.append_values_iter(r.features.iter().map(|f| f.as_str()));
+            }
+            features.finish().into_series().into()
+        },
         field!("hop_limit", |(_, r): &(&str, &HopRow)| r.hop_limit),
         field!("probe_frame", |(_, r): &(&str, &HopRow)| r.probe_frame),
         field!("reply_frame", |(_, r): &(&str, &HopRow)| r.reply_frame),
