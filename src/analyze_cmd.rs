@@ -344,7 +344,13 @@ pub fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
         "vantage", "target", "connectivity", "cookie", "syn_data", "middlebox"
     );
     for v in verdicts {
-        let signatures: Vec<&str> = v.signatures.iter().map(|s| s.as_str()).collect();
+        // TFO's signatures, then what broke another feature (`mptcp:option_dropped`, ...).
+        let signatures: Vec<&str> = v
+            .signatures
+            .iter()
+            .map(|s| s.as_str())
+            .chain(v.feature_failures.iter().map(String::as_str).filter(|f| !f.starts_with("tfo:")))
+            .collect();
         let mut found = if signatures.is_empty() { "-".to_string() } else { signatures.join(",") };
         let middlebox = match v.middlebox {
             Some(true) => "YES",
