@@ -856,6 +856,47 @@ fn features(lab: &Lab, dir: &Path, nobody_dir: &Path) {
     let target = row(&targets, "http://198.51.100.1:8081/");
     assert_eq!(target["features_tried"], serde_json::json!(["tfo", "mptcp"]), "{target}");
     assert_eq!(target["features_negotiated"], serde_json::json!(["tfo", "mptcp"]), "{target}");
+
+    // MPTCP's blackhole detection armed (an hour, the default): one lost MP_CAPABLE SYN and the
+    // kernel asks for MPTCP no more in this namespace. The run warns; the MPTCP SYNs after the
+    // pause carry no MP_CAPABLE, so no MPTCP failure is claimed and the explanation says why.
+    // --fix-sysctl turns the detection off for the run (which also ends a pause) and restores it.
+    let client_ns = format!("{PREFIX}-c");
+    let mptcp_blackhole = |secs: &str| {
+        let setting = format!("net.mptcp.blackhole_timeout={secs}");
+        let status =
+            Command::new("ip").args(["netns", "exec", &client_ns, "sysctl", "-qw", &setting]).status();
+        assert!(status.unwrap().success(), "{setting}");
+    };
+    let mptcp_blackhole_now = || {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &client_ns, "sysctl", "-n", "net.mptcp.blackhole_timeout"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    mptcp_blackhole("3600");
+    lab.router("iptables -w -A FORWARD -p tcp --syn -m tcp --tcp-option 30 -j DROP");
+    let paused = dir.join("features-mptcp-paused.pcapng");
+    let out = lab.collect(&paused, "5", &["--features", "tfo,mptcp", "http://198.51.100.1:8081/"]);
+    let fixed = dir.join("features-mptcp-fixed.pcapng");
+    let out_fixed =
+        lab.collect(&fixed, "5", &["--fix-sysctl", "--features", "tfo,mptcp", "http://198.51.100.1:8081/"]);
+    let restored = mptcp_blackhole_now();
+    lab.router("iptables -w -D FORWARD -p tcp --syn -m tcp --tcp-option 30 -j DROP");
+    mptcp_blackhole("0");
+    assert!(out.status.success() && out_fixed.status.success());
+    assert_eq!(restored, "3600", "--fix-sysctl restored the detection");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("net.mptcp.blackhole_timeout is on"));
+    assert!(!String::from_utf8_lossy(&out_fixed.stderr).contains("net.mptcp.blackhole_timeout is on"));
+    let (_, targets, _) = analyze(&paused, &dir.join("features-mptcp-paused"));
+    let target = row(&targets, "http://198.51.100.1:8081/");
+    assert_eq!(target["feature_failures"], serde_json::json!([]), "{target}");
+    let explanation = target["explanation"].as_str().unwrap();
+    assert!(explanation.contains("MPTCP blackhole detection paused MPTCP"), "{explanation}");
+    let (_, targets, _) = analyze(&fixed, &dir.join("features-mptcp-fixed"));
+    let target = row(&targets, "http://198.51.100.1:8081/");
+    assert_eq!(target["feature_failures"], serde_json::json!(["mptcp:option_dropped"]), "{target}");
 }
 
 /// Our faulty origins in the server namespace, killed on drop.
