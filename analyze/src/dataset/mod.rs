@@ -195,13 +195,14 @@ fn version_hint(table: TableKind) -> &'static str {
     match table {
         TableKind::Connections => {
             "version 1 lacks the collector's record, second SYN-ACK and server-view columns the verdicts need; \
-             version 2 the ICMP type, code and MTU that tell a SYN too big for the path"
+             version 2 the ICMP type, code and MTU that tell a SYN too big for the path (version 3 is read: \
+             its fetches asked for TFO alone)"
         }
         TableKind::Files => {
             "version 1 lacks the collector's records and the vantages' roles; version 2 where a cut-off \
              file ends (version 3 is read)"
         }
-        TableKind::Hops => "the hops table's columns differ",
+        TableKind::Hops => "the hops table's columns differ (version 1 is read: its probes were TFO's alone)",
     }
 }
 

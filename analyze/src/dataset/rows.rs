@@ -171,6 +171,7 @@ pub const CONNECTION_COLUMNS: &[&str] = &[
     "synack_mss",
     "synack_options",
     "synack_data_len",
+    "synack_features",
     "second_synack_frame",
     "second_synack_time",
     "second_synack_answers",

@@ -110,10 +110,9 @@ pub enum Evidence<'a> {
     /// No signature holds, yet not every one could be looked for: why the target could not
     /// tell (its `middlebox` is null).
     CouldNotTell { syn_data: bool, negotiation: bool, wire: bool },
-    /// A feature beside TFO met the path: `what` is `option_dropped`, `dropped`,
-    /// `option_reset`, `reset` or `not_negotiated_expected`, shown at `frame` (the SYN lost,
-    /// the reset, the SYN-ACK without it).
-    FeatureFailed { feature: crate::record::Feature, what: &'static str, frame: u64 },
+    /// A feature beside TFO met the path, shown at `frame` (the SYN lost, the reset, the
+    /// SYN-ACK without it).
+    FeatureFailed { feature: crate::record::Feature, failure: super::features::FeatureFailure, frame: u64 },
     /// The combined first attempt met trouble (its SYN in `frame`) and every feature went
     /// through alone: no feature, no middlebox named.
     CombinedInconclusive { frame: u64 },

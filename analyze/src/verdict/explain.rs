@@ -3,6 +3,7 @@
 //! in a sentence is a field of the evidence it renders.
 
 use super::evidence::{Arrived, Evidence, NoPackets, ResponseDifference, ServerSide, StackDifference};
+use super::features::FeatureFailure;
 use super::{Connectivity, CookieResult, SynDataResult};
 
 /// The explanation of a judged target: "works, cookie received, SYN data acked: clause;
@@ -300,16 +301,16 @@ pub fn clause(e: &Evidence<'_>) -> String {
             "before the {} fetch (round {round}) the kernel already remembered {drops} SYN-data loss(es) for this address, so this measurement is not valid",
             spaced(fetch.as_str())
         ),
-        Evidence::FeatureFailed { feature, what, frame } => match *what {
-            "option_dropped" | "dropped" => format!(
+        Evidence::FeatureFailed { feature, failure, frame } => match failure {
+            FeatureFailure::Dropped => format!(
                 "an {} SYN in frame {frame} went unanswered where the baseline's was answered at once (a box drops SYNs asking for {feature})",
                 feature_name(*feature)
             ),
-            "option_reset" | "reset" => format!(
+            FeatureFailure::Reset => format!(
                 "a reset in frame {frame} refused the {} SYN where the baseline went through",
                 feature_name(*feature)
             ),
-            _ => format!(
+            FeatureFailure::NotNegotiatedExpected => format!(
                 "the SYN-ACK in frame {frame} did not grant {} where the control's did (taken off on the path)",
                 feature_name(*feature)
             ),

@@ -10,8 +10,30 @@
 
 use super::evidence::Evidence;
 use crate::expect::Expectation;
-use crate::record::{Feature, Features, SynAckAnswers};
+use crate::record::{string_enum, Feature, Features, SynAckAnswers};
 use crate::summary::ConnSummary;
+
+string_enum!(
+    /// How a feature beside TFO met the path: its first SYN unanswered where the baseline's
+    /// was answered at once; a reset refusing its first SYN where the baseline went through;
+    /// nothing late, yet the SYN-ACK lacked it where the control's granted it.
+    FeatureFailure {
+        Dropped => "dropped",
+        Reset => "reset",
+        NotNegotiatedExpected => "not_negotiated_expected",
+    }
+);
+
+impl FeatureFailure {
+    /// Its word in `feature_failures` after `feature:`: MPTCP's drop and reset are of its option.
+    pub fn word(self, feature: Feature) -> &'static str {
+        match (feature, self) {
+            (Feature::Mptcp, FeatureFailure::Dropped) => "option_dropped",
+            (Feature::Mptcp, FeatureFailure::Reset) => "option_reset",
+            (_, other) => other.as_str(),
+        }
+    }
+}
 
 /// What a target's fetches say of the features, and the fetches the TFO rules judge.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,7 +89,7 @@ pub fn judge<'a>(
         .map(|c| round(c))
         .filter(|r| conns.iter().any(|o| combined(o) && round(o) == *r))
         .collect();
-    let tfo_conns: Vec<&ConnSummary> = conns
+    let mut tfo_conns: Vec<&ConnSummary> = conns
         .iter()
         .copied()
         .filter(|c| {
@@ -78,6 +100,11 @@ pub fn judge<'a>(
             !(combined(c) && retried.contains(&round(c)))
         })
         .collect();
+    // Only fetches of one other feature (another tool's MPTCP-only capture): the TFO rules
+    // judge them as they always did, as connections without TFO.
+    if tfo_conns.is_empty() {
+        tfo_conns = conns.to_vec();
+    }
 
     let mut tried = Features::NONE;
     let mut negotiated = Features::NONE;
@@ -117,25 +144,23 @@ pub fn judge<'a>(
         } else {
             alone
         };
-        let (dropped, reset) = match feature {
-            Feature::Mptcp => ("option_dropped", "option_reset"),
-            _ => ("dropped", "reset"),
-        };
         let expected = expectation.and_then(|e| e.features_granted).is_some_and(|g| g.contains(feature));
         let found = if let Some(c) = judged.iter().find(|c| refused_first(c)).filter(|_| baseline_at_once) {
-            Some((reset, c.refusal_frame().unwrap_or(c.first_syn.frame)))
+            Some((FeatureFailure::Reset, c.refusal_frame().unwrap_or(c.first_syn.frame)))
         } else if let Some(c) = judged.iter().find(|c| first_syn_lost(c)).filter(|_| baseline_at_once) {
-            Some((dropped, c.first_syn.frame))
+            Some((FeatureFailure::Dropped, c.first_syn.frame))
         } else {
             judged
                 .iter()
                 .find(|c| answered_at_once(c) && c.synack.is_some_and(|s| !s.features.contains(feature)))
                 .filter(|_| expected)
-                .map(|c| ("not_negotiated_expected", c.synack.map_or(c.first_syn.frame, |s| s.frame)))
+                .map(|c| {
+                    (FeatureFailure::NotNegotiatedExpected, c.synack.map_or(c.first_syn.frame, |s| s.frame))
+                })
         };
-        if let Some((what, frame)) = found {
-            failures.push(format!("{feature}:{what}"));
-            evidence.push(Evidence::FeatureFailed { feature, what, frame });
+        if let Some((failure, frame)) = found {
+            failures.push(format!("{feature}:{}", failure.word(feature)));
+            evidence.push(Evidence::FeatureFailed { feature, failure, frame });
         }
     }
     // The combined attempt met trouble, each feature went through alone: said plainly.

@@ -240,3 +240,22 @@ fn mptcp_paused_by_the_kernel_claims_nothing_of_mptcp() {
     assert!(v.explanation.contains("MPTCP blackhole detection paused MPTCP"), "{}", v.explanation);
     assert!(v.explanation.contains("frame 150"), "{}", v.explanation);
 }
+
+#[test]
+fn fetches_of_one_other_feature_alone_are_still_judged() {
+    // Another tool's capture of MPTCP connections only: no TFO fetch to judge TFO on, yet a
+    // verdict (nothing tried of TFO), never a panic.
+    let only = Features::of([Feature::Mptcp]);
+    let conns: Vec<Connection> = [100, 110]
+        .into_iter()
+        .map(|port| {
+            let mut c = plain(port, Some(SynAckAnswers::FirstSyn));
+            c.syns[0].features = only;
+            c
+        })
+        .collect();
+    let v = judge_with(&conns, None);
+    assert_eq!(v.features_tried, only);
+    assert_eq!(v.connections, 2);
+    assert_eq!(v.cookie, CookieResult::NotRequested);
+}
