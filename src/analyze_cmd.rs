@@ -10,7 +10,7 @@ use tfoscope_analyze::flow::FlowConfig;
 use tfoscope_analyze::read::ReadOptions;
 use tfoscope_analyze::record::Connection;
 use tfoscope_analyze::table::{self, OutputFormat, TableError};
-use tfoscope_analyze::verdict::{Direction, TargetVerdict};
+use tfoscope_analyze::verdict::{Direction, Finding, TargetVerdict};
 use tfoscope_analyze::{analyze, AnalyzeOptions, Connections, Inputs, VantageResult, VantageSpec};
 
 use crate::capture_args::{self, CaptureFile};
@@ -353,14 +353,14 @@ pub fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
             .collect();
         let mut found = if signatures.is_empty() { "-".to_string() } else { signatures.join(",") };
         let middlebox = match v.middlebox {
-            Some(true) => "YES",
-            Some(false) => "no",
+            Finding::Middlebox => "YES",
+            Finding::NoneFound => "no",
             // A TFO exchange took place, yet not every signature could be looked for.
-            None if v.tfo_exchanged() => {
+            Finding::CouldNotTell => {
                 found.push_str(&format!(" ({})", could_not_tell(v)));
                 "?"
             }
-            None => "-",
+            Finding::NoExchange => "-",
         };
         // Facts of the path that are no signature: said, not counted.
         if !v.path_changes.is_empty() {
@@ -383,7 +383,7 @@ pub fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
         );
     }
     println!("{} target verdicts -> {}", verdicts.len(), written.display());
-    if verdicts.iter().any(|v| v.middlebox.is_none() && v.tfo_exchanged()) {
+    if verdicts.iter().any(|v| v.middlebox == Finding::CouldNotTell) {
         println!(
             "?: could not tell. negotiation (signature 3) is tested against --control, --expect or an echo \
              origin (tfoscope serve); syn_data (signature 2) needs a cookie and a SYN-data fetch; \

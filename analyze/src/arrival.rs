@@ -3,99 +3,28 @@
 //! connection; the verdicts name signatures from them ([`crate::verdict`]).
 
 use std::fmt;
-use std::net::SocketAddr;
-use std::sync::Arc;
 
 use crate::decode::options::{KIND_EOL, KIND_EXPERIMENTAL, KIND_FASTOPEN, KIND_NOP, KIND_TIMESTAMPS};
-use crate::echo::{unhex, ArrivedSyn, Echo};
+use crate::echo::Echo;
 use crate::record::{Connection, SynAckAnswers, SynShape, SynTfo, SynTransmission};
 
-/// Where the server's view came from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ArrivalSource {
-    /// The echo origin's answer to the fetch.
-    Echo,
-    /// A capture made at the server: its file and the arrived SYN's frame there.
-    ServerCapture { capture: Arc<str>, frame: u64 },
+pub use crate::record::{Arrival, ArrivalSource, SynSeen};
+
+/// What the echo in a collector's record says arrived, if the fetch got one.
+pub fn arrival_of_record(a: &crate::attempt::AttemptRecord) -> Option<Arrival> {
+    a.echo.as_deref().map(|echo| arrival_from_echo(echo, a.request_headers.as_deref()))
 }
 
-/// A SYN as the server saw it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SynSeen {
-    pub client: SocketAddr,
-    pub isn: u32,
-    pub tsval: Option<u32>,
-    pub shape: SynShape,
-    pub tfo: SynTfo,
-    pub tfo_kind: Option<u8>,
-    pub cookie: Option<Vec<u8>>,
-    pub data_len: u32,
-}
-
-impl SynSeen {
-    pub fn from_echo(syn: &ArrivedSyn) -> Self {
-        SynSeen {
-            client: SocketAddr::new(syn.src_ip, syn.src_port),
-            isn: syn.isn,
-            tsval: syn.tsval,
-            shape: SynShape::new(syn.ttl, syn.window, syn.mss, syn.wscale, &syn.options),
-            tfo: SynTfo::parse(&syn.tfo).unwrap_or(SynTfo::Malformed),
-            tfo_kind: syn.tfo_kind,
-            cookie: syn.cookie.as_deref().and_then(unhex),
-            data_len: syn.payload_len,
-        }
-    }
-
-    /// The SYN transmission of `conn` the server answered, as the server capture saw it.
-    pub fn from_transmission(conn: &Connection, t: &SynTransmission) -> Self {
-        let first = std::ptr::eq(t, conn.first_syn());
-        SynSeen {
-            client: conn.client,
-            isn: conn.isn,
-            tsval: t.tsval,
-            shape: t.shape,
-            tfo: t.tfo,
-            tfo_kind: if t.tfo == SynTfo::None { None } else { conn.syn_tfo_kind.filter(|_| first) },
-            cookie: if first { conn.syn_cookie.clone() } else { None },
-            data_len: t.data_len,
-        }
-    }
-}
-
-/// What arrived of one connection.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Arrival {
-    pub source: ArrivalSource,
-    /// None: the echo came back without a saved SYN.
-    pub syn: Option<SynSeen>,
-    /// The server's kernel took the SYN's data (echo only).
-    pub syn_data_accepted: Option<bool>,
-    /// The origin's listener does TFO (echo only): what the client should have negotiated.
-    pub origin_tfo: Option<bool>,
-    /// Headers added, removed or changed between the request sent and the one received
-    /// (echo, with the collector's record of what it sent).
-    pub request_changes: Option<Vec<String>>,
-    /// The certificate the echo origin served, SHA-256 hex (HTTPS).
-    pub served_cert: Option<String>,
-}
-
-impl Arrival {
-    /// The server's view from an echo; `sent_headers` is what the collector sent.
-    /// What the echo in a collector's record says arrived, if the fetch got one.
-    pub fn of_record(a: &crate::attempt::AttemptRecord) -> Option<Self> {
-        a.echo.as_deref().map(|echo| Arrival::from_echo(echo, a.request_headers.as_deref()))
-    }
-
-    pub fn from_echo(echo: &Echo, sent_headers: Option<&[(String, String)]>) -> Self {
-        let received: Vec<(String, String)> = echo.request.headers.clone();
-        Arrival {
-            source: ArrivalSource::Echo,
-            syn: echo.syn.as_ref().map(SynSeen::from_echo),
-            syn_data_accepted: echo.syn_data_accepted,
-            origin_tfo: Some(echo.origin.tfo),
-            request_changes: sent_headers.map(|sent| header_changes(sent, &received)),
-            served_cert: echo.tls.as_ref().map(|t| t.cert_sha256.clone()),
-        }
+/// The server's view from an echo; `sent_headers` is what the collector sent.
+pub fn arrival_from_echo(echo: &Echo, sent_headers: Option<&[(String, String)]>) -> Arrival {
+    let received: Vec<(String, String)> = echo.request.headers.clone();
+    Arrival {
+        source: ArrivalSource::Echo,
+        syn: echo.syn.as_ref().map(SynSeen::from_echo),
+        syn_data_accepted: echo.syn_data_accepted,
+        origin_tfo: Some(echo.origin.tfo),
+        request_changes: sent_headers.map(|sent| header_changes(sent, &received)),
+        served_cert: echo.tls.as_ref().map(|t| t.cert_sha256.clone()),
     }
 }
 
@@ -434,6 +363,7 @@ mod tests {
     }
     use super::*;
     use crate::record::{SynAck, SynAckTfo};
+    use std::net::SocketAddr;
 
     const KINDS: [u8; 6] = [2, 4, 8, 1, 3, 34];
 

@@ -109,9 +109,9 @@ impl<'a, E> AnalyzeOptions<'a, E> {
 #[derive(Debug)]
 pub struct Failed<E: std::error::Error + 'static> {
     pub spec: VantageSpec,
-    pub control: bool,
-    /// A server-side capture (`--server-capture`).
-    pub server: bool,
+    /// What the vantage was to be: measured, a control, or a capture at the server
+    /// (`--server-capture`).
+    pub role: Role,
     pub error: AnalyzeError<E>,
 }
 
@@ -145,14 +145,9 @@ impl<E: std::error::Error + 'static> Analysis<E> {
             .chain(self.servers.iter().map(|r| (r, Role::Server)))
             .flat_map(|(r, role)| FileRow::of_vantage(r, role));
         let failed = self.failed.iter().flat_map(|f| {
-            let role = match (f.control, f.server) {
-                (true, _) => Role::Control,
-                (false, true) => Role::Server,
-                (false, false) => Role::Measured,
-            };
             f.spec.files.iter().map(move |path| FileRow {
                 vantage: f.spec.name.clone(),
-                role,
+                role: f.role,
                 capture: path.display().to_string(),
                 error: Some(f.error.to_string()),
                 ..Default::default()
@@ -177,7 +172,7 @@ impl<E: std::error::Error + 'static> Analysis<E> {
 
     /// A control could not be read, so no target was judged.
     pub fn control_failed(&self) -> bool {
-        self.failed.iter().any(|f| f.control)
+        self.failed.iter().any(|f| f.role == Role::Control)
     }
 
     /// The one vantage of a one-vantage analysis, or its error.
@@ -300,8 +295,7 @@ fn read_servers<E: std::error::Error + Send + 'static>(
             Ok(r) => read.push(r),
             Err(e) => failed.push(Failed {
                 spec,
-                control: false,
-                server: true,
+                role: Role::Server,
                 error: match e {
                     AnalyzeError::Read(e) => AnalyzeError::Read(e),
                     AnalyzeError::Sink(never) => match never {},
@@ -376,7 +370,8 @@ where
             (Ok(r), true) => analysis.controls.push(r),
             (Ok(r), false) => analysis.measured.push(r),
             (Err(error), control) => {
-                analysis.failed.push(Failed { spec: spec.clone(), control, server: false, error })
+                let role = if control { Role::Control } else { Role::Measured };
+                analysis.failed.push(Failed { spec: spec.clone(), role, error })
             }
         }
     }

@@ -163,7 +163,7 @@ pub struct IcmpReply {
     /// The quote holds the whole TCP header, options included.
     pub quote_has_options: bool,
     /// The quoted SYN as it was at the router, when at least its fixed header was quoted.
-    pub quoted: Option<crate::arrival::SynSeen>,
+    pub quoted: Option<SynSeen>,
     pub quoted_checksum: Option<u16>,
 }
 
@@ -271,7 +271,7 @@ pub struct Connection {
     pub attempt: Option<Arc<AttemptLink>>,
     /// What arrived at the server of this connection's SYN, from the echo origin's answer or a
     /// capture made at the server (behind a pointer: most connections have neither).
-    pub arrival: Option<Box<crate::arrival::Arrival>>,
+    pub arrival: Option<Box<Arrival>>,
     /// The client's first data, as a print (see [`RequestPrint`]).
     pub request_print: Option<RequestPrint>,
     /// The first ICMP error quoting the connection's SYN.
@@ -368,4 +368,73 @@ impl Connection {
             icmp_reply: None,
         }
     }
+}
+
+/// Where the server's view came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ArrivalSource {
+    /// The echo origin's answer to the fetch.
+    Echo,
+    /// A capture made at the server: its file and the arrived SYN's frame there.
+    ServerCapture { capture: Arc<str>, frame: u64 },
+}
+
+/// A SYN as the server saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SynSeen {
+    pub client: SocketAddr,
+    pub isn: u32,
+    pub tsval: Option<u32>,
+    pub shape: SynShape,
+    pub tfo: SynTfo,
+    pub tfo_kind: Option<u8>,
+    pub cookie: Option<Vec<u8>>,
+    pub data_len: u32,
+}
+
+impl SynSeen {
+    pub fn from_echo(syn: &tfoscope_wire::echo::ArrivedSyn) -> Self {
+        SynSeen {
+            client: SocketAddr::new(syn.src_ip, syn.src_port),
+            isn: syn.isn,
+            tsval: syn.tsval,
+            shape: SynShape::new(syn.ttl, syn.window, syn.mss, syn.wscale, &syn.options),
+            tfo: SynTfo::parse(&syn.tfo).unwrap_or(SynTfo::Malformed),
+            tfo_kind: syn.tfo_kind,
+            cookie: syn.cookie.as_deref().and_then(tfoscope_wire::echo::unhex),
+            data_len: syn.payload_len,
+        }
+    }
+
+    /// The SYN transmission of `conn` the server answered, as the server capture saw it.
+    pub fn from_transmission(conn: &Connection, t: &SynTransmission) -> Self {
+        let first = std::ptr::eq(t, conn.first_syn());
+        SynSeen {
+            client: conn.client,
+            isn: conn.isn,
+            tsval: t.tsval,
+            shape: t.shape,
+            tfo: t.tfo,
+            tfo_kind: if t.tfo == SynTfo::None { None } else { conn.syn_tfo_kind.filter(|_| first) },
+            cookie: if first { conn.syn_cookie.clone() } else { None },
+            data_len: t.data_len,
+        }
+    }
+}
+
+/// What arrived of one connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arrival {
+    pub source: ArrivalSource,
+    /// None: the echo came back without a saved SYN.
+    pub syn: Option<SynSeen>,
+    /// The server's kernel took the SYN's data (echo only).
+    pub syn_data_accepted: Option<bool>,
+    /// The origin's listener does TFO (echo only): what the client should have negotiated.
+    pub origin_tfo: Option<bool>,
+    /// Headers added, removed or changed between the request sent and the one received
+    /// (echo, with the collector's record of what it sent).
+    pub request_changes: Option<Vec<String>>,
+    /// The certificate the echo origin served, SHA-256 hex (HTTPS).
+    pub served_cert: Option<String>,
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::arrival::{Arrival, ArrivalSource, SynSeen};
+use crate::record::{Arrival, ArrivalSource, SynSeen};
 use crate::record::{Connection, RequestPrint, SynAckAnswers, SynAckTfo};
 
 /// One SYN as the server's capture holds it.

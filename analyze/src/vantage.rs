@@ -7,7 +7,6 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::arrival::Arrival;
 use crate::attempt::{AttemptRecord, CollectorRecord, ATTEMPT_PEN};
 use crate::decode::{self, DecodeError};
 use crate::flow::{FlowConfig, FlowTable, PacketRef};
@@ -286,7 +285,7 @@ fn link_attempts(
         });
         if let Some(a) = found {
             conn.attempt = Some(Arc::new(AttemptLink::of(a)));
-            conn.arrival = Arrival::of_record(a).map(Box::new);
+            conn.arrival = crate::arrival::arrival_of_record(a).map(Box::new);
             if let Some(what) = disagreement(conn, a) {
                 disagreeing.push((conn.capture.clone(), format!("frame {}: {what}", conn.first_syn().frame)));
             }

@@ -439,7 +439,7 @@ fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tfoscope_analyze::verdict::{Connectivity, SynDataResult};
+    use tfoscope_analyze::verdict::{Connectivity, Finding, SynDataResult};
 
     fn verdict(signatures: &[Signature], kernel: bool) -> TargetVerdict {
         TargetVerdict {
@@ -448,7 +448,7 @@ mod tests {
             cookie: CookieResult::NotReceived,
             signatures: signatures.to_vec(),
             untested: if kernel { vec![Untested::Wire] } else { vec![] },
-            middlebox: Some(!signatures.is_empty()),
+            middlebox: if signatures.is_empty() { Finding::NoneFound } else { Finding::Middlebox },
             expected_tfo: Some(true),
             evidence: vec![if kernel { "kernel" } else { "capture" }],
             ..TargetVerdict::unjudged(

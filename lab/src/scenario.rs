@@ -80,7 +80,7 @@ impl Expected {
             && self.cookie.is_none_or(|c| c == v.cookie)
             && self.syn_data.is_none_or(|s| s == v.syn_data)
             && found == want
-            && v.middlebox == self.middlebox
+            && v.middlebox.as_bool() == self.middlebox
             && v.path_changes.iter().map(String::as_str).eq(self.path_changes.iter().copied())
             && self.syn_changes.matches(syn_changes)
     }
@@ -112,7 +112,7 @@ pub fn describe_verdict(v: &TargetVerdict) -> String {
         v.cookie.as_str(),
         v.syn_data.as_str(),
         v.signatures.iter().map(|s| s.as_str()).collect(),
-        v.middlebox,
+        v.middlebox.as_bool(),
         &v.path_changes.iter().map(String::as_str).collect::<Vec<_>>(),
     )
 }

@@ -309,3 +309,11 @@ pub fn closed_pipe() -> std::fs::File {
     drop(reader);
     writer
 }
+
+/// Held for the length of a namespace test: such tests share the kernel's sysctls, the lab's
+/// scripts and the machine's two cores, so they run one at a time in their binary. A test
+/// that failed while holding it leaves it usable (its failure is reported on its own).
+pub fn namespace_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

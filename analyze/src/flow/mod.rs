@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use pcap_parser::Linktype;
 
-use crate::arrival::SynSeen;
 use crate::decode::link::LINKTYPE_RAW;
+use crate::record::SynSeen;
 
 use crate::decode::{
     IcmpError, IpInfo, OptionError, OptionSummary, Packet, TcpSegment, Tfo, TCP_ACK, TCP_FIN, TCP_RST,

@@ -8,6 +8,7 @@
 //! or a dataset it judges first) into tables; [`page`] writes the page from them; [`svg`]
 //! draws the charts.
 
+mod escape;
 mod input;
 mod page;
 mod svg;

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use polars::prelude::*;
 
+use super::escape::escape;
 use super::input::ReportInput;
 use super::svg::{ladder, share_bars, Bar, Rung};
 use crate::table::rate_outcomes;
@@ -13,21 +14,6 @@ use crate::table::rate_outcomes;
 /// Targets drawn as ladders at most: a page that opens at once even for a large run (every
 /// verdict is still in the table).
 const LADDERS_AT_MOST: usize = 40;
-
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em;color:#222;max-width:1100px}\
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2em}\
@@ -342,18 +328,5 @@ fn ladders_section(page: &mut String, input: &ReportInput) {
     }
     if drawn == 0 {
         page.push_str("<p>No target shows a middlebox.</p>");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn markup_in_values_is_text() {
-        assert_eq!(
-            escape("<script>alert('x')</script> & \"y\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;y&quot;"
-        );
     }
 }

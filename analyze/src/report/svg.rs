@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::page::escape;
+use super::escape::escape;
 
 /// One bar: a label, a share in [0, 1], its interval.
 pub struct Bar<'a> {

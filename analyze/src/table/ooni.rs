@@ -258,7 +258,7 @@ fn measurement<'a>(
             syn_data: v.syn_data.as_str(),
             signatures: v.signatures.iter().map(|s| s.as_str()).collect(),
             untested: v.untested.iter().map(|u| u.as_str()).collect(),
-            middlebox: v.middlebox,
+            middlebox: v.middlebox.as_bool(),
             expected_tfo: v.expected_tfo,
             synack_differs: v.synack_differs,
             measurement_valid: v.measurement_valid,

@@ -41,7 +41,7 @@ pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError
         field!("syn_data", |v: &TargetVerdict| v.syn_data.as_str()),
         str_lists("signatures", verdicts.iter().map(|v| v.signatures.iter().map(|s| s.as_str()).collect())),
         str_lists("untested", verdicts.iter().map(|v| v.untested.iter().map(|s| s.as_str()).collect())),
-        field!("middlebox", |v: &TargetVerdict| v.middlebox),
+        field!("middlebox", |v: &TargetVerdict| v.middlebox.as_bool()),
         field!("expected_tfo", |v: &TargetVerdict| v.expected_tfo),
         field!("synack_differs", |v: &TargetVerdict| v.synack_differs),
         field!("measurement_valid", |v: &TargetVerdict| v.measurement_valid),

@@ -46,7 +46,7 @@ fn nothing(_: &Connection, _: &mut SynSeen) {}
 fn echoes_as_sent__clean_and_the_echo_says_tfo_is_expected() {
     let v = judge(&echoed(round(true, Some(SynAckAnswers::FirstSyn), 100), true, nothing), None);
     assert_eq!(v.signatures, vec![]);
-    assert_eq!(v.middlebox, Some(false));
+    assert_eq!(v.middlebox.as_bool(), Some(false));
     assert_eq!(v.expected_tfo, Some(true));
     assert!(!v.untested.contains(&Untested::Negotiation), "no control needed: {:?}", v.untested);
     assert_eq!(v.arrival_source, Some("echo"));
@@ -101,7 +101,7 @@ fn source_rewritten_and_mss_clamped__path_changes_but_no_middlebox() {
     };
     let v = judge(&echoed(round(true, Some(SynAckAnswers::FirstSyn), 100), true, nat), None);
     assert_eq!(v.signatures, vec![]);
-    assert_eq!(v.middlebox, Some(false));
+    assert_eq!(v.middlebox.as_bool(), Some(false));
     assert_eq!(v.path_changes, vec!["mss_clamped".to_string(), "nat".to_string()]);
 }
 

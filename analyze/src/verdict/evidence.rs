@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use super::{CookieResult, Signature};
 use crate::attempt::FetchKind;
+use crate::record::{string_enum, Feature};
 
 /// One piece of evidence. Frames are frame numbers in the capture (Wireshark's).
 #[derive(Debug, Clone, PartialEq)]
@@ -112,7 +113,7 @@ pub enum Evidence<'a> {
     CouldNotTell { syn_data: bool, negotiation: bool, wire: bool },
     /// A feature beside TFO met the path, shown at `frame` (the SYN lost, the reset, the
     /// SYN-ACK without it).
-    FeatureFailed { feature: crate::record::Feature, failure: super::features::FeatureFailure, frame: u64 },
+    FeatureFailed { feature: Feature, failure: FeatureFailure, frame: u64 },
     /// The combined first attempt met trouble (its SYN in `frame`) and every feature went
     /// through alone: no feature, no middlebox named.
     CombinedInconclusive { frame: u64 },
@@ -189,4 +190,26 @@ pub enum NoPackets<'a> {
     Unresolved { host: &'a str },
     /// Fetches to the address failed before any packet reached the wire; their error kinds.
     NeverOnTheWire { ip: IpAddr, errors: Vec<&'a str> },
+}
+
+string_enum!(
+    /// How a feature beside TFO met the path: its first SYN unanswered where the baseline's
+    /// was answered at once; a reset refusing its first SYN where the baseline went through;
+    /// nothing late, yet the SYN-ACK lacked it where the control's granted it.
+    FeatureFailure {
+        Dropped => "dropped",
+        Reset => "reset",
+        NotNegotiatedExpected => "not_negotiated_expected",
+    }
+);
+
+impl FeatureFailure {
+    /// Its word in `feature_failures` after `feature:`: MPTCP's drop and reset are of its option.
+    pub fn word(self, feature: Feature) -> &'static str {
+        match (feature, self) {
+            (Feature::Mptcp, FeatureFailure::Dropped) => "option_dropped",
+            (Feature::Mptcp, FeatureFailure::Reset) => "option_reset",
+            (_, other) => other.as_str(),
+        }
+    }
 }

@@ -2,8 +2,9 @@
 //! target's explanation is its facts followed by its evidence in a fixed order. Every number
 //! in a sentence is a field of the evidence it renders.
 
-use super::evidence::{Arrived, Evidence, NoPackets, ResponseDifference, ServerSide, StackDifference};
-use super::features::FeatureFailure;
+use super::evidence::{
+    Arrived, Evidence, FeatureFailure, NoPackets, ResponseDifference, ServerSide, StackDifference,
+};
 use super::{Connectivity, CookieResult, SynDataResult};
 
 /// The explanation of a judged target: "works, cookie received, SYN data acked: clause;

@@ -8,32 +8,10 @@
 //! ECN are judged on their own fetches: a first SYN reset or unanswered while the baseline's
 //! was answered at once, or a SYN-ACK without the feature where the control's granted it.
 
-use super::evidence::Evidence;
+use super::evidence::{Evidence, FeatureFailure};
 use crate::expect::Expectation;
-use crate::record::{string_enum, Feature, Features, SynAckAnswers};
+use crate::record::{Feature, Features, SynAckAnswers};
 use crate::summary::ConnSummary;
-
-string_enum!(
-    /// How a feature beside TFO met the path: its first SYN unanswered where the baseline's
-    /// was answered at once; a reset refusing its first SYN where the baseline went through;
-    /// nothing late, yet the SYN-ACK lacked it where the control's granted it.
-    FeatureFailure {
-        Dropped => "dropped",
-        Reset => "reset",
-        NotNegotiatedExpected => "not_negotiated_expected",
-    }
-);
-
-impl FeatureFailure {
-    /// Its word in `feature_failures` after `feature:`: MPTCP's drop and reset are of its option.
-    pub fn word(self, feature: Feature) -> &'static str {
-        match (feature, self) {
-            (Feature::Mptcp, FeatureFailure::Dropped) => "option_dropped",
-            (Feature::Mptcp, FeatureFailure::Reset) => "option_reset",
-            (_, other) => other.as_str(),
-        }
-    }
-}
 
 /// What a target's fetches say of the features, and the fetches the TFO rules judge.
 #[derive(Debug, Clone, PartialEq)]

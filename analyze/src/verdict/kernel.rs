@@ -20,7 +20,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use crate::arrival::Arrival;
 use crate::attempt::{AttemptRecord, FetchKind};
 use crate::decode::options::KIND_FASTOPEN;
 use crate::record::{
@@ -107,7 +106,7 @@ fn connection(
     conn.syns[0].features =
         if tfo == SynTfo::None { Features::of(asked.iter().filter(|f| *f != Feature::Tfo)) } else { asked };
     conn.attempt = Some(Arc::new(AttemptLink::of(a)));
-    conn.arrival = Arrival::of_record(a).map(Box::new);
+    conn.arrival = crate::arrival::arrival_of_record(a).map(Box::new);
     let error = a.result.error.as_deref();
     // An HTTP answer, or a round trip measured (the SYN-ACK's), or a state past the handshake.
     let handshake_done = a.result.status.is_some()
@@ -362,7 +361,7 @@ mod tests {
         assert_eq!((v.cookie, v.syn_data), (crate::verdict::CookieResult::Received, SynDataResult::Acked));
         assert!(v.signatures.is_empty(), "{}", v.explanation);
         assert_eq!(v.untested, vec![Untested::Wire]);
-        assert_eq!((v.middlebox, v.evidence.clone()), (None, vec!["kernel"]));
+        assert_eq!((v.middlebox.as_bool(), v.evidence.clone()), (None, vec!["kernel"]));
         assert!(v.explanation.contains("record 1") && !v.explanation.contains("frame"), "{}", v.explanation);
     }
 
@@ -376,7 +375,7 @@ mod tests {
         ]);
         assert!(v.signatures.contains(&Signature::OptionDropped), "{}", v.explanation);
         assert!(v.signatures.contains(&Signature::NotNegotiatedExpected));
-        assert_eq!(v.middlebox, Some(true));
+        assert_eq!(v.middlebox.as_bool(), Some(true));
     }
 
     #[test]
@@ -436,6 +435,6 @@ mod tests {
             silent(FetchKind::Plain),
         ]);
         assert_eq!(v.connectivity, crate::verdict::Connectivity::Offline);
-        assert_eq!(v.middlebox, None);
+        assert_eq!(v.middlebox.as_bool(), None);
     }
 }

@@ -98,6 +98,38 @@ string_enum!(
 );
 
 string_enum!(
+    /// What a target's verdict says of a middlebox: one shows (a signature holds, or a feature
+    /// beside TFO failed); none found where every signature that could show this path's box
+    /// was tested on a valid measurement; could not tell (something untested, a spoiled
+    /// measurement, a signature in a minority of rounds); no TFO exchange took place. The
+    /// `middlebox` column writes them as true, false, null and null.
+    Finding {
+        Middlebox => "middlebox",
+        NoneFound => "none_found",
+        CouldNotTell => "could_not_tell",
+        NoExchange => "no_exchange",
+    }
+);
+
+impl Finding {
+    /// The `middlebox` column's value.
+    pub fn as_bool(self) -> Option<bool> {
+        match self {
+            Finding::Middlebox => Some(true),
+            Finding::NoneFound => Some(false),
+            Finding::CouldNotTell | Finding::NoExchange => None,
+        }
+    }
+}
+
+/// A finding read as the column reads it (`v.middlebox == Some(true)`).
+impl PartialEq<Option<bool>> for Finding {
+    fn eq(&self, other: &Option<bool>) -> bool {
+        self.as_bool() == *other
+    }
+}
+
+string_enum!(
     Untested {
         SynData => "syn_data",
         Negotiation => "negotiation",
@@ -125,7 +157,7 @@ pub struct TargetVerdict {
     pub syn_data: SynDataResult,
     pub signatures: Vec<Signature>,
     pub untested: Vec<Untested>,
-    pub middlebox: Option<bool>,
+    pub middlebox: Finding,
     pub expected_tfo: Option<bool>,
     pub synack_differs: Option<bool>,
     pub measurement_valid: bool,
@@ -183,7 +215,7 @@ impl TargetVerdict {
             syn_data: SynDataResult::NotAttempted,
             signatures: vec![],
             untested: vec![Untested::SynData, Untested::Negotiation],
-            middlebox: None,
+            middlebox: Finding::NoExchange,
             expected_tfo: None,
             synack_differs: None,
             measurement_valid: true,

@@ -11,7 +11,8 @@ use super::features;
 use super::rounds::{majority, split_rounds, tried_tfo, RoundsFormed};
 use super::rules::{TargetFacts, ROUND_RULES, TARGET_RULES};
 use super::{
-    explain, Connectivity, CookieResult, Direction, Signature, SynDataResult, TargetVerdict, Untested,
+    explain, Connectivity, CookieResult, Direction, Finding, Signature, SynDataResult, TargetVerdict,
+    Untested,
 };
 use crate::arrival::PathFacts;
 use crate::expect::Expectation;
@@ -144,7 +145,7 @@ pub fn judge_target<'a>(
     v.feature_failures.extend(features.failures.iter().cloned());
     // A feature the path broke is a middlebox, whatever TFO met.
     if !features.failures.is_empty() {
-        v.middlebox = Some(true);
+        v.middlebox = Finding::Middlebox;
     }
     let said: Vec<Evidence<'_>> = features
         .evidence
@@ -296,11 +297,13 @@ fn judge_tfo<'a>(ip: IpAddr, port: u16, conns: &[&'a ConnSummary], cx: &TargetCo
         .iter()
         .any(|u| !(*u == Untested::SynData && origin_without_tfo && syn_data == SynDataResult::NotAttempted));
     let middlebox = if !signatures.is_empty() && !no_exchange && tfo_tried {
-        Some(true)
-    } else if no_exchange || !tfo_tried || could_not_look || minority || !measurement_valid {
-        None
+        Finding::Middlebox
+    } else if no_exchange || !tfo_tried {
+        Finding::NoExchange
+    } else if could_not_look || minority || !measurement_valid {
+        Finding::CouldNotTell
     } else {
-        Some(false)
+        Finding::NoneFound
     };
     if cx.capture_drops {
         evidence.push(Evidence::CaptureDrops);
@@ -308,7 +311,7 @@ fn judge_tfo<'a>(ip: IpAddr, port: u16, conns: &[&'a ConnSummary], cx: &TargetCo
     if let Some(cut_ns) = cut {
         evidence.push(Evidence::CaptureCut { at_ns: cut_ns });
     }
-    if middlebox.is_none() && could_not_look && !no_exchange && tfo_tried {
+    if middlebox == Finding::CouldNotTell && could_not_look {
         evidence.push(Evidence::CouldNotTell {
             syn_data: untested.contains(&Untested::SynData),
             negotiation: untested.contains(&Untested::Negotiation),

@@ -159,11 +159,11 @@ fn clean_round__no_signature() {
     );
     assert_eq!(v.signatures, vec![]);
     // Without an expectation signature 3 was not tested: "no" would claim more than we looked.
-    assert_eq!(v.middlebox, None);
+    assert_eq!(v.middlebox.as_bool(), None);
     assert_eq!(v.untested, vec![Untested::Negotiation]);
     assert_eq!(v.rounds, 1);
     let v = judge(&round(true, Some(SynAckAnswers::FirstSyn), 100), Some(true));
-    assert_eq!((v.middlebox, v.untested.clone()), (Some(false), vec![]), "{}", v.explanation);
+    assert_eq!((v.middlebox.as_bool(), v.untested.clone()), (Some(false), vec![]), "{}", v.explanation);
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn clean_cookie_but_no_syn_data__cannot_tell() {
     // Cookie received, no SYN-data fetch: signature 2 untested even with an expectation.
     let v = judge(&round(true, None, 100), Some(true));
     assert_eq!((v.syn_data, v.untested.clone()), (SynDataResult::NotAttempted, vec![Untested::SynData]));
-    assert_eq!(v.middlebox, None);
+    assert_eq!(v.middlebox.as_bool(), None);
 }
 
 /// A clean round whose connections carry the collector's records; `tfo_status` and
@@ -203,7 +203,7 @@ pub(super) fn recorded_round(round_no: u32, base: u16, tfo_status: u16, tfo_cert
 fn tfo_fetches_answered_otherwise__response_differs() {
     let v = judge(&recorded_round(1, 100, 403, "a"), None);
     assert_eq!(v.signatures, vec![Signature::ResponseDiffers]);
-    assert_eq!(v.middlebox, Some(true));
+    assert_eq!(v.middlebox.as_bool(), Some(true));
     assert!(
         v.explanation.contains("tfo cookie request fetch got status 403 where the baseline got 200"),
         "{}",
@@ -213,9 +213,9 @@ fn tfo_fetches_answered_otherwise__response_differs() {
     assert_eq!(v.signatures, vec![Signature::ResponseDiffers]);
     assert!(v.explanation.contains("another certificate"), "{}", v.explanation);
     let v = judge(&recorded_round(1, 100, 200, "a"), None);
-    assert_eq!((v.signatures.clone(), v.middlebox), (vec![], None), "{}", v.explanation);
+    assert_eq!((v.signatures.clone(), v.middlebox.as_bool()), (vec![], None), "{}", v.explanation);
     let v = judge(&recorded_round(1, 100, 200, "a"), Some(true));
-    assert_eq!((v.signatures.clone(), v.middlebox), (vec![], Some(false)), "{}", v.explanation);
+    assert_eq!((v.signatures.clone(), v.middlebox.as_bool()), (vec![], Some(false)), "{}", v.explanation);
 }
 
 #[test]
@@ -262,7 +262,10 @@ fn fetches_that_never_reached_the_wire__a_row_from_the_records() {
     );
     assert_eq!(verdicts.len(), 2, "the address with packets is judged from them, once");
     let silent = verdicts.iter().find(|v| v.target == "http://198.51.100.99/").unwrap();
-    assert_eq!((silent.connectivity, silent.middlebox, silent.connections), (Connectivity::Offline, None, 0));
+    assert_eq!(
+        (silent.connectivity, silent.middlebox.as_bool(), silent.connections),
+        (Connectivity::Offline, None, 0)
+    );
     assert!(silent.explanation.contains("no_route"), "{}", silent.explanation);
 }
 
@@ -388,7 +391,7 @@ fn nothing_answers__offline_and_no_verdict_on_middleboxes() {
             .collect();
     let v = judge(&conns, Some(true));
     assert_eq!(v.connectivity, Connectivity::Offline);
-    assert_eq!(v.middlebox, None);
+    assert_eq!(v.middlebox.as_bool(), None);
     assert_eq!(v.signatures, vec![], "no exchange, so no signature 3 either");
 }
 
@@ -471,7 +474,7 @@ fn rounds_of_only_a_baseline__never_outvote_the_tfo_rounds() {
     let v = judge(&sequence(&["plain", "plain", "plain", "request", "data"]), Some(true));
     assert_eq!(v.rounds, 3);
     assert_eq!(
-        (v.cookie, v.syn_data, v.middlebox),
+        (v.cookie, v.syn_data, v.middlebox.as_bool()),
         (CookieResult::Received, SynDataResult::Acked, Some(false))
     );
     assert!(v.explanation.contains("2 of them holding only a baseline and not counted"), "{}", v.explanation);
@@ -513,18 +516,18 @@ fn data_on_a_syn_without_any_option__judged_like_any_syn_data() {
     let v = judge(&[dropped.clone(), plain.clone()], None);
     assert_eq!(v.syn_data, SynDataResult::Dropped);
     assert_eq!(v.signatures, vec![Signature::SynDataDropped]);
-    assert_eq!(v.middlebox, Some(true));
+    assert_eq!(v.middlebox.as_bool(), Some(true));
     assert!(v.explanation.contains("carried 60 bytes of data without any TFO option"), "{}", v.explanation);
     let acked = conn(100, SynTfo::None, 60, Some(SynAckAnswers::FirstSyn), false);
     let v = judge(&[acked, plain], Some(true));
-    assert_eq!((v.syn_data, v.middlebox), (SynDataResult::Acked, Some(false)));
+    assert_eq!((v.syn_data, v.middlebox.as_bool()), (SynDataResult::Acked, Some(false)));
 }
 
 #[test]
 fn no_tfo_exchange_of_any_kind__middlebox_unknown() {
     let v = judge(&sequence(&["plain", "plain"]), None);
     assert_eq!(
-        (v.connectivity, v.cookie, v.middlebox),
+        (v.connectivity, v.cookie, v.middlebox.as_bool()),
         (Connectivity::Works, CookieResult::NotRequested, None)
     );
 }

@@ -1,7 +1,7 @@
 //! Hostile and damaged captures: each gets a clear error naming the file and the byte, or a
 //! result marked partial; never a panic, never memory that grows without bound.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

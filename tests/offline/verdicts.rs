@@ -2,7 +2,7 @@
 //! the public captures, with and without expectations. The full tables are snapshotted so a
 //! rule change shows its effect on every case in review.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

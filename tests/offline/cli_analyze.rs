@@ -1,6 +1,6 @@
 //! `tfoscope analyze` end to end: the written tables, the formats, rotation, bad input.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

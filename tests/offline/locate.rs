@@ -5,7 +5,7 @@
 
 #![allow(non_snake_case)]
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, SocketAddr};
 

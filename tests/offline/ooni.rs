@@ -2,7 +2,7 @@
 
 #![allow(non_snake_case)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! middleboxes, then `tfoscope analyze` on what it wrote. Needs root; the only namespace test
 //! in this binary (test binaries run one after another).
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -195,6 +195,7 @@ fn frame_numbers_are_tsharks(path: &Path, connections: &[Value]) {
 
 #[test]
 fn collect_then_analyze_in_the_lab() {
+    let _one_at_a_time = common::namespace_lock();
     if !have_root() || !have_tool("tshark") {
         return;
     }

@@ -1,7 +1,7 @@
 //! README's notebook example (examples/read_targets.py) runs against real output: polars,
 //! pandas and DuckDB read the Parquet files tfoscope writes.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

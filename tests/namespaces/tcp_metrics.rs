@@ -2,7 +2,7 @@
 //! cookie, `get` reads it (and `ip tcp_metrics` agrees), `delete` forgets it. The test thread
 //! moves into a network namespace of its own, so the host's cache is never touched.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -19,6 +19,7 @@ fn ip_tcp_metrics_show() -> String {
 
 #[test]
 fn reads_and_forgets_a_cached_cookie() {
+    let _one_at_a_time = common::namespace_lock();
     if !common::have_root() {
         return;
     }

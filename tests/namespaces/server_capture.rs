@@ -6,7 +6,7 @@
 
 #![allow(non_snake_case)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -84,6 +84,7 @@ fn words(row: &Value, column: &str) -> Vec<String> {
 
 #[test]
 fn isn_rewritten_on_the_way__joined_by_the_request_and_named_a_path_change() {
+    let _one_at_a_time = common::namespace_lock();
     let (mut client, mut server) = (Capture::default(), Capture::default());
     fetch(&mut client, 0, addr("192.0.2.1:40000"), 1000, 64, 4242);
     // The server's clock is 3 s ahead; two routers on the way; the box rewrote the ISN, the
@@ -105,6 +106,7 @@ fn isn_rewritten_on_the_way__joined_by_the_request_and_named_a_path_change() {
 
 #[test]
 fn one_request_three_times_through_a_proxy__each_joined_to_its_own_in_order() {
+    let _one_at_a_time = common::namespace_lock();
     let (mut client, mut server) = (Capture::default(), Capture::default());
     for i in 0..3u16 {
         let t = u64::from(i) * 100;
@@ -196,6 +198,7 @@ fn script_run(out: &Path, server_out: &Path, cases: &[&str]) {
 
 #[test]
 fn two_ended_tcpdump_runs_in_the_lab__the_server_capture_says_what_arrived() {
+    let _one_at_a_time = common::namespace_lock();
     if !have_root() || !have_tool("tcpdump") || !have_tool("curl") {
         return;
     }

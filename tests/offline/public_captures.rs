@@ -1,7 +1,7 @@
 //! The public captures of other projects (../shared/captures), held to their known contents,
 //! including the negative cases tshark cannot referee.
 
-mod common;
+use crate::common;
 
 use common::*;
 use tfoscope_analyze::record::{Connection, DataAcked, Outcome, SynAckTfo, SynTfo};

@@ -2,7 +2,7 @@
 //! and public captures here; the lab's, packet-built and server-capture runs check it in their
 //! own tests), and datasets it cannot read right are refused with a reason.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

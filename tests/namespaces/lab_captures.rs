@@ -2,7 +2,7 @@
 //! middleboxes) and checks them as the committed testdata/ is checked: the script still
 //! reproduces the field notes on this kernel. Needs root; one namespace test in this binary.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
@@ -12,6 +12,7 @@ use tfoscope_analyze::{analyze, AnalyzeOptions, Inputs};
 
 #[test]
 fn lab_script_reproduces_the_field_notes() {
+    let _one_at_a_time = common::namespace_lock();
     if !have_root() || !have_tool("tshark") || !have_tool("tcpdump") {
         return;
     }

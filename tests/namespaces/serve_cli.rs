@@ -4,7 +4,7 @@
 //! one --tfo-key accept each other's cookies, helpers with other keys do not; a port below
 //! 1024 without the privilege is named as such; SIGTERM stops it cleanly. Prefix `tfv`.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
@@ -89,6 +89,7 @@ fn stop(mut child: Child) -> String {
 
 #[test]
 fn serve_checks_the_kernel_shows_tfo_as_it_arrived_and_stops_on_sigterm() {
+    let _one_at_a_time = common::namespace_lock();
     if !have_root() || !have_tool("curl") {
         return;
     }

@@ -6,7 +6,7 @@
 
 #![allow(non_snake_case)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! range are passed (cut to the snap length, with their length on the wire and interface),
 //! SYNs from a port outside it are not. Loopback only.
 
-mod common;
+use crate::common;
 
 use std::mem::MaybeUninit;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -27,6 +27,7 @@ fn connect_from(local_port: u16, to: u16) {
 
 #[test]
 fn kernel_filter_passes_only_the_port_range_cut_to_the_snap_length() {
+    let _one_at_a_time = common::namespace_lock();
     if !common::have_root() {
         return;
     }

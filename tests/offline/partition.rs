@@ -2,7 +2,7 @@
 //! whole by polars and DuckDB (from Python, as notebooks do), each file carrying its table's
 //! schema version, no part left half-written where readers look.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! twice in a row), SIGINT between scenarios, and `--check-kernel` with and without privileges.
 //! One test, so the namespace work never overlaps; prefix `tfz` is this file's own.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -39,6 +39,7 @@ fn assert_clean() {
 
 #[test]
 fn lab_judges_every_scenario_and_cleans_up() {
+    let _one_at_a_time = common::namespace_lock();
     if !have_root() {
         return;
     }

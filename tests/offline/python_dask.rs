@@ -2,7 +2,7 @@
 //! worker processes, then judge once, gives the targets of one analyze run (the Python test
 //! python/tests/test_local_cluster.py); and its command line does the same end to end.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

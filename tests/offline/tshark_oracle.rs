@@ -1,6 +1,6 @@
 //! Every connection's TFO facts equal tshark's independent decoding of the same file.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
