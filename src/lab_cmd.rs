@@ -123,6 +123,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
                 net.server()
             );
             println!("  echo origins with TFO: http://198.51.100.1/ https://198.51.100.1/ http://[2001:db8:2::1]/ (name lab.test); without TFO: http://198.51.100.1:8080/");
+            println!("  MPTCP origin with TFO: http://198.51.100.1:8081/ (collect --features tfo,mptcp,ecn)");
             println!("  measure:    ip netns exec {c} {exe} collect -o run.pcapng --resolve lab.test:198.51.100.1 http://lab.test/");
             println!("  a box:      ip netns exec {r} iptables -A FORWARD -p tcp --syn -m tcp --tcp-option 34 -j DROP");
             println!("  analyze:    {exe} analyze -o out run.pcapng");

@@ -473,6 +473,9 @@ mod tests {
                 decode::OptionSummary::of(decode::OptionIter::new(&segment[20..header_len], header_len - 20));
             // What the analyzer reads back is what the probe asked for.
             assert_eq!(Features::of_syn(segment[13], &summary), features, "{features}");
+            // MP_CAPABLE as Linux sends it in a SYN: length 4, version 1, flag H.
+            let has_mp_capable = segment[20..header_len].windows(4).any(|w| w == [30, 4, 0x01, 0x01]);
+            assert_eq!(has_mp_capable, features.contains(Feature::Mptcp));
             assert_eq!(tcp_checksum(src.ip(), dst.ip(), &segment), 0);
         }
     }
@@ -519,5 +522,9 @@ mod tests {
             ]
         );
         assert_eq!(probes.iter().filter(|p| p.baseline()).count(), 2);
+        let mut isns: Vec<u32> = probes.iter().map(|p| p.isn).collect();
+        isns.sort_unstable();
+        isns.dedup();
+        assert_eq!(isns.len(), probes.len(), "each probe its own sequence number");
     }
 }

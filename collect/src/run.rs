@@ -559,6 +559,27 @@ async fn run_fetches(
                             tokio::time::sleep_until(last + pace).await;
                         }
                         last_start = Some(tokio::time::Instant::now());
+                        // ECN is asked for by a route that lives as long as this fetch. Without
+                        // one (the address has a host route of its own, `ip` failed) the fetch
+                        // goes on without ECN and says so; ECN alone is then not made at all.
+                        let (asked, route, no_route) = if asked.contains(Feature::Ecn) {
+                            match crate::ecn_route::EcnRoute::add(addr) {
+                                Ok(route) => (asked, Some(route), None),
+                                Err(e) => {
+                                    let without = Features::of(asked.iter().filter(|f| *f != Feature::Ecn));
+                                    (without, None, Some(e.to_string()))
+                                }
+                            }
+                        } else {
+                            (asked, None, None)
+                        };
+                        if let (Some(why), true) = (&no_route, asked.is_empty()) {
+                            fetches.push((
+                                fetch_name(mode, Features::of([Feature::Ecn]), features),
+                                format!("not made: no ECN route ({why})"),
+                            ));
+                            continue;
+                        }
                         let cookie_flushed = (mode == FetchKind::TfoCookieRequest && !keep_cookies)
                             .then(|| cookie_cache.forget(addr).is_ok());
                         let cache_before = cookie_cache.state(addr);
@@ -574,18 +595,6 @@ async fn run_fetches(
                             timeout,
                             user_agent: USER_AGENT.to_string(),
                             tls: target.tls,
-                        };
-                        // ECN is asked for by a route that lives as long as this fetch.
-                        let route = if asked.contains(Feature::Ecn) {
-                            match crate::ecn_route::EcnRoute::add(addr) {
-                                Ok(route) => Some(route),
-                                Err(e) => {
-                                    fetches.push((name.clone(), format!("not made: no ECN route ({e})")));
-                                    continue;
-                                }
-                            }
-                        } else {
-                            None
                         };
                         let outcome = fetch(&spec).await;
                         drop(route);
@@ -606,7 +615,11 @@ async fn run_fetches(
                             .as_ref()
                             .map(|c| c.cookie)
                             .filter(|_| mode == FetchKind::TfoCookieRequest);
-                        fetches.push((name, fetch_line(mode, &outcome, cookie_before, cookie_after)));
+                        let mut line = fetch_line(mode, &outcome, cookie_before, cookie_after);
+                        if let Some(why) = &no_route {
+                            line.push_str(&format!(" (without ECN: no route, {why})"));
+                        }
+                        fetches.push((name, line));
                         let record = AttemptRecord {
                             url: target.url.clone(),
                             host: target.host.clone(),

@@ -94,7 +94,7 @@ setup() {
   # Client: TFO client on (the default), no blackhole back-off to spoil later fetches.
   nsc sysctl -qw net.ipv4.tcp_fastopen=1 net.ipv4.tcp_fastopen_blackhole_timeout_sec=0
   # Nor MPTCP's (collect --features tfo,mptcp).
-  nsc sysctl -qw net.mptcp.enabled=1 net.mptcp.blackhole_timeout=0
+  nsc sysctl -e -qw net.mptcp.enabled=1 net.mptcp.blackhole_timeout=0
   # Server and router (its proxy): TFO server side on.
   nss sysctl -qw net.ipv4.tcp_fastopen=3
   nsr sysctl -qw net.ipv4.tcp_fastopen=3

@@ -97,7 +97,10 @@ impl ListenerSpec {
 /// A listening socket; with `tfo`, the kernel grants cookies and accepts SYN data.
 pub fn listen(addr: SocketAddr, tfo: bool, mptcp: bool) -> io::Result<TcpListener> {
     let protocol = mptcp.then(|| socket2::Protocol::from(tfoscope_collect::fetch::IPPROTO_MPTCP));
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, protocol)?;
+    // A kernel without MPTCP refuses the protocol: the origin listens over TCP (and the feature
+    // scenarios that need its MP_CAPABLE say what they met).
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, protocol)
+        .or_else(|_| Socket::new(Domain::for_address(addr), Type::STREAM, None))?;
     socket.set_reuse_address(true)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;

@@ -858,6 +858,41 @@ fn features(lab: &Lab, dir: &Path, nobody_dir: &Path) {
     assert_eq!(target["features_tried"], serde_json::json!(["tfo", "mptcp"]), "{target}");
     assert_eq!(target["features_negotiated"], serde_json::json!(["tfo", "mptcp"]), "{target}");
 
+    // A host route of the client's own to the target: ECN's route cannot be added, so the
+    // combined fetches go on without ECN (and say so), and ECN alone is not made.
+    let client_route = |verb: &str| {
+        let status = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &format!("{PREFIX}-c"),
+                "ip",
+                "route",
+                verb,
+                "198.51.100.1/32",
+                "via",
+                "192.0.2.254",
+            ])
+            .status();
+        assert!(status.unwrap().success(), "ip route {verb}");
+    };
+    client_route("add");
+    let no_route = dir.join("features-no-route.pcapng");
+    let out = lab.collect(&no_route, "3", &["--features", "tfo,ecn", "http://198.51.100.1/"]);
+    client_route("del");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("tfo_cookie_request[tfo] 200 (cookie received) (without ECN: no route"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("tfo_data[tfo] 200 (data acked) (without ECN: no route"), "{stdout}");
+    assert!(!stdout.contains("plain[ecn] 200"), "{stdout}");
+    let (_, targets, _) = analyze(&no_route, &dir.join("features-no-route"));
+    let target = row(&targets, "http://198.51.100.1/");
+    assert_eq!(target["features_tried"], serde_json::json!(["tfo"]), "{target}");
+    assert_eq!((target["cookie"].as_str(), target["syn_data"].as_str()), (Some("received"), Some("acked")));
+
     // MPTCP's blackhole detection armed (an hour, the default): one lost MP_CAPABLE SYN and the
     // kernel asks for MPTCP no more in this namespace. The run warns; the MPTCP SYNs after the
     // pause carry no MP_CAPABLE, so no MPTCP failure is claimed and the explanation says why.

@@ -59,6 +59,10 @@ pub fn judge<'a>(
     mptcp_paused: bool,
 ) -> FeatureVerdict<'a> {
     let beyond_tfo = |f: Features| f.iter().any(|f| f != Feature::Tfo);
+    // Which fetch asked for what alone, and which was the baseline, only the collector's
+    // records say: in another tool's capture (a host whose every SYN asks for ECN, say) the
+    // features are read, and the connections judged by the TFO rules as they always were.
+    let recorded = conns.iter().all(|c| c.attempt.is_some());
     let combined = |c: &ConnSummary| asked(c).len() > 1;
     // Rounds that retried TFO alone after a combined attempt (None: a capture without records).
     let retried: Vec<Option<u32>> = conns
@@ -70,6 +74,7 @@ pub fn judge<'a>(
     let mut tfo_conns: Vec<&ConnSummary> = conns
         .iter()
         .copied()
+        .filter(|_| recorded)
         .filter(|c| {
             let a = asked(c);
             if a.len() == 1 && a != Features::TFO {
@@ -78,8 +83,8 @@ pub fn judge<'a>(
             !(combined(c) && retried.contains(&round(c)))
         })
         .collect();
-    // Only fetches of one other feature (another tool's MPTCP-only capture): the TFO rules
-    // judge them as they always did, as connections without TFO.
+    // Another tool's capture, or only fetches of one other feature: the TFO rules judge every
+    // connection, as they did before features were read.
     if tfo_conns.is_empty() {
         tfo_conns = conns.to_vec();
     }
@@ -97,8 +102,9 @@ pub fn judge<'a>(
             negotiated = negotiated.with(Feature::Tfo);
         }
     }
-    let baseline_at_once = conns.iter().any(|c| asked(c).is_empty() && answered_at_once(c))
-        || !conns.iter().any(|c| asked(c).is_empty());
+    // The feature's fetches are held to the baseline's: without one answered at once, a lost
+    // or refused SYN says nothing of the feature.
+    let baseline_at_once = conns.iter().any(|c| asked(c).is_empty() && answered_at_once(c));
     let mut failures = Vec::new();
     let mut evidence = Vec::new();
     // A fetch that asked for MPTCP whose first SYN went out without MP_CAPABLE: the kernel's
@@ -111,7 +117,7 @@ pub fn judge<'a>(
         evidence.push(Evidence::MptcpPaused { frame: not_sent.map(|c| c.first_syn.frame) });
     }
     for feature in [Feature::Mptcp, Feature::Ecn] {
-        if !tried.contains(feature) || (feature == Feature::Mptcp && mptcp_invalid) {
+        if !recorded || !tried.contains(feature) || (feature == Feature::Mptcp && mptcp_invalid) {
             continue;
         }
         let alone: Vec<&ConnSummary> =

@@ -259,3 +259,38 @@ fn fetches_of_one_other_feature_alone_are_still_judged() {
     assert_eq!(v.connections, 2);
     assert_eq!(v.cookie, CookieResult::NotRequested);
 }
+
+#[test]
+fn a_host_whose_every_syn_asks_for_ecn_is_judged_as_without_it() {
+    // Another tool's capture from a host with net.ipv4.tcp_ecn = 1: the plain SYN asks for ECN
+    // too. No records say which fetch was the baseline, so no feature is judged alone: the
+    // verdict is the one without ECN, and a lost plain SYN names no ECN box.
+    let plain_round = super::tests::round(true, Some(SynAckAnswers::FirstSyn), 100);
+    let with_ecn = |mut conns: Vec<Connection>| {
+        for c in &mut conns {
+            c.syns[0].features = c.syns[0].features.with(Feature::Ecn);
+        }
+        conns
+    };
+    let (without, with) =
+        (judge_with(&plain_round, Some(all())), judge_with(&with_ecn(plain_round.clone()), Some(all())));
+    assert_eq!(
+        (with.connectivity, with.cookie, with.syn_data, with.signatures.clone(), with.middlebox),
+        (
+            without.connectivity,
+            without.cookie,
+            without.syn_data,
+            without.signatures.clone(),
+            without.middlebox
+        )
+    );
+    assert_eq!(with.connections, 3);
+    assert!(with.features_tried.contains(Feature::Ecn));
+    let mut lost = with_ecn(plain_round);
+    lost[2] = {
+        let mut c = plain(120, Some(SynAckAnswers::RetransmittedSyn));
+        c.syns[0].features = Features::of([Feature::Ecn]);
+        c
+    };
+    assert!(judge_with(&lost, Some(all())).feature_failures.is_empty());
+}
