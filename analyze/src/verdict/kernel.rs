@@ -437,4 +437,69 @@ mod tests {
         assert_eq!(v.connectivity, crate::verdict::Connectivity::Offline);
         assert_eq!(v.middlebox.as_bool(), None);
     }
+
+    #[test]
+    fn features_from_the_kernels_view__an_mptcp_drop_named_and_ecn_granted() {
+        use crate::attempt::{MPTCP_INFO_FLAG_FALLBACK, MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED, TCPI_OPT_ECN};
+        use crate::record::{Feature, Features};
+        // The combined attempt resent its SYNs (MPTCP's fell back), the baseline went through
+        // at once; then TFO alone, MPTCP alone (resent, fell back) and ECN alone (granted).
+        let all = Features::parse_list("tfo,mptcp,ecn").unwrap();
+        let late = |kind| Fetch { resent: 3, fail: 1, ..ok(kind) };
+        let fetches = [
+            late(FetchKind::TfoCookieRequest),
+            late(FetchKind::TfoData),
+            ok(FetchKind::Plain),
+            ok(FetchKind::TfoCookieRequest),
+            data(Fetch { acked: true, ..ok(FetchKind::TfoData) }),
+            Fetch { resent: 3, ..ok(FetchKind::Plain) },
+            ok(FetchKind::Plain),
+        ];
+        let asked = [
+            all,
+            all,
+            Features::NONE,
+            Features::TFO,
+            Features::TFO,
+            Features::of([Feature::Mptcp]),
+            Features::of([Feature::Ecn]),
+        ];
+        let mut attempts = records(&fetches);
+        for (a, asked) in attempts.iter_mut().zip(asked) {
+            a.features = Some(asked);
+            let info = a.tcp_info.as_mut().unwrap();
+            if asked.contains(Feature::Mptcp) {
+                info.mptcp_flags = Some(MPTCP_INFO_FLAG_FALLBACK);
+            }
+            if asked == Features::of([Feature::Ecn]) {
+                info.options |= TCPI_OPT_ECN;
+            }
+        }
+        // The first TFO-alone request got a cookie: the data fetch after it holds one.
+        let judge_attempts = |attempts: &[AttemptRecord]| {
+            let mut v = judge_vantage_with_records(
+                "v",
+                &TargetConnections::default(),
+                &Expectations::new(),
+                CaptureHealth::default(),
+                attempts,
+                &without_capture(),
+            );
+            assert_eq!(v.len(), 1);
+            v.remove(0)
+        };
+        let v = judge_attempts(&attempts);
+        assert_eq!(v.feature_failures, ["mptcp:option_dropped"], "{}", v.explanation);
+        assert_eq!(v.features_tried, all);
+        assert_eq!(v.features_negotiated.names(), ["tfo", "ecn"]);
+        assert!(v.signatures.is_empty(), "{:?}", v.signatures);
+        assert_eq!(v.middlebox.as_bool(), Some(true));
+
+        // MPTCP alone answered at once and in use (the peer's key, no fallback): nothing named.
+        attempts[5].tcp_info.as_mut().unwrap().total_retrans = 0;
+        attempts[5].tcp_info.as_mut().unwrap().mptcp_flags = Some(MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED);
+        let v = judge_attempts(&attempts);
+        assert!(v.feature_failures.is_empty(), "{:?}", v.feature_failures);
+        assert_eq!(v.features_negotiated, all);
+    }
 }
