@@ -7,6 +7,10 @@ mod common;
 
 #[path = "namespaces/capture_filter.rs"]
 mod capture_filter;
+#[path = "namespaces/collect_faults.rs"]
+mod collect_faults;
+#[path = "namespaces/collect_features.rs"]
+mod collect_features;
 #[path = "namespaces/collect_lab.rs"]
 mod collect_lab;
 #[path = "namespaces/lab_captures.rs"]

@@ -4,6 +4,7 @@
 pub mod bpf;
 pub mod capture;
 pub mod ecn_route;
+pub mod exclusions;
 pub mod failure;
 pub mod features;
 pub mod fetch;

@@ -10,6 +10,7 @@ pub mod netns;
 pub mod run;
 pub mod scenario;
 pub mod serve;
+pub mod tfo_scenarios;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
