@@ -252,9 +252,9 @@ impl Part {
     }
 
     /// Reads the part a row group at a time, `columns` only: memory follows a row group.
-    pub fn for_each_row_group(
+    pub fn for_each_row_group<C: AsRef<str>>(
         &self,
-        columns: &[&str],
+        columns: &[C],
         mut each: impl FnMut(&DataFrame) -> Result<(), DatasetError>,
     ) -> Result<(), DatasetError> {
         // Columns added in a later version than the part's (the feature lists) are left out:
@@ -262,7 +262,7 @@ impl Part {
         let stored: std::collections::HashSet<&str> =
             self.metadata.schema().fields().iter().map(|f| f.name()).collect();
         let columns: Vec<String> =
-            columns.iter().filter(|c| stored.contains(**c)).map(|c| c.to_string()).collect();
+            columns.iter().map(AsRef::as_ref).filter(|c| stored.contains(c)).map(str::to_string).collect();
         let mut offset = 0;
         for &rows in &self.row_groups {
             let file = File::open(&self.path)

@@ -15,6 +15,7 @@ use crate::attempt::FetchKind;
 use crate::locate::{HopRow, Reply};
 use crate::record::{AttemptLink, DataAcked, Features, Outcome, SynAckAnswers, SynAckTfo, SynTfo};
 use crate::summary::{ConnRow, FirstSyn, SynAckRow};
+use crate::table::conn_col::ConnCol;
 
 /// One row group's columns, typed, with the part's path for errors.
 pub(crate) struct Columns<'a> {
@@ -31,25 +32,31 @@ impl<'a> Columns<'a> {
         self.df.height()
     }
 
-    fn error(&self, column: &str, problem: impl std::fmt::Display) -> DatasetError {
+    fn error(&self, column: impl AsRef<str>, problem: impl std::fmt::Display) -> DatasetError {
         DatasetError::Column {
             path: self.path.to_owned(),
-            column: column.to_string(),
+            column: column.as_ref().to_string(),
             problem: problem.to_string(),
         }
     }
 
-    fn series(&self, name: &str) -> Result<&'a Series, DatasetError> {
+    fn series(&self, name: impl AsRef<str>) -> Result<&'a Series, DatasetError> {
+        let name = name.as_ref();
         Ok(self.df.column(name).map_err(|_| self.error(name, "missing"))?.as_materialized_series())
     }
 
-    pub fn numbers<T: PolarsNumericType>(&self, name: &str) -> Result<Vec<Option<T::Native>>, DatasetError> {
+    pub fn numbers<T: PolarsNumericType>(
+        &self,
+        name: impl AsRef<str>,
+    ) -> Result<Vec<Option<T::Native>>, DatasetError> {
+        let name = name.as_ref();
         let s = self.series(name)?;
         let ca = s.unpack::<T>().map_err(|_| self.error(name, format!("of type {}", s.dtype())))?;
         Ok(ca.iter().collect())
     }
 
-    pub fn times(&self, name: &str) -> Result<Vec<Option<i64>>, DatasetError> {
+    pub fn times(&self, name: impl AsRef<str>) -> Result<Vec<Option<i64>>, DatasetError> {
+        let name = name.as_ref();
         let s = self.series(name)?;
         match s.dtype() {
             DataType::Datetime(TimeUnit::Nanoseconds, _) => {}
@@ -59,23 +66,27 @@ impl<'a> Columns<'a> {
         Ok(ca.physical().iter().collect())
     }
 
-    pub fn strings(&self, name: &str) -> Result<Vec<Option<&'a str>>, DatasetError> {
+    pub fn strings(&self, name: impl AsRef<str>) -> Result<Vec<Option<&'a str>>, DatasetError> {
+        let name = name.as_ref();
         let s = self.series(name)?;
         Ok(s.str().map_err(|_| self.error(name, format!("of type {}", s.dtype())))?.iter().collect())
     }
 
-    pub fn flags(&self, name: &str) -> Result<Vec<Option<bool>>, DatasetError> {
+    pub fn flags(&self, name: impl AsRef<str>) -> Result<Vec<Option<bool>>, DatasetError> {
+        let name = name.as_ref();
         let s = self.series(name)?;
         Ok(s.bool().map_err(|_| self.error(name, format!("of type {}", s.dtype())))?.iter().collect())
     }
 
-    pub fn u8_lists(&self, name: &str) -> Result<Vec<Option<Vec<u8>>>, DatasetError> {
+    pub fn u8_lists(&self, name: impl AsRef<str>) -> Result<Vec<Option<Vec<u8>>>, DatasetError> {
+        let name = name.as_ref();
         self.lists(name, |s| Ok(s.u8()?.iter().flatten().collect()))
     }
 
     /// Feature sets (`syn_features`, ...): all null in tables written before they were kept
     /// (connections version 3, left out of the read), whose fetches asked for TFO alone.
-    pub fn feature_lists(&self, name: &str) -> Result<Vec<Option<Features>>, DatasetError> {
+    pub fn feature_lists(&self, name: impl AsRef<str>) -> Result<Vec<Option<Features>>, DatasetError> {
+        let name = name.as_ref();
         if self.df.column(name).is_err() {
             return Ok(vec![None; self.height()]);
         }
@@ -91,19 +102,22 @@ impl<'a> Columns<'a> {
             .collect()
     }
 
-    pub fn string_lists(&self, name: &str) -> Result<Vec<Option<Vec<String>>>, DatasetError> {
+    pub fn string_lists(&self, name: impl AsRef<str>) -> Result<Vec<Option<Vec<String>>>, DatasetError> {
+        let name = name.as_ref();
         self.lists(name, |s| Ok(s.str()?.iter().flatten().map(str::to_string).collect()))
     }
 
-    pub fn u64_lists(&self, name: &str) -> Result<Vec<Option<Vec<u64>>>, DatasetError> {
+    pub fn u64_lists(&self, name: impl AsRef<str>) -> Result<Vec<Option<Vec<u64>>>, DatasetError> {
+        let name = name.as_ref();
         self.lists(name, |s| Ok(s.u64()?.iter().flatten().collect()))
     }
 
     fn lists<T>(
         &self,
-        name: &str,
+        name: impl AsRef<str>,
         item: impl Fn(&Series) -> PolarsResult<Vec<T>>,
     ) -> Result<Vec<Option<Vec<T>>>, DatasetError> {
+        let name = name.as_ref();
         let s = self.series(name)?;
         let lists = s.list().map_err(|_| self.error(name, format!("of type {}", s.dtype())))?;
         lists
@@ -115,9 +129,10 @@ impl<'a> Columns<'a> {
     /// A string column of one of an enumeration's words.
     pub fn words<T>(
         &self,
-        name: &str,
+        name: impl AsRef<str>,
         parse: impl Fn(&str) -> Option<T>,
     ) -> Result<Vec<Option<T>>, DatasetError> {
+        let name = name.as_ref();
         self.strings(name)?
             .into_iter()
             .map(|v| {
@@ -128,7 +143,8 @@ impl<'a> Columns<'a> {
     }
 
     /// Addresses repeat (one client, a few thousand servers): each text parsed once a row group.
-    pub fn ips(&self, name: &str) -> Result<Vec<Option<IpAddr>>, DatasetError> {
+    pub fn ips(&self, name: impl AsRef<str>) -> Result<Vec<Option<IpAddr>>, DatasetError> {
+        let name = name.as_ref();
         let mut parsed: std::collections::HashMap<&str, Option<IpAddr>, foldhash::fast::RandomState> =
             Default::default();
         self.strings(name)?
@@ -145,82 +161,82 @@ impl<'a> Columns<'a> {
 }
 
 /// A value the contract says is never null.
-fn required<T>(value: Option<T>, columns: &Columns<'_>, name: &str) -> Result<T, DatasetError> {
-    value.ok_or_else(|| columns.error(name, "null where the table always has a value"))
+fn required<T>(value: Option<T>, columns: &Columns<'_>, name: impl AsRef<str>) -> Result<T, DatasetError> {
+    value.ok_or_else(|| columns.error(name.as_ref(), "null where the table always has a value"))
 }
 
 /// The connections table's columns the verdicts read.
-pub const CONNECTION_COLUMNS: &[&str] = &[
-    "vantage",
-    "client_ip",
-    "server_ip",
-    "server_port",
-    "first_syn_time",
-    "first_syn_frame",
-    "syn_tfo",
-    "syn_data_len",
-    "syn_features",
-    "syn_cookie",
-    "synack_cookie",
-    "synack_frame",
-    "synack_time",
-    "synack_answers",
-    "synack_tfo",
-    "synack_tfo_kind",
-    "synack_ttl",
-    "synack_mss",
-    "synack_options",
-    "synack_data_len",
-    "synack_features",
-    "second_synack_frame",
-    "second_synack_time",
-    "second_synack_answers",
-    "second_synack_tfo",
-    "second_synack_tfo_kind",
-    "second_synack_ttl",
-    "second_synack_mss",
-    "second_synack_options",
-    "second_synack_data_len",
-    "second_synack_features",
-    "synack_conflict",
-    "syn_data_acked",
-    "reset_frame",
-    "icmp_frame",
-    "icmp_mtu",
-    "refusal_answers_first_syn",
-    "outcome",
-    "attempt",
-    "attempt_features",
-    "attempt_source",
-    "app_result",
-    "url",
-    "host",
-    "round",
-    "http_status",
-    "response_size",
-    "cert_sha256",
-    "cert_error",
-    "cached_syn_drops",
-    "category",
-    "echo",
-    "server_view",
-    "server_capture",
-    "server_frame",
-    "compared_syn_frame",
-    "compared_syn_tfo",
-    "compared_syn_data_len",
-    "syn_changes",
-    "option_arrived",
-    "data_arrived",
-    "origin_tfo",
-    "request_changes",
-    "served_cert_sha256",
+pub const CONNECTION_COLUMNS: &[ConnCol] = &[
+    ConnCol::Vantage,
+    ConnCol::ClientIp,
+    ConnCol::ServerIp,
+    ConnCol::ServerPort,
+    ConnCol::FirstSynTime,
+    ConnCol::FirstSynFrame,
+    ConnCol::SynTfo,
+    ConnCol::SynDataLen,
+    ConnCol::SynFeatures,
+    ConnCol::SynCookie,
+    ConnCol::SynackCookie,
+    ConnCol::SynackFrame,
+    ConnCol::SynackTime,
+    ConnCol::SynackAnswers,
+    ConnCol::SynackTfo,
+    ConnCol::SynackTfoKind,
+    ConnCol::SynackTtl,
+    ConnCol::SynackMss,
+    ConnCol::SynackOptions,
+    ConnCol::SynackDataLen,
+    ConnCol::SynackFeatures,
+    ConnCol::SecondSynackFrame,
+    ConnCol::SecondSynackTime,
+    ConnCol::SecondSynackAnswers,
+    ConnCol::SecondSynackTfo,
+    ConnCol::SecondSynackTfoKind,
+    ConnCol::SecondSynackTtl,
+    ConnCol::SecondSynackMss,
+    ConnCol::SecondSynackOptions,
+    ConnCol::SecondSynackDataLen,
+    ConnCol::SecondSynackFeatures,
+    ConnCol::SynackConflict,
+    ConnCol::SynDataAcked,
+    ConnCol::ResetFrame,
+    ConnCol::IcmpFrame,
+    ConnCol::IcmpMtu,
+    ConnCol::RefusalAnswersFirstSyn,
+    ConnCol::Outcome,
+    ConnCol::Attempt,
+    ConnCol::AttemptFeatures,
+    ConnCol::AttemptSource,
+    ConnCol::AppResult,
+    ConnCol::Url,
+    ConnCol::Host,
+    ConnCol::Round,
+    ConnCol::HttpStatus,
+    ConnCol::ResponseSize,
+    ConnCol::CertSha256,
+    ConnCol::CertError,
+    ConnCol::CachedSynDrops,
+    ConnCol::Category,
+    ConnCol::Echo,
+    ConnCol::ServerView,
+    ConnCol::ServerCapture,
+    ConnCol::ServerFrame,
+    ConnCol::ComparedSynFrame,
+    ConnCol::ComparedSynTfo,
+    ConnCol::ComparedSynDataLen,
+    ConnCol::SynChanges,
+    ConnCol::OptionArrived,
+    ConnCol::DataArrived,
+    ConnCol::OriginTfo,
+    ConnCol::RequestChanges,
+    ConnCol::ServedCertSha256,
 ];
 
 /// What every row of a connections row group says of the vantage's own addresses, and of the
 /// target it belongs to: the cheap first look of a bucketed `judge`.
-pub const CONNECTION_KEY_COLUMNS: &[&str] =
-    &["vantage", "client_ip", "server_ip", "server_port", "attempt_source"];
+pub const CONNECTION_KEY_COLUMNS: &[ConnCol] =
+    &[ConnCol::Vantage, ConnCol::ClientIp, ConnCol::ServerIp, ConnCol::ServerPort, ConnCol::AttemptSource];
 
 /// One row's vantage, client, target and whether the collector's records name it.
 pub struct ConnKey<'a> {
@@ -232,18 +248,18 @@ pub struct ConnKey<'a> {
 }
 
 pub(crate) fn connection_keys<'a>(c: &Columns<'a>) -> Result<Vec<ConnKey<'a>>, DatasetError> {
-    let vantage = c.strings("vantage")?;
-    let client = c.ips("client_ip")?;
-    let server = c.ips("server_ip")?;
-    let port = c.numbers::<UInt16Type>("server_port")?;
-    let source = c.strings("attempt_source")?;
+    let vantage = c.strings(ConnCol::Vantage)?;
+    let client = c.ips(ConnCol::ClientIp)?;
+    let server = c.ips(ConnCol::ServerIp)?;
+    let port = c.numbers::<UInt16Type>(ConnCol::ServerPort)?;
+    let source = c.strings(ConnCol::AttemptSource)?;
     (0..c.height())
         .map(|i| {
             Ok(ConnKey {
-                vantage: required(vantage[i], c, "vantage")?,
-                client: required(client[i], c, "client_ip")?,
-                server: required(server[i], c, "server_ip")?,
-                server_port: required(port[i], c, "server_port")?,
+                vantage: required(vantage[i], c, ConnCol::Vantage)?,
+                client: required(client[i], c, ConnCol::ClientIp)?,
+                server: required(server[i], c, ConnCol::ServerIp)?,
+                server_port: required(port[i], c, ConnCol::ServerPort)?,
                 recorded: source[i] == Some("record"),
             })
         })
@@ -251,9 +267,49 @@ pub(crate) fn connection_keys<'a>(c: &Columns<'a>) -> Result<Vec<ConnKey<'a>>, D
 }
 
 /// The SYN-ACK columns under one prefix (`synack_`, `second_synack_`).
+/// The columns of one SYN-ACK (the one gone on with, or the one with another ISN).
+struct SynAckNames {
+    frame: ConnCol,
+    time: ConnCol,
+    answers: ConnCol,
+    tfo: ConnCol,
+    tfo_kind: ConnCol,
+    ttl: ConnCol,
+    mss: ConnCol,
+    options: ConnCol,
+    data_len: ConnCol,
+    features: ConnCol,
+}
+
+const SYNACK: SynAckNames = SynAckNames {
+    frame: ConnCol::SynackFrame,
+    time: ConnCol::SynackTime,
+    answers: ConnCol::SynackAnswers,
+    tfo: ConnCol::SynackTfo,
+    tfo_kind: ConnCol::SynackTfoKind,
+    ttl: ConnCol::SynackTtl,
+    mss: ConnCol::SynackMss,
+    options: ConnCol::SynackOptions,
+    data_len: ConnCol::SynackDataLen,
+    features: ConnCol::SynackFeatures,
+};
+
+const SECOND_SYNACK: SynAckNames = SynAckNames {
+    frame: ConnCol::SecondSynackFrame,
+    time: ConnCol::SecondSynackTime,
+    answers: ConnCol::SecondSynackAnswers,
+    tfo: ConnCol::SecondSynackTfo,
+    tfo_kind: ConnCol::SecondSynackTfoKind,
+    ttl: ConnCol::SecondSynackTtl,
+    mss: ConnCol::SecondSynackMss,
+    options: ConnCol::SecondSynackOptions,
+    data_len: ConnCol::SecondSynackDataLen,
+    features: ConnCol::SecondSynackFeatures,
+};
+
 struct SynAckColumns {
-    /// The names of the time, answers, tfo, ttl and data_len columns, for errors.
-    names: [String; 5],
+    /// The time, answers, tfo, ttl and data_len columns, for errors.
+    names: [ConnCol; 5],
     frame: Vec<Option<u64>>,
     time: Vec<Option<i64>>,
     answers: Vec<Option<SynAckAnswers>>,
@@ -267,20 +323,19 @@ struct SynAckColumns {
 }
 
 impl SynAckColumns {
-    fn read(c: &Columns<'_>, prefix: &str) -> Result<Self, DatasetError> {
-        let name = |field: &str| format!("{prefix}{field}");
+    fn read(c: &Columns<'_>, n: &SynAckNames) -> Result<Self, DatasetError> {
         Ok(SynAckColumns {
-            names: ["time", "answers", "tfo", "ttl", "data_len"].map(name),
-            frame: c.numbers::<UInt64Type>(&name("frame"))?,
-            time: c.times(&name("time"))?,
-            answers: c.words(&name("answers"), SynAckAnswers::parse)?,
-            tfo: c.words(&name("tfo"), SynAckTfo::parse)?,
-            tfo_kind: c.numbers::<UInt8Type>(&name("tfo_kind"))?,
-            ttl: c.numbers::<UInt8Type>(&name("ttl"))?,
-            mss: c.numbers::<UInt16Type>(&name("mss"))?,
-            options: c.u8_lists(&name("options"))?,
-            data_len: c.numbers::<UInt32Type>(&name("data_len"))?,
-            features: c.feature_lists(&name("features"))?,
+            names: [n.time, n.answers, n.tfo, n.ttl, n.data_len],
+            frame: c.numbers::<UInt64Type>(n.frame)?,
+            time: c.times(n.time)?,
+            answers: c.words(n.answers, SynAckAnswers::parse)?,
+            tfo: c.words(n.tfo, SynAckTfo::parse)?,
+            tfo_kind: c.numbers::<UInt8Type>(n.tfo_kind)?,
+            ttl: c.numbers::<UInt8Type>(n.ttl)?,
+            mss: c.numbers::<UInt16Type>(n.mss)?,
+            options: c.u8_lists(n.options)?,
+            data_len: c.numbers::<UInt32Type>(n.data_len)?,
+            features: c.feature_lists(n.features)?,
         })
     }
 
@@ -313,22 +368,22 @@ pub(crate) fn connection_rows(
     if !keys.iter().any(&keep) {
         return Ok(());
     }
-    let first_time = c.times("first_syn_time")?;
-    let first_frame = c.numbers::<UInt64Type>("first_syn_frame")?;
-    let syn_tfo = c.words("syn_tfo", SynTfo::parse)?;
-    let syn_data_len = c.numbers::<UInt32Type>("syn_data_len")?;
-    let syn_features = c.feature_lists("syn_features")?;
-    let synack = SynAckColumns::read(c, "synack_")?;
-    let second = SynAckColumns::read(c, "second_synack_")?;
-    let conflict = c.u64_lists("synack_conflict")?;
-    let acked = c.words("syn_data_acked", DataAcked::parse)?;
-    let syn_cookie = c.strings("syn_cookie")?;
-    let synack_cookie = c.strings("synack_cookie")?;
-    let reset = c.numbers::<UInt64Type>("reset_frame")?;
-    let icmp = c.numbers::<UInt64Type>("icmp_frame")?;
-    let icmp_mtu = c.numbers::<UInt32Type>("icmp_mtu")?;
-    let refusal_first = c.flags("refusal_answers_first_syn")?;
-    let outcome = c.words("outcome", Outcome::parse)?;
+    let first_time = c.times(ConnCol::FirstSynTime)?;
+    let first_frame = c.numbers::<UInt64Type>(ConnCol::FirstSynFrame)?;
+    let syn_tfo = c.words(ConnCol::SynTfo, SynTfo::parse)?;
+    let syn_data_len = c.numbers::<UInt32Type>(ConnCol::SynDataLen)?;
+    let syn_features = c.feature_lists(ConnCol::SynFeatures)?;
+    let synack = SynAckColumns::read(c, &SYNACK)?;
+    let second = SynAckColumns::read(c, &SECOND_SYNACK)?;
+    let conflict = c.u64_lists(ConnCol::SynackConflict)?;
+    let acked = c.words(ConnCol::SynDataAcked, DataAcked::parse)?;
+    let syn_cookie = c.strings(ConnCol::SynCookie)?;
+    let synack_cookie = c.strings(ConnCol::SynackCookie)?;
+    let reset = c.numbers::<UInt64Type>(ConnCol::ResetFrame)?;
+    let icmp = c.numbers::<UInt64Type>(ConnCol::IcmpFrame)?;
+    let icmp_mtu = c.numbers::<UInt32Type>(ConnCol::IcmpMtu)?;
+    let refusal_first = c.flags(ConnCol::RefusalAnswersFirstSyn)?;
+    let outcome = c.words(ConnCol::Outcome, Outcome::parse)?;
     let links = AttemptColumns::read(c)?;
     let paths = PathColumns::read(c)?;
     for (i, key) in keys.iter().enumerate() {
@@ -341,10 +396,10 @@ pub(crate) fn connection_rows(
             server: key.server,
             server_port: key.server_port,
             first_syn: FirstSyn {
-                frame: required(first_frame[i], c, "first_syn_frame")?,
-                time_ns: required(first_time[i], c, "first_syn_time")?,
-                tfo: required(syn_tfo[i], c, "syn_tfo")?,
-                data_len: required(syn_data_len[i], c, "syn_data_len")?,
+                frame: required(first_frame[i], c, ConnCol::FirstSynFrame)?,
+                time_ns: required(first_time[i], c, ConnCol::FirstSynTime)?,
+                tfo: required(syn_tfo[i], c, ConnCol::SynTfo)?,
+                data_len: required(syn_data_len[i], c, ConnCol::SynDataLen)?,
                 // Tables of version 3 kept no features: the SYN's TFO option tells TFO.
                 features: syn_features[i].unwrap_or(match syn_tfo[i] {
                     Some(SynTfo::None) | None => Features::NONE,
@@ -356,7 +411,7 @@ pub(crate) fn connection_rows(
             synack_conflict: match conflict[i].as_deref() {
                 Some(&[a, b]) => Some([a, b]),
                 Some([]) | None => None,
-                Some(_) => return Err(c.error("synack_conflict", "not two frames")),
+                Some(_) => return Err(c.error(ConnCol::SynackConflict, "not two frames")),
             },
             syn_data_acked: acked[i],
             another_cookie: matches!((syn_cookie[i], synack_cookie[i]), (Some(a), Some(b)) if a != b)
@@ -365,7 +420,7 @@ pub(crate) fn connection_rows(
             icmp_frame: icmp[i],
             icmp_mtu: icmp_mtu[i],
             refusal_answers_first_syn: refusal_first[i],
-            outcome: required(outcome[i], c, "outcome")?,
+            outcome: required(outcome[i], c, ConnCol::Outcome)?,
             path: paths.row(i, c, attempt.as_deref())?,
             attempt,
         };
@@ -395,20 +450,20 @@ struct AttemptColumns<'a> {
 impl<'a> AttemptColumns<'a> {
     fn read(c: &Columns<'a>) -> Result<Self, DatasetError> {
         Ok(AttemptColumns {
-            source: c.strings("attempt_source")?,
-            fetch: c.words("attempt", FetchKind::parse)?,
-            features: c.feature_lists("attempt_features")?,
-            app_result: c.strings("app_result")?,
-            url: c.strings("url")?,
-            host: c.strings("host")?,
-            round: c.numbers::<UInt32Type>("round")?,
-            status: c.numbers::<UInt16Type>("http_status")?,
-            size: c.numbers::<UInt64Type>("response_size")?,
-            cert: c.strings("cert_sha256")?,
-            cert_error: c.strings("cert_error")?,
-            cached_syn_drops: c.numbers::<UInt16Type>("cached_syn_drops")?,
-            category: c.strings("category")?,
-            echo: c.flags("echo")?,
+            source: c.strings(ConnCol::AttemptSource)?,
+            fetch: c.words(ConnCol::Attempt, FetchKind::parse)?,
+            features: c.feature_lists(ConnCol::AttemptFeatures)?,
+            app_result: c.strings(ConnCol::AppResult)?,
+            url: c.strings(ConnCol::Url)?,
+            host: c.strings(ConnCol::Host)?,
+            round: c.numbers::<UInt32Type>(ConnCol::Round)?,
+            status: c.numbers::<UInt16Type>(ConnCol::HttpStatus)?,
+            size: c.numbers::<UInt64Type>(ConnCol::ResponseSize)?,
+            cert: c.strings(ConnCol::CertSha256)?,
+            cert_error: c.strings(ConnCol::CertError)?,
+            cached_syn_drops: c.numbers::<UInt16Type>(ConnCol::CachedSynDrops)?,
+            category: c.strings(ConnCol::Category)?,
+            echo: c.flags(ConnCol::Echo)?,
         })
     }
 
@@ -418,22 +473,22 @@ impl<'a> AttemptColumns<'a> {
         }
         let text = |v: Option<&str>, name| required(v, c, name).map(str::to_string);
         Ok(Some(Arc::new(AttemptLink {
-            url: text(self.url[i], "url")?,
-            host: text(self.host[i], "host")?,
-            fetch: required(self.fetch[i], c, "attempt")?,
+            url: text(self.url[i], ConnCol::Url)?,
+            host: text(self.host[i], ConnCol::Host)?,
+            fetch: required(self.fetch[i], c, ConnCol::Attempt)?,
             features: self.features[i].unwrap_or(match self.fetch[i] {
                 Some(kind) if kind.tfo() => Features::TFO,
                 _ => Features::NONE,
             }),
-            round: required(self.round[i], c, "round")?,
-            app_result: text(self.app_result[i], "app_result")?,
+            round: required(self.round[i], c, ConnCol::Round)?,
+            app_result: text(self.app_result[i], ConnCol::AppResult)?,
             status: self.status[i],
             size: self.size[i],
             cert_sha256: self.cert[i].map(str::to_string),
             cert_error: self.cert_error[i].map(str::to_string),
             cached_syn_drops: self.cached_syn_drops[i],
             category: self.category[i].map(str::to_string),
-            echo: required(self.echo[i], c, "echo")?,
+            echo: required(self.echo[i], c, ConnCol::Echo)?,
         })))
     }
 }
@@ -457,18 +512,18 @@ struct PathColumns<'a> {
 impl<'a> PathColumns<'a> {
     fn read(c: &Columns<'a>) -> Result<Self, DatasetError> {
         Ok(PathColumns {
-            view: c.strings("server_view")?,
-            capture: c.strings("server_capture")?,
-            frame: c.numbers::<UInt64Type>("server_frame")?,
-            sent_frame: c.numbers::<UInt64Type>("compared_syn_frame")?,
-            sent_tfo: c.flags("compared_syn_tfo")?,
-            sent_data_len: c.numbers::<UInt32Type>("compared_syn_data_len")?,
-            changes: c.string_lists("syn_changes")?,
-            option_arrived: c.flags("option_arrived")?,
-            data_arrived: c.flags("data_arrived")?,
-            origin_tfo: c.flags("origin_tfo")?,
-            request_changes: c.string_lists("request_changes")?,
-            served_cert: c.strings("served_cert_sha256")?,
+            view: c.strings(ConnCol::ServerView)?,
+            capture: c.strings(ConnCol::ServerCapture)?,
+            frame: c.numbers::<UInt64Type>(ConnCol::ServerFrame)?,
+            sent_frame: c.numbers::<UInt64Type>(ConnCol::ComparedSynFrame)?,
+            sent_tfo: c.flags(ConnCol::ComparedSynTfo)?,
+            sent_data_len: c.numbers::<UInt32Type>(ConnCol::ComparedSynDataLen)?,
+            changes: c.string_lists(ConnCol::SynChanges)?,
+            option_arrived: c.flags(ConnCol::OptionArrived)?,
+            data_arrived: c.flags(ConnCol::DataArrived)?,
+            origin_tfo: c.flags(ConnCol::OriginTfo)?,
+            request_changes: c.string_lists(ConnCol::RequestChanges)?,
+            served_cert: c.strings(ConnCol::ServedCertSha256)?,
         })
     }
 
@@ -482,16 +537,17 @@ impl<'a> PathColumns<'a> {
             None => return Ok(None),
             Some("echo") => ArrivalSource::Echo,
             Some("server_capture") => ArrivalSource::ServerCapture {
-                capture: Arc::from(required(self.capture[i], c, "server_capture")?),
-                frame: required(self.frame[i], c, "server_frame")?,
+                capture: Arc::from(required(self.capture[i], c, ConnCol::ServerCapture)?),
+                frame: required(self.frame[i], c, ConnCol::ServerFrame)?,
             },
-            Some(other) => return Err(c.error("server_view", format!("unknown value {other:?}"))),
+            Some(other) => return Err(c.error(ConnCol::ServerView, format!("unknown value {other:?}"))),
         };
         let changes: Vec<SynChange> = self.changes[i]
             .iter()
             .flatten()
             .map(|w| {
-                SynChange::parse(w).ok_or_else(|| c.error("syn_changes", format!("unknown change {w:?}")))
+                SynChange::parse(w)
+                    .ok_or_else(|| c.error(ConnCol::SynChanges, format!("unknown change {w:?}")))
             })
             .collect::<Result<_, _>>()?;
         let client_cert = attempt.and_then(|a| a.cert_sha256.as_deref());
@@ -503,9 +559,9 @@ impl<'a> PathColumns<'a> {
         };
         Ok(Some(PathFacts {
             source,
-            sent_frame: required(self.sent_frame[i], c, "compared_syn_frame")?,
-            sent_tfo: required(self.sent_tfo[i], c, "compared_syn_tfo")?,
-            sent_data_len: required(self.sent_data_len[i], c, "compared_syn_data_len")?,
+            sent_frame: required(self.sent_frame[i], c, ConnCol::ComparedSynFrame)?,
+            sent_tfo: required(self.sent_tfo[i], c, ConnCol::ComparedSynTfo)?,
+            sent_data_len: required(self.sent_data_len[i], c, ConnCol::ComparedSynDataLen)?,
             reoriginated: reoriginated(&changes),
             changes,
             option_arrived: self.option_arrived[i],

@@ -7,28 +7,29 @@ use polars::prelude::*;
 
 use crate::dataset::{Dataset, DatasetError};
 use crate::judge::{judge, JudgeError, JudgeOptions};
+use crate::table::conn_col::ConnCol;
 use crate::table::{targets_frame, Rates, TableError};
 use crate::verdict::TargetVerdict;
 
 /// The connections columns a ladder draws.
-pub(super) const LADDER_COLUMNS: &[&str] = &[
-    "vantage",
-    "server_ip",
-    "server_port",
-    "first_syn_time",
-    "first_syn_frame",
-    "syn_tfo",
-    "syn_data_len",
-    "retransmitted_syn_frame",
-    "synack_frame",
-    "synack_answers",
-    "synack_tfo",
-    "syn_data_acked",
-    "reset_frame",
-    "icmp_frame",
-    "outcome",
-    "connect_ms",
-    "attempt",
+pub(super) const LADDER_COLUMNS: &[ConnCol] = &[
+    ConnCol::Vantage,
+    ConnCol::ServerIp,
+    ConnCol::ServerPort,
+    ConnCol::FirstSynTime,
+    ConnCol::FirstSynFrame,
+    ConnCol::SynTfo,
+    ConnCol::SynDataLen,
+    ConnCol::RetransmittedSynFrame,
+    ConnCol::SynackFrame,
+    ConnCol::SynackAnswers,
+    ConnCol::SynackTfo,
+    ConnCol::SynDataAcked,
+    ConnCol::ResetFrame,
+    ConnCol::IcmpFrame,
+    ConnCol::Outcome,
+    ConnCol::ConnectMs,
+    ConnCol::Attempt,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -59,12 +60,12 @@ pub struct ReportInput {
     pub sources: Vec<String>,
 }
 
-fn read(path: &Path, columns: Option<&[&str]>) -> Result<DataFrame, ReportError> {
+fn read(path: &Path, columns: Option<&[ConnCol]>) -> Result<DataFrame, ReportError> {
     let io = |error: std::io::Error| ReportError::Read { path: path.to_owned(), error: error.into() };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut reader = ParquetReader::new(file);
     if let Some(columns) = columns {
-        reader = reader.with_columns(Some(columns.iter().map(|c| c.to_string()).collect()));
+        reader = reader.with_columns(Some(columns.iter().map(|c| c.as_str().to_string()).collect()));
     }
     reader.finish().map_err(|error| ReportError::Read { path: path.to_owned(), error })
 }

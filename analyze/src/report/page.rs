@@ -9,6 +9,7 @@ use polars::prelude::*;
 use super::escape::escape;
 use super::input::ReportInput;
 use super::svg::{ladder, share_bars, Bar, Rung};
+use crate::table::conn_col::ConnCol;
 use crate::table::rate_outcomes;
 
 /// Targets drawn as ladders at most: a page that opens at once even for a large run (every
@@ -93,7 +94,7 @@ fn run_section(page: &mut String, input: &ReportInput) {
     }
     let span = input.connections.as_ref().map(|c| {
         let mut times: Vec<String> =
-            texts(c, "first_syn_time").into_iter().filter(|t| !t.is_empty()).collect();
+            texts(c, ConnCol::FirstSynTime.as_str()).into_iter().filter(|t| !t.is_empty()).collect();
         times.sort();
         (times.first().cloned().unwrap_or_default(), times.last().cloned().unwrap_or_default())
     });
@@ -260,9 +261,9 @@ fn ladders_section(page: &mut String, input: &ReportInput) {
         texts(t, "middlebox"),
         texts(t, "signatures"),
     );
-    let c: BTreeMap<&str, Vec<String>> =
-        super::input::LADDER_COLUMNS.iter().map(|n| (*n, texts(conns, n))).collect();
-    let connect_ms = numbers(conns, "connect_ms");
+    let c: BTreeMap<ConnCol, Vec<String>> =
+        super::input::LADDER_COLUMNS.iter().map(|n| (*n, texts(conns, n.as_str()))).collect();
+    let connect_ms = numbers(conns, ConnCol::ConnectMs.as_str());
     let mut drawn = 0;
     for i in (0..t.height()).filter(|&i| middlebox[i] == "true") {
         if drawn == LADDERS_AT_MOST {
@@ -271,53 +272,62 @@ fn ladders_section(page: &mut String, input: &ReportInput) {
         }
         let mut rows: Vec<usize> = (0..conns.height())
             .filter(|&j| {
-                c["vantage"][j] == vantage[i] && c["server_ip"][j] == ip[i] && c["server_port"][j] == port[i]
+                c[&ConnCol::Vantage][j] == vantage[i]
+                    && c[&ConnCol::ServerIp][j] == ip[i]
+                    && c[&ConnCol::ServerPort][j] == port[i]
             })
             .collect();
-        rows.sort_by(|a, b| c["first_syn_time"][*a].cmp(&c["first_syn_time"][*b]));
+        rows.sort_by(|a, b| c[&ConnCol::FirstSynTime][*a].cmp(&c[&ConnCol::FirstSynTime][*b]));
         if rows.is_empty() {
             continue;
         }
         let rungs: Vec<Rung<'_>> = rows
             .iter()
             .map(|&j| {
-                let data = c["syn_data_len"][j].parse::<u64>().unwrap_or(0);
+                let data = c[&ConnCol::SynDataLen][j].parse::<u64>().unwrap_or(0);
                 let syn = format!(
                     "SYN {}{} (frame {})",
-                    c["syn_tfo"][j].replace('_', " "),
+                    c[&ConnCol::SynTfo][j].replace('_', " "),
                     if data > 0 { format!(" + {data} bytes") } else { String::new() },
-                    c["first_syn_frame"][j]
+                    c[&ConnCol::FirstSynFrame][j]
                 );
-                let answer = if !c["synack_frame"][j].is_empty() {
-                    let acked = &c["syn_data_acked"][j];
-                    let to =
-                        if c["synack_answers"][j] == "retransmitted_syn" { ", to the resend" } else { "" };
+                let answer = if !c[&ConnCol::SynackFrame][j].is_empty() {
+                    let acked = &c[&ConnCol::SynDataAcked][j];
+                    let to = if c[&ConnCol::SynackAnswers][j] == "retransmitted_syn" {
+                        ", to the resend"
+                    } else {
+                        ""
+                    };
                     Some((
                         format!(
                             "SYN-ACK {}{}{to} (frame {})",
-                            c["synack_tfo"][j].replace('_', " "),
+                            c[&ConnCol::SynackTfo][j].replace('_', " "),
                             if acked.is_empty() {
                                 String::new()
                             } else {
                                 format!(", data {}", acked.replace('_', " "))
                             },
-                            c["synack_frame"][j]
+                            c[&ConnCol::SynackFrame][j]
                         ),
                         connect_ms[j],
                     ))
-                } else if !c["reset_frame"][j].is_empty() {
-                    Some((format!("RST (frame {})", c["reset_frame"][j]), None))
-                } else if !c["icmp_frame"][j].is_empty() {
-                    Some((format!("ICMP error (frame {})", c["icmp_frame"][j]), None))
+                } else if !c[&ConnCol::ResetFrame][j].is_empty() {
+                    Some((format!("RST (frame {})", c[&ConnCol::ResetFrame][j]), None))
+                } else if !c[&ConnCol::IcmpFrame][j].is_empty() {
+                    Some((format!("ICMP error (frame {})", c[&ConnCol::IcmpFrame][j]), None))
                 } else {
                     None
                 };
                 Rung {
-                    what: if c["attempt"][j].is_empty() { "connection" } else { c["attempt"][j].as_str() },
+                    what: if c[&ConnCol::Attempt][j].is_empty() {
+                        "connection"
+                    } else {
+                        c[&ConnCol::Attempt][j].as_str()
+                    },
                     syn,
-                    resent: !c["retransmitted_syn_frame"][j].is_empty(),
+                    resent: !c[&ConnCol::RetransmittedSynFrame][j].is_empty(),
                     answer,
-                    outcome: c["outcome"][j].as_str(),
+                    outcome: c[&ConnCol::Outcome][j].as_str(),
                 }
             })
             .collect();

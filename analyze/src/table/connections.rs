@@ -2,6 +2,7 @@
 
 use polars::prelude::*;
 
+use super::conn_col::ConnCol;
 use super::TableError;
 use crate::arrival::{
     reoriginated, sent_counterpart, syn_changes, ArrivalSource, PathFacts, SynChange, SynSeen,
@@ -228,47 +229,50 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
         .iter()
         .map(|a| a.as_ref().map(|a| a.changes.iter().map(|c| c.to_string()).collect()))
         .collect();
-    Ok(vec![
-        ("capture", strings(conns().map(|c| &*c.capture))),
-        ("vantage", strings(rows.iter().map(|(v, _)| *v))),
-        ("ip_version", values(conns().map(|c| c.ip_version()))),
-        ("client_ip", ips(&|c| c.client.ip())),
-        ("server_ip", ips(&|c| c.server.ip())),
-        ("client_port", values(conns().map(|c| c.client.port()))),
-        ("server_port", values(conns().map(|c| c.server.port()))),
-        ("client_isn", values(conns().map(|c| c.isn))),
-        ("first_syn_time", utc_ns(conns().map(|c| c.first_syn().time_ns))),
-        ("first_syn_frame", values(conns().map(|c| c.first_syn().frame))),
-        ("syn_count", values(conns().map(|c| c.syn_count))),
-        ("syn_tfo", strings(conns().map(|c| c.first_syn().tfo.as_str()))),
-        ("syn_tfo_kind", options(conns().map(|c| c.syn_tfo_kind))),
-        ("syn_tfo_duplicate", flags(conns().map(|c| c.syn_tfo_duplicate))),
-        ("syn_cookie", hex(&|c| c.syn_cookie.as_deref())),
-        ("syn_data_len", values(conns().map(|c| c.first_syn().data_len))),
-        ("syn_features", feature_lists(conns().map(|c| Some(c.first_syn().features)))?),
-        ("syn_options_error", optional_strings(conns().map(|c| c.syn_options_error.as_deref()))),
-        ("retransmitted_syn_frame", options(conns().map(|c| c.syns.get(1).map(|s| s.frame)))),
-        ("synack_frame", options(synacks().map(|s| s.map(|s| s.frame)))),
-        ("synack_answers", optional_strings(synacks().map(|s| s.map(|s| s.answers.as_str())))),
-        ("synack_tfo", optional_strings(synacks().map(|s| s.map(|s| s.tfo.as_str())))),
-        ("synack_tfo_kind", options(synacks().map(|s| s.and_then(|s| s.tfo_kind)))),
-        ("synack_cookie", hex(&|c| c.synack.as_ref().and_then(|s| s.cookie.as_deref()))),
-        ("syn_data_acked", optional_strings(conns().map(|c| c.syn_data_acked.map(|a| a.as_str())))),
-        ("syn_data_resent", flags(conns().map(|c| c.syn_data_resent))),
-        ("synack_ttl", options(synacks().map(|s| s.map(|s| s.ttl)))),
-        ("synack_window", options(synacks().map(|s| s.map(|s| s.window)))),
-        ("synack_mss", options(synacks().map(|s| s.and_then(|s| s.mss)))),
-        ("synack_options", u8_lists(synacks().map(|s| s.map(|s| s.option_kinds.as_slice())))?),
-        ("synack_data_len", options(synacks().map(|s| s.map(|s| s.data_len)))),
-        ("synack_features", feature_lists(synacks().map(|s| s.map(|s| s.features)))?),
-        ("second_synack_frame", options(conns().map(|c| c.other_synack.as_ref().map(|s| s.frame)))),
-        ("synack_conflict", u64_lists(conflicts.iter().map(|c| c.as_ref().map(|frames| frames.as_slice())))?),
-        ("reset_frame", options(conns().map(|c| c.reset.map(|r| r.frame)))),
-        ("icmp_frame", options(conns().map(|c| c.icmp.map(|r| r.frame)))),
-        ("icmp_type", options(conns().map(|c| c.icmp.and_then(|r| r.icmp).map(|(t, _)| t)))),
-        ("icmp_code", options(conns().map(|c| c.icmp.and_then(|r| r.icmp).map(|(_, code)| code)))),
-        ("icmp_mtu", options(conns().map(|c| c.icmp.and_then(|r| r.mtu)))),
-        ("icmp_sender", {
+    let columns: Vec<(ConnCol, ArrayRef)> = vec![
+        (ConnCol::Capture, strings(conns().map(|c| &*c.capture))),
+        (ConnCol::Vantage, strings(rows.iter().map(|(v, _)| *v))),
+        (ConnCol::IpVersion, values(conns().map(|c| c.ip_version()))),
+        (ConnCol::ClientIp, ips(&|c| c.client.ip())),
+        (ConnCol::ServerIp, ips(&|c| c.server.ip())),
+        (ConnCol::ClientPort, values(conns().map(|c| c.client.port()))),
+        (ConnCol::ServerPort, values(conns().map(|c| c.server.port()))),
+        (ConnCol::ClientIsn, values(conns().map(|c| c.isn))),
+        (ConnCol::FirstSynTime, utc_ns(conns().map(|c| c.first_syn().time_ns))),
+        (ConnCol::FirstSynFrame, values(conns().map(|c| c.first_syn().frame))),
+        (ConnCol::SynCount, values(conns().map(|c| c.syn_count))),
+        (ConnCol::SynTfo, strings(conns().map(|c| c.first_syn().tfo.as_str()))),
+        (ConnCol::SynTfoKind, options(conns().map(|c| c.syn_tfo_kind))),
+        (ConnCol::SynTfoDuplicate, flags(conns().map(|c| c.syn_tfo_duplicate))),
+        (ConnCol::SynCookie, hex(&|c| c.syn_cookie.as_deref())),
+        (ConnCol::SynDataLen, values(conns().map(|c| c.first_syn().data_len))),
+        (ConnCol::SynFeatures, feature_lists(conns().map(|c| Some(c.first_syn().features)))?),
+        (ConnCol::SynOptionsError, optional_strings(conns().map(|c| c.syn_options_error.as_deref()))),
+        (ConnCol::RetransmittedSynFrame, options(conns().map(|c| c.syns.get(1).map(|s| s.frame)))),
+        (ConnCol::SynackFrame, options(synacks().map(|s| s.map(|s| s.frame)))),
+        (ConnCol::SynackAnswers, optional_strings(synacks().map(|s| s.map(|s| s.answers.as_str())))),
+        (ConnCol::SynackTfo, optional_strings(synacks().map(|s| s.map(|s| s.tfo.as_str())))),
+        (ConnCol::SynackTfoKind, options(synacks().map(|s| s.and_then(|s| s.tfo_kind)))),
+        (ConnCol::SynackCookie, hex(&|c| c.synack.as_ref().and_then(|s| s.cookie.as_deref()))),
+        (ConnCol::SynDataAcked, optional_strings(conns().map(|c| c.syn_data_acked.map(|a| a.as_str())))),
+        (ConnCol::SynDataResent, flags(conns().map(|c| c.syn_data_resent))),
+        (ConnCol::SynackTtl, options(synacks().map(|s| s.map(|s| s.ttl)))),
+        (ConnCol::SynackWindow, options(synacks().map(|s| s.map(|s| s.window)))),
+        (ConnCol::SynackMss, options(synacks().map(|s| s.and_then(|s| s.mss)))),
+        (ConnCol::SynackOptions, u8_lists(synacks().map(|s| s.map(|s| s.option_kinds.as_slice())))?),
+        (ConnCol::SynackDataLen, options(synacks().map(|s| s.map(|s| s.data_len)))),
+        (ConnCol::SynackFeatures, feature_lists(synacks().map(|s| s.map(|s| s.features)))?),
+        (ConnCol::SecondSynackFrame, options(conns().map(|c| c.other_synack.as_ref().map(|s| s.frame)))),
+        (
+            ConnCol::SynackConflict,
+            u64_lists(conflicts.iter().map(|c| c.as_ref().map(|frames| frames.as_slice())))?,
+        ),
+        (ConnCol::ResetFrame, options(conns().map(|c| c.reset.map(|r| r.frame)))),
+        (ConnCol::IcmpFrame, options(conns().map(|c| c.icmp.map(|r| r.frame)))),
+        (ConnCol::IcmpType, options(conns().map(|c| c.icmp.and_then(|r| r.icmp).map(|(t, _)| t)))),
+        (ConnCol::IcmpCode, options(conns().map(|c| c.icmp.and_then(|r| r.icmp).map(|(_, code)| code)))),
+        (ConnCol::IcmpMtu, options(conns().map(|c| c.icmp.and_then(|r| r.mtu)))),
+        (ConnCol::IcmpSender, {
             let texts: Vec<Option<String>> = conns()
                 .map(|c| {
                     let reply =
@@ -278,54 +282,60 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
                 .collect();
             optional_strings(texts.iter().map(|t| t.as_deref()))
         }),
-        ("outcome", strings(conns().map(|c| c.outcome.as_str()))),
-        ("connect_ms", options(conns().map(|c| c.connect_ms()))),
+        (ConnCol::Outcome, strings(conns().map(|c| c.outcome.as_str()))),
+        (ConnCol::ConnectMs, options(conns().map(|c| c.connect_ms()))),
         (
-            "attempt",
+            ConnCol::Attempt,
             optional_strings(conns().map(|c| match &c.attempt {
                 Some(a) => Some(a.fetch.as_str()),
                 None => inferred_attempt(c).map(FetchKind::as_str),
             })),
         ),
-        ("attempt_features", feature_lists(conns().map(|c| c.attempt.as_ref().map(|a| a.features)))?),
+        (ConnCol::AttemptFeatures, feature_lists(conns().map(|c| c.attempt.as_ref().map(|a| a.features)))?),
         (
-            "attempt_source",
+            ConnCol::AttemptSource,
             optional_strings(conns().map(|c| match &c.attempt {
                 Some(_) => Some("record"),
                 None => inferred_attempt(c).map(|_| "inferred"),
             })),
         ),
-        ("app_result", optional_strings(conns().map(|c| c.attempt.as_ref().map(|a| a.app_result.as_str())))),
-        ("arrived_client_ip", {
+        (
+            ConnCol::AppResult,
+            optional_strings(conns().map(|c| c.attempt.as_ref().map(|a| a.app_result.as_str()))),
+        ),
+        (ConnCol::ArrivedClientIp, {
             let texts: Vec<Option<String>> = seen().map(|s| s.map(|s| s.client.ip().to_string())).collect();
             optional_strings(texts.iter().map(|t| t.as_deref()))
         }),
-        ("arrived_client_port", options(seen().map(|s| s.map(|s| s.client.port())))),
-        ("arrived_isn_same", optional_flags(conns().zip(seen()).map(|(c, s)| s.map(|s| s.isn == c.isn)))),
+        (ConnCol::ArrivedClientPort, options(seen().map(|s| s.map(|s| s.client.port())))),
         (
-            "sent_ttl",
+            ConnCol::ArrivedIsnSame,
+            optional_flags(conns().zip(seen()).map(|(c, s)| s.map(|s| s.isn == c.isn))),
+        ),
+        (
+            ConnCol::SentTtl,
             values(
                 conns()
                     .zip(&arrived)
                     .map(|(c, a)| a.as_ref().map_or(c.first_syn().shape.ttl, |a| a.sent.shape.ttl)),
             ),
         ),
-        ("arrived_ttl", options(seen().map(|s| s.map(|s| s.shape.ttl)))),
-        ("path_hops", options(arrived.iter().map(|a| a.as_ref().and_then(ArrivedRow::path_hops)))),
-        ("arrived_options", u8_lists(seen().map(|s| s.map(|s| s.shape.option_kinds())))?),
-        ("arrived_tfo", optional_strings(seen().map(|s| s.map(|s| s.tfo.as_str())))),
+        (ConnCol::ArrivedTtl, options(seen().map(|s| s.map(|s| s.shape.ttl)))),
+        (ConnCol::PathHops, options(arrived.iter().map(|a| a.as_ref().and_then(ArrivedRow::path_hops)))),
+        (ConnCol::ArrivedOptions, u8_lists(seen().map(|s| s.map(|s| s.shape.option_kinds())))?),
+        (ConnCol::ArrivedTfo, optional_strings(seen().map(|s| s.map(|s| s.tfo.as_str())))),
         (
-            "arrived_cookie",
+            ConnCol::ArrivedCookie,
             formatted(&arrived, |a, buf| {
                 a.as_ref().and_then(|a| a.seen.cookie.as_deref()).is_some_and(|b| hex_into(b, buf))
             }),
         ),
-        ("arrived_syn_data_len", options(seen().map(|s| s.map(|s| s.data_len)))),
-        ("arrived_mss", options(seen().map(|s| s.and_then(|s| s.shape.mss)))),
-        ("arrived_window", options(seen().map(|s| s.map(|s| s.shape.window)))),
-        ("syn_changes", string_lists(&changes)?),
+        (ConnCol::ArrivedSynDataLen, options(seen().map(|s| s.map(|s| s.data_len)))),
+        (ConnCol::ArrivedMss, options(seen().map(|s| s.and_then(|s| s.shape.mss)))),
+        (ConnCol::ArrivedWindow, options(seen().map(|s| s.map(|s| s.shape.window)))),
+        (ConnCol::SynChanges, string_lists(&changes)?),
         (
-            "arrival_source",
+            ConnCol::ArrivalSource,
             optional_strings(conns().map(|c| {
                 c.arrival.as_ref().filter(|a| a.syn.is_some()).map(|a| match a.source {
                     ArrivalSource::Echo => "echo",
@@ -334,49 +344,52 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
             })),
         ),
         // The collector's record of the fetch (null without one).
-        ("url", optional_strings(links().map(|a| a.map(|a| a.url.as_str())))),
-        ("host", optional_strings(links().map(|a| a.map(|a| a.host.as_str())))),
-        ("round", options(links().map(|a| a.map(|a| a.round)))),
-        ("http_status", options(links().map(|a| a.and_then(|a| a.status)))),
-        ("response_size", options(links().map(|a| a.and_then(|a| a.size)))),
-        ("cert_sha256", optional_strings(links().map(|a| a.and_then(|a| a.cert_sha256.as_deref())))),
-        ("cert_error", optional_strings(links().map(|a| a.and_then(|a| a.cert_error.as_deref())))),
-        ("cached_syn_drops", options(links().map(|a| a.and_then(|a| a.cached_syn_drops)))),
-        ("category", optional_strings(links().map(|a| a.and_then(|a| a.category.as_deref())))),
-        ("echo", optional_flags(links().map(|a| a.map(|a| a.echo)))),
+        (ConnCol::Url, optional_strings(links().map(|a| a.map(|a| a.url.as_str())))),
+        (ConnCol::Host, optional_strings(links().map(|a| a.map(|a| a.host.as_str())))),
+        (ConnCol::Round, options(links().map(|a| a.map(|a| a.round)))),
+        (ConnCol::HttpStatus, options(links().map(|a| a.and_then(|a| a.status)))),
+        (ConnCol::ResponseSize, options(links().map(|a| a.and_then(|a| a.size)))),
+        (ConnCol::CertSha256, optional_strings(links().map(|a| a.and_then(|a| a.cert_sha256.as_deref())))),
+        (ConnCol::CertError, optional_strings(links().map(|a| a.and_then(|a| a.cert_error.as_deref())))),
+        (ConnCol::CachedSynDrops, options(links().map(|a| a.and_then(|a| a.cached_syn_drops)))),
+        (ConnCol::Category, optional_strings(links().map(|a| a.and_then(|a| a.category.as_deref())))),
+        (ConnCol::Echo, optional_flags(links().map(|a| a.map(|a| a.echo)))),
         // The SYN-ACKs' times, and the second SYN-ACK whole: it may be the one that answered
         // the first SYN.
-        ("synack_time", optional_utc_ns(synacks().map(|s| s.map(|s| s.time_ns)))),
-        ("second_synack_time", optional_utc_ns(seconds().map(|s| s.map(|s| s.time_ns)))),
-        ("second_synack_answers", optional_strings(seconds().map(|s| s.map(|s| s.answers.as_str())))),
-        ("second_synack_tfo", optional_strings(seconds().map(|s| s.map(|s| s.tfo.as_str())))),
-        ("second_synack_tfo_kind", options(seconds().map(|s| s.and_then(|s| s.tfo_kind)))),
-        ("second_synack_ttl", options(seconds().map(|s| s.map(|s| s.ttl)))),
-        ("second_synack_mss", options(seconds().map(|s| s.and_then(|s| s.mss)))),
-        ("second_synack_options", u8_lists(seconds().map(|s| s.map(|s| s.option_kinds.as_slice())))?),
-        ("second_synack_data_len", options(seconds().map(|s| s.map(|s| s.data_len)))),
-        ("second_synack_features", feature_lists(seconds().map(|s| s.map(|s| s.features)))?),
-        ("refusal_answers_first_syn", optional_flags(refusals().map(|r| r.map(|r| r.answers_first_syn)))),
+        (ConnCol::SynackTime, optional_utc_ns(synacks().map(|s| s.map(|s| s.time_ns)))),
+        (ConnCol::SecondSynackTime, optional_utc_ns(seconds().map(|s| s.map(|s| s.time_ns)))),
+        (ConnCol::SecondSynackAnswers, optional_strings(seconds().map(|s| s.map(|s| s.answers.as_str())))),
+        (ConnCol::SecondSynackTfo, optional_strings(seconds().map(|s| s.map(|s| s.tfo.as_str())))),
+        (ConnCol::SecondSynackTfoKind, options(seconds().map(|s| s.and_then(|s| s.tfo_kind)))),
+        (ConnCol::SecondSynackTtl, options(seconds().map(|s| s.map(|s| s.ttl)))),
+        (ConnCol::SecondSynackMss, options(seconds().map(|s| s.and_then(|s| s.mss)))),
+        (ConnCol::SecondSynackOptions, u8_lists(seconds().map(|s| s.map(|s| s.option_kinds.as_slice())))?),
+        (ConnCol::SecondSynackDataLen, options(seconds().map(|s| s.map(|s| s.data_len)))),
+        (ConnCol::SecondSynackFeatures, feature_lists(seconds().map(|s| s.map(|s| s.features)))?),
+        (ConnCol::RefusalAnswersFirstSyn, optional_flags(refusals().map(|r| r.map(|r| r.answers_first_syn)))),
         // What the server's view shows, judged (null without one).
-        ("server_view", optional_strings(path().map(|p| p.map(PathFacts::source_name)))),
-        ("server_capture", optional_strings(server_frames().map(|s| s.map(|(capture, _)| capture)))),
-        ("server_frame", options(server_frames().map(|s| s.map(|(_, frame)| frame)))),
-        ("compared_syn_frame", options(path().map(|p| p.map(|p| p.sent_frame)))),
-        ("compared_syn_tfo", optional_flags(path().map(|p| p.map(|p| p.sent_tfo)))),
-        ("compared_syn_data_len", options(path().map(|p| p.map(|p| p.sent_data_len)))),
-        ("option_arrived", optional_flags(path().map(|p| p.and_then(|p| p.option_arrived)))),
-        ("data_arrived", optional_flags(path().map(|p| p.and_then(|p| p.data_arrived)))),
-        ("origin_tfo", optional_flags(path().map(|p| p.and_then(|p| p.origin_tfo)))),
-        ("request_changes", {
+        (ConnCol::ServerView, optional_strings(path().map(|p| p.map(PathFacts::source_name)))),
+        (ConnCol::ServerCapture, optional_strings(server_frames().map(|s| s.map(|(capture, _)| capture)))),
+        (ConnCol::ServerFrame, options(server_frames().map(|s| s.map(|(_, frame)| frame)))),
+        (ConnCol::ComparedSynFrame, options(path().map(|p| p.map(|p| p.sent_frame)))),
+        (ConnCol::ComparedSynTfo, optional_flags(path().map(|p| p.map(|p| p.sent_tfo)))),
+        (ConnCol::ComparedSynDataLen, options(path().map(|p| p.map(|p| p.sent_data_len)))),
+        (ConnCol::OptionArrived, optional_flags(path().map(|p| p.and_then(|p| p.option_arrived)))),
+        (ConnCol::DataArrived, optional_flags(path().map(|p| p.and_then(|p| p.data_arrived)))),
+        (ConnCol::OriginTfo, optional_flags(path().map(|p| p.and_then(|p| p.origin_tfo)))),
+        (ConnCol::RequestChanges, {
             let rows: Vec<Option<Vec<String>>> =
                 path().map(|p| p.map(|p| p.request_changes.clone())).collect();
             string_lists(&rows)?
         }),
         (
-            "served_cert_sha256",
+            ConnCol::ServedCertSha256,
             optional_strings(conns().map(|c| c.arrival.as_deref().and_then(|a| a.served_cert.as_deref()))),
         ),
-    ])
+    ];
+    // Every column, in the table's order: the list is the order.
+    debug_assert!(columns.iter().map(|(c, _)| *c).eq(ConnCol::ALL.iter().copied()));
+    Ok(columns.into_iter().map(|(c, a)| (c.as_str(), a)).collect())
 }
 
 /// One row per connection, in (vantage, first SYN time) order.

@@ -6,6 +6,7 @@
 //! gathered), [`file`] is a table file and its Parquet layout, [`targets`] the targets and
 //! files tables, [`hops`] the hop-limited probes.
 
+pub mod conn_col;
 mod connections;
 mod file;
 mod hops;
