@@ -9,6 +9,7 @@ use tfoscope_analyze::expect::load_expectations;
 use tfoscope_analyze::flow::FlowConfig;
 use tfoscope_analyze::read::ReadOptions;
 use tfoscope_analyze::record::Connection;
+use tfoscope_analyze::sink::{AnalyzeSink, OutputPlan, Written};
 use tfoscope_analyze::table::{self, OutputFormat, TableError};
 use tfoscope_analyze::verdict::{Direction, Finding, TargetVerdict};
 use tfoscope_analyze::{analyze, AnalyzeOptions, Connections, Inputs, VantageResult, VantageSpec};
@@ -175,25 +176,23 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         FlowConfig { max_open: args.max_open.max(1), batch: args.batch_rows.max(1), ..FlowConfig::default() };
     // Vantages are read in parallel, one a core; a core left over reads ahead for them.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let format = OutputFormat::from(args.format);
-    let run = table::partition::run_id();
     // Every table is written into a hidden folder and moved into place only when the run has
     // succeeded: a failed run leaves the last good output whole.
-    table::remove_stale_staging(&args.out);
-    let mut staged = table::StagedOutput::begin(&args.out, &run)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let dir = staged.dir().to_owned();
+    let partitioned = args.partition_by == Some(PartitionBy::Vantage);
+    let mut sink = AnalyzeSink::begin(OutputPlan {
+        out: args.out.clone(),
+        format: OutputFormat::from(args.format),
+        partitioned,
+        several_vantages: vantages > 1,
+        batch: flow.batch,
+        ooni: args.ooni.clone().map(|path| (path, probe.clone())),
+    })
+    .with_context(|| format!("creating {}", args.out.display()))?;
     let mut phases = Phases::from_env();
     // Connections are written as they finish, a batch at a time, beside the reading; the
     // verdicts keep only a summary of each.
-    let partitioned = args.partition_by == Some(PartitionBy::Vantage);
-    let connections_out = if partitioned {
-        table::ConnectionsOutput::start_partitioned(&dir, format, flow.batch, &run)?
-    } else {
-        table::ConnectionsOutput::start(&dir, format, vantages > 1, flow.batch)?
-    };
     let write_batch = |vantage: &str, batch: Vec<Connection>| -> Result<(), TableError> {
-        connections_out.write(vantage, batch)
+        sink.write_connections(vantage, batch)
     };
     let all_specs: Vec<&VantageSpec> = inputs.all_files().collect();
     let progress = reading_progress(&all_specs);
@@ -209,9 +208,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     };
     let analysis = analyze(&inputs, &options);
     progress.finish_and_clear();
-    // The writer's own error (a full disk, say) comes first: it explains every vantage's
-    // "writer stopped".
-    let written = connections_out.finish()?;
+    sink.finish_connections()?;
     phases.mark("read, connections, their table and the verdicts");
     let errors = analysis.errors();
     for error in &errors {
@@ -223,38 +220,15 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if analysis.control_failed() {
         anyhow::bail!("a control capture could not be read: verdicts against it would be wrong");
     }
-    let mut files = table::files_frame(&analysis.file_rows())?;
-    let hop_rows: Vec<(&str, &[tfoscope_analyze::locate::HopRow])> =
-        analysis.vantages().map(|v| (v.name.as_str(), v.hops.as_slice())).collect();
-    let probes: usize = hop_rows.iter().map(|(_, rows)| rows.len()).sum();
-    let mut hops = table::hops_frame(&hop_rows)?;
-    let (written_targets, written_hops) = if partitioned {
-        table::write_partitioned(&files, &dir, "files", format, &run)?;
-        table::write_partitioned(&hops, &dir, "hops", format, &run)?;
-        (None, dir.join("hops"))
-    } else {
-        let mut targets = table::targets_frame(&analysis.verdicts)?;
-        let written_targets = table::write_table(&mut targets, &dir, "targets", format)?;
-        let mut rates = table::Rates::default();
-        rates.add(&analysis.verdicts);
-        table::write_table(&mut rates.frame()?, &dir, "rates", format)?;
-        table::write_table(&mut files, &dir, "files", format)?;
-        (Some(written_targets), table::write_table(&mut hops, &dir, "hops", format)?)
-    };
-    let written_ooni = match &args.ooni {
-        Some(path) => Some(table::write_ooni(
-            &staged.beside(path),
-            &analysis.vantages().collect::<Vec<_>>(),
-            &analysis.verdicts,
-            &probe,
-        )?),
-        None => None,
-    };
-    let written = staged.final_path(&written);
-    let written_targets = written_targets.map(|p| staged.final_path(&p));
-    let written_hops = staged.final_path(&written_hops);
-    let written_ooni = written_ooni.map(|p| staged.final_path(&p));
-    staged.commit()?;
+    sink.write_tables(&analysis)?;
+    let run = sink.run().to_string();
+    let Written {
+        connections: written,
+        targets: written_targets,
+        hops: written_hops,
+        ooni: written_ooni,
+        probes,
+    } = sink.commit()?;
     phases.mark("targets and files tables");
     let everything: Vec<&VantageResult> = analysis.vantages().collect();
     if args.quiet {

@@ -24,6 +24,7 @@ pub mod record;
 pub mod report;
 pub mod result;
 pub mod server_view;
+pub mod sink;
 pub mod summary;
 pub mod table;
 mod vantage;
