@@ -8,7 +8,8 @@ use clap::Args;
 use tfoscope_analyze::dataset::Dataset;
 use tfoscope_analyze::expect::load_expectations;
 use tfoscope_analyze::judge::{judge, JudgeOptions};
-use tfoscope_analyze::table::{self, OutputFormat, TableError, TableWriter};
+use tfoscope_analyze::sink::{JudgeSink, JudgeWritten};
+use tfoscope_analyze::table::{OutputFormat, TableError};
 use tfoscope_analyze::verdict::TargetVerdict;
 
 use crate::analyze_cmd::{print_verdicts, Format, ProbeArgs};
@@ -54,39 +55,22 @@ pub fn run(args: JudgeArgs) -> anyhow::Result<ExitCode> {
     let expect = args.expect.as_deref().map(load_expectations).transpose()?;
     let probe = args.probe.probe()?;
     let format = OutputFormat::from(args.format);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let mut out = TableWriter::create_renamed(&args.out, "targets", format)?;
-    let mut kept: Vec<TargetVerdict> = Vec::new();
-    let (mut targets, mut middleboxes) = (0usize, 0usize);
-    let mut rates = table::Rates::default();
-    let mut write = |verdicts: Vec<TargetVerdict>| -> Result<(), TableError> {
-        targets += verdicts.len();
-        rates.add(&verdicts);
-        middleboxes += verdicts.iter().filter(|v| v.middlebox == Some(true)).count();
-        if !verdicts.is_empty() {
-            out.write(&mut table::targets_frame(&verdicts)?)?;
-        }
-        if buckets == 1 {
-            kept.extend(verdicts);
-        }
-        Ok(())
-    };
+    let mut sink = JudgeSink::begin(&args.out, format, buckets == 1)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut write = |verdicts: Vec<TargetVerdict>| -> Result<(), TableError> { sink.add(verdicts) };
     let options =
         JudgeOptions { controls: &args.controls, expect: expect.as_ref(), buckets, scratch: &args.out };
     let judged = match judge(&datasets, &options, &mut write) {
         Ok(judged) => judged,
         Err(e) => {
-            let _ = std::fs::remove_file(out.path());
+            sink.abandon();
             return Err(e.into());
         }
     };
-    if targets == 0 {
-        out.write(&mut table::targets_frame(&[])?)?;
-    }
-    let written = out.finish()?;
-    let mut rates_out = TableWriter::create_renamed(&args.out, "rates", format)?;
-    rates_out.write(&mut rates.frame()?)?;
-    rates_out.finish()?;
+    let results: Vec<_> = judged.results.iter().collect();
+    let ooni = args.ooni.as_deref().map(|path| (path, results.as_slice(), &probe));
+    let JudgeWritten { targets: written, ooni: written_ooni, judged: targets, middleboxes, verdicts } =
+        sink.finish(ooni)?;
     let width = judged.vantages.iter().map(|v| v.name.len()).max().unwrap_or(0).max("vantage".len());
     println!("{:<width$}  {:<8} {:>5} {:>11} {:>5}", "vantage", "role", "files", "connections", "tfo");
     for v in &judged.vantages {
@@ -99,18 +83,16 @@ pub fn run(args: JudgeArgs) -> anyhow::Result<ExitCode> {
             v.tfo_connections
         );
     }
-    if buckets == 1 {
-        print_verdicts(&kept, &written);
+    if let Some(verdicts) = &verdicts {
+        print_verdicts(verdicts, &written);
     } else {
         println!(
             "{targets} target verdicts ({middleboxes} with a middlebox) in {buckets} buckets -> {}",
             written.display()
         );
     }
-    if let Some(path) = &args.ooni {
-        let results: Vec<_> = judged.results.iter().collect();
-        let written = table::write_ooni(path, &results, &kept, &probe)?;
-        println!("OONI measurements -> {}", written.display());
+    if let Some(path) = written_ooni {
+        println!("OONI measurements -> {}", path.display());
     }
     for warning in &judged.warnings {
         println!("warning: {warning}");

@@ -150,3 +150,85 @@ impl AnalyzeSink {
         Ok(written)
     }
 }
+
+/// The tables of one `judge` run: the targets table a bucket at a time (under a hidden name,
+/// renamed when whole), then the rates and, with every verdict kept (one bucket), the OONI
+/// measurements.
+pub struct JudgeSink {
+    out: PathBuf,
+    format: OutputFormat,
+    targets: table::TableWriter,
+    rates: table::Rates,
+    /// Every verdict, where the run keeps them (one bucket): the terminal's and OONI's.
+    kept: Option<Vec<crate::verdict::TargetVerdict>>,
+    judged: usize,
+    middleboxes: usize,
+}
+
+/// What a judge run wrote.
+#[derive(Debug)]
+pub struct JudgeWritten {
+    pub targets: PathBuf,
+    pub ooni: Option<PathBuf>,
+    pub judged: usize,
+    pub middleboxes: usize,
+    /// Every verdict, where they were kept.
+    pub verdicts: Option<Vec<crate::verdict::TargetVerdict>>,
+}
+
+impl JudgeSink {
+    pub fn begin(out: &Path, format: OutputFormat, keep_verdicts: bool) -> Result<JudgeSink, TableError> {
+        std::fs::create_dir_all(out).map_err(|error| TableError::Io { path: out.to_owned(), error })?;
+        Ok(JudgeSink {
+            out: out.to_owned(),
+            format,
+            targets: table::TableWriter::create_renamed(out, "targets", format)?,
+            rates: table::Rates::default(),
+            kept: keep_verdicts.then(Vec::new),
+            judged: 0,
+            middleboxes: 0,
+        })
+    }
+
+    /// One bucket's verdicts.
+    pub fn add(&mut self, verdicts: Vec<crate::verdict::TargetVerdict>) -> Result<(), TableError> {
+        self.judged += verdicts.len();
+        self.rates.add(&verdicts);
+        self.middleboxes += verdicts.iter().filter(|v| v.middlebox == Some(true)).count();
+        if !verdicts.is_empty() {
+            self.targets.write(&mut table::targets_frame(&verdicts)?)?;
+        }
+        if let Some(kept) = &mut self.kept {
+            kept.extend(verdicts);
+        }
+        Ok(())
+    }
+
+    /// The run failed: nothing of it is left behind.
+    pub fn abandon(self) {
+        let _ = std::fs::remove_file(self.targets.path());
+    }
+
+    /// Finishes the targets table, writes the rates and, given `ooni` (the file, the judged
+    /// vantages' connections, the probe), the OONI measurements.
+    pub fn finish(
+        mut self,
+        ooni: Option<(&Path, &[&crate::result::VantageResult], &OoniProbe)>,
+    ) -> Result<JudgeWritten, TableError> {
+        if self.judged == 0 {
+            self.targets.write(&mut table::targets_frame(&[])?)?;
+        }
+        let targets = self.targets.finish()?;
+        let mut rates = table::TableWriter::create_renamed(&self.out, "rates", self.format)?;
+        rates.write(&mut self.rates.frame()?)?;
+        rates.finish()?;
+        let verdicts = self.kept;
+        let ooni = match ooni {
+            Some((path, results, probe)) => {
+                Some(table::write_ooni(path, results, verdicts.as_deref().unwrap_or(&[]), probe)?)
+            }
+            None => None,
+        };
+        Ok(JudgeWritten { targets, ooni, judged: self.judged, middleboxes: self.middleboxes, verdicts })
+    }
+}
