@@ -10,8 +10,8 @@ use anyhow::Context;
 use clap::Args;
 use tfoscope_lab::doctor::{check_kernel, Status};
 use tfoscope_lab::run::{run_lab, LabConfig};
-use tfoscope_lab::scenario;
 use tfoscope_lab::serve::{serve, ListenerSpec};
+use tfoscope_lab::{scenario, scenarios};
 
 use crate::collect_cmd::signal_hook_flag;
 use crate::report_out::{outln, ReportOut};
@@ -70,7 +70,7 @@ pub fn run(args: LabArgs) -> anyhow::Result<ExitCode> {
         let failed = checks.iter().any(|c| c.status == Status::Fail);
         return Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS });
     }
-    let all = scenario::all();
+    let all = scenarios::all();
     if args.list {
         let mut out = ReportOut::default();
         for s in &all {

@@ -18,23 +18,10 @@ use tfoscope_wire::decode::{self, Packet};
 
 use crate::bpf;
 use crate::fetch::now_ns;
+use crate::pcapng::LinkSource;
 use crate::pcapng::PcapngWriter;
 
 const LINKTYPE_RAW: i32 = 101;
-
-/// Where the packet socket saw a packet (its `sockaddr_ll`): what a Linux cooked header holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LinkSource {
-    pub ifindex: i32,
-    /// PACKET_HOST, PACKET_OUTGOING, ...
-    pub packet_type: u8,
-    /// ARPHRD_*.
-    pub hardware_type: u16,
-    pub address: [u8; 8],
-    pub address_len: u8,
-    /// The EtherType, host order.
-    pub protocol: u16,
-}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CaptureStats {

@@ -17,7 +17,19 @@ use pcap_parser::pcapng::{
 use pcap_parser::{Linktype, ToVec};
 use tfoscope_wire::attempt::{CollectorRecord, ATTEMPT_PEN};
 
-use crate::capture::LinkSource;
+/// Where the packet socket saw a packet (its `sockaddr_ll`): what a Linux cooked header holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkSource {
+    pub ifindex: i32,
+    /// PACKET_HOST, PACKET_OUTGOING, ...
+    pub packet_type: u8,
+    /// ARPHRD_*.
+    pub hardware_type: u16,
+    pub address: [u8; 8],
+    pub address_len: u8,
+    /// The EtherType, host order.
+    pub protocol: u16,
+}
 
 /// Every interface is Linux cooked (SLL, 113), as `tcpdump -i any` writes: libpcap reads a
 /// pcapng only when all its interfaces share one link type, and for raw IP (LINKTYPE 101,

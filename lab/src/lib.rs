@@ -9,6 +9,7 @@ pub mod interceptor;
 pub mod netns;
 pub mod run;
 pub mod scenario;
+pub mod scenarios;
 pub mod serve;
 pub mod tfo_scenarios;
 

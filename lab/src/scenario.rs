@@ -1,6 +1,7 @@
 //! What a lab scenario is: the middlebox the router plays, the URL the client fetches, whether
 //! a clean control run comes first, and the verdict a correct analysis must reach. The lists
-//! are `tfo_scenarios` (one per row of ../shared/TFO-FIELD-NOTES.md) and `feature_scenarios`.
+//! are `tfo_scenarios` (one per row of ../shared/TFO-FIELD-NOTES.md) and `feature_scenarios`,
+//! together in `scenarios`.
 
 use crate::interceptor::Interceptor;
 use tfoscope_analyze::verdict::{Connectivity, CookieResult, Signature, SynDataResult, TargetVerdict};
@@ -218,35 +219,4 @@ impl Setup {
     pub(crate) const NO_TIMESTAMPS: Setup = Setup { client_timestamps: false, syn_path_mtu: None };
     /// IPv6's minimum: every IPv4 and IPv6 path must take it.
     pub(crate) const SMALL_MTU: Setup = Setup { client_timestamps: true, syn_path_mtu: Some(1280) };
-}
-
-/// Every scenario: TFO's, then the features'.
-pub fn all() -> Vec<Scenario> {
-    crate::tfo_scenarios::all().into_iter().chain(crate::feature_scenarios::all()).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_unique_and_rules_name_only_lab_addresses() {
-        let scenarios = all();
-        let mut names: Vec<&str> = scenarios.iter().map(|s| s.name).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), scenarios.len());
-        for s in &scenarios {
-            for rule in s.router {
-                assert!(rule.starts_with("iptables -w ") || rule.starts_with("ip6tables -w "), "{rule}");
-                for word in rule
-                    .split_whitespace()
-                    .filter_map(|w| w.split('/').next())
-                    .filter(|w| w.contains('.') && w.parse::<std::net::IpAddr>().is_ok())
-                {
-                    assert!(word.starts_with("198.51.100.") || word.starts_with("192.0.2."), "{rule}");
-                }
-            }
-        }
-    }
 }
