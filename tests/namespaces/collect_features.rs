@@ -42,6 +42,15 @@ fn ecn_routes() -> String {
     routes
 }
 
+/// Waits (a state, not a time) until an ECN fetch to `addr` has added its route.
+fn await_ecn_route_to(addr: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !ecn_routes().contains(addr) {
+        assert!(std::time::Instant::now() < deadline, "the ECN fetch never added its route");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// 8. `--features tfo,mptcp,ecn`: the combined first attempt, each feature alone after trouble,
 ///    the feature named; ECN's route there only during its fetch, gone after SIGTERM, and
 ///    swept by the next run after SIGKILL; MPTCP to the lab's MPTCP origin; nobody skips ECN.
@@ -80,11 +89,7 @@ fn features(lab: &Lab, dir: &Path, nobody_dir: &Path) {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !ecn_routes().contains("198.51.100.77") {
-        assert!(std::time::Instant::now() < deadline, "the ECN fetch never added its route");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    await_ecn_route_to("198.51.100.77");
     child.kill().unwrap();
     let _ = child.wait();
     assert!(ecn_routes().contains("198.51.100.77 "), "a killed run cannot remove it");
@@ -126,11 +131,7 @@ fn features(lab: &Lab, dir: &Path, nobody_dir: &Path) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !ecn_routes().contains("198.51.100.77") {
-        assert!(std::time::Instant::now() < deadline, "the ECN fetch never added its route");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    await_ecn_route_to("198.51.100.77");
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stdout));

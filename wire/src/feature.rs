@@ -77,32 +77,27 @@ impl Features {
 
     /// What a SYN asked for: its TFO option, MP_CAPABLE, ECE with CWR.
     pub fn of_syn(flags: u8, options: &OptionSummary<'_>) -> Features {
-        let mut set = Features::NONE;
-        if options.tfo.is_some() {
-            set = set.with(Feature::Tfo);
-        }
-        if options.mp_capable {
-            set = set.with(Feature::Mptcp);
-        }
-        if flags & (TCP_ECE | TCP_CWR) == TCP_ECE | TCP_CWR {
-            set = set.with(Feature::Ecn);
-        }
-        set
+        Self::of_options(options).with_if(flags & (TCP_ECE | TCP_CWR) == TCP_ECE | TCP_CWR, Feature::Ecn)
     }
 
     /// What a SYN-ACK granted: a TFO option (a cookie), MP_CAPABLE, ECE without CWR.
     pub fn of_synack(flags: u8, options: &OptionSummary<'_>) -> Features {
-        let mut set = Features::NONE;
-        if options.tfo.is_some() {
-            set = set.with(Feature::Tfo);
+        Self::of_options(options).with_if(flags & (TCP_ECE | TCP_CWR) == TCP_ECE, Feature::Ecn)
+    }
+
+    /// TFO and MPTCP, which options say the same way in a SYN and its SYN-ACK.
+    fn of_options(options: &OptionSummary<'_>) -> Features {
+        Features::NONE
+            .with_if(options.tfo.is_some(), Feature::Tfo)
+            .with_if(options.mp_capable, Feature::Mptcp)
+    }
+
+    fn with_if(self, present: bool, feature: Feature) -> Features {
+        if present {
+            self.with(feature)
+        } else {
+            self
         }
-        if options.mp_capable {
-            set = set.with(Feature::Mptcp);
-        }
-        if flags & (TCP_ECE | TCP_CWR) == TCP_ECE {
-            set = set.with(Feature::Ecn);
-        }
-        set
     }
 }
 

@@ -92,38 +92,26 @@ mod arrays {
     pub fn feature_lists(
         rows: impl ExactSizeIterator<Item = Option<crate::record::Features>>,
     ) -> PolarsResult<ArrayRef> {
-        let mut offsets = Vec::with_capacity(rows.len() + 1);
-        let mut validity = Vec::with_capacity(rows.len());
-        let mut items = MutableUtf8Array::<i64>::new();
-        offsets.push(0i64);
-        for row in rows {
-            validity.push(row.is_some());
-            for feature in row.iter().flat_map(|f| f.iter()) {
-                items.push(Some(feature.as_str()));
-            }
-            offsets.push(items.len() as i64);
-        }
-        let items: Utf8Array<i64> = items.into();
-        let item = Field::new("item".into(), ArrowDataType::LargeUtf8, true);
-        let validity = validity.contains(&false).then(|| Bitmap::from_iter(validity));
-        Ok(Box::new(ListArray::<i64>::try_new(
-            ArrowDataType::LargeList(Box::new(item)),
-            OffsetsBuffer::try_from(offsets)?,
-            Box::new(items),
-            validity,
-        )?))
+        str_lists(rows.map(|row| row.map(|features| features.iter().map(|f| f.as_str()))))
     }
 
     /// Lists of strings (the classic large_list of large_string).
     pub fn string_lists(rows: &[Option<Vec<String>>]) -> PolarsResult<ArrayRef> {
+        str_lists(rows.iter().map(|row| row.as_ref().map(|items| items.iter().map(String::as_str))))
+    }
+
+    /// Lists of borrowed strings, a null where a row has none.
+    fn str_lists<'a, I: Iterator<Item = &'a str>>(
+        rows: impl ExactSizeIterator<Item = Option<I>>,
+    ) -> PolarsResult<ArrayRef> {
         let mut offsets = Vec::with_capacity(rows.len() + 1);
         let mut validity = Vec::with_capacity(rows.len());
         let mut items = MutableUtf8Array::<i64>::new();
         offsets.push(0i64);
         for row in rows {
             validity.push(row.is_some());
-            for item in row.iter().flatten() {
-                items.push(Some(item.as_str()));
+            for item in row.into_iter().flatten() {
+                items.push(Some(item));
             }
             offsets.push(items.len() as i64);
         }
