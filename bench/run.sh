@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tfoscope's benchmarks (issue 6). Not part of CI: release builds and minutes of work.
 #
-#   bench/run.sh [analyze|many|memory|judge|dask|collect|serve|all] [WORKDIR]
+#   bench/run.sh [analyze|ratio|many|memory|judge|dask|collect|serve|all] [WORKDIR]
 #
 # analyze: one core, 1,000,000-packet synthetic captures (web-like, ~750 MB; and one of small
 #          packets, heavy on connections), page-cached: tfoscope analyze (with the Parquet
@@ -253,14 +253,49 @@ bench_serve() {
   echo "| ${IDLE:-10000} idle + ${GARBAGE_RATE:-1000} garbage/s for ${SECONDS_LOAD:-60} s | $load | $peak MiB |"
 }
 
+# ratio: issue 28's measure. tfoscope analyze (every table written) against `cat F >/dev/null`
+# in alternating pairs ($PAIRS, 7), both in this one run, on both cores and on one (taskset -c
+# 0), for the web-like and the small-packet capture: the medians, their ratio, peak memory.
+bench_ratio() {
+  gen "$WORK/web1m.pcap" 1000000
+  gen "$WORK/small1m.pcap" 1000000 300
+  echo "| capture | cores | cat median | analyze median | ratio | analyze peak memory |"
+  echo "|---|---|---|---|---|---|"
+  local f cores
+  for f in "$WORK/web1m.pcap" "$WORK/small1m.pcap"; do
+    cat "$f" >/dev/null
+    for cores in both one; do
+      local pin=()
+      [ "$cores" = one ] && pin=(taskset -c 0)
+      local cats=() tfos=() most=0 t0 t1 kib
+      for _ in $(seq "${PAIRS:-7}"); do
+        t0=$(date +%s%N); "${pin[@]}" cat "$f" >/dev/null; t1=$(date +%s%N)
+        cats+=($(( (t1 - t0) / 1000 )))
+        rm -rf "$WORK/outr"
+        t0=$(date +%s%N)
+        /usr/bin/time -o "$WORK/time.txt" -f "%M" "${pin[@]}" "$TFO" analyze -q -o "$WORK/outr" "$f" >/dev/null 2>&1
+        t1=$(date +%s%N)
+        tfos+=($(( (t1 - t0) / 1000 )))
+        kib=$(tail -1 "$WORK/time.txt"); [ "$kib" -gt "$most" ] && most=$kib
+      done
+      local c t
+      c=$(printf '%s\n' "${cats[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+      t=$(printf '%s\n' "${tfos[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+      awk -v f="$(basename "$f")" -v k="$cores" -v c="$c" -v t="$t" -v m="$most" 'BEGIN {
+        printf "| %s | %s | %.3f s | %.3f s | %.1fx | %d MiB |\n", f, k, c / 1e6, t / 1e6, t / c, m / 1024 }'
+    done
+  done
+}
+
 case $WHAT in
   analyze) bench_analyze ;;
+  ratio) bench_ratio ;;
   serve) bench_serve ;;
   many) bench_many ;;
   memory) bench_memory ;;
   judge) bench_judge ;;
   dask) bench_dask ;;
   collect) bench_collect ;;
-  all) bench_analyze; echo; bench_many; echo; bench_memory; echo; bench_judge; echo; bench_dask; echo; bench_collect; echo; bench_serve ;;
-  *) echo "usage: bench/run.sh [analyze|many|memory|collect|serve|all] [WORKDIR]" >&2; exit 2 ;;
+  all) bench_analyze; echo; bench_ratio; echo; bench_many; echo; bench_memory; echo; bench_judge; echo; bench_dask; echo; bench_collect; echo; bench_serve ;;
+  *) echo "usage: bench/run.sh [analyze|ratio|many|memory|judge|dask|collect|serve|all] [WORKDIR]" >&2; exit 2 ;;
 esac
