@@ -4,6 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use tfoscope_collect::capture::Capture;
+use tfoscope_collect::feature::{Feature, Features};
+use tfoscope_collect::features::offered;
 use tfoscope_collect::kernel;
 use tfoscope_collect::tcp_metrics::TcpMetrics;
 
@@ -96,6 +98,35 @@ pub fn check_kernel() -> Vec<Check> {
         Err(e) => {
             add("capture", Status::Fail, format!("cannot open the capture socket ({e}): needs CAP_NET_RAW"))
         }
+    }
+    // The features `collect --features` adds beside TFO: what this host can offer of them.
+    let all = Features::parse_list("tfo,mptcp,ecn").expect("feature names");
+    let (offered, skipped) = offered(all, false, kernel::net_admin());
+    for (feature, name) in [(Feature::Mptcp, "mptcp"), (Feature::Ecn, "ecn")] {
+        match skipped.iter().find(|line| line.starts_with(name)) {
+            Some(why) => add(name, Status::Warn, why.clone()),
+            None if offered.contains(feature) => add(
+                name,
+                Status::Ok,
+                match feature {
+                    Feature::Mptcp => {
+                        "an MPTCP socket opens: collect --features mptcp asks for MP_CAPABLE".into()
+                    }
+                    _ => {
+                        "a route with `features ecn` may be added: collect --features ecn asks for ECN".into()
+                    }
+                },
+            ),
+            None => {}
+        }
+    }
+    match kernel::sysctl("net.mptcp.blackhole_timeout") {
+        Some(0) | None => {}
+        Some(v) => add(
+            "mptcp blackhole",
+            Status::Warn,
+            format!("on ({v} s): one lost MP_CAPABLE SYN stops MPTCP for the namespace; collect --fix-sysctl turns it off for a run"),
+        ),
     }
     let netns = std::process::Command::new("ip").args(["netns", "list"]).output();
     match netns {
