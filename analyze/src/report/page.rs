@@ -11,6 +11,7 @@ use super::input::ReportInput;
 use super::svg::{ladder, share_bars, Bar, Rung};
 use crate::table::conn_col::ConnCol;
 use crate::table::rate_outcomes;
+use crate::table::target_col::TargetCol;
 
 /// Targets drawn as ladders at most: a page that opens at once even for a large run (every
 /// verdict is still in the table).
@@ -209,20 +210,20 @@ fn middlebox_cell(value: &str) -> &'static str {
 fn targets_section(page: &mut String, targets: &DataFrame) {
     page.push_str("<h2>Targets</h2><div class=\"wide\"><table><tr><th>vantage</th><th>target</th><th>address</th><th>connectivity</th><th>cookie</th><th>SYN data</th><th>middlebox</th><th>signatures</th><th>untested</th><th>rests on</th></tr>");
     let cols: Vec<Vec<String>> = [
-        "vantage",
-        "target",
-        "server_ip",
-        "connectivity",
-        "cookie",
-        "syn_data",
-        "middlebox",
-        "signatures",
-        "untested",
-        "evidence",
-        "explanation",
+        TargetCol::Vantage,
+        TargetCol::Target,
+        TargetCol::ServerIp,
+        TargetCol::Connectivity,
+        TargetCol::Cookie,
+        TargetCol::SynData,
+        TargetCol::Middlebox,
+        TargetCol::Signatures,
+        TargetCol::Untested,
+        TargetCol::Evidence,
+        TargetCol::Explanation,
     ]
     .iter()
-    .map(|c| texts(targets, c))
+    .map(|c| texts(targets, c.as_str()))
     .collect();
     for i in 0..targets.height() {
         let exchanged = !matches!(cols[3][i].as_str(), "offline" | "closed" | "unresolved");
@@ -254,12 +255,12 @@ fn ladders_section(page: &mut String, input: &ReportInput) {
     };
     let t = &input.targets;
     let (vantage, target, ip, port, middlebox, signatures) = (
-        texts(t, "vantage"),
-        texts(t, "target"),
-        texts(t, "server_ip"),
-        texts(t, "server_port"),
-        texts(t, "middlebox"),
-        texts(t, "signatures"),
+        texts(t, TargetCol::Vantage.as_str()),
+        texts(t, TargetCol::Target.as_str()),
+        texts(t, TargetCol::ServerIp.as_str()),
+        texts(t, TargetCol::ServerPort.as_str()),
+        texts(t, TargetCol::Middlebox.as_str()),
+        texts(t, TargetCol::Signatures.as_str()),
     );
     let c: BTreeMap<ConnCol, Vec<String>> =
         super::input::LADDER_COLUMNS.iter().map(|n| (*n, texts(conns, n.as_str()))).collect();

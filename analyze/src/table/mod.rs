@@ -15,6 +15,7 @@ mod output;
 pub mod partition;
 mod rates;
 mod staging;
+pub mod target_col;
 mod targets;
 
 use std::path::{Path, PathBuf};

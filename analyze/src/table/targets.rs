@@ -2,6 +2,7 @@
 
 use polars::prelude::*;
 
+use super::target_col::TargetCol;
 use super::TableError;
 use crate::read::CaptureFormat;
 use crate::result::Role;
@@ -26,42 +27,54 @@ pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError
     let ips: Vec<Vec<String>> =
         verdicts.iter().map(|v| v.middlebox_ips.iter().map(|ip| ip.to_string()).collect()).collect();
     let columns = vec![
-        field!("vantage", |v: &TargetVerdict| v.vantage.clone()),
-        field!("target", |v: &TargetVerdict| v.target.clone()),
-        field!("category", |v: &TargetVerdict| v.category.clone()),
-        field!("cert_error", |v: &TargetVerdict| v.cert_error.clone()),
-        field!("server_ip", |v: &TargetVerdict| v.server_ip.map(|ip| ip.to_string())),
-        field!("server_port", |v: &TargetVerdict| v.server_port),
-        field!("ip_version", |v: &TargetVerdict| v.ip_version()),
-        field!("direction", |v: &TargetVerdict| v.direction.as_str()),
-        field!("connections", |v: &TargetVerdict| v.connections),
-        field!("rounds", |v: &TargetVerdict| v.rounds),
-        field!("connectivity", |v: &TargetVerdict| v.connectivity.as_str()),
-        field!("cookie", |v: &TargetVerdict| v.cookie.as_str()),
-        field!("syn_data", |v: &TargetVerdict| v.syn_data.as_str()),
-        str_lists("signatures", verdicts.iter().map(|v| v.signatures.iter().map(|s| s.as_str()).collect())),
-        str_lists("untested", verdicts.iter().map(|v| v.untested.iter().map(|s| s.as_str()).collect())),
-        field!("middlebox", |v: &TargetVerdict| v.middlebox.as_bool()),
-        field!("expected_tfo", |v: &TargetVerdict| v.expected_tfo),
-        field!("synack_differs", |v: &TargetVerdict| v.synack_differs),
-        field!("measurement_valid", |v: &TargetVerdict| v.measurement_valid),
-        field!("cookie_rejected", |v: &TargetVerdict| v.cookie_rejected),
-        str_lists("evidence", verdicts.iter().map(|v| v.evidence.clone())),
-        field!("explanation", |v: &TargetVerdict| v.explanation.clone()),
-        str_lists("conditions", verdicts.iter().map(|v| v.conditions.clone())),
+        field!(TargetCol::Vantage.as_str(), |v: &TargetVerdict| v.vantage.clone()),
+        field!(TargetCol::Target.as_str(), |v: &TargetVerdict| v.target.clone()),
+        field!(TargetCol::Category.as_str(), |v: &TargetVerdict| v.category.clone()),
+        field!(TargetCol::CertError.as_str(), |v: &TargetVerdict| v.cert_error.clone()),
+        field!(TargetCol::ServerIp.as_str(), |v: &TargetVerdict| v.server_ip.map(|ip| ip.to_string())),
+        field!(TargetCol::ServerPort.as_str(), |v: &TargetVerdict| v.server_port),
+        field!(TargetCol::IpVersion.as_str(), |v: &TargetVerdict| v.ip_version()),
+        field!(TargetCol::Direction.as_str(), |v: &TargetVerdict| v.direction.as_str()),
+        field!(TargetCol::Connections.as_str(), |v: &TargetVerdict| v.connections),
+        field!(TargetCol::Rounds.as_str(), |v: &TargetVerdict| v.rounds),
+        field!(TargetCol::Connectivity.as_str(), |v: &TargetVerdict| v.connectivity.as_str()),
+        field!(TargetCol::Cookie.as_str(), |v: &TargetVerdict| v.cookie.as_str()),
+        field!(TargetCol::SynData.as_str(), |v: &TargetVerdict| v.syn_data.as_str()),
         str_lists(
-            "path_changes",
+            TargetCol::Signatures.as_str(),
+            verdicts.iter().map(|v| v.signatures.iter().map(|s| s.as_str()).collect()),
+        ),
+        str_lists(
+            TargetCol::Untested.as_str(),
+            verdicts.iter().map(|v| v.untested.iter().map(|s| s.as_str()).collect()),
+        ),
+        field!(TargetCol::Middlebox.as_str(), |v: &TargetVerdict| v.middlebox.as_bool()),
+        field!(TargetCol::ExpectedTfo.as_str(), |v: &TargetVerdict| v.expected_tfo),
+        field!(TargetCol::SynackDiffers.as_str(), |v: &TargetVerdict| v.synack_differs),
+        field!(TargetCol::MeasurementValid.as_str(), |v: &TargetVerdict| v.measurement_valid),
+        field!(TargetCol::CookieRejected.as_str(), |v: &TargetVerdict| v.cookie_rejected),
+        str_lists(TargetCol::Evidence.as_str(), verdicts.iter().map(|v| v.evidence.clone())),
+        field!(TargetCol::Explanation.as_str(), |v: &TargetVerdict| v.explanation.clone()),
+        str_lists(TargetCol::Conditions.as_str(), verdicts.iter().map(|v| v.conditions.clone())),
+        str_lists(
+            TargetCol::PathChanges.as_str(),
             verdicts.iter().map(|v| v.path_changes.iter().map(String::as_str).collect()),
         ),
-        field!("arrival_source", |v: &TargetVerdict| v.arrival_source),
-        field!("origin_hops", |v: &TargetVerdict| v.origin_hops),
-        field!("middlebox_hop_min", |v: &TargetVerdict| v.middlebox_hop_min),
-        field!("middlebox_hop_max", |v: &TargetVerdict| v.middlebox_hop_max),
-        str_lists("middlebox_ips", ips.iter().map(|ips| ips.iter().map(String::as_str).collect())),
-        str_lists("features_tried", verdicts.iter().map(|v| v.features_tried.names())),
-        str_lists("features_negotiated", verdicts.iter().map(|v| v.features_negotiated.names())),
+        field!(TargetCol::ArrivalSource.as_str(), |v: &TargetVerdict| v.arrival_source),
+        field!(TargetCol::OriginHops.as_str(), |v: &TargetVerdict| v.origin_hops),
+        field!(TargetCol::MiddleboxHopMin.as_str(), |v: &TargetVerdict| v.middlebox_hop_min),
+        field!(TargetCol::MiddleboxHopMax.as_str(), |v: &TargetVerdict| v.middlebox_hop_max),
         str_lists(
-            "feature_failures",
+            TargetCol::MiddleboxIps.as_str(),
+            ips.iter().map(|ips| ips.iter().map(String::as_str).collect()),
+        ),
+        str_lists(TargetCol::FeaturesTried.as_str(), verdicts.iter().map(|v| v.features_tried.names())),
+        str_lists(
+            TargetCol::FeaturesNegotiated.as_str(),
+            verdicts.iter().map(|v| v.features_negotiated.names()),
+        ),
+        str_lists(
+            TargetCol::FeatureFailures.as_str(),
             verdicts.iter().map(|v| v.feature_failures.iter().map(String::as_str).collect()),
         ),
     ];
