@@ -30,6 +30,13 @@ macro_rules! string_enum {
                 f.write_str(self.as_str())
             }
         }
+
+        /// A value where a name is wanted (a column, a map key).
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
     };
 }
 

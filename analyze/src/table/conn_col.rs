@@ -101,12 +101,6 @@ crate::record::string_enum!(
     }
 );
 
-impl AsRef<str> for ConnCol {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::ConnCol;

@@ -40,12 +40,6 @@ crate::record::string_enum!(
     }
 );
 
-impl AsRef<str> for TargetCol {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::TargetCol;
