@@ -8,6 +8,8 @@
 //! ECN are judged on their own fetches: a first SYN reset or unanswered while the baseline's
 //! was answered at once, or a SYN-ACK without the feature where the control's granted it.
 
+use std::collections::BTreeSet;
+
 use super::evidence::{Evidence, FeatureFailure};
 use crate::expect::Expectation;
 use crate::record::{Feature, Features, SynAckAnswers};
@@ -65,11 +67,14 @@ pub fn judge<'a>(
     let recorded = conns.iter().all(|c| c.attempt.is_some());
     let combined = |c: &ConnSummary| asked(c).len() > 1;
     // Rounds that retried TFO alone after a combined attempt (None: a capture without records).
-    let retried: Vec<Option<u32>> = conns
+    // Sets, in one pass each: a target of a long capture has a great many connections.
+    let combined_rounds: BTreeSet<Option<u32>> =
+        conns.iter().filter(|c| combined(c)).map(|c| round(c)).collect();
+    let retried: BTreeSet<Option<u32>> = conns
         .iter()
         .filter(|c| asked(c) == Features::TFO)
         .map(|c| round(c))
-        .filter(|r| conns.iter().any(|o| combined(o) && round(o) == *r))
+        .filter(|r| combined_rounds.contains(r))
         .collect();
     let mut tfo_conns: Vec<&ConnSummary> = conns
         .iter()
