@@ -338,7 +338,8 @@ pub fn print_verdicts(verdicts: &[TargetVerdict], written: &Path) {
         };
         // Facts of the path that are no signature: said, not counted.
         if !v.path_changes.is_empty() {
-            found.push_str(&format!(" (path: {})", v.path_changes.join(",")));
+            let words: Vec<String> = v.path_changes.iter().map(ToString::to_string).collect();
+            found.push_str(&format!(" (path: {})", words.join(",")));
         }
         match (v.middlebox_hop_min, v.middlebox_hop_max) {
             (Some(min), Some(max)) if min == max => found.push_str(&format!(" (box at hop {max})")),

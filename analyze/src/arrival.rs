@@ -74,6 +74,38 @@ pub enum SynChange {
     SourceChanged,
 }
 
+/// A fact of the path that is no TFO signature (the targets' `path_changes` words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathChange {
+    /// The source changed, the ISN and TSval kept.
+    Nat,
+    MssClamped,
+    /// The ISN changed, the TSval kept.
+    IsnRewritten,
+    /// An option, window or timestamp change that concerns no TFO option.
+    Syn(SynChange),
+}
+
+impl fmt::Display for PathChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathChange::Nat => f.write_str("nat"),
+            PathChange::MssClamped => f.write_str("mss_clamped"),
+            PathChange::IsnRewritten => f.write_str("isn_rewritten"),
+            PathChange::Syn(change) => change.fmt(f),
+        }
+    }
+}
+
+crate::record::string_enum!(
+    /// Where the server's view of a target came from (the targets' `arrival_source`); an echo
+    /// sorts first, as it says more (the request, the certificate).
+    ArrivalKind {
+        Echo => "echo",
+        ServerCapture => "server_capture",
+    }
+);
+
 impl fmt::Display for SynChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -303,36 +335,36 @@ impl PathFacts {
         })
     }
 
-    /// `echo` or `server_capture`.
-    pub fn source_name(&self) -> &'static str {
+    /// Which kind of view of the server this is.
+    pub fn source_kind(&self) -> ArrivalKind {
         match self.source {
-            ArrivalSource::Echo => "echo",
-            ArrivalSource::ServerCapture { .. } => "server_capture",
+            ArrivalSource::Echo => ArrivalKind::Echo,
+            ArrivalSource::ServerCapture { .. } => ArrivalKind::ServerCapture,
         }
     }
 
     /// The changes that are facts of the path but no TFO signature: `nat` (source changed,
     /// ISN and TSval kept), `mss_clamped`, `isn_rewritten` (ISN changed, TSval kept), and the
     /// option, window and timestamp words of [`SynChange`] that concern no TFO option.
-    pub fn path_changes(&self) -> Vec<String> {
+    pub fn path_changes(&self) -> Vec<PathChange> {
         if self.reoriginated {
             return Vec::new();
         }
         let has = |c: SynChange| self.changes.contains(&c);
-        let mut words = Vec::new();
+        let mut changes = Vec::new();
         for c in &self.changes {
-            let word = match *c {
-                SynChange::SourceChanged if !has(SynChange::IsnChanged) => "nat".to_string(),
-                SynChange::Mss(a, b) if b < a => "mss_clamped".to_string(),
-                SynChange::IsnChanged => "isn_rewritten".to_string(),
+            let change = match *c {
+                SynChange::SourceChanged if !has(SynChange::IsnChanged) => PathChange::Nat,
+                SynChange::Mss(a, b) if b < a => PathChange::MssClamped,
+                SynChange::IsnChanged => PathChange::IsnRewritten,
                 SynChange::OptionRemoved(k) | SynChange::OptionAdded(k) if is_tfo(k) => continue,
                 SynChange::CookieChanged | SynChange::DataRemoved | SynChange::DataChangedLen(..) => continue,
                 SynChange::SourceChanged => continue,
-                other => other.to_string(),
+                other => PathChange::Syn(other),
             };
-            words.push(word);
+            changes.push(change);
         }
-        words
+        changes
     }
 }
 
@@ -446,12 +478,12 @@ mod tests {
         c.arrival = Some(Box::new(arrival(rewritten)));
         let facts = PathFacts::of(&c).unwrap();
         assert!(!facts.reoriginated);
-        assert_eq!(facts.path_changes(), ["isn_rewritten"]);
+        assert_eq!(facts.path_changes(), [PathChange::IsnRewritten]);
 
         let mut natted = seen_as_sent(&c);
         natted.client = "198.51.100.254:40000".parse().unwrap();
         c.arrival = Some(Box::new(arrival(natted)));
-        assert_eq!(PathFacts::of(&c).unwrap().path_changes(), ["nat"]);
+        assert_eq!(PathFacts::of(&c).unwrap().path_changes(), [PathChange::Nat]);
     }
 
     #[test]

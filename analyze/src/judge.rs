@@ -268,7 +268,7 @@ fn read_hops<E: std::error::Error>(
     vantages: &mut [VantageTables],
 ) -> Result<(), JudgeError<E>> {
     for part in datasets.iter().flat_map(|d| &d.hops) {
-        part.for_each_row_group(rows::HOP_COLUMNS, |df| {
+        part.for_each_row_group(&rows::hop_columns().collect::<Vec<_>>(), |df| {
             for (vantage, row) in rows::hop_rows(&Columns::new(df, &part.path))? {
                 if let Some(v) = vantages.iter_mut().find(|v| v.name == vantage) {
                     v.hops.push(row);

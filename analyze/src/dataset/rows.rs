@@ -10,12 +10,13 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use super::DatasetError;
-use crate::arrival::{reoriginated, ArrivalSource, PathFacts, SynChange};
+use crate::arrival::{reoriginated, ArrivalKind, ArrivalSource, PathFacts, SynChange};
 use crate::attempt::FetchKind;
 use crate::locate::{HopRow, Reply};
 use crate::record::{AttemptLink, DataAcked, Features, Outcome, SynAckAnswers, SynAckTfo, SynTfo};
 use crate::summary::{ConnRow, FirstSyn, SynAckRow};
 use crate::table::conn_col::ConnCol;
+use crate::table::other_cols::{FileCol, HopCol};
 
 /// One row group's columns, typed, with the part's path for errors.
 pub(crate) struct Columns<'a> {
@@ -533,14 +534,16 @@ impl<'a> PathColumns<'a> {
         c: &Columns<'_>,
         attempt: Option<&AttemptLink>,
     ) -> Result<Option<PathFacts>, DatasetError> {
-        let source = match self.view[i] {
+        let source = match self.view[i].map(|v| (v, ArrivalKind::parse(v))) {
             None => return Ok(None),
-            Some("echo") => ArrivalSource::Echo,
-            Some("server_capture") => ArrivalSource::ServerCapture {
+            Some((_, Some(ArrivalKind::Echo))) => ArrivalSource::Echo,
+            Some((_, Some(ArrivalKind::ServerCapture))) => ArrivalSource::ServerCapture {
                 capture: Arc::from(required(self.capture[i], c, ConnCol::ServerCapture)?),
                 frame: required(self.frame[i], c, ConnCol::ServerFrame)?,
             },
-            Some(other) => return Err(c.error(ConnCol::ServerView, format!("unknown value {other:?}"))),
+            Some((other, None)) => {
+                return Err(c.error(ConnCol::ServerView, format!("unknown value {other:?}")))
+            }
         };
         let changes: Vec<SynChange> = self.changes[i]
             .iter()
@@ -574,15 +577,15 @@ impl<'a> PathColumns<'a> {
 }
 
 /// The files table's columns `judge` reads.
-pub const FILE_COLUMNS: &[&str] = &[
-    "vantage",
-    "role",
-    "capture",
-    "complete",
-    "last_frame_time",
-    "kernel_drops",
-    "error",
-    "collector_records",
+pub const FILE_COLUMNS: &[FileCol] = &[
+    FileCol::Vantage,
+    FileCol::Role,
+    FileCol::Capture,
+    FileCol::Complete,
+    FileCol::LastFrameTime,
+    FileCol::KernelDrops,
+    FileCol::Error,
+    FileCol::CollectorRecords,
 ];
 
 /// One files row as `judge` needs it.
@@ -600,20 +603,20 @@ pub struct FileFacts {
 }
 
 pub(crate) fn file_rows(c: &Columns<'_>) -> Result<Vec<FileFacts>, DatasetError> {
-    let vantage = c.strings("vantage")?;
-    let role = c.words("role", crate::result::Role::parse)?;
-    let capture = c.strings("capture")?;
-    let drops = c.numbers::<UInt64Type>("kernel_drops")?;
-    let complete = c.flags("complete")?;
-    let last_frame = c.times("last_frame_time")?;
-    let records = c.string_lists("collector_records")?;
-    let error = c.strings("error")?;
+    let vantage = c.strings(FileCol::Vantage.as_str())?;
+    let role = c.words(FileCol::Role.as_str(), crate::result::Role::parse)?;
+    let capture = c.strings(FileCol::Capture.as_str())?;
+    let drops = c.numbers::<UInt64Type>(FileCol::KernelDrops.as_str())?;
+    let complete = c.flags(FileCol::Complete.as_str())?;
+    let last_frame = c.times(FileCol::LastFrameTime.as_str())?;
+    let records = c.string_lists(FileCol::CollectorRecords.as_str())?;
+    let error = c.strings(FileCol::Error.as_str())?;
     (0..c.height())
         .map(|i| {
             Ok(FileFacts {
-                vantage: required(vantage[i], c, "vantage")?.to_string(),
-                role: required(role[i], c, "role")?,
-                capture: required(capture[i], c, "capture")?.to_string(),
+                vantage: required(vantage[i], c, FileCol::Vantage.as_str())?.to_string(),
+                role: required(role[i], c, FileCol::Role.as_str())?,
+                capture: required(capture[i], c, FileCol::Capture.as_str())?.to_string(),
                 complete: complete[i].unwrap_or(true),
                 last_frame_ns: last_frame[i],
                 kernel_drops: drops[i],
@@ -624,65 +627,47 @@ pub(crate) fn file_rows(c: &Columns<'_>) -> Result<Vec<FileFacts>, DatasetError>
         .collect()
 }
 
-/// The hops table's columns, all of them read back.
-pub const HOP_COLUMNS: &[&str] = &[
-    "vantage",
-    "capture",
-    "target",
-    "server_ip",
-    "server_port",
-    "probe_port",
-    "probe",
-    "probe_features",
-    "hop_limit",
-    "probe_frame",
-    "reply_frame",
-    "responder_ip",
-    "reply",
-    "reply_ttl",
-    "responder_hops",
-    "rtt_ms",
-    "quote_len",
-    "quote_has_options",
-    "quote_changes",
-];
+/// The hops table's columns, all of them read back (`ip_version` follows from the address).
+pub fn hop_columns() -> impl Iterator<Item = HopCol> {
+    HopCol::ALL.iter().copied().filter(|c| *c != HopCol::IpVersion)
+}
 
 pub(crate) fn hop_rows(c: &Columns<'_>) -> Result<Vec<(String, HopRow)>, DatasetError> {
-    let vantage = c.strings("vantage")?;
-    let capture = c.strings("capture")?;
-    let target = c.strings("target")?;
-    let server_ip = c.ips("server_ip")?;
-    let server_port = c.numbers::<UInt16Type>("server_port")?;
-    let probe_port = c.numbers::<UInt16Type>("probe_port")?;
-    let probe = c.words("probe", FetchKind::parse)?;
-    let probe_features = c.feature_lists("probe_features")?;
-    let hop_limit = c.numbers::<UInt8Type>("hop_limit")?;
-    let probe_frame = c.numbers::<UInt64Type>("probe_frame")?;
-    let reply_frame = c.numbers::<UInt64Type>("reply_frame")?;
-    let responder = c.ips("responder_ip")?;
-    let reply = c.words("reply", Reply::parse)?;
-    let reply_ttl = c.numbers::<UInt8Type>("reply_ttl")?;
-    let responder_hops = c.numbers::<UInt8Type>("responder_hops")?;
-    let rtt = c.numbers::<Float64Type>("rtt_ms")?;
-    let quote_len = c.numbers::<UInt16Type>("quote_len")?;
-    let quote_has_options = c.flags("quote_has_options")?;
-    let quote_changes = c.string_lists("quote_changes")?;
+    let vantage = c.strings(HopCol::Vantage.as_str())?;
+    let capture = c.strings(HopCol::Capture.as_str())?;
+    let target = c.strings(HopCol::Target.as_str())?;
+    let server_ip = c.ips(HopCol::ServerIp.as_str())?;
+    let server_port = c.numbers::<UInt16Type>(HopCol::ServerPort.as_str())?;
+    let probe_port = c.numbers::<UInt16Type>(HopCol::ProbePort.as_str())?;
+    let probe = c.words(HopCol::Probe.as_str(), FetchKind::parse)?;
+    let probe_features = c.feature_lists(HopCol::ProbeFeatures.as_str())?;
+    let hop_limit = c.numbers::<UInt8Type>(HopCol::HopLimit.as_str())?;
+    let probe_frame = c.numbers::<UInt64Type>(HopCol::ProbeFrame.as_str())?;
+    let reply_frame = c.numbers::<UInt64Type>(HopCol::ReplyFrame.as_str())?;
+    let responder = c.ips(HopCol::ResponderIp.as_str())?;
+    let reply = c.words(HopCol::Reply.as_str(), Reply::parse)?;
+    let reply_ttl = c.numbers::<UInt8Type>(HopCol::ReplyTtl.as_str())?;
+    let responder_hops = c.numbers::<UInt8Type>(HopCol::ResponderHops.as_str())?;
+    let rtt = c.numbers::<Float64Type>(HopCol::RttMs.as_str())?;
+    let quote_len = c.numbers::<UInt16Type>(HopCol::QuoteLen.as_str())?;
+    let quote_has_options = c.flags(HopCol::QuoteHasOptions.as_str())?;
+    let quote_changes = c.string_lists(HopCol::QuoteChanges.as_str())?;
     (0..c.height())
         .map(|i| {
             Ok((
-                required(vantage[i], c, "vantage")?.to_string(),
+                required(vantage[i], c, HopCol::Vantage.as_str())?.to_string(),
                 HopRow {
-                    capture: Arc::from(required(capture[i], c, "capture")?),
-                    target: required(target[i], c, "target")?.to_string(),
-                    server_ip: required(server_ip[i], c, "server_ip")?,
-                    server_port: required(server_port[i], c, "server_port")?,
-                    probe_port: required(probe_port[i], c, "probe_port")?,
-                    probe: required(probe[i], c, "probe")?,
+                    capture: Arc::from(required(capture[i], c, HopCol::Capture.as_str())?),
+                    target: required(target[i], c, HopCol::Target.as_str())?.to_string(),
+                    server_ip: required(server_ip[i], c, HopCol::ServerIp.as_str())?,
+                    server_port: required(server_port[i], c, HopCol::ServerPort.as_str())?,
+                    probe_port: required(probe_port[i], c, HopCol::ProbePort.as_str())?,
+                    probe: required(probe[i], c, HopCol::Probe.as_str())?,
                     // Hops tables of version 1 kept none: TFO's probes only.
                     features: probe_features[i].unwrap_or_default(),
-                    hop_limit: required(hop_limit[i], c, "hop_limit")?,
-                    probe_frame: required(probe_frame[i], c, "probe_frame")?,
-                    reply: required(reply[i], c, "reply")?,
+                    hop_limit: required(hop_limit[i], c, HopCol::HopLimit.as_str())?,
+                    probe_frame: required(probe_frame[i], c, HopCol::ProbeFrame.as_str())?,
+                    reply: required(reply[i], c, HopCol::Reply.as_str())?,
                     reply_frame: reply_frame[i],
                     responder_ip: responder[i],
                     reply_ttl: reply_ttl[i],

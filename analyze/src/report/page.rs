@@ -10,7 +10,7 @@ use super::escape::escape;
 use super::input::ReportInput;
 use super::svg::{ladder, share_bars, Bar, Rung};
 use crate::table::conn_col::ConnCol;
-use crate::table::rate_outcomes;
+use crate::table::other_cols::{FileCol, Outcome, RateCol, RateStat};
 use crate::table::target_col::TargetCol;
 
 /// Targets drawn as ladders at most: a page that opens at once even for a large run (every
@@ -84,8 +84,12 @@ fn run_section(page: &mut String, input: &ReportInput) {
         page.push_str("<p>No files table here (a judge output): the captures are described where they were analysed.</p>");
         return;
     };
-    let (vantage, role, frames, complete) =
-        (texts(files, "vantage"), texts(files, "role"), numbers(files, "frames"), texts(files, "complete"));
+    let (vantage, role, frames, complete) = (
+        texts(files, FileCol::Vantage.as_str()),
+        texts(files, FileCol::Role.as_str()),
+        numbers(files, FileCol::Frames.as_str()),
+        texts(files, FileCol::Complete.as_str()),
+    );
     let mut by: BTreeMap<&str, (String, usize, f64, bool)> = BTreeMap::new();
     for i in 0..files.height() {
         let e = by.entry(vantage[i].as_str()).or_insert((role[i].clone(), 0, 0.0, true));
@@ -126,15 +130,19 @@ fn run_section(page: &mut String, input: &ReportInput) {
 /// Per vantage overall: the outcomes seen, as bars with intervals; then every row as a table.
 fn rates_section(page: &mut String, rates: &DataFrame) {
     page.push_str("<h2>Rates</h2>");
-    let outcomes = rate_outcomes();
-    let (vantage, version, port) =
-        (texts(rates, "vantage"), texts(rates, "ip_version"), texts(rates, "server_port"));
-    let (targets, valid) = (numbers(rates, "targets"), numbers(rates, "valid"));
-    let column = |o: &str, what: &str| numbers(rates, &format!("{o}_{what}"));
-    let counts: Vec<Vec<Option<f64>>> = outcomes.iter().map(|o| column(o, "count")).collect();
-    let shares: Vec<Vec<Option<f64>>> = outcomes.iter().map(|o| column(o, "share")).collect();
-    let lows: Vec<Vec<Option<f64>>> = outcomes.iter().map(|o| column(o, "ci_low")).collect();
-    let highs: Vec<Vec<Option<f64>>> = outcomes.iter().map(|o| column(o, "ci_high")).collect();
+    let outcomes: Vec<Outcome> = Outcome::all().collect();
+    let (vantage, version, port) = (
+        texts(rates, RateCol::Vantage.as_str()),
+        texts(rates, RateCol::IpVersion.as_str()),
+        texts(rates, RateCol::ServerPort.as_str()),
+    );
+    let (targets, valid) =
+        (numbers(rates, RateCol::Targets.as_str()), numbers(rates, RateCol::Valid.as_str()));
+    let column = |o: &Outcome, stat: RateStat| numbers(rates, &o.column(stat));
+    let counts: Vec<Vec<Option<f64>>> = outcomes.iter().map(|o| column(o, RateStat::Count)).collect();
+    let shares: Vec<Vec<Option<f64>>> = outcomes.iter().map(|o| column(o, RateStat::Share)).collect();
+    let lows: Vec<Vec<Option<f64>>> = outcomes.iter().map(|o| column(o, RateStat::CiLow)).collect();
+    let highs: Vec<Vec<Option<f64>>> = outcomes.iter().map(|o| column(o, RateStat::CiHigh)).collect();
     for i in (0..rates.height()).filter(|&i| version[i].is_empty() && port[i].is_empty()) {
         let n = valid[i].unwrap_or(0.0) as u64;
         // Every outcome seen, and always the middlebox share: a clean run says 0 with its
@@ -142,10 +150,10 @@ fn rates_section(page: &mut String, rates: &DataFrame) {
         let bars: Vec<Bar<'_>> = outcomes
             .iter()
             .enumerate()
-            .filter(|(k, o)| counts[*k][i].unwrap_or(0.0) > 0.0 || **o == "middlebox")
+            .filter(|(k, o)| counts[*k][i].unwrap_or(0.0) > 0.0 || **o == Outcome::Middlebox)
             .filter_map(|(k, o)| {
                 Some(Bar {
-                    label: o,
+                    label: o.as_str(),
                     count: counts[k][i].unwrap_or(0.0) as u64,
                     share: shares[k][i]?,
                     low: lows[k][i]?,
@@ -163,7 +171,7 @@ fn rates_section(page: &mut String, rates: &DataFrame) {
     let shown: Vec<usize> =
         (0..outcomes.len()).filter(|&k| counts[k].iter().any(|c| c.unwrap_or(0.0) > 0.0)).collect();
     for &k in &shown {
-        let _ = write!(page, "<th>{}</th>", escape(outcomes[k]));
+        let _ = write!(page, "<th>{}</th>", escape(outcomes[k].as_str()));
     }
     page.push_str("</tr>");
     for i in 0..rates.height() {

@@ -356,7 +356,7 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
         (ConnCol::SecondSynackFeatures, feature_lists(seconds().map(|s| s.map(|s| s.features)))?),
         (ConnCol::RefusalAnswersFirstSyn, optional_flags(refusals().map(|r| r.map(|r| r.answers_first_syn)))),
         // What the server's view shows, judged (null without one).
-        (ConnCol::ServerView, optional_strings(path().map(|p| p.map(PathFacts::source_name)))),
+        (ConnCol::ServerView, optional_strings(path().map(|p| p.map(|p| p.source_kind().as_str())))),
         (ConnCol::ServerCapture, optional_strings(server_frames().map(|s| s.map(|(capture, _)| capture)))),
         (ConnCol::ServerFrame, options(server_frames().map(|s| s.map(|(_, frame)| frame)))),
         (ConnCol::ComparedSynFrame, options(path().map(|p| p.map(|p| p.sent_frame)))),

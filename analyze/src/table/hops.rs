@@ -2,6 +2,7 @@
 
 use polars::prelude::*;
 
+use super::other_cols::HopCol;
 use super::TableError;
 use crate::locate::HopRow;
 
@@ -15,7 +16,8 @@ pub fn hops_frame(vantages: &[(&str, &[HopRow])]) -> Result<DataFrame, TableErro
             col($name, Series::new("".into(), rows.iter().map($f).collect::<Vec<_>>()))
         };
     }
-    let mut changes = ListStringChunkedBuilder::new("quote_changes".into(), rows.len(), rows.len() * 2);
+    let mut changes =
+        ListStringChunkedBuilder::new(HopCol::QuoteChanges.as_str().into(), rows.len(), rows.len() * 2);
     for (_, r) in &rows {
         match &r.quote_changes {
             Some(words) => changes.append_values_iter(words.iter().map(String::as_str)),
@@ -23,31 +25,34 @@ pub fn hops_frame(vantages: &[(&str, &[HopRow])]) -> Result<DataFrame, TableErro
         }
     }
     let columns = vec![
-        field!("vantage", |(v, _): &(&str, &HopRow)| v.to_string()),
-        field!("capture", |(_, r): &(&str, &HopRow)| r.capture.to_string()),
-        field!("target", |(_, r): &(&str, &HopRow)| r.target.clone()),
-        field!("ip_version", |(_, r): &(&str, &HopRow)| r.ip_version()),
-        field!("server_ip", |(_, r): &(&str, &HopRow)| r.server_ip.to_string()),
-        field!("server_port", |(_, r): &(&str, &HopRow)| r.server_port),
-        field!("probe_port", |(_, r): &(&str, &HopRow)| r.probe_port),
-        field!("probe", |(_, r): &(&str, &HopRow)| r.probe.as_str()),
+        field!(HopCol::Vantage.as_str(), |(v, _): &(&str, &HopRow)| v.to_string()),
+        field!(HopCol::Capture.as_str(), |(_, r): &(&str, &HopRow)| r.capture.to_string()),
+        field!(HopCol::Target.as_str(), |(_, r): &(&str, &HopRow)| r.target.clone()),
+        field!(HopCol::IpVersion.as_str(), |(_, r): &(&str, &HopRow)| r.ip_version()),
+        field!(HopCol::ServerIp.as_str(), |(_, r): &(&str, &HopRow)| r.server_ip.to_string()),
+        field!(HopCol::ServerPort.as_str(), |(_, r): &(&str, &HopRow)| r.server_port),
+        field!(HopCol::ProbePort.as_str(), |(_, r): &(&str, &HopRow)| r.probe_port),
+        field!(HopCol::Probe.as_str(), |(_, r): &(&str, &HopRow)| r.probe.as_str()),
         {
-            let mut features = ListStringChunkedBuilder::new("probe_features".into(), rows.len(), rows.len());
+            let mut features =
+                ListStringChunkedBuilder::new(HopCol::ProbeFeatures.as_str().into(), rows.len(), rows.len());
             for (_, r) in &rows {
                 features.append_values_iter(r.features.iter().map(|f| f.as_str()));
             }
             features.finish().into_series().into()
         },
-        field!("hop_limit", |(_, r): &(&str, &HopRow)| r.hop_limit),
-        field!("probe_frame", |(_, r): &(&str, &HopRow)| r.probe_frame),
-        field!("reply_frame", |(_, r): &(&str, &HopRow)| r.reply_frame),
-        field!("responder_ip", |(_, r): &(&str, &HopRow)| r.responder_ip.map(|ip| ip.to_string())),
-        field!("reply", |(_, r): &(&str, &HopRow)| r.reply.as_str()),
-        field!("reply_ttl", |(_, r): &(&str, &HopRow)| r.reply_ttl),
-        field!("responder_hops", |(_, r): &(&str, &HopRow)| r.responder_hops),
-        field!("rtt_ms", |(_, r): &(&str, &HopRow)| r.rtt_ms),
-        field!("quote_len", |(_, r): &(&str, &HopRow)| r.quote_len),
-        field!("quote_has_options", |(_, r): &(&str, &HopRow)| r.quote_has_options),
+        field!(HopCol::HopLimit.as_str(), |(_, r): &(&str, &HopRow)| r.hop_limit),
+        field!(HopCol::ProbeFrame.as_str(), |(_, r): &(&str, &HopRow)| r.probe_frame),
+        field!(HopCol::ReplyFrame.as_str(), |(_, r): &(&str, &HopRow)| r.reply_frame),
+        field!(HopCol::ResponderIp.as_str(), |(_, r): &(&str, &HopRow)| r
+            .responder_ip
+            .map(|ip| ip.to_string())),
+        field!(HopCol::Reply.as_str(), |(_, r): &(&str, &HopRow)| r.reply.as_str()),
+        field!(HopCol::ReplyTtl.as_str(), |(_, r): &(&str, &HopRow)| r.reply_ttl),
+        field!(HopCol::ResponderHops.as_str(), |(_, r): &(&str, &HopRow)| r.responder_hops),
+        field!(HopCol::RttMs.as_str(), |(_, r): &(&str, &HopRow)| r.rtt_ms),
+        field!(HopCol::QuoteLen.as_str(), |(_, r): &(&str, &HopRow)| r.quote_len),
+        field!(HopCol::QuoteHasOptions.as_str(), |(_, r): &(&str, &HopRow)| r.quote_has_options),
         changes.finish().into_series().into(),
     ];
     DataFrame::new(rows.len(), columns).map_err(|error| TableError::Build { table: "hops", error })

@@ -11,6 +11,7 @@ mod connections;
 mod file;
 mod hops;
 mod ooni;
+pub mod other_cols;
 mod output;
 pub mod partition;
 mod rates;
@@ -27,7 +28,7 @@ pub use file::{EncodedRows, ParquetLayout, TableWriter};
 pub use hops::hops_frame;
 pub use ooni::{write_ooni, OoniProbe, OONI_TEST_NAME, OONI_TEST_VERSION};
 pub use output::ConnectionsOutput;
-pub use rates::{outcomes as rate_outcomes, wilson, Rates};
+pub use rates::{wilson, Rates};
 pub use staging::{remove_stale_staging, StagedOutput};
 pub use targets::{files_frame, targets_frame, FileRow};
 

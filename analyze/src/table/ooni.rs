@@ -99,7 +99,7 @@ struct Verdict<'a> {
     measurement_valid: bool,
     explanation: &'a str,
     /// PATHspider's words, to compare with its observatory data.
-    conditions: &'a [&'static str],
+    conditions: Vec<&'static str>,
 }
 
 /// df-005-tcpconnect, and what TFO did on that connection.
@@ -263,7 +263,7 @@ fn measurement<'a>(
             synack_differs: v.synack_differs,
             measurement_valid: v.measurement_valid,
             explanation: &v.explanation,
-            conditions: &v.conditions,
+            conditions: v.conditions.iter().map(|c| c.as_str()).collect(),
         })
         .collect();
     let middlebox = match verdicts.iter().filter_map(|v| v.middlebox).collect::<Vec<_>>() {

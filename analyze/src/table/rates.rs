@@ -9,23 +9,17 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
+use super::other_cols::{Outcome, RateCol, RateStat};
 use super::TableError;
 use crate::verdict::{Connectivity, Direction, Signature, TargetVerdict};
 
-/// The outcomes counted, in column order: every signature, then the facts studies publish.
-pub fn outcomes() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = Signature::ALL.iter().map(|s| s.as_str()).collect();
-    names.extend(["tfo_dependent_failure", "cookie_rejected", "middlebox"]);
-    names
-}
-
-/// Whether a verdict shows an outcome of [`outcomes`].
-fn shows(v: &TargetVerdict, outcome: &str) -> bool {
+/// Whether a verdict shows an outcome.
+fn shows(v: &TargetVerdict, outcome: Outcome) -> bool {
     match outcome {
-        "tfo_dependent_failure" => v.connectivity == Connectivity::TfoBroken,
-        "cookie_rejected" => v.cookie_rejected,
-        "middlebox" => v.middlebox == Some(true),
-        signature => v.signatures.iter().any(|s| s.as_str() == signature),
+        Outcome::TfoDependentFailure => v.connectivity == Connectivity::TfoBroken,
+        Outcome::CookieRejected => v.cookie_rejected,
+        Outcome::Middlebox => v.middlebox == Some(true),
+        Outcome::Signature(signature) => v.signatures.contains(&signature),
     }
 }
 
@@ -53,7 +47,7 @@ pub struct Rates {
 
 impl Rates {
     pub fn add(&mut self, verdicts: &[TargetVerdict]) {
-        let outcomes = outcomes();
+        let outcomes: Vec<Outcome> = Outcome::all().collect();
         for v in verdicts.iter().filter(|v| v.direction == Direction::Outbound) {
             let keys =
                 [(v.vantage.clone(), None, None), (v.vantage.clone(), v.ip_version(), Some(v.server_port))];
@@ -66,7 +60,7 @@ impl Rates {
                 if valid(v) {
                     counts.valid += 1;
                     for (n, outcome) in counts.showing.iter_mut().zip(&outcomes) {
-                        *n += u64::from(shows(v, outcome));
+                        *n += u64::from(shows(v, *outcome));
                     }
                 }
             }
@@ -80,13 +74,33 @@ impl Rates {
         let rows: Vec<(&(String, Option<u8>, Option<u16>), &Counts)> = self.rows.iter().collect();
         let n = rows.len();
         let mut columns: Vec<Column> = vec![
-            Series::new("vantage".into(), rows.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>()).into(),
-            Series::new("ip_version".into(), rows.iter().map(|(k, _)| k.1).collect::<Vec<_>>()).into(),
-            Series::new("server_port".into(), rows.iter().map(|(k, _)| k.2).collect::<Vec<_>>()).into(),
-            Series::new("targets".into(), rows.iter().map(|(_, c)| c.targets).collect::<Vec<_>>()).into(),
-            Series::new("valid".into(), rows.iter().map(|(_, c)| c.valid).collect::<Vec<_>>()).into(),
+            Series::new(
+                RateCol::Vantage.as_str().into(),
+                rows.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>(),
+            )
+            .into(),
+            Series::new(
+                RateCol::IpVersion.as_str().into(),
+                rows.iter().map(|(k, _)| k.1).collect::<Vec<_>>(),
+            )
+            .into(),
+            Series::new(
+                RateCol::ServerPort.as_str().into(),
+                rows.iter().map(|(k, _)| k.2).collect::<Vec<_>>(),
+            )
+            .into(),
+            Series::new(
+                RateCol::Targets.as_str().into(),
+                rows.iter().map(|(_, c)| c.targets).collect::<Vec<_>>(),
+            )
+            .into(),
+            Series::new(
+                RateCol::Valid.as_str().into(),
+                rows.iter().map(|(_, c)| c.valid).collect::<Vec<_>>(),
+            )
+            .into(),
         ];
-        for (i, outcome) in outcomes().iter().enumerate() {
+        for (i, outcome) in Outcome::all().enumerate() {
             let count: Vec<u64> = rows.iter().map(|(_, c)| c.showing[i]).collect();
             let share: Vec<Option<f64>> = rows
                 .iter()
@@ -94,18 +108,18 @@ impl Rates {
                 .collect();
             let interval: Vec<Option<(f64, f64)>> =
                 rows.iter().map(|(_, c)| wilson(c.showing[i], c.valid)).collect();
-            columns.push(Series::new(format!("{outcome}_count").into(), count).into());
-            columns.push(Series::new(format!("{outcome}_share").into(), share).into());
+            columns.push(Series::new(outcome.column(RateStat::Count).into(), count).into());
+            columns.push(Series::new(outcome.column(RateStat::Share).into(), share).into());
             columns.push(
                 Series::new(
-                    format!("{outcome}_ci_low").into(),
+                    outcome.column(RateStat::CiLow).into(),
                     interval.iter().map(|w| w.map(|w| w.0)).collect::<Vec<_>>(),
                 )
                 .into(),
             );
             columns.push(
                 Series::new(
-                    format!("{outcome}_ci_high").into(),
+                    outcome.column(RateStat::CiHigh).into(),
                     interval.iter().map(|w| w.map(|w| w.1)).collect::<Vec<_>>(),
                 )
                 .into(),

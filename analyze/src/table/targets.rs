@@ -2,6 +2,7 @@
 
 use polars::prelude::*;
 
+use super::other_cols::FileCol;
 use super::target_col::TargetCol;
 use super::TableError;
 use crate::read::CaptureFormat;
@@ -55,12 +56,19 @@ pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError
         field!(TargetCol::CookieRejected.as_str(), |v: &TargetVerdict| v.cookie_rejected),
         str_lists(TargetCol::Evidence.as_str(), verdicts.iter().map(|v| v.evidence.clone())),
         field!(TargetCol::Explanation.as_str(), |v: &TargetVerdict| v.explanation.clone()),
-        str_lists(TargetCol::Conditions.as_str(), verdicts.iter().map(|v| v.conditions.clone())),
         str_lists(
-            TargetCol::PathChanges.as_str(),
-            verdicts.iter().map(|v| v.path_changes.iter().map(String::as_str).collect()),
+            TargetCol::Conditions.as_str(),
+            verdicts.iter().map(|v| v.conditions.iter().map(|c| c.as_str()).collect()),
         ),
-        field!(TargetCol::ArrivalSource.as_str(), |v: &TargetVerdict| v.arrival_source),
+        {
+            let words: Vec<Vec<String>> =
+                verdicts.iter().map(|v| v.path_changes.iter().map(ToString::to_string).collect()).collect();
+            str_lists(
+                TargetCol::PathChanges.as_str(),
+                words.iter().map(|w| w.iter().map(String::as_str).collect()),
+            )
+        },
+        field!(TargetCol::ArrivalSource.as_str(), |v: &TargetVerdict| v.arrival_source.map(|a| a.as_str())),
         field!(TargetCol::OriginHops.as_str(), |v: &TargetVerdict| v.origin_hops),
         field!(TargetCol::MiddleboxHopMin.as_str(), |v: &TargetVerdict| v.middlebox_hop_min),
         field!(TargetCol::MiddleboxHopMax.as_str(), |v: &TargetVerdict| v.middlebox_hop_max),
@@ -159,26 +167,29 @@ pub fn files_frame(rows: &[FileRow]) -> Result<DataFrame, TableError> {
         };
     }
     let columns = vec![
-        field!("vantage", |r: &FileRow| r.vantage.clone()),
-        field!("role", |r: &FileRow| r.role.as_str()),
-        field!("capture", |r: &FileRow| r.capture.clone()),
-        field!("format", |r: &FileRow| r.format),
-        field!("frames", |r: &FileRow| r.frames),
-        field!("bytes", |r: &FileRow| r.bytes),
-        field!("complete", |r: &FileRow| r.complete),
-        field!("stop_offset", |r: &FileRow| r.stop_offset),
-        field!("stop_reason", |r: &FileRow| r.stop_reason.clone()),
-        field!("last_frame_time", |r: &FileRow| r.last_frame_ns)
+        field!(FileCol::Vantage.as_str(), |r: &FileRow| r.vantage.clone()),
+        field!(FileCol::Role.as_str(), |r: &FileRow| r.role.as_str()),
+        field!(FileCol::Capture.as_str(), |r: &FileRow| r.capture.clone()),
+        field!(FileCol::Format.as_str(), |r: &FileRow| r.format),
+        field!(FileCol::Frames.as_str(), |r: &FileRow| r.frames),
+        field!(FileCol::Bytes.as_str(), |r: &FileRow| r.bytes),
+        field!(FileCol::Complete.as_str(), |r: &FileRow| r.complete),
+        field!(FileCol::StopOffset.as_str(), |r: &FileRow| r.stop_offset),
+        field!(FileCol::StopReason.as_str(), |r: &FileRow| r.stop_reason.clone()),
+        field!(FileCol::LastFrameTime.as_str(), |r: &FileRow| r.last_frame_ns)
             .cast(&DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC)))
             .map_err(|error| TableError::Build { table: "files", error })?,
-        field!("kernel_drops", |r: &FileRow| r.kernel_drops),
-        field!("skipped_blocks", |r: &FileRow| r.skipped_blocks),
-        field!("half_seen_handshakes", |r: &FileRow| r.half_seen_handshakes),
-        field!("kernel_disagreements", |r: &FileRow| r.kernel_disagreements),
-        field!("error", |r: &FileRow| r.error.clone()),
-        str_lists("warnings", rows.iter().map(|r| r.warnings.iter().map(String::as_str).collect())),
+        field!(FileCol::KernelDrops.as_str(), |r: &FileRow| r.kernel_drops),
+        field!(FileCol::SkippedBlocks.as_str(), |r: &FileRow| r.skipped_blocks),
+        field!(FileCol::HalfSeenHandshakes.as_str(), |r: &FileRow| r.half_seen_handshakes),
+        field!(FileCol::KernelDisagreements.as_str(), |r: &FileRow| r.kernel_disagreements),
+        field!(FileCol::Error.as_str(), |r: &FileRow| r.error.clone()),
         str_lists(
-            "collector_records",
+            FileCol::Warnings.as_str(),
+            rows.iter().map(|r| r.warnings.iter().map(String::as_str).collect()),
+        ),
+        str_lists(
+            FileCol::CollectorRecords.as_str(),
             rows.iter().map(|r| r.collector_records.iter().map(String::as_str).collect()),
         ),
     ];

@@ -49,7 +49,7 @@ fn echoes_as_sent__clean_and_the_echo_says_tfo_is_expected() {
     assert_eq!(v.middlebox.as_bool(), Some(false));
     assert_eq!(v.expected_tfo, Some(true));
     assert!(!v.untested.contains(&Untested::Negotiation), "no control needed: {:?}", v.untested);
-    assert_eq!(v.arrival_source, Some("echo"));
+    assert_eq!(v.arrival_source, Some(super::ArrivalKind::Echo));
     assert!(v.path_changes.is_empty());
 }
 
@@ -102,7 +102,7 @@ fn source_rewritten_and_mss_clamped__path_changes_but_no_middlebox() {
     let v = judge(&echoed(round(true, Some(SynAckAnswers::FirstSyn), 100), true, nat), None);
     assert_eq!(v.signatures, vec![]);
     assert_eq!(v.middlebox.as_bool(), Some(false));
-    assert_eq!(v.path_changes, vec!["mss_clamped".to_string(), "nat".to_string()]);
+    assert_eq!(v.path_changes, [super::PathChange::MssClamped, super::PathChange::Nat]);
 }
 
 #[test]

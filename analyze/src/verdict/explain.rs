@@ -5,7 +5,7 @@
 use super::evidence::{
     Arrived, Evidence, FeatureFailure, NoPackets, ResponseDifference, ServerSide, StackDifference,
 };
-use super::{Connectivity, CookieResult, SynDataResult};
+use super::{Condition, Connectivity, CookieResult, SynDataResult};
 
 /// The explanation of a judged target: "works, cookie received, SYN data acked: clause;
 /// clause."
@@ -421,16 +421,16 @@ pub fn conditions(
     connectivity: Connectivity,
     cookie: CookieResult,
     syn_data: SynDataResult,
-) -> Vec<&'static str> {
+) -> Vec<Condition> {
     let mut out = Vec::new();
     out.extend(match connectivity {
-        Connectivity::Works => Some("tfo.connectivity.works"),
-        Connectivity::TfoBroken => Some("tfo.connectivity.broken"),
-        Connectivity::Offline => Some("tfo.connectivity.offline"),
+        Connectivity::Works => Some(Condition::Works),
+        Connectivity::TfoBroken => Some(Condition::Broken),
+        Connectivity::Offline => Some(Condition::Offline),
         // PATHspider says offline for both; the connectivity column tells a closed port apart,
         // and the conditions say the same.
-        Connectivity::Closed => Some("tfo.connectivity.closed"),
-        Connectivity::Transient => Some("tfo.connectivity.transient"),
+        Connectivity::Closed => Some(Condition::Closed),
+        Connectivity::Transient => Some(Condition::Transient),
         Connectivity::Unresolved => None,
     });
     if !matches!(connectivity, Connectivity::Works | Connectivity::Transient) {
@@ -438,16 +438,16 @@ pub fn conditions(
     }
     out.extend(match cookie {
         CookieResult::Received | CookieResult::ReceivedExpOnly | CookieResult::Cached => {
-            Some("tfo.cookie.received")
+            Some(Condition::CookieReceived)
         }
-        CookieResult::NotReceived => Some("tfo.cookie.not_received"),
+        CookieResult::NotReceived => Some(Condition::CookieNotReceived),
         CookieResult::NotRequested => None,
     });
     out.extend(match syn_data {
-        SynDataResult::Acked => Some("tfo.syndata.acked"),
-        SynDataResult::NotAcked => Some("tfo.syndata.not_acked"),
-        SynDataResult::Dropped | SynDataResult::Reset => Some("tfo.syndata.failed"),
-        SynDataResult::TooBig => Some("tfo.syndata.too_big"),
+        SynDataResult::Acked => Some(Condition::SynDataAcked),
+        SynDataResult::NotAcked => Some(Condition::SynDataNotAcked),
+        SynDataResult::Dropped | SynDataResult::Reset => Some(Condition::SynDataFailed),
+        SynDataResult::TooBig => Some(Condition::SynDataTooBig),
         SynDataResult::NotAttempted => None,
     });
     out

@@ -29,6 +29,7 @@ pub(crate) mod tests;
 
 use std::net::IpAddr;
 
+pub use crate::arrival::{ArrivalKind, PathChange};
 use crate::record::string_enum;
 
 pub use evidence::{Evidence, ResponseDifference, ServerSide, StackDifference};
@@ -85,6 +86,26 @@ string_enum!(
         Reoriginated => "reoriginated",
         RequestChanged => "request_changed",
         TlsIntercepted => "tls_intercepted",
+    }
+);
+
+string_enum!(
+    /// PATHspider's TFO plugin vocabulary (the targets' `conditions`), so results compare with
+    /// its observatory data; the last two are ours.
+    Condition {
+        Works => "tfo.connectivity.works",
+        Broken => "tfo.connectivity.broken",
+        Offline => "tfo.connectivity.offline",
+        Closed => "tfo.connectivity.closed",
+        Transient => "tfo.connectivity.transient",
+        CookieReceived => "tfo.cookie.received",
+        CookieNotReceived => "tfo.cookie.not_received",
+        SynDataAcked => "tfo.syndata.acked",
+        SynDataNotAcked => "tfo.syndata.not_acked",
+        SynDataFailed => "tfo.syndata.failed",
+        SynDataTooBig => "tfo.syndata.too_big",
+        SynDataOneByteProxy => "tfo.syndata.one_byte_proxy",
+        SynDataPartial => "tfo.syndata.partial",
     }
 );
 
@@ -168,12 +189,12 @@ pub struct TargetVerdict {
     /// capture: what the kernel told each socket), and `echo` where an echo origin answered.
     pub evidence: Vec<&'static str>,
     pub explanation: String,
-    pub conditions: Vec<&'static str>,
+    pub conditions: Vec<Condition>,
     /// Facts of the path that are no TFO signature (`nat`, `mss_clamped`, `isn_rewritten`,
     /// ...), from what arrived at the server; empty without an echo or server capture.
-    pub path_changes: Vec<String>,
+    pub path_changes: Vec<PathChange>,
     /// Where the server's view came from: `echo`, `server_capture`; None without one.
-    pub arrival_source: Option<&'static str>,
+    pub arrival_source: Option<ArrivalKind>,
     /// Where hop-limited probes place things (`collect --locate`): the origin's distance, and
     /// the hops between which the box sits (both inclusive), with their routers.
     pub origin_hops: Option<u8>,

@@ -11,10 +11,10 @@ use super::features;
 use super::rounds::{majority, split_rounds, tried_tfo, RoundsFormed};
 use super::rules::{TargetFacts, ROUND_RULES, TARGET_RULES};
 use super::{
-    explain, Connectivity, CookieResult, Direction, Finding, Signature, SynDataResult, TargetVerdict,
-    Untested,
+    explain, Condition, Connectivity, CookieResult, Direction, Finding, Signature, SynDataResult,
+    TargetVerdict, Untested,
 };
-use crate::arrival::PathFacts;
+use crate::arrival::{ArrivalKind, PathChange, PathFacts};
 use crate::expect::Expectation;
 use crate::record::{SynAckTfo, SynTfo};
 use crate::summary::{ConnSummary, SynAckSummary};
@@ -323,10 +323,11 @@ fn judge_tfo<'a>(ip: IpAddr, port: u16, conns: &[&'a ConnSummary], cx: &TargetCo
         evidence.push(Evidence::Blackhole { from: cx.paused_from });
     }
 
-    let mut path_changes: Vec<String> = paths.iter().flat_map(|p| p.path_changes()).collect();
-    path_changes.sort_unstable();
+    let mut path_changes: Vec<PathChange> = paths.iter().flat_map(|p| p.path_changes()).collect();
+    // In the order of their words, as the column lists them.
+    path_changes.sort_by_cached_key(ToString::to_string);
     path_changes.dedup();
-    let arrival_source = paths.iter().map(|p| p.source_name()).min();
+    let arrival_source = paths.iter().map(|p| p.source_kind()).min();
 
     TargetVerdict {
         path_changes,
@@ -354,9 +355,9 @@ fn judge_tfo<'a>(ip: IpAddr, port: u16, conns: &[&'a ConnSummary], cx: &TargetCo
             let mut conditions = explain::conditions(connectivity, cookie, syn_data);
             conditions.extend(evidence.iter().find_map(|e| match e {
                 Evidence::SynDataPartiallyAcked { all_but_one: true, .. } => {
-                    Some("tfo.syndata.one_byte_proxy")
+                    Some(Condition::SynDataOneByteProxy)
                 }
-                Evidence::SynDataPartiallyAcked { all_but_one: false, .. } => Some("tfo.syndata.partial"),
+                Evidence::SynDataPartiallyAcked { all_but_one: false, .. } => Some(Condition::SynDataPartial),
                 _ => None,
             }));
             conditions
@@ -373,7 +374,7 @@ fn judge_tfo<'a>(ip: IpAddr, port: u16, conns: &[&'a ConnSummary], cx: &TargetCo
             .any(|r| r.evidence.iter().any(|e| matches!(e, Evidence::CookieRejected { .. }))),
         evidence: {
             let mut rests_on = vec![if cx.kernel_view { "kernel" } else { "capture" }];
-            if arrival_source == Some("echo") {
+            if arrival_source == Some(ArrivalKind::Echo) {
                 rests_on.push("echo");
             }
             rests_on

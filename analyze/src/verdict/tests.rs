@@ -2,7 +2,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::explain::conditions;
 use super::rounds::{majority, split_rounds};
 use super::*;
 use crate::attempt::{AttemptRecord, FetchKind};
@@ -590,6 +589,8 @@ fn majority_prefers_the_most_common_then_the_earliest() {
 
 #[test]
 fn conditions_use_pathspider_words() {
+    let conditions =
+        |c, k, s| super::explain::conditions(c, k, s).iter().map(|c| c.as_str()).collect::<Vec<_>>();
     assert_eq!(
         conditions(Connectivity::Works, CookieResult::Received, SynDataResult::Dropped),
         vec!["tfo.connectivity.works", "tfo.cookie.received", "tfo.syndata.failed"]
