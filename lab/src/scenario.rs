@@ -82,7 +82,7 @@ impl Expected {
             && self.syn_data.is_none_or(|s| s == v.syn_data)
             && found == want
             && v.middlebox.as_bool() == self.middlebox
-            && v.path_changes.iter().map(String::as_str).eq(self.path_changes.iter().copied())
+            && v.path_changes.iter().map(ToString::to_string).eq(self.path_changes.iter().copied())
             && self.syn_changes.matches(syn_changes)
     }
 
@@ -108,13 +108,14 @@ pub fn describe_location(v: &TargetVerdict) -> String {
 }
 
 pub fn describe_verdict(v: &TargetVerdict) -> String {
+    let path_changes: Vec<String> = v.path_changes.iter().map(ToString::to_string).collect();
     describe(
         v.connectivity.as_str(),
         v.cookie.as_str(),
         v.syn_data.as_str(),
         v.signatures.iter().map(|s| s.as_str()).collect(),
         v.middlebox.as_bool(),
-        &v.path_changes.iter().map(String::as_str).collect::<Vec<_>>(),
+        &path_changes.iter().map(String::as_str).collect::<Vec<_>>(),
     )
 }
 

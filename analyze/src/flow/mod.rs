@@ -180,7 +180,9 @@ impl FlowTable {
         FlowTable {
             config,
             open: FastMap::with_capacity_and_hasher(1024, Default::default()),
-            done: Vec::new(),
+            // A batch's room at once: grown by doubling, every batch would copy its records
+            // into fresh pages again and again.
+            done: Vec::with_capacity(config.batch.clamp(1, 1 << 16)),
             now_ns: i64::MIN,
             last_sweep_ns: i64::MIN,
             stats: FlowStats::default(),

@@ -169,7 +169,7 @@ where
     let file = File::open(path).map_err(open_err)?;
     let mut on_bytes = on_bytes;
     if let Some(map) = map_plain_file(&file) {
-        return Ok(read_mapped(path, &map, &mut on_bytes, on_event)?);
+        return read_mapped(path, &map, &mut on_bytes, on_event);
     }
     let file = Counted { inner: file, on_bytes };
     let mut input = BufReader::with_capacity(1 << 16, file);
@@ -210,7 +210,7 @@ fn map_plain_file(file: &File) -> Option<memmap2::Mmap> {
 /// size when it was read to its end).
 fn read_mapped<P, F>(
     path: &Path,
-    bytes: &[u8],
+    map: &memmap2::Mmap,
     on_bytes: &mut P,
     mut on_event: F,
 ) -> Result<ReadReport, ReadError>
@@ -219,8 +219,12 @@ where
     F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
 {
     const STEP: u64 = 1 << 20;
-    let (mut told, mut stopped) = (0u64, false);
-    let report = read_capture_slice(path, bytes, |event| {
+    /// The pages read are let go this far behind the record being read: the file stays in the
+    /// page cache, but not in this process's resident memory (which would otherwise grow to
+    /// the file's size).
+    const RELEASE_EVERY: u64 = 16 << 20;
+    let (mut told, mut released, mut stopped) = (0u64, 0u64, false);
+    let report = read_capture_slice(path, map, |event| {
         let offset = match event {
             CaptureEvent::Frame(frame) => frame.offset,
             CaptureEvent::Custom { offset, .. } => offset,
@@ -229,12 +233,27 @@ where
             on_bytes(offset - told);
             told = offset;
         }
+        if offset >= released + 2 * RELEASE_EVERY {
+            let upto = offset - RELEASE_EVERY;
+            // SAFETY: MADV_DONTNEED on a read-only map of a file drops the pages from this
+            // process only; read again, they come back from the file, unchanged. Nothing
+            // borrows them: events before this one are gone (`on_event` cannot keep them).
+            #[allow(unsafe_code)]
+            let _ = unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    released as usize,
+                    (upto - released) as usize,
+                )
+            };
+            released = upto;
+        }
         let flow = on_event(event);
         stopped = flow.is_break();
         flow
     });
     if !stopped {
-        on_bytes(bytes.len() as u64 - told);
+        on_bytes(map.len() as u64 - told);
     }
     report
 }

@@ -11,7 +11,7 @@ use polars::prelude::*;
 
 use super::other_cols::{Outcome, RateCol, RateStat};
 use super::TableError;
-use crate::verdict::{Connectivity, Direction, Signature, TargetVerdict};
+use crate::verdict::{Connectivity, Direction, TargetVerdict};
 
 /// Whether a verdict shows an outcome.
 fn shows(v: &TargetVerdict, outcome: Outcome) -> bool {
