@@ -8,13 +8,11 @@
 
 //!
 //! One job a module: [`records`] walks the pcap/pcapng records, [`compressed`] undoes gzip and
-//! zstd as the bytes stream, [`ahead`] reads a stream on a thread of its own, [`slice`] walks a
-//! mapped file in place.
+//! zstd as the bytes stream, [`ahead`] reads the file on a thread of its own.
 
 mod ahead;
 mod compressed;
 mod records;
-mod slice;
 #[cfg(test)]
 mod tests;
 
@@ -27,7 +25,7 @@ use pcap_parser::Linktype;
 
 use ahead::ReadAhead;
 use compressed::{read_compressed, Counted, GZIP_MAGIC, ZSTD_MAGIC};
-pub use records::{read_capture_from, read_capture_slice};
+pub use records::read_capture_from;
 
 /// One captured frame, borrowed from the reader's buffer.
 #[derive(Debug, Clone, Copy)]
@@ -146,10 +144,10 @@ where
 /// How [`read_capture_with`] reads a file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadOptions {
-    /// Read (and decompress) a compressed capture or a stream on a thread of its own, ahead of
-    /// the parsing: the decompression and the kernel's copy then overlap the parsing. Faster
-    /// with a core to spare, slower without (the bytes are copied once more). A plain capture
-    /// file is mapped instead, and needs no reading ahead.
+    /// Read (and decompress) the file on a thread of its own, ahead of the parsing: the
+    /// kernel's copy of the file, a third of the reading's time, then overlaps the parsing.
+    /// Faster with a core to spare (measured on two cores: a seventh to a quarter less time),
+    /// slower without (the bytes are copied once more).
     pub read_ahead: bool,
 }
 
@@ -166,12 +164,7 @@ where
     F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
 {
     let open_err = |source| ReadError::Open { path: path.to_owned(), source };
-    let file = File::open(path).map_err(open_err)?;
-    let mut on_bytes = on_bytes;
-    if let Some(map) = map_plain_file(&file) {
-        return read_mapped(path, &map, &mut on_bytes, on_event);
-    }
-    let file = Counted { inner: file, on_bytes };
+    let file = Counted { inner: File::open(path).map_err(open_err)?, on_bytes };
     let mut input = BufReader::with_capacity(1 << 16, file);
     let magic = input.fill_buf().map_err(open_err)?;
     if magic.starts_with(&GZIP_MAGIC) {
@@ -182,80 +175,6 @@ where
     } else {
         read_records(path, input, options, on_event)
     }
-}
-
-/// An uncompressed capture in a regular file, mapped into memory: its packets are then parsed
-/// where the page cache holds them, with no `read` copying every byte into a buffer first (that
-/// copy, and a second one inside the parser's buffer, were a fifth of analyze's time). `None`
-/// for anything else (a pipe, a compressed or empty file, a failed map), which is streamed.
-fn map_plain_file(file: &File) -> Option<memmap2::Mmap> {
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.len() < 4 {
-        return None;
-    }
-    // SAFETY: the map is only read. Were the file shortened by another process while mapped,
-    // reading the lost pages would raise SIGBUS: captures are appended to by their writers,
-    // never cut in place, and a file that grows is read to the length it had when opened.
-    #[allow(unsafe_code)]
-    let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
-    if map.starts_with(&GZIP_MAGIC) || map.starts_with(&ZSTD_MAGIC) {
-        return None;
-    }
-    // Read once, front to back: the kernel reads ahead and may drop pages behind.
-    let _ = map.advise(memmap2::Advice::Sequential);
-    Some(map)
-}
-
-/// Walks a mapped capture, telling `on_bytes` the progress a mebibyte at a time (to the file's
-/// size when it was read to its end).
-fn read_mapped<P, F>(
-    path: &Path,
-    map: &memmap2::Mmap,
-    on_bytes: &mut P,
-    mut on_event: F,
-) -> Result<ReadReport, ReadError>
-where
-    P: FnMut(u64),
-    F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
-{
-    const STEP: u64 = 1 << 20;
-    /// The pages read are let go this far behind the record being read: the file stays in the
-    /// page cache, but not in this process's resident memory (which would otherwise grow to
-    /// the file's size).
-    const RELEASE_EVERY: u64 = 16 << 20;
-    let (mut told, mut released, mut stopped) = (0u64, 0u64, false);
-    let report = read_capture_slice(path, map, |event| {
-        let offset = match event {
-            CaptureEvent::Frame(frame) => frame.offset,
-            CaptureEvent::Custom { offset, .. } => offset,
-        };
-        if offset >= told + STEP {
-            on_bytes(offset - told);
-            told = offset;
-        }
-        if offset >= released + 2 * RELEASE_EVERY {
-            let upto = offset - RELEASE_EVERY;
-            // SAFETY: MADV_DONTNEED on a read-only map of a file drops the pages from this
-            // process only; read again, they come back from the file, unchanged. Nothing
-            // borrows them: events before this one are gone (`on_event` cannot keep them).
-            #[allow(unsafe_code)]
-            let _ = unsafe {
-                map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    released as usize,
-                    (upto - released) as usize,
-                )
-            };
-            released = upto;
-        }
-        let flow = on_event(event);
-        stopped = flow.is_break();
-        flow
-    });
-    if !stopped {
-        on_bytes(map.len() as u64 - told);
-    }
-    report
 }
 
 /// [`read_capture_from`], the input read ahead if asked.

@@ -6,16 +6,13 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use pcap_parser::pcapng::Block;
-use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{create_reader, Linktype, PcapBlockOwned, PcapError};
-
-use super::slice::SliceReader;
 
 use super::{CaptureEvent, CaptureFormat, Frame, ReadError, ReadReport, ReadStop, StopReason};
 
 const INITIAL_BUFFER: usize = 1 << 20;
 /// No sane record is larger; a bigger length field means a corrupt file, not a big packet.
-pub(super) const MAX_BUFFER: usize = 64 << 20;
+const MAX_BUFFER: usize = 64 << 20;
 const NS_PER_SEC: i128 = 1_000_000_000;
 
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +33,7 @@ fn has_capture_magic(bytes: &[u8]) -> bool {
 }
 
 /// As [`read_capture`], from any reader; `path` only names the source in errors.
-pub fn read_capture_from<R, F>(path: &Path, input: R, on_event: F) -> Result<ReadReport, ReadError>
+pub fn read_capture_from<R, F>(path: &Path, input: R, mut on_event: F) -> Result<ReadReport, ReadError>
 where
     R: Read + Send,
     F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
@@ -48,39 +45,20 @@ where
         Ok(bytes) => bytes,
         Err(source) => return Err(ReadError::Open { path: path.to_owned(), source }),
     };
+    // pcapng, then pcap µs and ns, each in both byte orders.
     let known_magic = has_capture_magic(peeked);
-    let mut reader = create_reader(INITIAL_BUFFER, input).map_err(|e| header_error(path, e, known_magic))?;
-    Ok(walk(reader.as_mut(), on_event))
-}
-
-/// As [`read_capture_from`], over the bytes of a capture already in memory (a mapped file):
-/// the packets are handed on where they lie, not copied into a buffer first.
-pub fn read_capture_slice<F>(path: &Path, bytes: &[u8], on_event: F) -> Result<ReadReport, ReadError>
-where
-    F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
-{
-    let mut reader = SliceReader::new(bytes).map_err(|e| header_error(path, e, has_capture_magic(bytes)))?;
-    Ok(walk(&mut reader, on_event))
-}
-
-/// Why a capture could not even be begun, from pcap-parser's reason.
-fn header_error(path: &Path, e: PcapError<&[u8]>, known_magic: bool) -> ReadError {
-    let path = path.to_owned();
-    match e {
-        PcapError::Eof => ReadError::Empty { path },
-        PcapError::HeaderNotRecognized if known_magic => ReadError::HeaderTruncated { path },
-        PcapError::HeaderNotRecognized => ReadError::NotACapture { path },
-        PcapError::Incomplete(_) | PcapError::UnexpectedEof => ReadError::HeaderTruncated { path },
-        e => ReadError::BadHeader { path, detail: format!("{e:?}") },
-    }
-}
-
-/// Walks the records of an opened capture to its end, or to where it is cut or damaged.
-fn walk<P, F>(reader: &mut P, mut on_event: F) -> ReadReport
-where
-    P: PcapReaderIterator + ?Sized,
-    F: FnMut(CaptureEvent<'_>) -> ControlFlow<()>,
-{
+    let mut reader = match create_reader(INITIAL_BUFFER, input) {
+        Ok(reader) => reader,
+        Err(PcapError::Eof) => return Err(ReadError::Empty { path: path.to_owned() }),
+        Err(PcapError::HeaderNotRecognized) if known_magic => {
+            return Err(ReadError::HeaderTruncated { path: path.to_owned() })
+        }
+        Err(PcapError::HeaderNotRecognized) => return Err(ReadError::NotACapture { path: path.to_owned() }),
+        Err(PcapError::Incomplete(_) | PcapError::UnexpectedEof) => {
+            return Err(ReadError::HeaderTruncated { path: path.to_owned() })
+        }
+        Err(e) => return Err(ReadError::BadHeader { path: path.to_owned(), detail: format!("{e:?}") }),
+    };
     let mut report = ReadReport::default();
     let mut interfaces: Vec<Interface> = Vec::new();
     let mut legacy: Option<(Linktype, bool)> = None;
@@ -232,7 +210,7 @@ where
             break;
         }
     }
-    report
+    Ok(report)
 }
 
 /// if_tsresol: 10^-n seconds, or 2^-n with the top bit set. (pcap-parser 0.17's
