@@ -12,7 +12,7 @@ use tfoscope_analyze::sink::{JudgeSink, JudgeWritten};
 use tfoscope_analyze::table::{OutputFormat, TableError};
 use tfoscope_analyze::verdict::TargetVerdict;
 
-use crate::analyze_cmd::{print_verdicts, Format, ProbeArgs};
+use crate::tables_cli::{print_verdicts, Format, ProbeArgs};
 
 #[derive(Debug, Args)]
 pub struct JudgeArgs {

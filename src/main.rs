@@ -7,6 +7,7 @@ mod judge_cmd;
 mod lab_cmd;
 mod report_cmd;
 mod report_out;
+mod tables_cli;
 
 use std::process::ExitCode;
 

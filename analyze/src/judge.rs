@@ -159,7 +159,7 @@ pub fn judge<E: std::error::Error + 'static>(
         let measured = bucket_results(&from, &mut vantages, &index, Role::Measured, (bucket, n))?;
         verdicts.extend(judge_measured(&measured, &expectations));
         let hops = vantages.iter().map(|v| (v.name.as_str(), v.hops.as_slice()));
-        crate::pipeline::locate_targets(&mut verdicts, hops, &|ip, port| {
+        crate::locate::targets::locate_targets(&mut verdicts, hops, &|ip, port| {
             target_bucket(ip, port, n) == bucket
         });
         sink(verdicts).map_err(JudgeError::Sink)?;

@@ -6,6 +6,8 @@
 //! SYN captured where it was sent with a TTL of 32 or less was limited on purpose (stacks send
 //! 64, 128 or 255). Probes never enter the rounds and verdicts.
 
+pub(crate) mod targets;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
