@@ -164,10 +164,13 @@ mod tests {
 
     #[test]
     fn every_signature_and_the_published_facts_are_outcomes() {
-        let names = outcomes();
-        assert_eq!(names.len(), Signature::ALL.len() + 3);
-        for s in Signature::ALL {
+        let names: Vec<&str> = Outcome::all().map(Outcome::as_str).collect();
+        assert_eq!(names.len(), crate::verdict::Signature::ALL.len() + 3);
+        for s in crate::verdict::Signature::ALL {
             assert!(names.contains(&s.as_str()));
+        }
+        for fact in ["tfo_dependent_failure", "cookie_rejected", "middlebox"] {
+            assert!(names.contains(&fact), "{fact}");
         }
     }
 }
