@@ -106,6 +106,15 @@ crate::record::string_enum!(
     }
 );
 
+impl ArrivalKind {
+    pub fn of(source: &ArrivalSource) -> ArrivalKind {
+        match source {
+            ArrivalSource::Echo => ArrivalKind::Echo,
+            ArrivalSource::ServerCapture { .. } => ArrivalKind::ServerCapture,
+        }
+    }
+}
+
 impl fmt::Display for SynChange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -337,10 +346,7 @@ impl PathFacts {
 
     /// Which kind of view of the server this is.
     pub fn source_kind(&self) -> ArrivalKind {
-        match self.source {
-            ArrivalSource::Echo => ArrivalKind::Echo,
-            ArrivalSource::ServerCapture { .. } => ArrivalKind::ServerCapture,
-        }
+        ArrivalKind::of(&self.source)
     }
 
     /// The changes that are facts of the path but no TFO signature: `nat` (source changed,

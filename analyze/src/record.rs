@@ -399,7 +399,7 @@ impl SynSeen {
             isn: syn.isn,
             tsval: syn.tsval,
             shape: SynShape::new(syn.ttl, syn.window, syn.mss, syn.wscale, &syn.options),
-            tfo: SynTfo::parse(&syn.tfo).unwrap_or(SynTfo::Malformed),
+            tfo: syn.tfo,
             tfo_kind: syn.tfo_kind,
             cookie: syn.cookie.as_deref().and_then(tfoscope_wire::echo::unhex),
             data_len: syn.payload_len,

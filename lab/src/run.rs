@@ -13,7 +13,7 @@ use crate::netns::{run, LabNet, SERVER_V4, SERVER_V6};
 use crate::scenario::{describe_features, describe_location, describe_verdict, Scenario};
 use crate::serve::{Kind, ListenerSpec, DEFAULT_BODY};
 use crate::LabError;
-use tfoscope_analyze::verdict::{CookieResult, Signature, TargetVerdict, Untested};
+use tfoscope_analyze::verdict::{Basis, CookieResult, Signature, TargetVerdict, Untested};
 
 pub struct LabConfig {
     /// Namespace and interface name prefix (at most 10 characters).
@@ -64,7 +64,7 @@ pub fn agrees_without_capture(kernel: &TargetVerdict, captured: &TargetVerdict) 
         && k == c
         && (c.is_empty() || kernel.middlebox == Some(true))
         && kernel.untested.contains(&Untested::Wire)
-        && kernel.evidence.contains(&"kernel")
+        && kernel.evidence.contains(&Basis::Kernel)
 }
 
 #[derive(Debug, Clone)]
@@ -453,7 +453,7 @@ mod tests {
             untested: if kernel { vec![Untested::Wire] } else { vec![] },
             middlebox: if signatures.is_empty() { Finding::NoneFound } else { Finding::Middlebox },
             expected_tfo: Some(true),
-            evidence: vec![if kernel { "kernel" } else { "capture" }],
+            evidence: vec![if kernel { Basis::Kernel } else { Basis::Capture }],
             ..TargetVerdict::unjudged(
                 "lab",
                 "http://198.51.100.1/".into(),
@@ -478,7 +478,7 @@ mod tests {
         unnamed.untested.clear();
         assert!(!agrees_without_capture(&unnamed, &captured));
         let mut captured_too = verdict(&[NotNegotiatedExpected], true);
-        captured_too.evidence = vec!["capture"];
+        captured_too.evidence = vec![Basis::Capture];
         assert!(!agrees_without_capture(&captured_too, &captured));
         // Another connectivity or SYN-data result: no.
         let mut broken = verdict(&[NotNegotiatedExpected], true);

@@ -254,7 +254,7 @@ async fn connection(
         }
     };
     let arrived = facts.arrived_syn();
-    log.syn = arrived.as_ref().map_or_else(|_| "unsaved".to_string(), |s| s.tfo.clone());
+    log.syn = arrived.as_ref().map_or_else(|_| "unsaved".to_string(), |s| s.tfo.as_str().to_string());
     log.data = arrived.as_ref().map_or(0, |s| s.payload_len);
     log.accepted = facts.syn_data_accepted;
     log_line(origin, peer, end, &log);

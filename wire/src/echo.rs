@@ -86,7 +86,7 @@ pub struct ArrivedSyn {
     pub tsval: Option<u32>,
     pub tsecr: Option<u32>,
     /// As the connections table's `syn_tfo`: none, cookie_request, cookie, malformed, truncated.
-    pub tfo: String,
+    pub tfo: crate::decode::options::SynTfo,
     pub tfo_kind: Option<u8>,
     /// Lowercase hex.
     pub cookie: Option<String>,
@@ -153,7 +153,7 @@ impl ArrivedSyn {
             wscale: summary.wscale,
             tsval: summary.timestamps.map(|t| t.0),
             tsecr: summary.timestamps.map(|t| t.1),
-            tfo: summary.syn_tfo().as_str().to_string(),
+            tfo: summary.syn_tfo(),
             tfo_kind,
             cookie: cookie.map(hex),
             payload_len: tcp.payload_len,
@@ -232,6 +232,17 @@ mod tests {
         assert_eq!(syn.cookie.as_deref(), Some("0102030405060708"));
         assert_eq!(syn.payload_len, 73);
         assert_eq!(unhex(&syn.headers_hex).unwrap(), saved_syn_v4());
+    }
+
+    #[test]
+    fn the_tfo_reading_travels_as_its_word_and_an_unknown_word_is_kept_as_malformed() {
+        let syn = ArrivedSyn::decode(&saved_syn_v4()).unwrap();
+        let json = serde_json::to_string(&syn).unwrap();
+        assert!(json.contains(r#""tfo":"cookie""#), "{json}");
+        assert_eq!(serde_json::from_str::<ArrivedSyn>(&json).unwrap(), syn);
+        let later = json.replace(r#""tfo":"cookie""#, r#""tfo":"cookie_v2""#);
+        let read: ArrivedSyn = serde_json::from_str(&later).unwrap();
+        assert_eq!(read.tfo, crate::decode::options::SynTfo::Malformed);
     }
 
     #[test]

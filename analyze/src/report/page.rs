@@ -119,7 +119,8 @@ fn run_section(page: &mut String, input: &ReportInput) {
     if let Some((first, last)) = span.filter(|(f, _)| !f.is_empty()) {
         let _ = write!(page, "<p>First SYN {}, last {}.</p>", escape(&first), escape(&last));
     }
-    let mut warnings: Vec<String> = texts(files, "warnings").into_iter().filter(|w| !w.is_empty()).collect();
+    let mut warnings: Vec<String> =
+        texts(files, FileCol::Warnings.as_str()).into_iter().filter(|w| !w.is_empty()).collect();
     warnings.sort();
     warnings.dedup();
     for w in warnings {

@@ -5,7 +5,7 @@ use polars::prelude::*;
 use super::conn_col::ConnCol;
 use super::TableError;
 use crate::arrival::{
-    reoriginated, sent_counterpart, syn_changes, ArrivalSource, PathFacts, SynChange, SynSeen,
+    reoriginated, sent_counterpart, syn_changes, ArrivalKind, ArrivalSource, PathFacts, SynChange, SynSeen,
 };
 use crate::attempt::FetchKind;
 use crate::echo::hex_into;
@@ -325,10 +325,7 @@ pub fn connection_columns(vantages: &[(&str, &[Connection])]) -> PolarsResult<Ve
         (
             ConnCol::ArrivalSource,
             optional_strings(conns().map(|c| {
-                c.arrival.as_ref().filter(|a| a.syn.is_some()).map(|a| match a.source {
-                    ArrivalSource::Echo => "echo",
-                    ArrivalSource::ServerCapture { .. } => "server_capture",
-                })
+                c.arrival.as_ref().filter(|a| a.syn.is_some()).map(|a| ArrivalKind::of(&a.source).as_str())
             })),
         ),
         // The collector's record of the fetch (null without one).

@@ -93,7 +93,8 @@ pub fn write_partitioned(
     if df.height() == 0 {
         return Ok(written);
     }
-    let vantages = df.column("vantage").map_err(build)?.str().map_err(build)?.clone();
+    let vantages =
+        df.column(conn_col::ConnCol::Vantage.as_str()).map_err(build)?.str().map_err(build)?.clone();
     let mut names: Vec<&str> = Vec::new();
     for v in vantages.iter().flatten() {
         if !names.contains(&v) {

@@ -54,7 +54,10 @@ pub fn targets_frame(verdicts: &[TargetVerdict]) -> Result<DataFrame, TableError
         field!(TargetCol::SynackDiffers.as_str(), |v: &TargetVerdict| v.synack_differs),
         field!(TargetCol::MeasurementValid.as_str(), |v: &TargetVerdict| v.measurement_valid),
         field!(TargetCol::CookieRejected.as_str(), |v: &TargetVerdict| v.cookie_rejected),
-        str_lists(TargetCol::Evidence.as_str(), verdicts.iter().map(|v| v.evidence.clone())),
+        str_lists(
+            TargetCol::Evidence.as_str(),
+            verdicts.iter().map(|v| v.evidence.iter().map(|b| b.as_str()).collect()),
+        ),
         field!(TargetCol::Explanation.as_str(), |v: &TargetVerdict| v.explanation.clone()),
         str_lists(
             TargetCol::Conditions.as_str(),

@@ -110,6 +110,16 @@ string_enum!(
 );
 
 string_enum!(
+    /// What a verdict rests on (the targets' `evidence`): the packets, or a run without a
+    /// capture's records of what the kernel told each socket; and an echo origin's answers.
+    Basis {
+        Capture => "capture",
+        Kernel => "kernel",
+        Echo => "echo",
+    }
+);
+
+string_enum!(
     /// Which way the target's connections went: from the vantage (as measured), or into it
     /// (scans of the capturing host, its own servers).
     Direction {
@@ -187,7 +197,7 @@ pub struct TargetVerdict {
     pub cookie_rejected: bool,
     /// What the verdict rests on: `capture` (the packets) or `kernel` (a run without a
     /// capture: what the kernel told each socket), and `echo` where an echo origin answered.
-    pub evidence: Vec<&'static str>,
+    pub evidence: Vec<Basis>,
     pub explanation: String,
     pub conditions: Vec<Condition>,
     /// Facts of the path that are no TFO signature (`nat`, `mss_clamped`, `isn_rewritten`,

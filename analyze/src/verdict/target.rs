@@ -11,7 +11,7 @@ use super::features;
 use super::rounds::{majority, split_rounds, tried_tfo, RoundsFormed};
 use super::rules::{TargetFacts, ROUND_RULES, TARGET_RULES};
 use super::{
-    explain, Condition, Connectivity, CookieResult, Direction, Finding, Signature, SynDataResult,
+    explain, Basis, Condition, Connectivity, CookieResult, Direction, Finding, Signature, SynDataResult,
     TargetVerdict, Untested,
 };
 use crate::arrival::{ArrivalKind, PathChange, PathFacts};
@@ -373,9 +373,9 @@ fn judge_tfo<'a>(ip: IpAddr, port: u16, conns: &[&'a ConnSummary], cx: &TargetCo
             .iter()
             .any(|r| r.evidence.iter().any(|e| matches!(e, Evidence::CookieRejected { .. }))),
         evidence: {
-            let mut rests_on = vec![if cx.kernel_view { "kernel" } else { "capture" }];
+            let mut rests_on = vec![if cx.kernel_view { Basis::Kernel } else { Basis::Capture }];
             if arrival_source == Some(ArrivalKind::Echo) {
-                rests_on.push("echo");
+                rests_on.push(Basis::Echo);
             }
             rests_on
         },

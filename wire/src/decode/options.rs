@@ -292,6 +292,22 @@ crate::string_enum!(
     }
 );
 
+/// Written as its word (the echo document's `syn.tfo`).
+impl serde::Serialize for SynTfo {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A word this version does not know (a later echo origin's) reads as `malformed`: the SYN's
+/// option is then not taken as none, and the rest of the document is kept.
+impl<'de> serde::Deserialize<'de> for SynTfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let word = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(SynTfo::parse(&word).unwrap_or(SynTfo::Malformed))
+    }
+}
+
 impl<'a> OptionSummary<'a> {
     /// What the TFO option of a SYN says, the walk's damage included: options cut by the snap
     /// length are `truncated`, never `none`; a walk broken before its end `malformed` (a TFO
