@@ -361,7 +361,7 @@ mod tests {
         assert_eq!((v.cookie, v.syn_data), (crate::verdict::CookieResult::Received, SynDataResult::Acked));
         assert!(v.signatures.is_empty(), "{}", v.explanation);
         assert_eq!(v.untested, vec![Untested::Wire]);
-        assert_eq!((v.middlebox.as_bool(), v.evidence.clone()), (None, vec![super::Basis::Kernel]));
+        assert_eq!((v.middlebox.as_bool(), v.evidence.clone()), (None, vec![crate::verdict::Basis::Kernel]));
         assert!(v.explanation.contains("record 1") && !v.explanation.contains("frame"), "{}", v.explanation);
     }
 
