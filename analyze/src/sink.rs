@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::locate::HopRow;
 use crate::pipeline::Analysis;
 use crate::record::Connection;
+use crate::table::other_cols::{FileCol, HopCol};
 use crate::table::{self, ConnectionsOutput, OoniProbe, OutputFormat, StagedOutput, TableError};
 
 /// Where and how a run writes its tables.
@@ -103,8 +104,8 @@ impl AnalyzeSink {
         let probes: usize = hop_rows.iter().map(|(_, rows)| rows.len()).sum();
         let mut hops = table::hops_frame(&hop_rows)?;
         let (targets, hops) = if self.plan.partitioned {
-            table::write_partitioned(&files, &dir, "files", format, &run)?;
-            table::write_partitioned(&hops, &dir, "hops", format, &run)?;
+            table::write_partitioned(&files, FileCol::Vantage.as_str(), &dir, "files", format, &run)?;
+            table::write_partitioned(&hops, HopCol::Vantage.as_str(), &dir, "hops", format, &run)?;
             (None, dir.join("hops"))
         } else {
             let mut targets = table::targets_frame(&analysis.verdicts)?;

@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(serde_json::from_str::<ArrivedSyn>(&json).unwrap(), syn);
         let later = json.replace(r#""tfo":"cookie""#, r#""tfo":"cookie_v2""#);
         let read: ArrivedSyn = serde_json::from_str(&later).unwrap();
-        assert_eq!(read.tfo, crate::decode::options::SynTfo::Malformed);
+        assert_eq!(read, ArrivedSyn { tfo: crate::decode::options::SynTfo::Malformed, ..syn });
     }
 
     #[test]

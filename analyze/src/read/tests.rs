@@ -196,7 +196,14 @@ fn pcapng_cut_anywhere_keeps_the_whole_blocks_before_the_cut() {
         .flat_map(|i| [header + i * (packet + custom) + packet, header + (i + 1) * (packet + custom)])
         .collect();
     for cut in 0..=file.len() {
-        let (frames, report) = collect(&file[..cut]);
+        let (mut frames, mut customs) = (Vec::new(), Vec::new());
+        let report = read_capture_from(Path::new("mem.pcapng"), &file[..cut], |event| {
+            match event {
+                CaptureEvent::Frame(f) => frames.push((f.number, f.ts_ns, f.data.to_vec())),
+                CaptureEvent::Custom { pen, data, .. } => customs.push((pen, data.to_vec())),
+            }
+            ControlFlow::Continue(())
+        });
         if cut < shb().len() {
             assert!(report.is_err(), "cut {cut}: {report:?}");
             continue;
@@ -206,10 +213,29 @@ fn pcapng_cut_anywhere_keeps_the_whole_blocks_before_the_cut() {
         assert_eq!(frames.len(), whole, "cut {cut}");
         // Numbered as Wireshark does: the custom block before a packet counts too.
         for (k, f) in frames.iter().enumerate() {
-            assert_eq!(f.0, 2 * k as u64 + 1, "cut {cut}");
+            assert_eq!(*f, (2 * k as u64 + 1, k as i64 * 1_000, vec![k as u8; 13]), "cut {cut}");
         }
-        let at_boundary = cut == shb().len() || cut == header || ends.contains(&cut);
-        assert_eq!(report.stop.is_none(), at_boundary, "cut {cut}: {:?}", report.stop);
+        let whole_customs = (0..4).filter(|i| ends[2 * i + 1] <= cut).count();
+        assert_eq!(customs.len(), whole_customs, "cut {cut}");
+        assert!(customs.iter().all(|(pen, data)| *pen == 7 && data.starts_with(record)), "cut {cut}");
+        // Cut inside a block: the stop names the truncation where the block began.
+        let last_boundary = [shb().len(), header]
+            .into_iter()
+            .chain(ends.iter().copied())
+            .filter(|e| *e <= cut)
+            .max()
+            .unwrap();
+        match &report.stop {
+            None => assert_eq!(cut, last_boundary, "cut {cut}"),
+            Some(stop) => {
+                assert_ne!(cut, last_boundary, "cut {cut}");
+                assert_eq!(
+                    (stop.offset, &stop.reason),
+                    (last_boundary as u64, &StopReason::Truncated),
+                    "cut {cut}"
+                );
+            }
+        }
     }
 }
 

@@ -80,9 +80,10 @@ pub fn schema_version(table: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Writes `df` as one part per vantage (its `vantage` column) of a partitioned table.
+/// Writes `df` as one part per vantage (its `vantage_column`) of a partitioned table.
 pub fn write_partitioned(
     df: &DataFrame,
+    vantage_column: &str,
     dir: &Path,
     name: &str,
     format: OutputFormat,
@@ -93,8 +94,7 @@ pub fn write_partitioned(
     if df.height() == 0 {
         return Ok(written);
     }
-    let vantages =
-        df.column(conn_col::ConnCol::Vantage.as_str()).map_err(build)?.str().map_err(build)?.clone();
+    let vantages = df.column(vantage_column).map_err(build)?.str().map_err(build)?.clone();
     let mut names: Vec<&str> = Vec::new();
     for v in vantages.iter().flatten() {
         if !names.contains(&v) {

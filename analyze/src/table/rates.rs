@@ -163,14 +163,29 @@ mod tests {
     }
 
     #[test]
-    fn every_signature_and_the_published_facts_are_outcomes() {
-        let names: Vec<&str> = Outcome::all().map(Outcome::as_str).collect();
-        assert_eq!(names.len(), crate::verdict::Signature::ALL.len() + 3);
-        for s in crate::verdict::Signature::ALL {
-            assert!(names.contains(&s.as_str()));
-        }
-        for fact in ["tfo_dependent_failure", "cookie_rejected", "middlebox"] {
-            assert!(names.contains(&fact), "{fact}");
+    fn each_outcome_is_shown_by_its_own_fact_alone() {
+        use crate::verdict::{Finding, Signature};
+        let plain = || {
+            let ip = Some("198.51.100.1".parse().unwrap());
+            TargetVerdict::unjudged("v", "t".into(), (ip, 80), Connectivity::Works, String::new())
+        };
+        let shown = |v: &TargetVerdict| -> Vec<&str> {
+            Outcome::all().filter(|o| shows(v, *o)).map(Outcome::as_str).collect()
+        };
+        assert!(shown(&plain()).is_empty());
+        let mut v = plain();
+        v.connectivity = Connectivity::TfoBroken;
+        assert_eq!(shown(&v), ["tfo_dependent_failure"]);
+        let mut v = plain();
+        v.cookie_rejected = true;
+        assert_eq!(shown(&v), ["cookie_rejected"]);
+        let mut v = plain();
+        v.middlebox = Finding::Middlebox;
+        assert_eq!(shown(&v), ["middlebox"]);
+        for s in Signature::ALL {
+            let mut v = plain();
+            v.signatures = vec![*s];
+            assert_eq!(shown(&v), [s.as_str()]);
         }
     }
 }

@@ -51,6 +51,14 @@ fn echoes_as_sent__clean_and_the_echo_says_tfo_is_expected() {
     assert!(!v.untested.contains(&Untested::Negotiation), "no control needed: {:?}", v.untested);
     assert_eq!(v.arrival_source, Some(super::ArrivalKind::Echo));
     assert!(v.path_changes.is_empty());
+    // The verdict says it rests on the packets and on the echo.
+    assert_eq!(v.evidence, [Basis::Capture, Basis::Echo]);
+}
+
+#[test]
+fn an_echo_is_the_arrival_source_before_a_server_capture() {
+    // `arrival_source` is the least kind seen: the echo says more (request, certificate).
+    assert!(super::ArrivalKind::Echo < super::ArrivalKind::ServerCapture);
 }
 
 #[test]
@@ -103,6 +111,25 @@ fn source_rewritten_and_mss_clamped__path_changes_but_no_middlebox() {
     assert_eq!(v.signatures, vec![]);
     assert_eq!(v.middlebox.as_bool(), Some(false));
     assert_eq!(v.path_changes, [super::PathChange::MssClamped, super::PathChange::Nat]);
+}
+
+#[test]
+fn isn_rewritten_and_mss_clamped__path_changes_in_the_order_of_their_words_each_once() {
+    let rewrite = |_: &Connection, seen: &mut SynSeen| {
+        seen.isn = seen.isn.wrapping_add(1);
+        seen.shape =
+            SynShape::new(63, seen.shape.window, Some(1200), seen.shape.wscale, seen.shape.option_kinds());
+    };
+    let conns = echoed(round(true, Some(SynAckAnswers::FirstSyn), 100), true, rewrite);
+    let changes = crate::arrival::PathFacts::of(&conns[0]).unwrap().path_changes();
+    assert_eq!(
+        changes,
+        [super::PathChange::MssClamped, super::PathChange::IsnRewritten],
+        "as the SYN is read"
+    );
+    let v = judge(&conns, None);
+    // Three connections, each with both: each once, in the column's (alphabetical) order.
+    assert_eq!(v.path_changes, [super::PathChange::IsnRewritten, super::PathChange::MssClamped]);
 }
 
 #[test]
