@@ -24,7 +24,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// Our purge delay, instead of mimalloc's 1,000 ms, with which analyze's peak memory rose by a
 /// third over glibc's. Memory given back is zeroed by the kernel when taken again, a page fault
 /// per 4 KiB: with 1 ms, analyze took 13,000 faults on the 1 M-packet web-like capture (a tenth
-/// of its time), with 50 ms 3,200, for 104 MiB peak instead of 87 (measured, README).
+/// of its time), with 50 ms 3,200, for 104 MiB peak instead of 87 (measured then; round 4's
+/// figures, 145 MiB against 187 with 1,000 ms on its machine, in docs/BENCHMARKS.md).
 const PURGE_DELAY_MS: std::ffi::c_long = 50;
 
 /// The purge delay to set: ours, unless the user set mimalloc's own variable (which mimalloc
