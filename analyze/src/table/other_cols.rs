@@ -148,20 +148,21 @@ mod tests {
         frame.get_column_names().iter().map(|n| n.to_string()).collect()
     }
 
+    /// The schema's order and properties, and the writer's columns, are `ours`.
+    fn follow(table: &str, ours: &[String], frame: &polars::prelude::DataFrame) {
+        let (order, properties) = schema(table);
+        assert_eq!((order, properties), (ours.to_vec(), sorted(ours)), "schemas/{table}.json");
+        assert_eq!(written(frame), ours, "the {table} writer");
+    }
+
     #[test]
     fn files_schema_and_writer_follow_these_columns() {
-        let ours = names(FileCol::ALL);
-        let (order, properties) = schema("files");
-        assert_eq!((order, properties), (ours.clone(), sorted(&ours)));
-        assert_eq!(written(&super::super::files_frame(&[]).unwrap()), ours);
+        follow("files", &names(FileCol::ALL), &super::super::files_frame(&[]).unwrap());
     }
 
     #[test]
     fn hops_schema_and_writer_follow_these_columns() {
-        let ours = names(HopCol::ALL);
-        let (order, properties) = schema("hops");
-        assert_eq!((order, properties), (ours.clone(), sorted(&ours)));
-        assert_eq!(written(&super::super::hops_frame(&[]).unwrap()), ours);
+        follow("hops", &names(HopCol::ALL), &super::super::hops_frame(&[]).unwrap());
     }
 
     #[test]
@@ -171,8 +172,6 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), RateCol::ALL.len() + 4 * (Signature::ALL.len() + 3), "every column once");
-        let (order, properties) = schema("rates");
-        assert_eq!((order, properties), (ours.clone(), sorted(&ours)));
-        assert_eq!(written(&super::super::Rates::default().frame().unwrap()), ours);
+        follow("rates", &ours, &super::super::Rates::default().frame().unwrap());
     }
 }
