@@ -6,6 +6,8 @@ mod common;
 
 #[path = "offline/cli_analyze.rs"]
 mod cli_analyze;
+#[path = "offline/client_shapes.rs"]
+mod client_shapes;
 #[path = "offline/hostile_captures.rs"]
 mod hostile_captures;
 #[path = "offline/judge.rs"]
