@@ -321,7 +321,7 @@ fn disagreement(conn: &Connection, a: &AttemptRecord) -> Option<&'static str> {
         }
     }
     let wire_refused = !answered && (conn.reset.is_some() || conn.icmp.is_some_and(|i| !i.too_big()));
-    let kernel_refused = a.result.error.as_deref() == Some("refused");
+    let kernel_refused = a.result.error == Some(crate::attempt::FetchError::Refused);
     match (wire_refused, kernel_refused) {
         (true, false) if a.result.status.is_some() => {
             Some("a refusal on the wire, an HTTP answer to the socket")

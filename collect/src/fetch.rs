@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use socket2::{Domain, Protocol, Socket, Type};
-use tfoscope_wire::attempt::AppResult;
+use tfoscope_wire::attempt::{AppResult, FetchError};
 use tfoscope_wire::echo::{Echo, ECHO_CONTENT_TYPE, ECHO_MAX_BYTES};
 use tfoscope_wire::feature::{Feature, Features};
 
@@ -299,7 +299,7 @@ pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
     let socket = match open_socket(spec) {
         Ok(s) => s,
         Err(e) => {
-            outcome.result.error = Some(error_kind(&e).to_string());
+            outcome.result.error = Some(FetchError::from_word(error_kind(&e)));
             outcome.end_ns = now_ns();
             return outcome;
         }
@@ -346,9 +346,9 @@ pub async fn fetch(spec: &FetchSpec) -> FetchOutcome {
         }
         // A handshake that completed and then nothing: the server (or a box) stalled.
         Err("timeout") if info.is_some_and(|i| i.state != TCP_SYN_SENT) => {
-            outcome.result.error = Some("stalled".to_string())
+            outcome.result.error = Some(FetchError::Stalled)
         }
-        Err(kind) => outcome.result.error = Some(kind.to_string()),
+        Err(kind) => outcome.result.error = Some(FetchError::from_word(kind)),
     }
     if let Some(info) = info {
         outcome.syn_data_acked = Some(info.syn_data_acked);

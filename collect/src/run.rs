@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tfoscope_wire::attempt::{
-    AppResult, AttemptRecord, CollectorRecord, FetchKind, ProbeRecord, RunPhase, RunRecord,
+    AppResult, AttemptRecord, CollectorRecord, FetchError, FetchKind, ProbeRecord, RunPhase, RunRecord,
 };
 
 use tfoscope_wire::feature::{Feature, Features};
@@ -462,7 +462,7 @@ async fn run_fetches(
                 cache_after: None,
                 category: target.category.clone(),
                 request_headers: None,
-                result: AppResult { error: Some("dns_error".into()), ..AppResult::default() },
+                result: AppResult { error: Some(FetchError::DnsError), ..AppResult::default() },
                 echo: None,
                 echo_error: None,
                 tcp_info: None,

@@ -258,8 +258,77 @@ pub struct AppResult {
     /// proxy's certificate is evidence too).
     #[serde(default)]
     pub cert_error: Option<String>,
-    /// `timeout`, `refused`, `reset`, `no_route`, `dns_error`, `tls_error`, `bad_response`, `stalled`.
-    pub error: Option<String>,
+    /// Why the fetch failed, as its word: `timeout`, `refused`, `reset`, ...
+    pub error: Option<FetchError>,
+}
+
+/// Why a fetch failed (the attempt record's `error`): one vocabulary for the socket, TLS and
+/// HTTP layers of the collector. A word this version does not know (a later collector's) is
+/// kept as it was written, not lost with its record.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FetchError {
+    Timeout,
+    Refused,
+    Reset,
+    NoRoute,
+    DnsError,
+    TlsError,
+    BadResponse,
+    /// The handshake completed, then nothing came.
+    Stalled,
+    Other(String),
+}
+
+impl FetchError {
+    const WORDS: [(FetchError, &'static str); 8] = [
+        (FetchError::Timeout, "timeout"),
+        (FetchError::Refused, "refused"),
+        (FetchError::Reset, "reset"),
+        (FetchError::NoRoute, "no_route"),
+        (FetchError::DnsError, "dns_error"),
+        (FetchError::TlsError, "tls_error"),
+        (FetchError::BadResponse, "bad_response"),
+        (FetchError::Stalled, "stalled"),
+    ];
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            FetchError::Other(word) => word,
+            known => Self::WORDS.iter().find(|(e, _)| e == known).map_or("", |(_, w)| w),
+        }
+    }
+
+    pub fn from_word(word: &str) -> FetchError {
+        Self::WORDS
+            .iter()
+            .find(|(_, w)| *w == word)
+            .map_or_else(|| FetchError::Other(word.to_string()), |(e, _)| e.clone())
+    }
+}
+
+impl From<&str> for FetchError {
+    fn from(word: &str) -> Self {
+        FetchError::from_word(word)
+    }
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for FetchError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FetchError {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let word = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(FetchError::from_word(&word))
+    }
 }
 
 impl AttemptRecord {
@@ -274,7 +343,7 @@ impl AppResult {
     /// The `app_result` column: the HTTP status or the error kind.
     pub fn summary(&self) -> String {
         match (&self.error, self.status) {
-            (Some(e), _) => e.clone(),
+            (Some(e), _) => e.to_string(),
             (None, Some(status)) => status.to_string(),
             (None, None) => "unknown".to_string(),
         }
@@ -307,6 +376,17 @@ pub fn without_padding(bytes: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fetch_errors_travel_as_their_words_and_a_later_word_is_kept() {
+        for (error, word) in FetchError::WORDS {
+            assert_eq!(serde_json::to_string(&error).unwrap(), format!("\"{word}\""));
+            assert_eq!(serde_json::from_str::<FetchError>(&format!("\"{word}\"")).unwrap(), error);
+        }
+        let later: FetchError = serde_json::from_str("\"quic_error\"").unwrap();
+        assert_eq!(later, FetchError::Other("quic_error".into()));
+        assert_eq!(serde_json::to_string(&later).unwrap(), "\"quic_error\"");
+    }
 
     #[test]
     fn kinds_and_phases_keep_their_strings() {

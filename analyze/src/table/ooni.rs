@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::TableError;
-use crate::attempt::AttemptRecord;
+use crate::attempt::{AttemptRecord, FetchError};
 use crate::record::Outcome;
 use crate::result::VantageResult;
 use crate::summary::ConnSummary;
@@ -162,15 +162,15 @@ fn connect_failure(c: &ConnSummary) -> Option<&'static str> {
 }
 
 /// OONI's failure string for the collector's error kinds.
-fn fetch_failure(error: &str) -> String {
+fn fetch_failure(error: &FetchError) -> String {
     match error {
-        "timeout" | "stalled" => "generic_timeout_error".into(),
-        "refused" => "connection_refused".into(),
-        "reset" => "connection_reset".into(),
-        "no_route" => "host_unreachable".into(),
-        "dns_error" => "dns_nxdomain_error".into(),
-        "tls_error" => "ssl_failed_handshake".into(),
-        other => format!("unknown_failure: {other}"),
+        FetchError::Timeout | FetchError::Stalled => "generic_timeout_error".into(),
+        FetchError::Refused => "connection_refused".into(),
+        FetchError::Reset => "connection_reset".into(),
+        FetchError::NoRoute => "host_unreachable".into(),
+        FetchError::DnsError => "dns_nxdomain_error".into(),
+        FetchError::TlsError => "ssl_failed_handshake".into(),
+        other @ (FetchError::BadResponse | FetchError::Other(_)) => format!("unknown_failure: {other}"),
     }
 }
 
@@ -303,7 +303,7 @@ fn measurement<'a>(
             status_code: a.result.status,
             body_length: a.result.size,
             cert_sha256: a.result.cert_sha256.as_deref(),
-            failure: a.result.error.as_deref().map(fetch_failure),
+            failure: a.result.error.as_ref().map(fetch_failure),
             t0: seconds(a.start_ns),
             t: seconds(a.end_ns),
         })
@@ -386,8 +386,10 @@ mod tests {
 
     #[test]
     fn collector_errors_in_oonis_failure_words() {
-        assert_eq!(fetch_failure("refused"), "connection_refused");
-        assert_eq!(fetch_failure("timeout"), "generic_timeout_error");
-        assert_eq!(fetch_failure("bad_response"), "unknown_failure: bad_response");
+        let failure = |word| fetch_failure(&FetchError::from_word(word));
+        assert_eq!(failure("refused"), "connection_refused");
+        assert_eq!(failure("timeout"), "generic_timeout_error");
+        assert_eq!(failure("bad_response"), "unknown_failure: bad_response");
+        assert_eq!(failure("a_later_word"), "unknown_failure: a_later_word");
     }
 }

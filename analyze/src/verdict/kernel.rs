@@ -20,7 +20,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use crate::attempt::{AttemptRecord, FetchKind};
+use crate::attempt::{AttemptRecord, FetchError, FetchKind};
 use crate::decode::options::KIND_FASTOPEN;
 use crate::record::{
     AttemptLink, Connection, DataAcked, Feature, Features, Outcome, Refusal, SynAck, SynAckAnswers,
@@ -107,11 +107,11 @@ fn connection(
         if tfo == SynTfo::None { Features::of(asked.iter().filter(|f| *f != Feature::Tfo)) } else { asked };
     conn.attempt = Some(Arc::new(AttemptLink::of(a)));
     conn.arrival = crate::arrival::arrival_of_record(a).map(Box::new);
-    let error = a.result.error.as_deref();
+    let error = a.result.error.as_ref();
     // An HTTP answer, or a round trip measured (the SYN-ACK's), or a state past the handshake.
     let handshake_done = a.result.status.is_some()
         || info.is_some_and(|i| i.rtt_us > 0 || !matches!(i.state, TCP_SYN_SENT | TCP_CLOSE));
-    if error == Some("refused") {
+    if error == Some(&FetchError::Refused) {
         conn.reset = Some(Refusal {
             frame: number,
             time_ns: a.end_ns,
@@ -284,7 +284,7 @@ mod tests {
                 cache_before: Some(CacheState { cookie: f.cookie_before, syn_drops: 0, cookie_hex: None }),
                 result: AppResult {
                     status: f.status,
-                    error: f.error.map(str::to_string),
+                    error: f.error.map(FetchError::from_word),
                     ..AppResult::default()
                 },
                 tcp_info: Some(KernelView {

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use super::evidence::NoPackets;
 use super::target::{judge_target, TargetContext};
 use super::{explain, Connectivity, CookieResult, TargetVerdict};
-use crate::attempt::{AttemptRecord, RunPhase, RunRecord};
+use crate::attempt::{AttemptRecord, FetchError, RunPhase, RunRecord};
 use crate::expect::{ControlEvidence, ControlVote, Expectations};
 use crate::record::Connection;
 use crate::result::VantageResult;
@@ -108,7 +108,7 @@ pub fn judge_vantage_with_records(
     // Names that did not resolve have no packets, only a record.
     let mut unresolved: Vec<&AttemptRecord> = attempts
         .iter()
-        .filter(|a| a.server_ip.is_empty() && a.result.error.as_deref() == Some("dns_error"))
+        .filter(|a| a.server_ip.is_empty() && a.result.error == Some(FetchError::DnsError))
         .collect();
     unresolved.dedup_by(|a, b| a.url == b.url);
     for a in unresolved {
@@ -128,7 +128,8 @@ pub fn judge_vantage_with_records(
         }
     }
     for ((ip, _), records) in silent {
-        let mut errors: Vec<&str> = records.iter().filter_map(|a| a.result.error.as_deref()).collect();
+        let mut errors: Vec<&str> =
+            records.iter().filter_map(|a| a.result.error.as_ref()).map(FetchError::as_str).collect();
         errors.sort_unstable();
         errors.dedup();
         let why = NoPackets::NeverOnTheWire { ip, errors };
