@@ -180,8 +180,8 @@ impl FlowTable {
         FlowTable {
             config,
             open: FastMap::with_capacity_and_hasher(1024, Default::default()),
-            // A batch's room at once: grown by doubling, every batch would copy its records
-            // into fresh pages again and again.
+            // A batch's room at once: grown by doubling from nothing, the first batch copied
+            // its records into fresh pages at every step (later ones keep the capacity).
             done: Vec::with_capacity(config.batch.clamp(1, 1 << 16)),
             now_ns: i64::MIN,
             last_sweep_ns: i64::MIN,
