@@ -154,7 +154,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         ooni: args.ooni.clone().map(|path| (path, probe.clone())),
     })
     .with_context(|| format!("creating {}", args.out.display()))?;
-    let mut phases = Phases::from_env();
+    let mut phases = tfoscope_analyze::timings::Phases::from_env();
     // Connections are written as they finish, a batch at a time, beside the reading; the
     // verdicts keep only a summary of each.
     let write_batch = |vantage: &str, batch: Vec<Connection>| -> Result<(), TableError> {
@@ -290,26 +290,6 @@ fn print_warnings(results: &[&VantageResult]) {
         }
         for warning in &r.report.warnings {
             eprintln!("warning: {warning}");
-        }
-    }
-}
-
-/// `TFOSCOPE_TIMINGS=1`: how long each phase took, on stderr (for benchmarks).
-struct Phases {
-    last: Option<std::time::Instant>,
-}
-
-impl Phases {
-    fn from_env() -> Self {
-        let on = std::env::var_os("TFOSCOPE_TIMINGS").is_some_and(|v| v != "0");
-        Phases { last: on.then(std::time::Instant::now) }
-    }
-
-    fn mark(&mut self, phase: &str) {
-        if let Some(last) = self.last {
-            let now = std::time::Instant::now();
-            eprintln!("timing: {phase}: {:.3} s", (now - last).as_secs_f64());
-            self.last = Some(now);
         }
     }
 }

@@ -13,13 +13,14 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use crate::attempt::{AttemptRecord, CollectorRecord, RunRecord};
+use crate::dataset::ordered::map_in_order;
 use crate::dataset::rows::{self, Columns, FileFacts};
 use crate::dataset::{Dataset, DatasetError, Part};
 use crate::expect::{ControlEvidence, Expectations};
 use crate::locate::HopRow;
 use crate::read::ReadReport;
 use crate::result::{FileReport, Role, VantageReport, VantageResult};
-use crate::summary::{OwnAddresses, TargetConnections};
+use crate::summary::{ConnRow, OwnAddresses, TargetConnections};
 use crate::verdict::{add_control_evidence, judge_controls, judge_measured, TargetVerdict};
 
 #[derive(Debug, Clone)]
@@ -30,6 +31,8 @@ pub struct JudgeOptions<'a> {
     pub expect: Option<&'a Expectations>,
     /// Targets judged a bucket at a time; 1: all at once.
     pub buckets: usize,
+    /// Threads that decode the tables' row groups; 0: one per core.
+    pub threads: usize,
     /// Where a bucketed judge puts the rows it splits by bucket (a folder of its own is made
     /// and removed inside it).
     pub scratch: &'a std::path::Path,
@@ -109,6 +112,11 @@ pub fn judge<E: std::error::Error + 'static>(
     sink: &mut dyn FnMut(Vec<TargetVerdict>) -> Result<(), E>,
 ) -> Result<Judged, JudgeError<E>> {
     let n = options.buckets.max(1);
+    let threads = match options.threads {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let mut phases = crate::timings::Phases::from_env();
     let mut warnings = Vec::new();
     let mut vantages = read_files(datasets, &mut warnings)?;
     assign_roles(&mut vantages, options.controls)?;
@@ -128,8 +136,12 @@ pub fn judge<E: std::error::Error + 'static>(
     }
     // One bucket reads the datasets as they are; more split the rows by bucket first (with the
     // vantages' own addresses), so that each bucket reads its own rows only.
+    phases.mark("files, hops, vantages");
     let spill =
         if n > 1 { Some(Spill::write(datasets, &mut vantages, &index, n, options.scratch)?) } else { None };
+    if spill.is_some() {
+        phases.mark("rows split by bucket");
+    }
     let roles: Vec<Role> = vantages.iter().map(|v| v.role).collect();
     let (index_ref, roles_ref) = (&index, &roles);
     let source = |role: Role, bucket: usize| -> Vec<&Part> {
@@ -144,9 +156,11 @@ pub fn judge<E: std::error::Error + 'static>(
     let mut evidence = ControlEvidence::default();
     for bucket in 0..n {
         let from = source(Role::Control, bucket);
-        let controls = bucket_results(&from, &mut vantages, &index, Role::Control, (bucket, n))?;
+        let controls = bucket_results(&from, &mut vantages, &index, Role::Control, (bucket, n), threads)?;
+        phases.mark("controls' rows read");
         let verdicts = judge_controls(&controls);
         add_control_evidence(&mut evidence, &verdicts, &controls);
+        phases.mark("controls judged");
         control_verdicts.push(verdicts);
         if n == 1 {
             results.extend(controls);
@@ -156,13 +170,16 @@ pub fn judge<E: std::error::Error + 'static>(
     warnings.extend(control_warnings);
     for (bucket, mut verdicts) in control_verdicts.into_iter().enumerate() {
         let from = source(Role::Measured, bucket);
-        let measured = bucket_results(&from, &mut vantages, &index, Role::Measured, (bucket, n))?;
+        let measured = bucket_results(&from, &mut vantages, &index, Role::Measured, (bucket, n), threads)?;
+        phases.mark("measured rows read");
         verdicts.extend(judge_measured(&measured, &expectations));
+        phases.mark("measured judged");
         let hops = vantages.iter().map(|v| (v.name.as_str(), v.hops.as_slice()));
         crate::locate::targets::locate_targets(&mut verdicts, hops, &|ip, port| {
             target_bucket(ip, port, n) == bucket
         });
         sink(verdicts).map_err(JudgeError::Sink)?;
+        phases.mark("verdicts handed on");
         if n == 1 {
             results.extend(measured);
         }
@@ -443,6 +460,7 @@ fn bucket_results<E: std::error::Error>(
     index: &Index,
     role: Role,
     (bucket, n): (usize, usize),
+    threads: usize,
 ) -> Result<Vec<VantageResult>, JudgeError<E>> {
     let mut targets: Vec<Option<TargetConnections>> = vantages
         .iter()
@@ -456,32 +474,47 @@ fn bucket_results<E: std::error::Error>(
             })
         })
         .collect();
-    for part in from {
-        part.for_each_row_group(rows::CONNECTION_COLUMNS, |df| {
-            let keep = |k: &rows::ConnKey<'_>| {
-                target_bucket(k.server, k.server_port, n) == bucket && {
-                    let known = index.get(k.vantage);
-                    known.is_some_and(|&i| vantages[i].role == role)
+    // Row groups are decoded on every core, their rows added here in the dataset's order.
+    let jobs: Vec<(&Part, usize, Vec<String>)> = from
+        .iter()
+        .flat_map(|&part| {
+            let columns = part.stored(rows::CONNECTION_COLUMNS);
+            (0..part.row_groups.len()).map(move |group| (part, group, columns.clone()))
+        })
+        .collect();
+    let roles: Vec<Role> = vantages.iter().map(|v| v.role).collect();
+    let decode = |(part, group, columns): &(&Part, usize, Vec<String>)| {
+        let df = part.read_row_group(columns, *group)?;
+        let keep = |k: &rows::ConnKey<'_>| {
+            target_bucket(k.server, k.server_port, n) == bucket
+                && index.get(k.vantage).is_some_and(|&i| roles[i] == role)
+        };
+        let mut decoded: Vec<(usize, ConnRow)> = Vec::with_capacity(df.height());
+        // Rows of one vantage come together: its index looked up once a run of them.
+        let mut last: Option<(String, Option<usize>)> = None;
+        rows::connection_rows(&Columns::new(&df, &part.path), keep, |vantage, row| {
+            let i = match &last {
+                Some((name, i)) if name == vantage => *i,
+                _ => {
+                    let i = index.get(vantage).copied();
+                    last = Some((vantage.to_string(), i));
+                    i
                 }
             };
-            // Rows of one vantage come together: its index looked up once a run of them.
-            let mut last: Option<(String, Option<usize>)> = None;
-            rows::connection_rows(&Columns::new(df, &part.path), keep, |vantage, row| {
-                let i = match &last {
-                    Some((name, i)) if name == vantage => *i,
-                    _ => {
-                        let i = index.get(vantage).copied();
-                        last = Some((vantage.to_string(), i));
-                        i
-                    }
-                };
-                if let Some(t) = i.and_then(|i| targets[i].as_mut()) {
-                    t.add_row(row);
-                }
-            })?;
-            Ok(())
+            if let Some(i) = i {
+                decoded.push((i, row));
+            }
         })?;
-    }
+        Ok(decoded)
+    };
+    map_in_order(&jobs, threads, 2 * threads, decode, |decoded| {
+        for (i, row) in decoded {
+            if let Some(t) = targets[i].as_mut() {
+                t.add_row(row);
+            }
+        }
+        Ok::<_, DatasetError>(())
+    })?;
     let mut out = Vec::new();
     for (v, t) in vantages.iter_mut().zip(targets) {
         let Some(mut t) = t else { continue };

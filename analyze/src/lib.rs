@@ -27,6 +27,7 @@ pub mod server_view;
 pub mod sink;
 pub mod summary;
 pub mod table;
+pub mod timings;
 mod vantage;
 pub mod verdict;
 

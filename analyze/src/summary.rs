@@ -546,6 +546,12 @@ impl TargetConnections {
         Some(&self.sorted[i].1)
     }
 
+    /// Targets in order, as of the last [`TargetConnections::finish`], as a slice (to be
+    /// judged in parallel).
+    pub fn sorted(&self) -> &[((IpAddr, u16), Vec<ConnSummary>)] {
+        &self.sorted
+    }
+
     /// Targets in order, as of the last [`TargetConnections::finish`].
     pub fn iter(&self) -> impl Iterator<Item = (&(IpAddr, u16), &Vec<ConnSummary>)> {
         self.sorted.iter().map(|(target, conns)| (target, conns))

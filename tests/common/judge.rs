@@ -62,7 +62,8 @@ fn control_vantages(out: &Path) -> Vec<String> {
 /// Runs analyze on `captures` with `args` (controls, server captures, ...), then judge on its
 /// output and on a partitioned dataset of the same, and asserts the targets are analyze's:
 /// the same rows in the same order from the plain output, the same rows in 1 and 3 buckets
-/// from the dataset, the same OONI measurements. Returns the number of targets.
+/// from the dataset (written in row groups of two, read on three threads), the same OONI
+/// measurements. Returns the number of targets.
 pub fn assert_judge_equals_analyze(name: &str, args: &[&str], captures: &[PathBuf]) -> usize {
     let dir = tempdir(&format!("judge-{name}"));
     let path = |p: &Path| p.to_str().unwrap().to_string();
@@ -93,8 +94,11 @@ pub fn assert_judge_equals_analyze(name: &str, args: &[&str], captures: &[PathBu
     let (a, b) = (std::fs::read_to_string(&ooni).unwrap(), std::fs::read_to_string(&judged_ooni).unwrap());
     assert!(a == b, "{name}: judge's OONI measurements differ from analyze's:\n{a}\n{b}");
 
+    // Row groups of two connections: judge decodes a part's row groups on several threads and
+    // takes their rows in order (and analyze's verdicts do not depend on its batches).
     let dataset = dir.join("dataset");
-    let mut a = vec!["analyze", "--partition-by", "vantage", "-o", dataset.to_str().unwrap()];
+    let mut a =
+        vec!["analyze", "--partition-by", "vantage", "--batch-rows", "2", "-o", dataset.to_str().unwrap()];
     a.extend(args);
     a.extend(captures.iter().map(String::as_str));
     run(&a);
@@ -102,7 +106,7 @@ pub fn assert_judge_equals_analyze(name: &str, args: &[&str], captures: &[PathBu
     let expected = sorted(&expected);
     for buckets in ["1", "3"] {
         let out = dir.join(format!("buckets-{buckets}"));
-        let mut j = vec!["judge", "--buckets", buckets, "-o", out.to_str().unwrap()];
+        let mut j = vec!["judge", "--buckets", buckets, "--threads", "3", "-o", out.to_str().unwrap()];
         j.extend(&expect);
         for c in &controls {
             j.extend(["--control", c.as_str()]);

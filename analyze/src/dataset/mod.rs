@@ -6,6 +6,7 @@
 //! metadata names its table and schema version; a part of another version is refused, never
 //! read as if it were this one's. [`rows`] turns the rows into the analyzer's own records.
 
+pub mod ordered;
 pub mod rows;
 
 use std::fs::File;
@@ -257,28 +258,32 @@ impl Part {
         columns: &[C],
         mut each: impl FnMut(&DataFrame) -> Result<(), DatasetError>,
     ) -> Result<(), DatasetError> {
-        // Columns added in a later version than the part's (the feature lists) are left out:
-        // the reader of a column says what its absence means.
+        let columns = self.stored(columns);
+        (0..self.row_groups.len()).try_for_each(|group| each(&self.read_row_group(&columns, group)?))
+    }
+
+    /// Of `columns`, the ones this part stores. Columns added in a later version than the
+    /// part's (the feature lists) are left out: the reader of a column says what its absence
+    /// means.
+    pub fn stored<C: AsRef<str>>(&self, columns: &[C]) -> Vec<String> {
         let stored: std::collections::HashSet<&str> =
             self.metadata.schema().fields().iter().map(|f| f.name()).collect();
-        let columns: Vec<String> =
-            columns.iter().map(AsRef::as_ref).filter(|c| stored.contains(c)).map(str::to_string).collect();
-        let mut offset = 0;
-        for &rows in &self.row_groups {
-            let file = File::open(&self.path)
-                .map_err(|error| DatasetError::Io { path: self.path.clone(), error })?;
-            let mut reader = ParquetReader::new(file);
-            reader.set_metadata(self.metadata.clone());
-            let df = reader
-                .with_columns(Some(columns.clone()))
-                .with_slice(Some((offset, rows)))
-                .read_parallel(ParallelStrategy::None)
-                .finish()
-                .map_err(|e| DatasetError::Parquet { path: self.path.clone(), error: e.to_string() })?;
-            offset += rows;
-            each(&df)?;
-        }
-        Ok(())
+        columns.iter().map(AsRef::as_ref).filter(|c| stored.contains(c)).map(str::to_string).collect()
+    }
+
+    /// One row group (by its place in the file), `columns` only (as [`Part::stored`] gives them).
+    pub fn read_row_group(&self, columns: &[String], group: usize) -> Result<DataFrame, DatasetError> {
+        let offset = self.row_groups[..group].iter().sum();
+        let file =
+            File::open(&self.path).map_err(|error| DatasetError::Io { path: self.path.clone(), error })?;
+        let mut reader = ParquetReader::new(file);
+        reader.set_metadata(self.metadata.clone());
+        reader
+            .with_columns(Some(columns.to_vec()))
+            .with_slice(Some((offset, self.row_groups[group])))
+            .read_parallel(ParallelStrategy::None)
+            .finish()
+            .map_err(|e| DatasetError::Parquet { path: self.path.clone(), error: e.to_string() })
     }
 }
 

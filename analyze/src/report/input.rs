@@ -108,7 +108,7 @@ pub fn load(dirs: &[PathBuf]) -> Result<ReportInput, ReportError> {
             verdicts.extend(batch);
             Ok(())
         };
-        let options = JudgeOptions { controls: &[], expect: None, buckets: 1, scratch: dir };
+        let options = JudgeOptions { controls: &[], expect: None, buckets: 1, threads: 0, scratch: dir };
         judge(&[dataset], &options, &mut keep)
             .map_err(|e: JudgeError<TableError>| ReportError::Judge(dir.clone(), e.to_string()))?;
         targets.push(targets_frame(&verdicts)?);

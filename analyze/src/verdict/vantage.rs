@@ -1,5 +1,6 @@
 //! Every target of a vantage judged, and measured vantages judged against control vantages.
 
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 
@@ -76,9 +77,11 @@ pub fn judge_vantage_with_records(
     let own_addresses = targets.own_addresses();
     // Where the pause began: the first fetch meant as TFO whose SYN went out without the option.
     let paused_from = blackhole.then(|| paused_from(targets)).flatten();
+    // Targets are judged apart from each other: on every core, in order.
     let mut verdicts: Vec<TargetVerdict> = targets
-        .iter()
-        .map(|(&(ip, port), conns)| {
+        .sorted()
+        .par_iter()
+        .map(|&((ip, port), ref conns)| {
             let conns: Vec<&ConnSummary> = conns.iter().collect();
             // Targets measured before the pause began stay valid; with no sign of where it
             // began, every target of the run is spoiled.

@@ -2,6 +2,8 @@
 //! decoding, and reading, decoding and building connections. Each stage is run on its own.
 //!
 //!   tfoscope-phases CAPTURE
+//!   tfoscope-phases --judge-columns   (the connections columns judge reads, one a line: the
+//!                                      bench reads the same columns with polars to compare)
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -13,8 +15,16 @@ use tfoscope_analyze::flow::{FlowTable, PacketRef};
 use tfoscope_analyze::read::{read_capture, CaptureEvent};
 
 fn main() -> anyhow::Result<()> {
-    let path: PathBuf =
-        std::env::args_os().nth(1).ok_or_else(|| anyhow::anyhow!("usage: tfoscope-phases CAPTURE"))?.into();
+    let path: PathBuf = std::env::args_os()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: tfoscope-phases CAPTURE | --judge-columns"))?
+        .into();
+    if path.as_os_str() == "--judge-columns" {
+        for column in tfoscope_analyze::dataset::rows::CONNECTION_COLUMNS {
+            println!("{}", column.as_str());
+        }
+        return Ok(());
+    }
     let started = Instant::now();
     let mut bytes = 0u64;
     read_capture(&path, |e| {
